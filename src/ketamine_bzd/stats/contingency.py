@@ -1,0 +1,128 @@
+"""Response by group: 2 x 2 counts, rates and Fisher's exact test.
+
+- p: Fisher's exact test, two-sided, summing the probabilities of all tables with the same
+  margins that are no more likely than the observed one (relative tolerance 1e-7), which is
+  R ``fisher.test`` (and ``scipy.stats.fisher_exact``).
+- Odds ratio: the conditional maximum-likelihood estimate with the exact conditional CI
+  (Cornfield 1956), as R ``fisher.test`` reports (``scipy.stats.contingency.odds_ratio``,
+  ``kind="conditional"``); the sample (cross-product) odds ratio is given too.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from scipy.stats.contingency import odds_ratio
+
+from ._result import Result, clopper_pearson, require_columns
+
+__all__ = ["GroupRate", "ResponseByGroup", "fisher_2x2", "response_by_group"]
+
+
+@dataclass
+class GroupRate(Result):
+    group: str
+    n: int
+    events: int
+    non_events: int
+    rate: float
+    rate_ci: tuple[float, float]
+
+
+@dataclass
+class ResponseByGroup(Result):
+    outcome: str
+    event: str
+    groups: list[GroupRate]
+    table: list[list[int]]
+    p_value: float
+    test: str
+    odds_ratio_conditional: float
+    odds_ratio_ci: tuple[float, float]
+    odds_ratio_sample: float
+    n_missing: int
+    warnings: list[str] = field(default_factory=list)
+
+
+def fisher_2x2(table, alpha: float = 0.05) -> dict:
+    """Fisher exact two-sided p and conditional MLE odds ratio with exact CI for a 2 x 2 table
+    ``[[a, b], [c, d]]`` (rows = groups, columns = event, non-event)."""
+    t = np.asarray(table, dtype=int)
+    if t.shape != (2, 2) or (t < 0).any():
+        raise ValueError(f"need a 2 x 2 table of non-negative counts, got {t.tolist()}")
+    p = float(stats.fisher_exact(t, alternative="two-sided").pvalue)
+    warnings = []
+    if (t.sum(axis=0) == 0).any() or (t.sum(axis=1) == 0).any():
+        warnings.append("a row or column of the 2 x 2 table is empty: odds ratio undefined, p = 1")
+        return {"p_value": p, "or_cond": math.nan, "or_ci": (math.nan, math.nan), "or_sample": math.nan, "warnings": warnings}
+    res = odds_ratio(t, kind="conditional")
+    ci = res.confidence_interval(confidence_level=1 - alpha)
+    a, b, c, d = t.ravel()
+    or_sample = (a * d) / (b * c) if b * c > 0 else (math.inf if a * d > 0 else math.nan)
+    if (t == 0).any():
+        warnings.append("a zero cell: the odds ratio estimate or a CI limit is 0 or infinite")
+    return {
+        "p_value": p,
+        "or_cond": float(res.statistic),
+        "or_ci": (float(ci.low), float(ci.high)),
+        "or_sample": float(or_sample),
+        "warnings": warnings,
+    }
+
+
+def response_by_group(
+    frame: pd.DataFrame,
+    group: str,
+    outcome: str,
+    *,
+    groups: tuple | list | None = None,
+    event=True,
+    alpha: float = 0.05,
+) -> ResponseByGroup:
+    """Counts, rates (Clopper-Pearson CI) and Fisher's exact test of ``outcome == event``
+    between the two levels of ``group`` (in the order ``groups``; default sorted levels).
+
+    The odds ratio compares the odds of the event in ``groups[0]`` with ``groups[1]``.
+    Rows with a missing group or outcome are excluded and counted in ``n_missing``.
+    """
+    require_columns(frame, [group, outcome])
+    miss = frame[group].isna() | frame[outcome].isna()
+    data = frame.loc[~miss]
+    levels = list(groups) if groups is not None else sorted(data[group].unique().tolist())
+    if len(levels) != 2:
+        raise ValueError(f"need exactly 2 groups in {group!r}, got {levels}")
+    extra = set(data[group].unique()) - set(levels)
+    if extra:
+        raise ValueError(f"{group!r} has level(s) {sorted(map(str, extra))} outside groups={levels}")
+    rates, table = [], []
+    for g in levels:
+        y = data.loc[data[group] == g, outcome]
+        if len(y) == 0:
+            raise ValueError(f"group {g!r} of {group!r} has no patients")
+        k = int((y == event).sum())
+        rates.append(GroupRate(str(g), len(y), k, len(y) - k, k / len(y), clopper_pearson(k, len(y), alpha)))
+        table.append([k, len(y) - k])
+    f = fisher_2x2(table, alpha)
+    warnings = list(f["warnings"])
+    if miss.any():
+        warnings.insert(0, f"{int(miss.sum())} patient(s) with missing {group!r} or {outcome!r} excluded")
+    ev = np.asarray(table)[:, 0].sum()
+    if ev == 0 or ev == len(data):
+        warnings.append(f"no variation in the outcome: all patients have {outcome} {'!=' if ev == 0 else '=='} {event!r}")
+    return ResponseByGroup(
+        outcome=outcome,
+        event=str(event),
+        groups=rates,
+        table=table,
+        p_value=f["p_value"],
+        test="Fisher exact, two-sided (R fisher.test)",
+        odds_ratio_conditional=f["or_cond"],
+        odds_ratio_ci=f["or_ci"],
+        odds_ratio_sample=f["or_sample"],
+        n_missing=int(miss.sum()),
+        warnings=warnings,
+    )
