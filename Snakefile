@@ -1,0 +1,23 @@
+# ketamine-bzd: re-analysis of ketamine trials with concomitant benzodiazepines.
+# Stages: synthetic default -> ingest (per study) -> cohort -> analyses. See README.md.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+report: "report/workflow.rst"
+
+
+include: "rules/common.smk"
+include: "rules/synthetic.smk"
+include: "rules/ingest.smk"
+include: "rules/cohort.smk"
+
+
+rule all:
+    input:
+        all_outputs(),
+    default_target: True

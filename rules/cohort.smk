@@ -1,0 +1,33 @@
+rule cohort:
+    """Merge the studies, convert doses to equivalents and derive the analysis variables."""
+    input:
+        subjects=expand(interim("{study}", "subjects.parquet"), study=STUDIES),
+        ratings=expand(interim("{study}", "ratings.parquet"), study=STUDIES),
+        medication=expand(interim("{study}", "medication.parquet"), study=STUDIES),
+        diazepam_table=diazepam_table(),
+        fluoxetine_table=fluoxetine_table(),
+        code=package_code("cohort", "definitions", "equivalents", "canonical"),
+    output:
+        patients="results/cohort/patients.parquet",
+        visits="results/cohort/visits.parquet",
+        medication_daily="results/cohort/medication_daily.parquet",
+        summary=report(
+            "results/cohort/cohort_summary.csv",
+            caption="../report/cohort_summary.rst",
+            category="2. Cohort",
+        ),
+    params:
+        studies=STUDIES,
+        dose_window=config["cohort"]["dose_window"],
+        user_max_days_per_week=config["cohort"]["user_max_days_per_week"],
+        response_min_reduction=config["cohort"]["response_min_reduction"],
+        data_source=DATA_SOURCE,
+    log:
+        "results/logs/cohort.log",
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=4000,
+        runtime=15,
+    script:
+        "../scripts/cohort.py"

@@ -1,0 +1,57 @@
+rule ingest:
+    """Read one study's raw export, validate it, pseudonymize identifiers, write Parquet."""
+    input:
+        unpack(ingest_inputs),
+        code=package_code("formats", "canonical", "errors", "pseudonym"),
+        drugs="resources/drugs.csv",
+        brands="resources/brands_cz.csv",
+    output:
+        subjects=interim("{study}", "subjects.parquet"),
+        ratings=interim("{study}", "ratings.parquet"),
+        medication=interim("{study}", "medication.parquet"),
+        quarantine=interim("{study}", "quarantine.csv"),
+        report=interim("{study}", "ingest_report.csv"),
+    params:
+        format=lambda wc: config["studies"][wc.study]["format"],
+        roles=lambda wc: list(study_files(wc.study)),
+        key_file=config["pseudonymization_key_file"],
+    log:
+        "results/logs/ingest/{study}.log",
+    wildcard_constraints:
+        study="|".join(STUDIES),
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/ingest.py"
+
+
+rule ingest_report:
+    """Reconcile rows read = accepted + quarantined for every file of every study."""
+    input:
+        reports=expand(interim("{study}", "ingest_report.csv"), study=STUDIES),
+        quarantine=expand(interim("{study}", "quarantine.csv"), study=STUDIES),
+    output:
+        report=report(
+            "results/qc/ingest_report.csv",
+            caption="../report/ingest_report.rst",
+            category="1. Data quality",
+        ),
+        quarantine=report(
+            "results/qc/quarantine.csv",
+            caption="../report/quarantine.rst",
+            category="1. Data quality",
+        ),
+    params:
+        data_source=DATA_SOURCE,
+    log:
+        "results/logs/ingest_report.log",
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=500,
+        runtime=5,
+    script:
+        "../scripts/ingest_report.py"

@@ -1,0 +1,138 @@
+"""Merge the studies' canonical tables and derive the analysis cohort.
+
+Outputs (the cohort contract, ``docs/results.md``):
+- ``patients``: one row per patient with ratings wide (``madrs_day0`` ...), dose equivalents,
+  BZD use, antidepressant regimen, response, relative MADRS change and serum levels;
+- ``visits``: ratings long, with relative change from baseline;
+- ``medication_daily``: one row per intake with its diazepam or fluoxetine equivalent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from . import definitions as d
+from .canonical import PK_COLUMNS, SCALES, VISITS, StudyTables
+from .equivalents import EquivalenceTable
+
+
+@dataclass(frozen=True)
+class CohortSettings:
+    """The derivation choices (``config.yaml: cohort``)."""
+
+    dose_window: tuple[int, int] = (-1, 7)
+    user_max_days_per_week: int = 2
+    response_min_reduction: float = 0.5
+
+
+@dataclass
+class Cohort:
+    patients: pd.DataFrame
+    visits: pd.DataFrame
+    medication_daily: pd.DataFrame
+
+
+def merge(studies: list[StudyTables]) -> StudyTables:
+    """Concatenate studies; a pseudonym seen in two studies is an error."""
+    subjects = pd.concat([s.subjects for s in studies], ignore_index=True)
+    dup = subjects["patient_id"].duplicated()
+    if dup.any():
+        raise ValueError(
+            f"patient {subjects.loc[dup, 'patient_id'].iloc[0]} appears in more than one study"
+        )
+    return StudyTables(
+        study="+".join(s.study for s in studies),
+        subjects=subjects,
+        ratings=pd.concat([s.ratings for s in studies], ignore_index=True),
+        medication=pd.concat([s.medication for s in studies], ignore_index=True),
+    )
+
+
+def add_equivalents(
+    medication: pd.DataFrame, diazepam: EquivalenceTable, fluoxetine: EquivalenceTable
+) -> pd.DataFrame:
+    """Each intake with its diazepam (BZD) or fluoxetine (antidepressant) equivalent in mg."""
+    med = medication.copy()
+    med["diazepam_eq_mg"] = float("nan")
+    med["fluoxetine_eq_mg"] = float("nan")
+    for cls, table, col in (("bzd", diazepam, "diazepam_eq_mg"), ("ad", fluoxetine, "fluoxetine_eq_mg")):
+        rows = med["drug_class"] == cls
+        med.loc[rows, col] = table.convert(med.loc[rows, "drug"], med.loc[rows, "dose_mg"])
+    return med.sort_values(["patient_id", "study_day", "drug", "as_needed"], ignore_index=True)
+
+
+def _drug_list(med: pd.DataFrame, ids: pd.Index) -> pd.Series:
+    names = med.groupby("patient_id")["drug"].agg(lambda s: "+".join(sorted(set(s))))
+    return names.reindex(ids).fillna("")
+
+
+def derive(merged: StudyTables, medication_daily: pd.DataFrame, settings: CohortSettings) -> Cohort:
+    """Derive one row per patient from merged tables (each variable defined in ``definitions``)."""
+    subjects = merged.subjects.set_index("patient_id")
+    ids = subjects.index
+    wide = merged.ratings.pivot(index="patient_id", columns=["scale", "visit"], values="score")
+    wide.columns = [f"{scale}_{visit}" for scale, visit in wide.columns]
+    wide = wide.reindex(index=ids, columns=[f"{s}_{v}" for s in SCALES for v in VISITS])
+
+    out = subjects[["study", "sex", "age_years", "weight_kg", "mdd_duration_years",
+                    "episode_duration_weeks", "n_hospitalizations", "episode"]].join(wide)
+    lo, hi = settings.dose_window
+    med_window = medication_daily[medication_daily["study_day"].between(lo, hi)]
+    bzd = medication_daily[medication_daily["drug_class"] == "bzd"]
+    ad = med_window[med_window["drug_class"] == "ad"]
+
+    out["diazepam_eq_mg"] = d.dose_exposure(medication_daily, ids, "diazepam_eq_mg", settings.dose_window)
+    out["diazepam_eq_max_mg"] = d.dose_exposure(medication_daily, ids, "diazepam_eq_mg", settings.dose_window, "max")
+    out["diazepam_eq_baseline_mg"] = d.dose_exposure(medication_daily, ids, "diazepam_eq_mg", (lo, lo), "first")
+    out["bzd_user"] = d.bzd_user(medication_daily, ids, settings.user_max_days_per_week)
+    out["bzd_any_use"] = pd.Series(ids.isin(bzd["patient_id"]), index=ids)
+    out["bzd_as_needed_only"] = out["bzd_any_use"] & ~out["bzd_user"]
+    out["bzd_drugs"] = _drug_list(bzd, ids)
+    out["fluoxetine_eq_mg"] = d.dose_exposure(medication_daily, ids, "fluoxetine_eq_mg", settings.dose_window)
+    n_ad = ad.groupby("patient_id")["drug"].nunique().reindex(ids, fill_value=0)
+    out["n_antidepressants"] = n_ad.astype("int64")
+    out["ad_therapy"] = n_ad.map(lambda k: "none" if k == 0 else "monotherapy" if k == 1 else "combination")
+    out["antidepressants"] = _drug_list(ad, ids)
+    for v in d.FOLLOW_UP_VISITS:
+        out[f"madrs_rel_change_{v}"] = d.relative_change(out["madrs_day0"], out[f"madrs_{v}"])
+    out["responder"] = d.responder(out, min_reduction=settings.response_min_reduction)
+    for col in PK_COLUMNS:
+        out[col] = subjects[col]
+        out[f"{col}_status"] = subjects[f"{col}_status"]
+    patients = out.reset_index().sort_values(["study", "patient_id"], ignore_index=True)
+
+    visits = merged.ratings.merge(
+        patients[["patient_id"]], on="patient_id", validate="many_to_one"
+    )
+    base = visits[visits["visit"] == "day0"].set_index(["patient_id", "scale"])["score"]
+    visits["baseline_score"] = base.reindex(pd.MultiIndex.from_frame(visits[["patient_id", "scale"]])).to_numpy()
+    visits["rel_change"] = d.relative_change(visits["baseline_score"], visits["score"])
+    visits = visits.sort_values(["study", "patient_id", "scale", "study_day"], ignore_index=True)
+    return Cohort(patients=patients, visits=visits, medication_daily=medication_daily)
+
+
+def summarize(patients: pd.DataFrame) -> pd.DataFrame:
+    """Counts per study and overall: the numbers to check a cohort against the paper."""
+
+    def counts(p: pd.DataFrame) -> dict:
+        users = p[p["bzd_user"]]
+        return {
+            "n_patients": len(p),
+            "n_female": int((p["sex"] == "F").sum()),
+            "n_responders": int(p["responder"].sum()),
+            "n_response_unknown": int(p["responder"].isna().sum()),
+            "n_bzd_users": int(p["bzd_user"].sum()),
+            "n_bzd_as_needed_only": int(p["bzd_as_needed_only"].sum()),
+            "n_users_responders": int(users["responder"].sum()),
+            "users_diazepam_eq_mg_min": round(float(users["diazepam_eq_mg"].min()), 4) if len(users) else None,
+            "users_diazepam_eq_mg_max": round(float(users["diazepam_eq_mg"].max()), 4) if len(users) else None,
+            "n_monotherapy": int((p["ad_therapy"] == "monotherapy").sum()),
+            "n_combination": int((p["ad_therapy"] == "combination").sum()),
+            "n_first_episode": int((p["episode"] == "first").sum()),
+        }
+
+    rows = [{"study": s, **counts(g)} for s, g in patients.groupby("study", sort=True)]
+    rows.append({"study": "all", **counts(patients)})
+    return pd.DataFrame(rows)
