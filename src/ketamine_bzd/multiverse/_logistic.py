@@ -148,7 +148,8 @@ def _loglik(y: np.ndarray, w: np.ndarray, eta: np.ndarray) -> np.ndarray:
 def _wald(params: np.ndarray, cov: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, ...]:
     var = np.diagonal(cov, axis1=1, axis2=2)
     bse = np.where(ok[:, None] & (var > 0), np.sqrt(np.abs(var)), np.nan)
-    z = params / bse
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = params / bse
     return bse, z, 2.0 * stats.norm.sf(np.abs(z))
 
 

@@ -48,7 +48,8 @@ def _ols_chunk(b: Batch, *, alpha: float) -> OLSResult:
     var = s2[:, None] * np.diagonal(XtX_inv, axis1=1, axis2=2)
     beta = np.where(ok[:, None], beta, np.nan)
     bse = np.where(ok[:, None], np.sqrt(np.abs(var)), np.nan)
-    t = beta / bse
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = beta / bse
     dfc = np.where(ok, df, 1.0)[:, None]
     crit = stats.t.ppf(1.0 - alpha / 2.0, dfc)
     return OLSResult(
