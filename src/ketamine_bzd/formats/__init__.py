@@ -1,0 +1,16 @@
+"""Ingest adapters, one per raw export format (contract: ``docs/data-contract.md``).
+
+Each module exposes ``FILE_ROLES`` (the files it needs; the config gives a path per role),
+``write(truth, outdir) -> {role: path}`` (used for the synthetic default; byte-deterministic)
+and ``read(study, files, key) -> IngestResult`` (strict: hard errors raise
+:class:`~ketamine_bzd.errors.IngestError`, soft problems are flagged or quarantined).
+"""
+
+from __future__ import annotations
+
+from . import ecrf_cz, spss_wide
+from .common import IngestResult
+
+FORMATS = {"spss_wide": spss_wide, "ecrf_cz": ecrf_cz}
+
+__all__ = ["FORMATS", "IngestResult", "ecrf_cz", "spss_wide"]

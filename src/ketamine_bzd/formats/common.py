@@ -1,0 +1,363 @@
+"""Shared machinery of the ingest adapters: strict text decoding, CSV records with row numbers,
+number/date parsing, the drug and brand registers, and assembly of the canonical tables.
+
+Every check here raises :class:`~ketamine_bzd.errors.IngestError` naming file, row, column and
+value (row = 1-based data record, header excluded; row 0 = the header line). Raw patient
+identifiers are never put into an error or a quarantine record: rows are named by number and
+quarantined patients by their pseudonym. The contract is ``docs/data-contract.md``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import io
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..canonical import (
+    MEDICATION_COLUMNS,
+    PK_COLUMNS,
+    RATING_COLUMNS,
+    SCALES,
+    STUDY_DAYS,
+    SUBJECT_COLUMNS,
+    SUBJECT_RANGES,
+    VISIT_STUDY_DAY,
+    VISITS,
+    StudyTables,
+)
+from ..errors import IngestError, Quarantine
+from ..pseudonym import pseudonymize
+
+RESOURCES_DIR = Path(__file__).resolve().parents[3] / "resources"
+REPORT_COLUMNS = ["study", "file", "rows_read", "rows_accepted", "rows_quarantined"]
+FLOAT_SUBJECT_COLUMNS = [*SUBJECT_RANGES, *PK_COLUMNS]
+
+
+@dataclass
+class IngestResult:
+    """What an adapter's ``read`` returns.
+
+    ``tables``: canonical tables with pseudonymized ``patient_id``, already validated;
+    ``quarantine``: rows excluded at ingest with their reason (``errors.QUARANTINE_COLUMNS``);
+    ``report``: one row per file, ``rows_read == rows_accepted + rows_quarantined``;
+    ``warnings``: soft problems that kept their rows (e.g. prescription days clipped to the
+    study period), one human-readable line each, free of raw identifiers.
+    """
+
+    tables: StudyTables
+    quarantine: pd.DataFrame
+    report: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------- registers
+
+
+@lru_cache(maxsize=4)
+def load_drugs(path: str | Path | None = None) -> dict[str, str]:
+    """Generic drug name -> class (``bzd``/``ad``) from ``resources/drugs.csv``."""
+    frame = pd.read_csv(path or RESOURCES_DIR / "drugs.csv", dtype=str)
+    return dict(zip(frame["drug"], frame["drug_class"]))
+
+
+@lru_cache(maxsize=4)
+def load_brands(path: str | Path | None = None) -> dict[str, tuple[str, float]]:
+    """Czech brand with strength (e.g. ``Rivotril 0,5 mg``) -> (generic drug, mg per tablet)."""
+    frame = pd.read_csv(path or RESOURCES_DIR / "brands_cz.csv", dtype={"brand": str, "drug": str})
+    return {b: (d, float(s)) for b, d, s in zip(frame["brand"], frame["drug"], frame["strength_mg"])}
+
+
+# ----------------------------------------------------------------------------- decoding
+
+
+def require_file(path, role: str) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise IngestError(path, f"missing file (needed as {role!r})")
+    return path
+
+
+def _row_of(data: bytes, pos: int) -> int:
+    # physical line index: 0 = header, 1 = first data record
+    return data.count(b"\n", 0, pos)
+
+
+def _field_at(data: bytes, pos: int, delimiter: str, encoding: str) -> tuple[str | None, str]:
+    """(column name, field text) around byte ``pos``, decoded leniently, for error messages."""
+    start = data.rfind(b"\n", 0, pos) + 1
+    end = data.find(b"\n", pos)
+    end = len(data) if end < 0 else end
+    line = data[start:end].rstrip(b"\r")
+    index = line[: pos - start].count(delimiter.encode())
+    fields = line.decode(encoding, errors="replace").split(delimiter)
+    header_end = data.find(b"\n")
+    header = data[: header_end if header_end >= 0 else len(data)].rstrip(b"\r")
+    names = header.decode(encoding, errors="replace").lstrip("\ufeff").split(delimiter)
+    column = names[index].strip() if index < len(names) else None
+    return column, fields[index] if index < len(fields) else ""
+
+
+def decode_text(path: Path, encoding: str, delimiter: str) -> str:
+    """Decode a whole export strictly in ``encoding`` ("cp1250" or "utf-8").
+
+    A UTF-8 file handed over where cp1250 is expected usually *decodes* as cp1250 without
+    error (as mojibake such as ``ÄŒÃ­slo``), so it is detected explicitly: non-ASCII bytes that
+    form valid UTF-8 sequences are practically never Czech cp1250 text.
+    """
+    data = path.read_bytes()
+    if encoding == "cp1250":
+        if data.startswith(codecs.BOM_UTF8):
+            raise IngestError(
+                path, "file starts with a UTF-8 byte-order mark; this format must be cp1250 "
+                "(Windows-1250) encoded", row=0,
+            )
+        first = next((i for i, b in enumerate(data) if b >= 0x80), None)
+        if first is not None:
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError:
+                pass
+            else:
+                column, value = _field_at(data, first, delimiter, "utf-8")
+                raise IngestError(
+                    path, "file is UTF-8 encoded; this format must be cp1250 (Windows-1250) "
+                    "encoded (convert e.g. with `iconv -f UTF-8 -t CP1250`)",
+                    row=_row_of(data, first), column=column, value=value,
+                )
+    else:
+        if data.startswith(codecs.BOM_UTF8):
+            data = data[len(codecs.BOM_UTF8):]
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        column, value = _field_at(data, exc.start, delimiter, "cp1250" if encoding != "cp1250" else "latin-1")
+        raise IngestError(
+            path, f"bytes not valid in the expected encoding {encoding} "
+            f"(byte 0x{data[exc.start]:02x}); re-export the file as {encoding}",
+            row=_row_of(data, exc.start), column=column, value=value,
+        ) from None
+
+
+@dataclass
+class Records:
+    """Data records of a delimited file: ``rows`` holds (row number, {column: text}) for every
+    non-blank record; ``n_read`` counts all data records including blank ones."""
+
+    file: Path
+    rows: list[tuple[int, dict[str, str]]]
+    n_read: int
+
+
+def read_records(
+    path: Path,
+    role: str,
+    columns: list[str],
+    *,
+    encoding: str,
+    delimiter: str,
+    quarantine: Quarantine,
+) -> Records:
+    """Parse a delimited export strictly. Blank records are quarantined (reason ``blank line``).
+
+    Columns are matched by exact header text (surrounding spaces ignored); extra columns are
+    ignored; a missing or duplicated column, or a record with the wrong number of fields, is a
+    hard error.
+    """
+    path = require_file(path, role)
+    text = decode_text(path, encoding, delimiter)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        raise IngestError(path, "empty file: no header line", row=0) from None
+    except csv.Error as exc:
+        raise IngestError(path, f"malformed header line: {exc}", row=0) from None
+    seen = set()
+    for name in header:
+        if name and name in seen:
+            raise IngestError(path, "duplicated column in header", row=0, column=name)
+        seen.add(name)
+    for name in columns:
+        if name not in seen:
+            raise IngestError(path, "missing column", row=0, column=name)
+    index = {name: header.index(name) for name in columns}
+    rows, n = [], 0
+    try:
+        for record in reader:
+            n += 1
+            row = reader.line_num - 1
+            if all(not f.strip() for f in record):
+                quarantine.add(path, row, None, None, "blank line")
+                continue
+            if len(record) != len(header):
+                raise IngestError(
+                    path, f"record has {len(record)} fields but the header has {len(header)} "
+                    f"(delimiter must be {delimiter!r})", row=row,
+                )
+            rows.append((row, {c: record[i].strip() for c, i in index.items()}))
+    except csv.Error as exc:
+        raise IngestError(path, f"malformed record: {exc}", row=reader.line_num - 1) from None
+    return Records(path, rows, n)
+
+
+# ----------------------------------------------------------------------------- values
+
+_NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
+_INTEGER = re.compile(r"^[+-]?\d+$")
+_DATE = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$")
+
+
+def parse_number(file, row, column, text: str, *, decimal: str) -> float | None:
+    """A plain decimal number (no thousands separators, no exponent); ``None`` if empty."""
+    s = text.strip()
+    if s == "":
+        return None
+    other = "." if decimal == "," else ","
+    if other in s:
+        raise IngestError(
+            file, f"number uses {other!r}; this format's decimal separator is {decimal!r}",
+            row=row, column=column, value=text,
+        )
+    s = s.replace(decimal, ".")
+    if not _NUMBER.match(s):
+        raise IngestError(file, "not a number", row=row, column=column, value=text)
+    return float(s)
+
+
+def parse_int(file, row, column, text: str) -> int:
+    s = text.strip()
+    if not _INTEGER.match(s):
+        raise IngestError(file, "not an integer", row=row, column=column, value=text)
+    return int(s)
+
+
+def parse_date(file, row, column, text: str) -> dt.date:
+    """Czech date ``dd.mm.yyyy`` (one-digit day/month accepted)."""
+    m = _DATE.match(text.strip())
+    if m:
+        try:
+            return dt.date(int(m[3]), int(m[2]), int(m[1]))
+        except ValueError:
+            pass
+    raise IngestError(
+        file, "date does not parse (expected dd.mm.yyyy)", row=row, column=column, value=text
+    )
+
+
+def check_range(file, row, column, value: float | None, lo: float, hi: float, what: str):
+    if value is not None and not (lo <= value <= hi):
+        raise IngestError(
+            file, f"{what} outside the allowed range {lo:g}..{hi:g}",
+            row=row, column=column, value=value,
+        )
+    return value
+
+
+def check_dose(file, row, column, value: float | None, what: str = "dose"):
+    if value is None or not value > 0:
+        raise IngestError(
+            file, f"impossible {what}: must be a number > 0", row=row, column=column, value=value
+        )
+    return value
+
+
+def format_number(x: float, decimal: str = ".") -> str:
+    """Shortest round-tripping positional text of ``x`` (``43``, ``226.4``) with ``decimal``."""
+    return np.format_float_positional(float(x), trim="-").replace(".", decimal)
+
+
+def format_date(d: dt.date) -> str:
+    return f"{d.day:02d}.{d.month:02d}.{d.year:04d}"
+
+
+def as_date(value) -> dt.date:
+    return pd.Timestamp(value).date()
+
+
+def raw_id_text(value) -> str:
+    """Raw identifier as text; integer-valued numbers lose their ``.0``."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+# ----------------------------------------------------------------------------- assembly
+
+
+def subjects_frame(records: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(records, columns=SUBJECT_COLUMNS)
+    return frame.astype({c: "float64" for c in FLOAT_SUBJECT_COLUMNS})
+
+
+def ratings_frame(
+    study: str, patients: list[str], observed: dict[tuple[str, str, str], tuple[float, int]]
+) -> pd.DataFrame:
+    """All scale x visit rows for every patient; an absent rating is kept as score NaN with
+    status ``missing`` at its nominal study day."""
+    rows = []
+    for pid in patients:
+        for scale in SCALES:
+            for visit in VISITS:
+                hit = observed.get((pid, scale, visit))
+                if hit is None:
+                    rows.append((pid, study, scale, visit, VISIT_STUDY_DAY[visit], np.nan, "missing"))
+                else:
+                    rows.append((pid, study, scale, visit, hit[1], hit[0], "observed"))
+    frame = pd.DataFrame(rows, columns=RATING_COLUMNS)
+    return frame.astype({"study_day": "int64", "score": "float64"})
+
+
+def medication_frame(study: str, patients: list[str], records: list[tuple], drugs: dict[str, str]):
+    """Daily totals per (patient, day, drug, as_needed) from (pid, day, drug, dose, as_needed)
+    tuples, sorted by patient file order, drug, as_needed, day."""
+    order = {p: i for i, p in enumerate(patients)}
+    totals: dict[tuple, float] = {}
+    for pid, day, drug, dose, prn in records:
+        key = (pid, int(day), drug, bool(prn))
+        totals[key] = totals.get(key, 0.0) + float(dose)
+    keys = sorted(totals, key=lambda k: (order[k[0]], k[2], k[3], k[1]))
+    rows = [(p, study, d, g, drugs[g], round(totals[(p, d, g, n)], 9), n) for p, d, g, n in keys]
+    frame = pd.DataFrame(rows, columns=MEDICATION_COLUMNS)
+    return frame.astype(
+        {"study_day": "int64", "dose_mg": "float64", "as_needed": "bool", "drug": "str",
+         "drug_class": "str", "patient_id": "str", "study": "str"}
+    )
+
+
+def in_study_period(day: int) -> bool:
+    return STUDY_DAYS[0] <= day <= STUDY_DAYS[1]
+
+
+def report_frame(study: str, files: list[tuple[Path, int]], quarantine: Quarantine):
+    rows = []
+    for path, n_read in files:
+        q = quarantine.count(path)
+        rows.append((study, str(path), n_read, n_read - q, q))
+    return pd.DataFrame(rows, columns=REPORT_COLUMNS).astype(
+        {c: "int64" for c in REPORT_COLUMNS[2:]}
+    )
+
+
+class Pseudonyms:
+    """Raw id -> pseudonym for one study; raw ids stay inside this object."""
+
+    def __init__(self, study: str, key: bytes):
+        self.study, self._key, self._map = study, key, {}
+
+    def __call__(self, raw: str) -> str:
+        if raw not in self._map:
+            self._map[raw] = pseudonymize(self.study, raw, self._key)
+        return self._map[raw]
+
+
+def result(study, subjects, ratings, medication, files, quarantine, warnings) -> IngestResult:
+    tables = StudyTables(study, subjects, ratings, medication).validate()
+    return IngestResult(tables, quarantine.frame(), report_frame(study, files, quarantine), warnings)

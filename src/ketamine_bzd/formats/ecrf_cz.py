@@ -1,0 +1,377 @@
+"""``ecrf_cz``: the eCRF export of EudraCT 2013-000952-17 (``ket2013``).
+
+Czech locale throughout: cp1250 encoding, ``;`` delimiter, decimal comma, dates
+``dd.mm.yyyy``, Czech headers. Four files (see ``docs/data-contract.md``):
+
+- ``patients`` (``pacienti.csv``): one row per patient with demographics, illness history,
+  infusion date and the six serum levels as text (``226,4``, ``<LLOQ``, ``<LOD``, empty = not
+  sampled).
+- ``ratings`` (``hodnoceni.csv``): long, one row per visit and scale; the study day is the visit
+  date minus the infusion date.
+- ``prescriptions`` (``preskripce.csv``): regular medication by Czech brand and strength exactly
+  as in ``resources/brands_cz.csv``, start and stop date (inclusive), tablets per day.
+- ``prn`` (``jednorazove_podani.csv``): single as-needed administrations, date and tablets.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from pathlib import Path
+
+import numpy as np
+
+from ..canonical import (
+    PK_ANALYTES,
+    PK_TIMES_MIN,
+    SCORE_RANGE,
+    STUDY_DAYS,
+    SUBJECT_RANGES,
+    VISIT_STUDY_DAY,
+    StudyTables,
+)
+from ..errors import IngestError, Quarantine
+from . import common
+from .common import IngestResult
+
+FILE_ROLES = ("patients", "ratings", "prescriptions", "prn")
+DEFAULT_FILENAMES = {
+    "patients": "pacienti.csv",
+    "ratings": "hodnoceni.csv",
+    "prescriptions": "preskripce.csv",
+    "prn": "jednorazove_podani.csv",
+}
+ENCODING, DELIMITER, DECIMAL, NEWLINE = "cp1250", ";", ",", "\r\n"
+
+ID = "Číslo pacienta"
+SEX = "Pohlaví"
+EPISODE = "Epizoda"
+INFUSION = "Datum infuze"
+SUBJECT_HEADERS = {  # canonical column -> Czech header
+    "age_years": "Věk (roky)",
+    "weight_kg": "Hmotnost (kg)",
+    "mdd_duration_years": "Trvání deprese (roky)",
+    "episode_duration_weeks": "Trvání epizody (týdny)",
+    "n_hospitalizations": "Počet hospitalizací",
+}
+ANALYTE_CZ = {"ketamine": "Ketamin", "norketamine": "Norketamin"}
+PK_HEADERS = {
+    f"{a}_ng_ml_{t}min": f"{ANALYTE_CZ[a]} {t} min (ng/ml)" for a in PK_ANALYTES for t in PK_TIMES_MIN
+}
+PATIENT_COLUMNS = [ID, SEX, *SUBJECT_HEADERS.values(), EPISODE, INFUSION, *PK_HEADERS.values()]
+SEX_CODES = {"Ž": "F", "M": "M"}  # žena / muž
+EPISODE_CODES = {"první": "first", "opakovaná": "recurrent"}
+PK_TEXT = {"<LLOQ": "below_lloq", "<LOD": "below_lod", "": "missing"}
+
+VISIT_CODE, VISIT_DATE, SCALE, SCORE = "Kód návštěvy", "Datum návštěvy", "Škála", "Celkové skóre"
+RATING_COLUMNS = [ID, VISIT_CODE, VISIT_DATE, SCALE, SCORE]
+VISIT_CODES = {"BL": "day0", "D1": "day1", "D3": "day3", "D7": "day7"}
+SCALE_NAMES = {"MADRS": "madrs", "BDI-II": "bdi", "BAI": "bai"}
+
+BRAND, START, STOP, TABLETS_DAY = "Přípravek", "Datum od", "Datum do", "Tablet denně"
+PRESCRIPTION_COLUMNS = [ID, BRAND, START, STOP, TABLETS_DAY]
+PRN_DATE, PRN_TABLETS = "Datum podání", "Počet tablet"
+PRN_COLUMNS = [ID, BRAND, PRN_DATE, PRN_TABLETS]
+MAX_TABLETS = 20.0
+
+
+# ----------------------------------------------------------------------------- write
+
+
+def write(truth: StudyTables, outdir: Path) -> dict[str, Path]:
+    """Write ``truth`` (raw ids, ``subjects.infusion_date``) as the four eCRF files.
+
+    Regular daily medication is compressed into prescriptions (a run of consecutive days with
+    the same dose of a drug = one row); each dose is expressed in quarter tablets of the
+    strongest brand in ``brands_cz.csv`` that allows it (ValueError if none does).
+    """
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    paths = {role: outdir / name for role, name in DEFAULT_FILENAMES.items()}
+    subjects = truth.subjects
+    infusion = {pid: common.as_date(d) for pid, d in zip(subjects["patient_id"], subjects["infusion_date"])}
+    rows = []
+    for rec in subjects.to_dict("records"):
+        row = [rec["patient_id"], {"F": "Ž", "M": "M"}[rec["sex"]]]
+        row += [_num(rec[c]) for c in SUBJECT_HEADERS]
+        row += [{"first": "první", "recurrent": "opakovaná"}[rec["episode"]]]
+        row += [common.format_date(infusion[rec["patient_id"]])]
+        for col in PK_HEADERS:
+            status = rec[f"{col}_status"]
+            row.append(_num(rec[col]) if status == "measured"
+                       else {v: k for k, v in PK_TEXT.items()}[status])
+        rows.append(row)
+    _write_csv(paths["patients"], PATIENT_COLUMNS, rows)
+
+    visit_code = {v: k for k, v in VISIT_CODES.items()}
+    scale_name = {v: k for k, v in SCALE_NAMES.items()}
+    order = {pid: i for i, pid in enumerate(subjects["patient_id"])}
+    ratings = truth.ratings[truth.ratings["status"] == "observed"]
+    recs = sorted(
+        ratings.to_dict("records"),
+        key=lambda r: (order[r["patient_id"]], list(VISIT_CODES.values()).index(r["visit"]),
+                       list(SCALE_NAMES.values()).index(r["scale"])),
+    )
+    rows = [
+        [r["patient_id"], visit_code[r["visit"]],
+         common.format_date(infusion[r["patient_id"]] + dt.timedelta(days=int(r["study_day"]))),
+         scale_name[r["scale"]], _num(r["score"])]
+        for r in recs
+    ]
+    _write_csv(paths["ratings"], RATING_COLUMNS, rows)
+
+    brands = common.load_brands()
+    med = truth.medication
+    regular = med[~med["as_needed"].astype(bool)].sort_values(["patient_id", "drug", "study_day"])
+    rows = []
+    for (pid, drug), g in sorted(regular.groupby(["patient_id", "drug"], sort=False),
+                                 key=lambda kv: (order[kv[0][0]], kv[0][1])):
+        for first, last, dose in _runs(g["study_day"].tolist(), g["dose_mg"].tolist()):
+            brand, tablets = _brand_for(drug, dose, brands)
+            rows.append([pid, brand,
+                         common.format_date(infusion[pid] + dt.timedelta(days=first)),
+                         common.format_date(infusion[pid] + dt.timedelta(days=last)), _num(tablets)])
+    _write_csv(paths["prescriptions"], PRESCRIPTION_COLUMNS, rows)
+
+    prn = med[med["as_needed"].astype(bool)]
+    recs = sorted(prn.to_dict("records"),
+                  key=lambda r: (order[r["patient_id"]], r["study_day"], r["drug"]))
+    rows = []
+    for r in recs:
+        brand, tablets = _brand_for(r["drug"], r["dose_mg"], brands)
+        rows.append([r["patient_id"], brand,
+                     common.format_date(infusion[r["patient_id"]] + dt.timedelta(days=int(r["study_day"]))),
+                     _num(tablets)])
+    _write_csv(paths["prn"], PRN_COLUMNS, rows)
+    return paths
+
+
+def _num(x) -> str:
+    return "" if x is None or (isinstance(x, float) and np.isnan(x)) else common.format_number(x, DECIMAL)
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf, delimiter=DELIMITER, lineterminator=NEWLINE)
+    w.writerow(header)
+    w.writerows([[str(x) for x in r] for r in rows])
+    path.write_bytes(buf.getvalue().encode(ENCODING))
+
+
+def _runs(days: list[int], doses: list[float]):
+    """(first day, last day, dose) for each run of consecutive days with an unchanged dose."""
+    runs = []
+    for day, dose in zip(days, doses):
+        day, dose = int(day), float(dose)
+        if runs and runs[-1][1] == day - 1 and runs[-1][2] == dose:
+            runs[-1][1] = day
+        else:
+            runs.append([day, day, dose])
+    return [tuple(r) for r in runs]
+
+
+def _brand_for(drug: str, dose: float, brands) -> tuple[str, float]:
+    """The brand a prescriber would pick: whole tablets before halves before quarters, then the
+    strongest tablet, then file order; at most ``MAX_TABLETS`` tablets."""
+    best = None
+    for i, (brand, (generic, strength)) in enumerate(brands.items()):
+        if generic != drug:
+            continue
+        quarters = dose / strength * 4
+        n = round(quarters)
+        if abs(quarters - n) > 1e-9 or not 0 < n <= MAX_TABLETS * 4:
+            continue
+        split = 0 if n % 4 == 0 else 1 if n % 2 == 0 else 2
+        rank = (split, -strength, i)
+        if best is None or rank < best[0]:
+            best = (rank, brand, n / 4)
+    if best is None:
+        raise ValueError(f"{dose} mg {drug} cannot be written as quarter tablets (at most "
+                         f"{MAX_TABLETS:g}) of any brand in resources/brands_cz.csv")
+    return best[1], best[2]
+
+
+# ----------------------------------------------------------------------------- read
+
+
+def read(study: str, files: dict[str, Path], key: bytes) -> IngestResult:
+    """Ingest an ``ecrf_cz`` export strictly (see module doc and ``docs/data-contract.md``)."""
+    for role in FILE_ROLES:
+        if role not in files:
+            raise IngestError(f"<{role}>", f"no path given for file role {role!r}")
+    quarantine = Quarantine(study)
+    pseudo = common.Pseudonyms(study, key)
+    warnings: list[str] = []
+
+    def records(role, columns):
+        return common.read_records(files[role], role, columns, encoding=ENCODING,
+                                   delimiter=DELIMITER, quarantine=quarantine)
+
+    pat = records("patients", PATIENT_COLUMNS)
+    subjects, infusion = _patients(study, pat, pseudo)
+    patients = [s["patient_id"] for s in subjects]
+    rat = records("ratings", RATING_COLUMNS)
+    observed = _ratings(rat, infusion, pseudo, quarantine, warnings)
+    drugs, brands = common.load_drugs(), common.load_brands()
+    pres = records("prescriptions", PRESCRIPTION_COLUMNS)
+    med = _prescriptions(pres, infusion, pseudo, quarantine, warnings, brands)
+    prn = records("prn", PRN_COLUMNS)
+    med += _prn(prn, infusion, pseudo, quarantine, brands)
+    for drug in {m[2] for m in med}:
+        if drug not in drugs:
+            raise IngestError(common.RESOURCES_DIR / "brands_cz.csv",
+                              "brand maps to a drug missing from drugs.csv", value=drug)
+    return common.result(
+        study,
+        common.subjects_frame(subjects),
+        common.ratings_frame(study, patients, observed),
+        common.medication_frame(study, patients, med, drugs),
+        [(r.file, r.n_read) for r in (pat, rat, pres, prn)],
+        quarantine,
+        warnings,
+    )
+
+
+def _patient(recs, row, f, pseudo):
+    if not f[ID]:
+        raise IngestError(recs.file, "empty patient ID", row=row, column=ID)
+    return pseudo(f[ID])
+
+
+def _patients(study, recs, pseudo):
+    path, out, infusion, first_seen = recs.file, [], {}, {}
+    for row, f in recs.rows:
+        pid = _patient(recs, row, f, pseudo)
+        if pid in first_seen:
+            raise IngestError(path, f"duplicate patient (same ID as row {first_seen[pid]})",
+                              row=row, column=ID)
+        first_seen[pid] = row
+        if f[SEX] not in SEX_CODES:
+            raise IngestError(path, "sex must be 'Ž' (female) or 'M' (male)", row=row, column=SEX,
+                              value=f[SEX])
+        rec = {"patient_id": pid, "study": study, "sex": SEX_CODES[f[SEX]]}
+        for col, header in SUBJECT_HEADERS.items():
+            value = common.parse_number(path, row, header, f[header], decimal=DECIMAL)
+            rec[col] = common.check_range(path, row, header, value, *SUBJECT_RANGES[col], header)
+        if f[EPISODE] not in EPISODE_CODES:
+            raise IngestError(path, "episode must be 'první' (first) or 'opakovaná' (recurrent)",
+                              row=row, column=EPISODE, value=f[EPISODE])
+        rec["episode"] = EPISODE_CODES[f[EPISODE]]
+        infusion[pid] = common.parse_date(path, row, INFUSION, f[INFUSION])
+        for col, header in PK_HEADERS.items():
+            text = f[header]
+            if text in PK_TEXT:
+                rec[col], rec[f"{col}_status"] = np.nan, PK_TEXT[text]
+                continue
+            value = common.parse_number(path, row, header, text, decimal=DECIMAL)
+            if value < 0:
+                raise IngestError(path, "serum level must be >= 0 ng/ml, '<LLOQ', '<LOD' or empty",
+                                  row=row, column=header, value=text)
+            rec[col], rec[f"{col}_status"] = value, "measured"
+        out.append(rec)
+    return out, infusion
+
+
+def _ratings(recs, infusion, pseudo, quarantine, warnings):
+    path, observed, seen = recs.file, {}, {}
+    for row, f in recs.rows:
+        pid = _patient(recs, row, f, pseudo)
+        if f[VISIT_CODE] not in VISIT_CODES:
+            raise IngestError(path, f"unknown visit code (allowed: {', '.join(VISIT_CODES)})",
+                              row=row, column=VISIT_CODE, value=f[VISIT_CODE])
+        visit = VISIT_CODES[f[VISIT_CODE]]
+        if f[SCALE] not in SCALE_NAMES:
+            raise IngestError(path, f"unknown scale (allowed: {', '.join(SCALE_NAMES)})",
+                              row=row, column=SCALE, value=f[SCALE])
+        scale = SCALE_NAMES[f[SCALE]]
+        score = common.parse_number(path, row, SCORE, f[SCORE], decimal=DECIMAL)
+        common.check_range(path, row, SCORE, score, *SCORE_RANGE[scale], f"{f[SCALE]} score")
+        date = common.parse_date(path, row, VISIT_DATE, f[VISIT_DATE]) if f[VISIT_DATE] else None
+        if score is not None and date is None:
+            raise IngestError(path, "visit date missing for a rated visit", row=row, column=VISIT_DATE,
+                              value=f[VISIT_DATE])
+        key = (pid, scale, visit)
+        if key in seen:
+            raise IngestError(path, f"duplicate rating (same patient, visit and scale as row "
+                              f"{seen[key]})", row=row)
+        seen[key] = row
+        if pid not in infusion:
+            quarantine.add(path, row, ID, pid, "patient not in the patients file")
+            continue
+        if score is None:
+            continue  # visit not rated: becomes a 'missing' row like an absent one
+        day = (date - infusion[pid]).days
+        if abs(day - VISIT_STUDY_DAY[visit]) > 2:
+            warnings.append(f"{path} row {row}: visit {f[VISIT_CODE]} dated study day {day}, "
+                            f"nominal day {VISIT_STUDY_DAY[visit]}")
+        observed[key] = (score, day)
+    return observed
+
+
+def _brand(recs, row, f, brands):
+    if f[BRAND] not in brands:
+        raise IngestError(recs.file, "unknown brand (not in resources/brands_cz.csv; write the "
+                          "brand and strength exactly, e.g. 'Rivotril 0,5 mg')",
+                          row=row, column=BRAND, value=f[BRAND])
+    return brands[f[BRAND]]
+
+
+def _tablets(recs, row, column, text):
+    n = common.parse_number(recs.file, row, column, text, decimal=DECIMAL)
+    common.check_dose(recs.file, row, column, n, "number of tablets")
+    if n > MAX_TABLETS:
+        raise IngestError(recs.file, f"impossible number of tablets (> {MAX_TABLETS:g})",
+                          row=row, column=column, value=text)
+    if abs(n * 4 - round(n * 4)) > 1e-9:
+        raise IngestError(recs.file, "tablets must be in quarters (e.g. 0,25, 0,5, 1,75)",
+                          row=row, column=column, value=text)
+    return n
+
+
+def _prescriptions(recs, infusion, pseudo, quarantine, warnings, brands):
+    path, out = recs.file, []
+    lo, hi = STUDY_DAYS
+    for row, f in recs.rows:
+        pid = _patient(recs, row, f, pseudo)
+        drug, strength = _brand(recs, row, f, brands)
+        tablets = _tablets(recs, row, TABLETS_DAY, f[TABLETS_DAY])
+        start = common.parse_date(path, row, START, f[START])
+        stop = common.parse_date(path, row, STOP, f[STOP]) if f[STOP] else None
+        if stop is not None and stop < start:
+            raise IngestError(path, f"prescription stops before it starts ({START} {f[START]})",
+                              row=row, column=STOP, value=f[STOP])
+        if pid not in infusion:
+            quarantine.add(path, row, ID, pid, "patient not in the patients file")
+            continue
+        first = (start - infusion[pid]).days
+        last = hi if stop is None else (stop - infusion[pid]).days
+        if last < lo or first > hi:
+            quarantine.add(path, row, START, f[START],
+                           "prescription entirely outside the study period -7..7")
+            continue
+        if first < lo or last > hi:
+            warnings.append(f"{path} row {row}: prescription days {first}..{last} clipped to "
+                            f"the study period {lo}..{hi}")
+        dose = round(tablets * strength, 9)
+        out += [(pid, d, drug, dose, False) for d in range(max(first, lo), min(last, hi) + 1)]
+    return out
+
+
+def _prn(recs, infusion, pseudo, quarantine, brands):
+    path, out = recs.file, []
+    for row, f in recs.rows:
+        pid = _patient(recs, row, f, pseudo)
+        drug, strength = _brand(recs, row, f, brands)
+        tablets = _tablets(recs, row, PRN_TABLETS, f[PRN_TABLETS])
+        date = common.parse_date(path, row, PRN_DATE, f[PRN_DATE])
+        if pid not in infusion:
+            quarantine.add(path, row, ID, pid, "patient not in the patients file")
+            continue
+        day = (date - infusion[pid]).days
+        if not common.in_study_period(day):
+            quarantine.add(path, row, PRN_DATE, f[PRN_DATE],
+                           f"administration on study day {day}, outside the study period -7..7")
+            continue
+        out.append((pid, day, drug, round(tablets * strength, 9), True))
+    return out

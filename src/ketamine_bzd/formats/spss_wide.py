@@ -1,0 +1,307 @@
+"""``spss_wide``: the export of EudraCT 2009-010625-39 (``ket2009``).
+
+Two files (see ``docs/data-contract.md`` for every variable, code and range):
+
+- ``patients``: an SPSS ``.sav`` with one row per patient (wide): demographics, illness
+  history, MADRS/BDI/BAI at baseline (day before infusion), 24 h, 72 h and day 7, and ketamine /
+  norketamine serum levels at 0, 10 and 30 min. Levels that are not numbers carry
+  user-missing codes with value labels (``-1`` below LLOQ, ``-2`` below LOD, ``-9`` not sampled).
+- ``medication``: a long UTF-8 CSV of daily benzodiazepine and antidepressant intake by generic
+  drug name and study day (mg/day), with a 0/1 flag for as-needed doses.
+
+LLOQ / LOD of the GC-MS assay are those of the paper's Methods (canonical.PK_LLOQ_NG_ML).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyreadstat
+
+from ..canonical import (
+    PK_ANALYTES,
+    PK_TIMES_MIN,
+    SCALES,
+    SCORE_RANGE,
+    SUBJECT_RANGES,
+    VISIT_STUDY_DAY,
+    VISITS,
+    StudyTables,
+)
+from ..errors import IngestError, Quarantine
+from . import common
+from .common import IngestResult
+
+FILE_ROLES = ("patients", "medication")
+DEFAULT_FILENAMES = {"patients": "patients.sav", "medication": "medication_daily.csv"}
+
+SEX_CODES = {1: "M", 2: "F"}
+SEX_LABELS = {1.0: "male", 2.0: "female"}
+EPISODE_CODES = {1: "first", 2: "recurrent"}
+EPISODE_LABELS = {1.0: "first episode", 2.0: "recurrent"}
+# user-missing codes of the serum levels; system-missing also means "not sampled"
+PK_CODES = {-1.0: "below_lloq", -2.0: "below_lod", -9.0: "missing"}
+PK_CODE_OF = {"below_lloq": -1.0, "below_lod": -2.0, "missing": -9.0}
+PK_CODE_LABELS = {-1.0: "below LLOQ", -2.0: "below LOD", -9.0: "not sampled"}
+
+SUBJECT_VARS = {  # canonical column -> (SPSS variable, variable label)
+    "age_years": ("AGE", "Age (years)"),
+    "weight_kg": ("WEIGHT", "Body weight (kg)"),
+    "mdd_duration_years": ("MDD_DUR", "Duration of MDD since diagnosis (years)"),
+    "episode_duration_weeks": ("EPI_DUR", "Duration of current depressive episode (weeks)"),
+    "n_hospitalizations": ("N_HOSP", "Number of psychiatric hospitalisations"),
+}
+VISIT_SUFFIX = {"day0": "D0", "day1": "D1", "day3": "D3", "day7": "D7"}
+VISIT_LABEL = {"day0": "baseline (day -1)", "day1": "24 h", "day3": "72 h", "day7": "day 7"}
+SCALE_VAR = {"madrs": "MADRS", "bdi": "BDI", "bai": "BAI"}
+ANALYTE_VAR = {"ketamine": "KET", "norketamine": "NORKET"}
+
+
+def score_var(scale: str, visit: str) -> str:
+    return f"{SCALE_VAR[scale]}_{VISIT_SUFFIX[visit]}"
+
+
+def pk_var(analyte: str, minutes: int) -> str:
+    return f"{ANALYTE_VAR[analyte]}_{minutes}"
+
+
+SAV_VARIABLES = (
+    ["ID", "SEX", "AGE", "WEIGHT", "MDD_DUR", "EPI_DUR", "N_HOSP", "EPISODE"]
+    + [score_var(s, v) for s in SCALES for v in VISITS]
+    + [pk_var(a, t) for a in PK_ANALYTES for t in PK_TIMES_MIN]
+)
+MED_COLUMNS = ["ID", "DAY", "DRUG", "DOSE_MG", "PRN"]
+
+# ReadStat stamps the write time into the .sav header (bytes 92-109: "dd Mmm yy" + "hh:mm:ss");
+# a fixed stamp makes the synthetic default byte-reproducible.
+_SAV_STAMP_OFFSET = 92
+_SAV_STAMP = b"01 Jan 00" + b"00:00:00"
+
+
+# ----------------------------------------------------------------------------- write
+
+
+def write(truth: StudyTables, outdir: Path) -> dict[str, Path]:
+    """Write ``truth`` (raw ids) as a ``.sav`` + daily medication CSV; same input, same bytes."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    paths = {role: outdir / name for role, name in DEFAULT_FILENAMES.items()}
+    _write_sav(truth, paths["patients"])
+    _write_medication(truth, paths["medication"])
+    return paths
+
+
+def _write_sav(truth: StudyTables, path: Path) -> None:
+    subjects = truth.subjects
+    data: dict[str, list] = {"ID": [str(x) for x in subjects["patient_id"]]}
+    data["SEX"] = [{"M": 1.0, "F": 2.0}[s] for s in subjects["sex"]]
+    for col, (var, _) in SUBJECT_VARS.items():
+        data[var] = subjects[col].astype(float).tolist()
+    data["EPISODE"] = [{"first": 1.0, "recurrent": 2.0}[e] for e in subjects["episode"]]
+    scores = truth.ratings.set_index(["patient_id", "scale", "visit"])["score"]
+    for scale in SCALES:
+        for visit in VISITS:
+            data[score_var(scale, visit)] = [
+                float(scores.get((pid, scale, visit), np.nan)) for pid in data["ID"]
+            ]
+    for analyte in PK_ANALYTES:
+        for t in PK_TIMES_MIN:
+            col = f"{analyte}_ng_ml_{t}min"
+            data[pk_var(analyte, t)] = [
+                float(v) if s == "measured" else PK_CODE_OF[s]
+                for v, s in zip(subjects[col], subjects[f"{col}_status"])
+            ]
+    frame = pd.DataFrame(data, columns=SAV_VARIABLES)
+    labels = {"ID": "Patient ID", "SEX": "Sex", "EPISODE": "Depressive episode"}
+    labels.update({var: label for var, label in SUBJECT_VARS.values()})
+    labels.update(
+        {score_var(s, v): f"{SCALE_VAR[s]} total score, {VISIT_LABEL[v]}" for s in SCALES for v in VISITS}
+    )
+    pk_vars = [pk_var(a, t) for a in PK_ANALYTES for t in PK_TIMES_MIN]
+    labels.update(
+        {pk_var(a, t): f"{a.capitalize()} serum level at {t} min (ng/ml)"
+         for a in PK_ANALYTES for t in PK_TIMES_MIN}
+    )
+    value_labels = {"SEX": SEX_LABELS, "EPISODE": EPISODE_LABELS}
+    value_labels.update({v: PK_CODE_LABELS for v in pk_vars})
+    pyreadstat.write_sav(
+        frame,
+        str(path),
+        file_label="EudraCT 2009-010625-39 ketamine infusion, active branch",
+        column_labels=labels,
+        variable_value_labels=value_labels,
+        missing_ranges={v: list(PK_CODES) for v in pk_vars},
+        variable_measure={"SEX": "nominal", "EPISODE": "nominal", "ID": "nominal"},
+    )
+    with open(path, "r+b") as fh:
+        fh.seek(_SAV_STAMP_OFFSET)
+        fh.write(_SAV_STAMP)
+
+
+def _write_medication(truth: StudyTables, path: Path) -> None:
+    med = truth.medication
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(MED_COLUMNS)
+    for pid, day, drug, dose, prn in zip(
+        med["patient_id"], med["study_day"], med["drug"], med["dose_mg"], med["as_needed"]
+    ):
+        w.writerow([pid, int(day), drug, common.format_number(dose), int(bool(prn))])
+    path.write_bytes(buf.getvalue().encode("utf-8"))
+
+
+# ----------------------------------------------------------------------------- read
+
+
+def read(study: str, files: dict[str, Path], key: bytes) -> IngestResult:
+    """Ingest a ``spss_wide`` export strictly (see module doc and ``docs/data-contract.md``)."""
+    quarantine = Quarantine(study)
+    pseudo = common.Pseudonyms(study, key)
+    warnings: list[str] = []
+    for role in FILE_ROLES:
+        if role not in files:
+            raise IngestError(f"<{role}>", f"no path given for file role {role!r}")
+    sav = common.require_file(files["patients"], "patients")
+    subjects, observed, n_sav = _read_sav(study, sav, pseudo, quarantine)
+    patients = subjects["patient_id"].tolist()
+    med_records, n_med, med_path = _read_medication(files["medication"], set(patients), pseudo, quarantine)
+    ratings = common.ratings_frame(study, patients, observed)
+    medication = common.medication_frame(study, patients, med_records, common.load_drugs())
+    return common.result(
+        study, subjects, ratings, medication, [(sav, n_sav), (med_path, n_med)], quarantine, warnings
+    )
+
+
+def _read_sav(study, path: Path, pseudo, quarantine):
+    try:
+        frame, meta = pyreadstat.read_sav(str(path), user_missing=True)
+    except Exception as exc:  # pyreadstat raises several types for a file that is not a .sav
+        raise IngestError(path, f"not a readable SPSS .sav file ({type(exc).__name__}: {exc})") from None
+    for var in SAV_VARIABLES:
+        if var not in frame.columns:
+            raise IngestError(path, "missing variable", column=var)
+    ranges = meta.missing_ranges or {}
+
+    def user_missing(var, value) -> bool:
+        return any(r["lo"] <= value <= r["hi"] for r in ranges.get(var, []) if _numeric(r["lo"]))
+
+    def number(row, var, value):
+        """Numeric cell -> float or None (system-missing or declared user-missing)."""
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return None
+        if isinstance(value, str):
+            raise IngestError(path, "variable must be numeric", row=row, column=var, value=value)
+        value = float(value)
+        return None if user_missing(var, value) else value
+
+    subjects, observed, first_seen = [], {}, {}
+    records = frame[SAV_VARIABLES].to_dict("records")
+    for row, rec in enumerate(records, start=1):
+        if all(_blank(v) for v in rec.values()):
+            quarantine.add(path, row, None, None, "blank record (all variables missing)")
+            continue
+        raw = rec["ID"]
+        if _blank(raw):
+            raise IngestError(path, "empty patient ID", row=row, column="ID")
+        pid = pseudo(common.raw_id_text(raw))
+        if pid in first_seen:
+            # value omitted on purpose: the raw identifier must not appear in messages
+            raise IngestError(
+                path, f"duplicate patient (same ID as row {first_seen[pid]})", row=row, column="ID"
+            )
+        first_seen[pid] = row
+        out = {"patient_id": pid, "study": study}
+        sex = number(row, "SEX", rec["SEX"])
+        if sex not in SEX_CODES:
+            raise IngestError(path, "sex must be coded 1 (male) or 2 (female)", row=row,
+                              column="SEX", value=rec["SEX"])
+        out["sex"] = SEX_CODES[int(sex)]
+        for col, (var, label) in SUBJECT_VARS.items():
+            out[col] = common.check_range(path, row, var, number(row, var, rec[var]),
+                                          *SUBJECT_RANGES[col], label)
+        episode = number(row, "EPISODE", rec["EPISODE"])
+        if episode not in EPISODE_CODES:
+            raise IngestError(path, "episode must be coded 1 (first) or 2 (recurrent)", row=row,
+                              column="EPISODE", value=rec["EPISODE"])
+        out["episode"] = EPISODE_CODES[int(episode)]
+        for analyte in PK_ANALYTES:
+            for t in PK_TIMES_MIN:
+                var, col = pk_var(analyte, t), f"{analyte}_ng_ml_{t}min"
+                value, status = _pk(path, row, var, rec[var], user_missing)
+                out[col], out[f"{col}_status"] = value, status
+        for scale in SCALES:
+            for visit in VISITS:
+                var = score_var(scale, visit)
+                score = common.check_range(path, row, var, number(row, var, rec[var]),
+                                           *SCORE_RANGE[scale], f"{SCALE_VAR[scale]} score")
+                if score is not None:
+                    observed[(pid, scale, visit)] = (score, VISIT_STUDY_DAY[visit])
+        subjects.append(out)
+    return common.subjects_frame(subjects), observed, len(records)
+
+
+def _pk(path, row, var, value, user_missing):
+    if _blank(value):
+        return np.nan, "missing"
+    if isinstance(value, str):
+        raise IngestError(path, "variable must be numeric", row=row, column=var, value=value)
+    value = float(value)
+    if value in PK_CODES:
+        return np.nan, PK_CODES[value]
+    if user_missing(var, value) or value < 0:
+        raise IngestError(
+            path, "unknown serum-level code (allowed: a level >= 0 ng/ml, -1 below LLOQ, "
+            "-2 below LOD, -9 or system-missing not sampled)", row=row, column=var, value=value,
+        )
+    return value, "measured"
+
+
+def _read_medication(path, known: set[str], pseudo, quarantine):
+    path = common.require_file(path, "medication")
+    recs = common.read_records(path, "medication", MED_COLUMNS, encoding="utf-8", delimiter=",",
+                               quarantine=quarantine)
+    drugs = common.load_drugs()
+    out, seen = [], {}
+    for row, f in recs.rows:
+        if not f["ID"]:
+            raise IngestError(path, "empty patient ID", row=row, column="ID")
+        pid = pseudo(f["ID"])
+        day = common.parse_int(path, row, "DAY", f["DAY"])
+        drug = f["DRUG"].strip().lower()
+        if drug not in drugs:
+            raise IngestError(path, "unknown generic drug name (not in resources/drugs.csv)",
+                              row=row, column="DRUG", value=f["DRUG"])
+        dose = common.check_dose(path, row, "DOSE_MG",
+                                 common.parse_number(path, row, "DOSE_MG", f["DOSE_MG"], decimal="."),
+                                 "daily dose (mg)")
+        if f["PRN"] not in ("0", "1"):
+            raise IngestError(path, "as-needed flag must be 0 or 1", row=row, column="PRN",
+                              value=f["PRN"])
+        prn = f["PRN"] == "1"
+        key = (pid, day, drug, prn)
+        if key in seen:
+            raise IngestError(path, f"duplicate daily record (same patient, day, drug and PRN "
+                              f"flag as row {seen[key]})", row=row)
+        seen[key] = row
+        if pid not in known:
+            quarantine.add(path, row, "ID", pid, "patient not in the patients file")
+        elif not common.in_study_period(day):
+            quarantine.add(path, row, "DAY", day, "study day outside the study period -7..7")
+        else:
+            out.append((pid, day, drug, dose, prn))
+    return out, recs.n_read, path
+
+
+def _blank(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or (
+        isinstance(value, str) and not value.strip()
+    )
+
+
+def _numeric(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
