@@ -138,7 +138,7 @@ def decode_text(path: Path, encoding: str, delimiter: str) -> str:
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as exc:
-        column, value = _field_at(data, exc.start, delimiter, "cp1250" if encoding != "cp1250" else "latin-1")
+        column, value = _field_at(data, exc.start, delimiter, encoding)
         raise IngestError(
             path, f"bytes not valid in the expected encoding {encoding} "
             f"(byte 0x{data[exc.start]:02x}); re-export the file as {encoding}",
