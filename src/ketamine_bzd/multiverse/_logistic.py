@@ -8,7 +8,17 @@ from typing import Any, Literal
 import numpy as np
 from scipy import special, stats
 
-from ._batch import Batch, cholesky, chol_inverse, chol_logdet, chunked, gram, matvec, prepare
+from ._batch import (
+    Batch,
+    chol_inverse,
+    chol_logdet,
+    cholesky,
+    chunked,
+    gram,
+    logistic_terms,
+    matvec,
+    prepare,
+)
 
 # A fitted probability this close to 0 or 1 needs |eta| > 23: with n ~ 50 that
 # only happens when the likelihood is being maximised at infinity (separation).
@@ -161,58 +171,92 @@ def _fit_ml_chunk(b: Batch, *, exposure_index: int | None, max_iter: int, tol: f
     B, n, p = b.X.shape
     desc = _descriptors(b, exposure_index)
     fit = ~(desc["rank_deficient"] | desc["no_outcome_variation"])
-    beta = np.zeros((B, p))
+    params = np.full((B, p), np.nan)
+    bse = np.full((B, p), np.nan)
     llf = np.full(B, np.nan)
     converged = np.zeros(B, dtype=bool)
     n_iter = np.zeros(B, dtype=np.int64)
-    active = np.flatnonzero(fit)
-    llf[active] = _loglik(b.y[active], b.w[active], np.zeros((active.size, n)))
-    for _ in range(max_iter):
-        if active.size == 0:
-            break
-        Xa, ya, wa, ba = b.X[active], b.y[active], b.w[active], beta[active]
-        mu = special.expit(_linpred(Xa, ba))
-        L, ok = cholesky(gram(Xa, wa * mu * (1.0 - mu)))
-        delta = matvec(chol_inverse(L), np.einsum("bnp,bn->bp", Xa, wa * (ya - mu)))
-        delta[~ok] = 0.0
-        # Newton on the logistic likelihood rarely overshoots, but near
-        # separation it can; halve the step until the likelihood does not drop.
-        step = np.ones(active.size)
-        ll_old = llf[active]
-        ll_new = _loglik(ya, wa, _linpred(Xa, ba + delta))
-        worse = ll_new < ll_old
-        for _ in range(max_halving):
-            if not worse.any():
-                break
-            step[worse] *= 0.5
-            ll_new[worse] = _loglik(ya[worse], wa[worse],
-                                    _linpred(Xa[worse], ba[worse] + step[worse, None] * delta[worse]))
-            worse = ll_new < ll_old
-        beta[active] = ba + step[:, None] * delta
-        llf[active] = ll_new
-        n_iter[active] += 1
-        done = ok & (np.max(np.abs(delta), axis=1) < tol)
-        converged[active[done]] = True
-        active = active[ok & ~done]
-
-    params = np.where(fit[:, None], beta, np.nan)
-    bse = np.full((B, p), np.nan)
-    z = np.full((B, p), np.nan)
-    pv = np.full((B, p), np.nan)
     n_extreme = np.zeros(B, dtype=np.int64)
-    idx = np.flatnonzero(fit)
-    if idx.size:
-        Xa, wa = b.X[idx], b.w[idx]
-        mu = special.expit(_linpred(Xa, beta[idx]))
-        L, ok = cholesky(gram(Xa, wa * mu * (1.0 - mu)))
-        bse[idx], z[idx], pv[idx] = _wald(beta[idx], chol_inverse(L), ok)
-        extreme = (mu < FITTED_EXTREME_EPS) | (mu > 1.0 - FITTED_EXTREME_EPS)
-        n_extreme[idx] = np.sum(extreme & (wa > 0), axis=1)
+
+    # Working set: gathered once, compacted as specifications finish.
+    work = np.flatnonzero(fit)
+    X, y, w = b.X[work], b.y[work], b.w[work]
+    m = work.size
+    beta = np.zeros((m, p))
+    beta_prev = np.zeros((m, p))
+    delta = np.zeros((m, p))
+    step = np.zeros(m)
+    ll_prev = np.full(m, -np.inf)
+    noise = LLF_NOISE * w.sum(axis=1)
+    for it in range(max_iter + 1):
+        if work.size == 0:
+            break
+        eta = _linpred(X, beta)
+        mu, l1pe = logistic_terms(eta)
+        ll = np.sum(w * (y * eta - l1pe), axis=1)
+        # Lazy line search: the likelihood at the new point is computed here
+        # anyway; only specifications whose last Newton step lowered it are
+        # pulled back (halving), which is rare for the logistic likelihood.
+        bad = ll < ll_prev - noise * (1.0 + np.abs(ll_prev))
+        for _ in range(max_halving):
+            if not bad.any():
+                break
+            sub = np.flatnonzero(bad)
+            step[sub] *= 0.5
+            beta[sub] = beta_prev[sub] + step[sub, None] * delta[sub]
+            eta_s = _linpred(X[sub], beta[sub])
+            mu[sub], l1pe_s = logistic_terms(eta_s)
+            ll[sub] = np.sum(w[sub] * (y[sub] * eta_s - l1pe_s), axis=1)
+            bad[sub] = ll[sub] < ll_prev[sub] - noise[sub] * (1.0 + np.abs(ll_prev[sub]))
+        v = w * mu * (1.0 - mu)
+        L, ok = cholesky(gram(X, v))
+        extreme = np.sum(((mu < FITTED_EXTREME_EPS) | (mu > 1.0 - FITTED_EXTREME_EPS)) & (w > 0), axis=1)
+        last_step = np.max(np.abs(step[:, None] * delta), axis=1)
+        conv = ok & ~bad & (it > 0) & (last_step < tol)
+        # Under separation the likelihood creeps towards its supremum while
+        # coefficients grow without bound: stop once fitted probabilities sit
+        # at 0/1 and the likelihood no longer moves.
+        diverged = (extreme > 0) & (ll - ll_prev < 1e-8)
+        done = conv | diverged | ~ok | bad | (it == max_iter)
+        if done.any():
+            fin = np.flatnonzero(done)
+            gi = work[fin]
+            params[gi], llf[gi], n_iter[gi] = beta[fin], ll[fin], it
+            converged[gi], n_extreme[gi] = conv[fin], extreme[fin]
+            okf = ok[fin]
+            var = np.diagonal(chol_inverse(L[fin]), axis1=1, axis2=2)
+            bse[gi] = np.where(okf[:, None] & (var > 0), np.sqrt(np.abs(var)), np.nan)
+            keep = np.flatnonzero(~done)
+            work, X, y, w = work[keep], X[keep], y[keep], w[keep]
+            beta, mu, v, ll, L, noise = beta[keep], mu[keep], v[keep], ll[keep], L[keep], noise[keep]
+            if work.size == 0:
+                break
+        score = np.matmul((w * (y - mu))[:, None, :], X)[:, 0, :]
+        delta = _chol_solve(L, score)
+        beta_prev = beta
+        beta = beta + delta
+        step = np.ones(work.size)
+        ll_prev = ll
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = params / bse
     return LogitResult(
-        params=params, bse=bse, zvalues=z, pvalues=pv, llf=llf, converged=converged,
-        n_iter=n_iter, n_fitted_extreme=n_extreme,
+        params=params, bse=bse, zvalues=z, pvalues=2.0 * stats.norm.sf(np.abs(z)), llf=llf,
+        converged=converged, n_iter=n_iter, n_fitted_extreme=n_extreme,
         separation=desc["zero_cell"] | (n_extreme > 0), **desc,
     )
+
+
+def _chol_solve(L: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """Solve (L L') x = rhs for a batch by two triangular sweeps."""
+    B, p, _ = L.shape
+    z = np.empty_like(rhs)
+    for i in range(p):
+        z[:, i] = (rhs[:, i] - np.einsum("bk,bk->b", L[:, i, :i], z[:, :i])) / L[:, i, i]
+    x = np.empty_like(rhs)
+    for i in range(p - 1, -1, -1):
+        x[:, i] = (z[:, i] - np.einsum("bk,bk->b", L[:, i + 1 :, i], x[:, i + 1 :])) / L[:, i, i]
+    return x
 
 
 def fit_logit(X: Any, y: Any, mask: Any = None, *, exposure_index: int | None = None,
