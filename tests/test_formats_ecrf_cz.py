@@ -200,3 +200,17 @@ def test_open_prescription_runs_to_day_7_and_prn_summed(files):
     assert clon.groupby("study_day")["dose_mg"].sum().loc[3:].eq(3.0).all()
     prn = med[(med.patient_id == p3) & med.as_needed]
     assert prn["dose_mg"].tolist() == [0.5]
+
+
+def test_encoding_error_in_id_field_does_not_leak_the_id(files):
+    path = files["ratings"]
+    path.write_bytes(path.read_bytes().replace(b"\r\n102;BL", b"\r\n1\x8102;BL", 1))
+    err = raises(files, path, 13, "Číslo pacienta", None, "not valid in the expected encoding")
+    assert err.value is None and "102" not in str(err)
+
+
+def test_czech_brand_with_diacritics_read_from_cp1250(files):
+    append(files["prn"], "101;Oxazepam Léčiva 10 mg;12.03.2014;0,5")
+    med = ecrf_cz.read(STUDY, files, KEY).tables.medication
+    oxa = med[med.drug == "oxazepam"]
+    assert oxa[["study_day", "dose_mg", "as_needed"]].values.tolist() == [[0, 5.0, True]]

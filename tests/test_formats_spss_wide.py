@@ -205,3 +205,10 @@ def test_pk_codes_carry_value_labels_and_user_missing(files):
     assert meta.variable_value_labels["SEX"] == {1.0: "male", 2.0: "female"}
     frame, _ = pyreadstat.read_sav(str(files["patients"]))  # SPSS default: codes are missing
     assert frame["NORKET_10"].isna().sum() == 1
+
+
+def test_numeric_id_variable_matches_csv_ids(files):
+    rewrite_sav(files["patients"], lambda f: f.assign(ID=f["ID"].astype(float)))
+    result = spss_wide.read(STUDY, files, KEY)
+    assert result.quarantine.empty
+    assert set(result.tables.medication.patient_id) == {pseudonymize(STUDY, i, KEY) for i in ("101", "102", "103")}

@@ -105,13 +105,21 @@ def _field_at(data: bytes, pos: int, delimiter: str, encoding: str) -> tuple[str
     return column, fields[index] if index < len(fields) else ""
 
 
-def decode_text(path: Path, encoding: str, delimiter: str) -> str:
+def decode_text(path: Path, encoding: str, delimiter: str, id_column: str | None = None) -> str:
     """Decode a whole export strictly in ``encoding`` ("cp1250" or "utf-8").
 
     A UTF-8 file handed over where cp1250 is expected usually *decodes* as cp1250 without
     error (as mojibake such as ``ÄŒÃ­slo``), so it is detected explicitly: non-ASCII bytes that
-    form valid UTF-8 sequences are practically never Czech cp1250 text.
+    form valid UTF-8 sequences are practically never Czech cp1250 text. A field of
+    ``id_column`` is never quoted in the message (raw identifiers stay out of logs).
     """
+
+    def where(pos: int, lenient: str):
+        row = _row_of(data, pos)
+        column, value = _field_at(data, pos, delimiter, lenient)
+        return {"row": row, "column": column,
+                "value": None if (row > 0 and column == id_column) else value}
+
     data = path.read_bytes()
     if encoding == "cp1250":
         if data.startswith(codecs.BOM_UTF8):
@@ -126,11 +134,10 @@ def decode_text(path: Path, encoding: str, delimiter: str) -> str:
             except UnicodeDecodeError:
                 pass
             else:
-                column, value = _field_at(data, first, delimiter, "utf-8")
                 raise IngestError(
                     path, "file is UTF-8 encoded; this format must be cp1250 (Windows-1250) "
                     "encoded (convert e.g. with `iconv -f UTF-8 -t CP1250`)",
-                    row=_row_of(data, first), column=column, value=value,
+                    **where(first, "utf-8"),
                 )
     else:
         if data.startswith(codecs.BOM_UTF8):
@@ -138,11 +145,10 @@ def decode_text(path: Path, encoding: str, delimiter: str) -> str:
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as exc:
-        column, value = _field_at(data, exc.start, delimiter, encoding)
         raise IngestError(
             path, f"bytes not valid in the expected encoding {encoding} "
             f"(byte 0x{data[exc.start]:02x}); re-export the file as {encoding}",
-            row=_row_of(data, exc.start), column=column, value=value,
+            **where(exc.start, encoding),
         ) from None
 
 
@@ -164,6 +170,7 @@ def read_records(
     encoding: str,
     delimiter: str,
     quarantine: Quarantine,
+    id_column: str | None = None,
 ) -> Records:
     """Parse a delimited export strictly. Blank records are quarantined (reason ``blank line``).
 
@@ -172,7 +179,7 @@ def read_records(
     hard error.
     """
     path = require_file(path, role)
-    text = decode_text(path, encoding, delimiter)
+    text = decode_text(path, encoding, delimiter, id_column)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
         header = [h.strip() for h in next(reader)]

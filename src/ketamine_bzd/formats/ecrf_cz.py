@@ -206,7 +206,7 @@ def read(study: str, files: dict[str, Path], key: bytes) -> IngestResult:
 
     def records(role, columns):
         return common.read_records(files[role], role, columns, encoding=ENCODING,
-                                   delimiter=DELIMITER, quarantine=quarantine)
+                                   delimiter=DELIMITER, quarantine=quarantine, id_column=ID)
 
     pat = records("patients", PATIENT_COLUMNS)
     subjects, infusion = _patients(study, pat, pseudo)

@@ -264,7 +264,7 @@ def _pk(path, row, var, value, user_missing):
 def _read_medication(path, known: set[str], pseudo, quarantine):
     path = common.require_file(path, "medication")
     recs = common.read_records(path, "medication", MED_COLUMNS, encoding="utf-8", delimiter=",",
-                               quarantine=quarantine)
+                               quarantine=quarantine, id_column="ID")
     drugs = common.load_drugs()
     out, seen = [], {}
     for row, f in recs.rows:
