@@ -103,12 +103,16 @@ def _write_sav(truth: StudyTables, path: Path) -> None:
     for col, (var, _) in SUBJECT_VARS.items():
         data[var] = subjects[col].astype(float).tolist()
     data["EPISODE"] = [{"first": 1.0, "recurrent": 2.0}[e] for e in subjects["episode"]]
-    scores = truth.ratings.set_index(["patient_id", "scale", "visit"])["score"]
+    ratings = truth.ratings.assign(patient_id=truth.ratings["patient_id"].astype(str))
+    # pivot raises on a duplicated (patient, scale, visit): the truth must be unambiguous
+    wide = ratings.pivot(index="patient_id", columns=["scale", "visit"], values="score")
+    wide = wide.reindex(data["ID"])
     for scale in SCALES:
         for visit in VISITS:
-            data[score_var(scale, visit)] = [
-                float(scores.get((pid, scale, visit), np.nan)) for pid in data["ID"]
-            ]
+            column = wide[(scale, visit)] if (scale, visit) in wide.columns else np.nan
+            data[score_var(scale, visit)] = (
+                pd.Series(column, index=wide.index, dtype="float64").tolist()
+            )
     for analyte in PK_ANALYTES:
         for t in PK_TIMES_MIN:
             col = f"{analyte}_ng_ml_{t}min"
