@@ -1,0 +1,127 @@
+"""Compare two ``results/`` trees file by file (local run vs. SLURM run).
+
+Non-figure files must be byte-identical. Figures may legitimately differ in
+embedded metadata (PDF creation dates and document IDs, SVG dates, random SVG
+element ids), so they are compared after normalisation: PNGs by decoded
+pixels, PDFs/SVGs with date and ID fields stripped, and, failing that, by size
+within a tolerance (reported, not fatal).
+
+Usage: python compare_results.py LOCAL_DIR SLURM_DIR [--size-tolerance 0.05]
+Exit status 0 when every file matches (figures within tolerance), else 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+FIGURE_SUFFIXES = {".png", ".pdf", ".svg", ".jpg", ".jpeg"}
+
+# Fields that matplotlib/PDF writers fill with wall-clock time or per-run ids.
+_PDF_VOLATILE = re.compile(rb"/(CreationDate|ModDate)\s*\([^)]*\)|/ID\s*\[[^\]]*\]")
+_SVG_VOLATILE = re.compile(rb"<dc:date>[^<]*</dc:date>")
+
+
+@dataclass(frozen=True)
+class FileComparison:
+    """Outcome for one relative path: status is one of ``identical``,
+    ``same_after_normalising``, ``figure_size_within_tolerance``, ``differs``,
+    ``only_in_local``, ``only_in_slurm``."""
+
+    path: str
+    status: str
+    detail: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.status in {"differs", "only_in_local", "only_in_slurm"}
+
+
+def _files(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+
+
+def _png_pixels_equal(a: Path, b: Path) -> bool | None:
+    """True/False when both decode; None when no decoder is available."""
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - Pillow ships with matplotlib
+        return None
+    with Image.open(a) as ia, Image.open(b) as ib:
+        return ia.size == ib.size and ia.mode == ib.mode and ia.tobytes() == ib.tobytes()
+
+
+def _first_text_difference(a: bytes, b: bytes) -> str:
+    la, lb = a.splitlines(), b.splitlines()
+    for i, (x, y) in enumerate(zip(la, lb), start=1):
+        if x != y:
+            return f"line {i}: local={x[:120]!r} slurm={y[:120]!r}"
+    return f"{len(la)} vs {len(lb)} lines, {len(a)} vs {len(b)} bytes"
+
+
+def compare_file(local: Path, slurm: Path, rel: str, size_tolerance: float) -> FileComparison:
+    a, b = local.read_bytes(), slurm.read_bytes()
+    if a == b:
+        return FileComparison(rel, "identical")
+    suffix = local.suffix.lower()
+    if suffix not in FIGURE_SUFFIXES:
+        return FileComparison(rel, "differs", _first_text_difference(a, b))
+    if suffix == ".png":
+        same = _png_pixels_equal(local, slurm)
+        if same:
+            return FileComparison(rel, "same_after_normalising", "identical pixels")
+    elif suffix == ".pdf" and _PDF_VOLATILE.sub(b"", a) == _PDF_VOLATILE.sub(b"", b):
+        return FileComparison(rel, "same_after_normalising", "differs only in dates/ID")
+    elif suffix == ".svg" and _SVG_VOLATILE.sub(b"", a) == _SVG_VOLATILE.sub(b"", b):
+        return FileComparison(rel, "same_after_normalising", "differs only in <dc:date>")
+    rel_size = abs(len(a) - len(b)) / max(len(a), len(b), 1)
+    detail = f"{len(a)} vs {len(b)} bytes ({rel_size:.1%})"
+    if rel_size <= size_tolerance:
+        return FileComparison(rel, "figure_size_within_tolerance", detail)
+    return FileComparison(rel, "differs", detail)
+
+
+def compare_trees(local_root: Path, slurm_root: Path, size_tolerance: float = 0.05) -> list[FileComparison]:
+    """Compare every file under two directories; returns one row per path."""
+    local_files, slurm_files = _files(local_root), _files(slurm_root)
+    rows = [FileComparison(p, "only_in_local") for p in sorted(local_files - slurm_files)]
+    rows += [FileComparison(p, "only_in_slurm") for p in sorted(slurm_files - local_files)]
+    for rel in sorted(local_files & slurm_files):
+        rows.append(compare_file(local_root / rel, slurm_root / rel, rel, size_tolerance))
+    return sorted(rows, key=lambda r: r.path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("local_dir", type=Path)
+    parser.add_argument("slurm_dir", type=Path)
+    parser.add_argument("--size-tolerance", type=float, default=0.05)
+    args = parser.parse_args(argv)
+    for d in (args.local_dir, args.slurm_dir):
+        if not d.is_dir():
+            print(f"compare_results: {d} is not a directory", file=sys.stderr)
+            return 1
+    rows = compare_trees(args.local_dir, args.slurm_dir, args.size_tolerance)
+    if not rows:
+        print("compare_results: no files to compare", file=sys.stderr)
+        return 1
+    for row in rows:
+        if row.status != "identical":
+            print(f"  {row.status:<30} {row.path}  {row.detail}")
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.status] = counts.get(row.status, 0) + 1
+    print("compare_results: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+    failed = [r for r in rows if r.failed]
+    if failed:
+        print(f"compare_results: FAIL, {len(failed)} file(s) differ between local and SLURM runs")
+        return 1
+    print(f"compare_results: OK, {len(rows)} files match")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# `make test-cluster`: run the workflow on a real one-node SLURM cluster and
+# check that it gives the same results as a local run.
+#
+#  1. install slurmctld/slurmd/slurm-client/munge (apt-get, once) and the
+#     Snakemake SLURM executor plugin (into an isolated directory, see below);
+#  2. start munged + slurmctld + slurmd on 127.0.0.1 and submit a trivial job;
+#  3. submit a workflow whose job fails on purpose: snakemake must exit
+#     non-zero within a time bound and print the job's log;
+#  4. copy the project's workflow to a temp dir, run it locally (--cores 2),
+#     then again through SLURM in the same directory, and compare every file
+#     under results/ (tests/cluster/compare_results.py).
+# Daemons and running snakemake processes are stopped on every exit path.
+#
+# Environment: KEEP_CLUSTER_WORKDIR=1 keeps the temp dir even on success;
+# CLUSTER_TIMEOUT_S bounds each snakemake run (default 420 s).
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+here="$repo/tests/cluster"
+venv_bin="$repo/.venv/bin"
+timeout_s="${CLUSTER_TIMEOUT_S:-420}"
+fail_bound_s=120
+t_start=$SECONDS
+
+say() { echo "[test-cluster] $*"; }
+die() { say "FAIL: $*" >&2; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || die "needs root (starts slurmd/slurmctld); see docs/cluster.md to use a real cluster instead"
+[ -x "$venv_bin/snakemake" ] || die "$venv_bin/snakemake not found; create the venv first (make install)"
+
+work="$(mktemp -d /tmp/kbzd-test-cluster.XXXXXX)"
+export CLUSTER_RUN_DIR="$work/slurm"
+export SLURM_CONF="$CLUSTER_RUN_DIR/slurm.conf"
+export PATH="$venv_bin:$PATH"
+cluster_started=0
+sm_pid=""
+
+# Snakemake ignores a single SIGTERM while it waits on remote jobs: ask with
+# SIGINT (it then cancels its SLURM jobs), then escalate.
+stop_snakemake() {
+    local pid="$1" sig i
+    for sig in INT TERM KILL; do
+        kill -0 "$pid" 2>/dev/null || return 0
+        kill -"$sig" "$pid" 2>/dev/null || true
+        for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.2; done
+    done
+}
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if [ -n "$sm_pid" ]; then stop_snakemake "$sm_pid"; fi
+    if [ "$cluster_started" = 1 ]; then
+        # Only our own jobs can be on this private cluster.
+        local ids
+        ids="$(squeue -h -o %i 2>/dev/null || true)"
+        if [ -n "$ids" ]; then scancel $ids 2>/dev/null || true; fi
+        bash "$here/cluster.sh" stop || rc=1
+    fi
+    if [ "$rc" -eq 0 ] && [ "${KEEP_CLUSTER_WORKDIR:-0}" != 1 ]; then
+        rm -rf "$work"
+    else
+        say "work dir kept for inspection: $work"
+    fi
+    say "total wall time: $(( SECONDS - t_start )) s (exit $rc)"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# run_snakemake LOG DIR ARGS... -> exit status; kills the run after $timeout_s.
+# Runs in the background so that traps fire immediately on Ctrl-C.
+run_snakemake() {
+    local log="$1" dir="$2" deadline rc=0
+    shift 2
+    deadline=$(( SECONDS + timeout_s ))
+    ( cd "$dir" && exec "$venv_bin/snakemake" "$@" ) > "$log" 2>&1 &
+    sm_pid=$!
+    while kill -0 "$sm_pid" 2>/dev/null; do
+        if [ $SECONDS -ge $deadline ]; then
+            say "snakemake still running after ${timeout_s} s; stopping it" >&2
+            stop_snakemake "$sm_pid"
+            break
+        fi
+        sleep 1
+    done
+    wait "$sm_pid" || rc=$?
+    sm_pid=""
+    [ $SECONDS -lt $deadline ] || rc=124
+    return "$rc"
+}
+
+# --- 1. software --------------------------------------------------------------
+bash "$here/install.sh"
+# The plugin makes every snakemake start query `scontrol show config`, so it is
+# kept out of the shared .venv unless the user installed it there
+# (pip install -e .[slurm]); otherwise it lives in its own directory that only
+# this script puts on PYTHONPATH (sbatch exports the environment to jobs).
+if ! "$venv_bin/python" -c "import snakemake_executor_plugin_slurm" 2>/dev/null; then
+    plugin_dir="${KBZD_SLURM_PLUGIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ketamine-bzd-cluster/site}"
+    if ! PYTHONPATH="$plugin_dir" "$venv_bin/python" -c \
+        "import snakemake_executor_plugin_slurm, snakemake_executor_plugin_slurm_jobstep" 2>/dev/null; then
+        say "installing snakemake-executor-plugin-slurm into $plugin_dir"
+        # Same bounds as the `slurm` extra in pyproject.toml; the plugins' other
+        # dependencies (pandas, numpy, pyyaml, throttler) are already in .venv.
+        "$venv_bin/pip" install --quiet --disable-pip-version-check --no-deps \
+            --target "$plugin_dir" \
+            'snakemake-executor-plugin-slurm>=1.0,<3' \
+            'snakemake-executor-plugin-slurm-jobstep>=0.6,<1' 2>&1 \
+            | grep -v '^WARNING: Location' >&2 || true
+    fi
+    export PYTHONPATH="$plugin_dir${PYTHONPATH:+:$PYTHONPATH}"
+fi
+"$venv_bin/python" -c "import snakemake_executor_plugin_slurm, snakemake_executor_plugin_slurm_jobstep" \
+    || die "snakemake-executor-plugin-slurm is not importable"
+
+# --- 2. cluster ---------------------------------------------------------------
+t0=$SECONDS
+cluster_started=1
+bash "$here/cluster.sh" start
+out="$work/smoke.out"
+sbatch --quiet --wait --time=1 --mem=50 -o "$out" --wrap 'echo smoke-ok on $(hostname -s)' \
+    || die "trivial sbatch job failed"
+grep -q smoke-ok "$out" || die "trivial sbatch job produced no output"
+t_cluster=$(( SECONDS - t0 ))
+say "cluster up and trivial job done in ${t_cluster} s"
+
+profile="$here/profile"
+
+# --- 3. a failing job must fail the run, promptly, with its log shown ----------
+mkdir -p "$work/failing"
+cp "$here/failing/Snakefile" "$work/failing/"
+t0=$SECONDS
+rc=0
+run_snakemake "$work/failing.log" "$work/failing" --profile "$profile" --show-failed-logs || rc=$?
+t_fail=$(( SECONDS - t0 ))
+if [ "$rc" -eq 0 ]; then
+    cat "$work/failing.log" >&2; die "a deliberately failing SLURM job did not fail the run"
+fi
+[ "$rc" -ne 124 ] || { tail -n 60 "$work/failing.log" >&2; die "failing job: snakemake hung (killed after ${timeout_s} s)"; }
+[ "$t_fail" -le "$fail_bound_s" ] || die "failing job: took ${t_fail} s to fail (bound ${fail_bound_s} s)"
+grep -q "KBZD-DELIBERATE-FAILURE marker from the failing job" "$work/failing.log" \
+    || { tail -n 60 "$work/failing.log" >&2; die "failing job: the job's log was not printed"; }
+grep -q "KBZD-DELIBERATE-FAILURE on stderr" "$work/failing.log" \
+    || { tail -n 60 "$work/failing.log" >&2; die "failing job: the SLURM log (job stderr) was not printed"; }
+say "deliberate failure: exit $rc after ${t_fail} s, rule log and SLURM log printed"
+
+# --- 4. the real workflow: local vs SLURM --------------------------------------
+[ -f "$repo/Snakefile" ] || die "no $repo/Snakefile to run"
+wf="$work/workflow"
+mkdir -p "$wf"
+# Tracked plus not-yet-committed (but not ignored) files: what a clone would hold.
+(cd "$repo" && git ls-files -z --cached --others --exclude-standard \
+    | while IFS= read -r -d '' f; do [ -f "$f" ] && printf '%s\0' "$f"; done \
+    | tar --null -T - -cf -) | tar -xf - -C "$wf"
+rm -rf "$wf/results"
+
+t0=$SECONDS
+rc=0
+run_snakemake "$work/local.log" "$wf" --cores 2 || rc=$?
+t_local=$(( SECONDS - t0 ))
+[ "$rc" -eq 0 ] || { tail -n 80 "$work/local.log" >&2; die "local run failed (exit $rc)"; }
+say "local run: ${t_local} s"
+[ -d "$wf/results" ] || die "local run wrote no results/"
+mv "$wf/results" "$work/results.local"
+# Fresh start for the SLURM run in the same directory, so that paths written
+# into outputs are the same in both runs.
+rm -rf "$wf/.snakemake" "$wf/logs"
+
+t0=$SECONDS
+rc=0
+run_snakemake "$work/slurm.log" "$wf" --profile "$profile" --executor slurm --jobs 4 \
+    --show-failed-logs || rc=$?
+t_slurm=$(( SECONDS - t0 ))
+[ "$rc" -eq 0 ] || { tail -n 120 "$work/slurm.log" >&2; die "SLURM run failed (exit $rc)"; }
+n_jobs=$(grep -c 'has been submitted with SLURM jobid' "$work/slurm.log" || true)
+[ "$n_jobs" -gt 0 ] || die "SLURM run submitted no jobs (did it run locally?)"
+say "SLURM run: ${t_slurm} s, ${n_jobs} jobs submitted"
+
+"$venv_bin/python" "$here/compare_results.py" "$work/results.local" "$wf/results" \
+    || die "local and SLURM results differ"
+
+echo "cluster_up: ${t_cluster} s"
+echo "failing_job_detected: ${t_fail} s"
+echo "local_run: ${t_local} s"
+echo "slurm_run: ${t_slurm} s"
+echo "slurm_jobs: ${n_jobs} jobs"
+say "OK"
