@@ -18,6 +18,6 @@ include: "rules/cohort.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_outputs(),
-    default_target: True

@@ -16,12 +16,6 @@ rule cohort:
             caption="../report/cohort_summary.rst",
             category="2. Cohort",
         ),
-    params:
-        studies=STUDIES,
-        dose_window=config["cohort"]["dose_window"],
-        user_max_days_per_week=config["cohort"]["user_max_days_per_week"],
-        response_min_reduction=config["cohort"]["response_min_reduction"],
-        data_source=DATA_SOURCE,
     log:
         "results/logs/cohort.log",
     conda:
@@ -29,5 +23,11 @@ rule cohort:
     resources:
         mem_mb=4000,
         runtime=15,
+    params:
+        studies=STUDIES,
+        dose_window=config["cohort"]["dose_window"],
+        user_max_days_per_week=config["cohort"]["user_max_days_per_week"],
+        response_min_reduction=config["cohort"]["response_min_reduction"],
+        data_source=DATA_SOURCE,
     script:
         "../scripts/cohort.py"

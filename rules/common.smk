@@ -1,18 +1,12 @@
-import os
 from pathlib import Path
 
 from snakemake.utils import validate
 
 validate(config, "../schemas/config.schema.yaml")
 
-SRC = Path(workflow.basedir) / "src"
-PACKAGE = SRC / "ketamine_bzd"
-# Scripts import the package from src/ (also inside --use-conda environments, which hold only
-# its dependencies); jobs re-parse this file, so cluster jobs get the same path.
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (str(SRC), os.environ.get("PYTHONPATH", "")) if p
-)
-
+PACKAGE = Path(workflow.basedir) / "src" / "ketamine_bzd"
+# Scripts import the installed package (`make run` installs it; with --use-conda the env's
+# post-deploy script installs it into the conda env).
 CONDA_ENV = "../envs/ketamine-bzd.yaml"
 STUDIES = list(config["studies"])
 SYNTHETIC = config["synthetic"]["enabled"]
@@ -22,18 +16,15 @@ DATA_SOURCE = (
     else "study exports"
 )
 
-# File names of each format's export; kept in step with ketamine_bzd.formats (tested).
+# File names of each format's export, as ketamine_bzd.formats.*.DEFAULT_FILENAMES (a test keeps
+# them equal); written out here because importing the package would slow every parse.
 FORMAT_FILES = {
-    "spss_wide": {
-        "subjects": "patients.sav",
-        "medication": "medication.csv",
-    },
+    "spss_wide": {"patients": "patients.sav", "medication": "medication_daily.csv"},
     "ecrf_cz": {
-        "subjects": "pacienti.csv",
+        "patients": "pacienti.csv",
         "ratings": "hodnoceni.csv",
-        "prescriptions": "leky_predpis.csv",
-        "as_needed": "leky_jednorazove.csv",
-        "pk": "farmakokinetika.csv",
+        "prescriptions": "preskripce.csv",
+        "prn": "jednorazove_podani.csv",
     },
 }
 
@@ -43,7 +34,9 @@ def package_code(*modules):
     files = []
     for name in modules:
         path = PACKAGE / name
-        files += sorted(path.glob("*.py")) if path.is_dir() else [path.with_suffix(".py")]
+        files += (
+            sorted(path.glob("*.py")) if path.is_dir() else [path.with_suffix(".py")]
+        )
     return [str(f.relative_to(workflow.basedir)) for f in files]
 
 

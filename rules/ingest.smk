@@ -11,10 +11,6 @@ rule ingest:
         medication=interim("{study}", "medication.parquet"),
         quarantine=interim("{study}", "quarantine.csv"),
         report=interim("{study}", "ingest_report.csv"),
-    params:
-        format=lambda wc: config["studies"][wc.study]["format"],
-        roles=lambda wc: list(study_files(wc.study)),
-        key_file=config["pseudonymization_key_file"],
     log:
         "results/logs/ingest/{study}.log",
     wildcard_constraints:
@@ -24,6 +20,10 @@ rule ingest:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        format=lambda wc: config["studies"][wc.study]["format"],
+        roles=lambda wc: list(study_files(wc.study)),
+        key_file=config["pseudonymization_key_file"],
     script:
         "../scripts/ingest.py"
 
@@ -44,8 +44,6 @@ rule ingest_report:
             caption="../report/quarantine.rst",
             category="1. Data quality",
         ),
-    params:
-        data_source=DATA_SOURCE,
     log:
         "results/logs/ingest_report.log",
     conda:
@@ -53,5 +51,7 @@ rule ingest_report:
     resources:
         mem_mb=500,
         runtime=5,
+    params:
+        data_source=DATA_SOURCE,
     script:
         "../scripts/ingest_report.py"

@@ -5,11 +5,6 @@ rule synthetic_exports:
         brands="resources/brands_cz.csv",
     output:
         synthetic_outputs(),
-    params:
-        seed=config["synthetic"]["seed"],
-        n_patients=config["synthetic"]["n_patients"],
-        studies={s: config["studies"][s]["format"] for s in STUDIES},
-        outdir="results/synthetic",
     log:
         "results/logs/synthetic_exports.log",
     conda:
@@ -17,5 +12,11 @@ rule synthetic_exports:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        seed=config["synthetic"]["seed"],
+        n_patients=config["synthetic"]["n_patients"],
+        studies={s: config["studies"][s]["format"] for s in STUDIES},
+        # the folder holding one folder per study
+        outdir=lambda wildcards, output: str(Path(output[0]).parents[1]),
     script:
         "../scripts/synthetic_exports.py"

@@ -12,6 +12,8 @@ def main(smk, log):
     study = smk.wildcards.study
     files = {role: Path(smk.input[role]) for role in smk.params.roles}
     result = FORMATS[smk.params.format].read(study, files, load_key(smk.params.key_file))
+    for warning in result.warnings:
+        log.warning(warning)
     write_study_tables(result.tables, smk.output)
     write_table(result.quarantine, smk.output.quarantine)
     write_table(result.report, smk.output.report)

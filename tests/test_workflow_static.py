@@ -1,0 +1,69 @@
+"""Fast checks of the workflow definition: file names, schema, lint, conda env in step."""
+
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import yaml
+
+from ketamine_bzd.formats import FORMATS
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_workflow_file_names_match_the_format_modules():
+    text = (REPO / "rules/common.smk").read_text()
+    block = text[text.index("FORMAT_FILES = {") + len("FORMAT_FILES = ") : text.index("\n}\n") + 2]
+    assert eval(block) == {name: m.DEFAULT_FILENAMES for name, m in FORMATS.items()}
+    for m in FORMATS.values():
+        assert set(m.DEFAULT_FILENAMES) == set(m.FILE_ROLES)
+
+
+def test_config_validates_against_schema_and_enum_lists_every_format():
+    from snakemake.utils import validate
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    validate(config, str(REPO / "schemas/config.schema.yaml"))
+    schema = yaml.safe_load((REPO / "schemas/config.schema.yaml").read_text())
+    fmt = schema["properties"]["studies"]["additionalProperties"]["properties"]["format"]
+    assert set(fmt["enum"]) == set(FORMATS)
+
+
+def _pins(spec: str) -> tuple[str, str]:
+    m = re.match(r"([A-Za-z0-9_.-]+)\s*(.*)", spec.strip())
+    return m.group(1).lower().replace("_", "-"), m.group(2).replace(" ", "")
+
+
+def test_conda_env_is_in_step_with_pyproject():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    pins = dict(_pins(d) for d in project["dependencies"])
+    env = yaml.safe_load((REPO / "envs/ketamine-bzd.yaml").read_text())
+    conda = {}
+    for dep in env["dependencies"]:
+        for spec in dep["pip"] if isinstance(dep, dict) else [dep]:
+            name, rng = _pins(spec)
+            conda[name.replace("matplotlib-base", "matplotlib")] = rng
+    # the workflow runs scripts only; snakemake and the report's pygments belong to the driver
+    for name, rng in pins.items():
+        if name in ("snakemake", "pygments"):
+            continue
+        assert conda.get(name) == rng, f"{name}: pyproject {rng!r} vs envs {conda.get(name)!r}"
+
+
+def test_snakemake_lint_is_clean():
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--lint", "--cores", "1"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Congratulations" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+
+
+def test_snakefmt_clean():
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "snakefmt"), "--check", "Snakefile", "rules"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
