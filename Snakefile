@@ -15,6 +15,7 @@ include: "rules/common.smk"
 include: "rules/synthetic.smk"
 include: "rules/ingest.smk"
 include: "rules/cohort.smk"
+include: "rules/analysis.smk"
 
 
 rule all:

@@ -88,4 +88,5 @@ def all_outputs():
         "results/cohort/visits.parquet",
         "results/cohort/medication_daily.parquet",
         "results/cohort/cohort_summary.csv",
+        *ANALYSIS_OUTPUTS,
     ]
