@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from scipy import special, stats
+from scipy import stats
 
 from ._batch import (
     Batch,
+    GramPlan,
     chol_inverse,
     chol_logdet,
     cholesky,
@@ -23,6 +24,7 @@ from ._batch import (
 # A fitted probability this close to 0 or 1 needs |eta| > 23: with n ~ 50 that
 # only happens when the likelihood is being maximised at infinity (separation).
 FITTED_EXTREME_EPS = 1e-10
+EXTREME_ETA = float(-np.log(FITTED_EXTREME_EPS))
 # Relative size of floating-point noise in a summed log-likelihood.
 LLF_NOISE = 64 * np.finfo(np.float64).eps
 
@@ -151,10 +153,6 @@ def _linpred(X: np.ndarray, beta: np.ndarray) -> np.ndarray:
     return np.matmul(X, beta[:, :, None])[:, :, 0]
 
 
-def _loglik(y: np.ndarray, w: np.ndarray, eta: np.ndarray) -> np.ndarray:
-    return np.sum(w * (y * eta - np.logaddexp(0.0, eta)), axis=1)
-
-
 def _wald(params: np.ndarray, cov: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, ...]:
     var = np.diagonal(cov, axis1=1, axis2=2)
     bse = np.where(ok[:, None] & (var > 0), np.sqrt(np.abs(var)), np.nan)
@@ -178,18 +176,23 @@ def _fit_ml_chunk(b: Batch, *, exposure_index: int | None, max_iter: int, tol: f
     n_iter = np.zeros(B, dtype=np.int64)
     n_extreme = np.zeros(B, dtype=np.int64)
 
-    # Working set: gathered once, compacted as specifications finish.
+    # Working set: gathered once and compacted only when fewer than 60 % of
+    # its members are still iterating (compaction copies X and its products;
+    # finished members are carried along with a zero step until then).
     work = np.flatnonzero(fit)
     X, y, w = b.X[work], b.y[work], b.w[work]
+    inc = w > 0
+    plan = GramPlan(X)
     m = work.size
-    beta = np.zeros((m, p))
+    live = np.ones(m, dtype=bool)
+    beta = _start(X, y, w)
     beta_prev = np.zeros((m, p))
     delta = np.zeros((m, p))
     step = np.zeros(m)
     ll_prev = np.full(m, -np.inf)
     noise = LLF_NOISE * w.sum(axis=1)
     for it in range(max_iter + 1):
-        if work.size == 0:
+        if not live.any():
             break
         eta = _linpred(X, beta)
         mu, l1pe = logistic_terms(eta)
@@ -205,37 +208,41 @@ def _fit_ml_chunk(b: Batch, *, exposure_index: int | None, max_iter: int, tol: f
             step[sub] *= 0.5
             beta[sub] = beta_prev[sub] + step[sub, None] * delta[sub]
             eta_s = _linpred(X[sub], beta[sub])
+            eta[sub] = eta_s
             mu[sub], l1pe_s = logistic_terms(eta_s)
             ll[sub] = np.sum(w[sub] * (y[sub] * eta_s - l1pe_s), axis=1)
             bad[sub] = ll[sub] < ll_prev[sub] - noise[sub] * (1.0 + np.abs(ll_prev[sub]))
-        v = w * mu * (1.0 - mu)
-        L, ok = cholesky(gram(X, v))
-        extreme = np.sum(((mu < FITTED_EXTREME_EPS) | (mu > 1.0 - FITTED_EXTREME_EPS)) & (w > 0), axis=1)
+        L, ok = cholesky(plan(w * mu * (1.0 - mu)))
+        extreme = np.sum((np.abs(eta) > EXTREME_ETA) & inc, axis=1)
         last_step = np.max(np.abs(step[:, None] * delta), axis=1)
         conv = ok & ~bad & (it > 0) & (last_step < tol)
         # Under separation the likelihood creeps towards its supremum while
         # coefficients grow without bound: stop once fitted probabilities sit
         # at 0/1 and the likelihood no longer moves.
         diverged = (extreme > 0) & (ll - ll_prev < 1e-8)
-        done = conv | diverged | ~ok | bad | (it == max_iter)
+        done = live & (conv | diverged | ~ok | bad | (it == max_iter))
         if done.any():
             fin = np.flatnonzero(done)
             gi = work[fin]
             params[gi], llf[gi], n_iter[gi] = beta[fin], ll[fin], it
             converged[gi], n_extreme[gi] = conv[fin], extreme[fin]
-            okf = ok[fin]
             var = np.diagonal(chol_inverse(L[fin]), axis1=1, axis2=2)
-            bse[gi] = np.where(okf[:, None] & (var > 0), np.sqrt(np.abs(var)), np.nan)
-            keep = np.flatnonzero(~done)
-            work, X, y, w = work[keep], X[keep], y[keep], w[keep]
-            beta, mu, v, ll, L, noise = beta[keep], mu[keep], v[keep], ll[keep], L[keep], noise[keep]
-            if work.size == 0:
+            bse[gi] = np.where(ok[fin, None] & (var > 0), np.sqrt(np.abs(var)), np.nan)
+            live &= ~done
+            if not live.any():
                 break
+            if live.sum() < 0.6 * live.size:
+                keep = np.flatnonzero(live)
+                work, X, y, w, inc = work[keep], X[keep], y[keep], w[keep], inc[keep]
+                plan = plan.take(keep)
+                beta, mu, ll, L, noise = beta[keep], mu[keep], ll[keep], L[keep], noise[keep]
+                live = live[keep]
         score = np.matmul((w * (y - mu))[:, None, :], X)[:, 0, :]
         delta = _chol_solve(L, score)
+        delta[~live] = 0.0
         beta_prev = beta
         beta = beta + delta
-        step = np.ones(work.size)
+        step = np.ones(live.size)
         ll_prev = ll
 
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -245,6 +252,22 @@ def _fit_ml_chunk(b: Batch, *, exposure_index: int | None, max_iter: int, tol: f
         converged=converged, n_iter=n_iter, n_fitted_extreme=n_extreme,
         separation=desc["zero_cell"] | (n_extreme > 0), **desc,
     )
+
+
+def _start(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Start at the intercept-only fit when X has a column of ones (saves
+    about one Newton iteration); zeros otherwise."""
+    beta = np.zeros((X.shape[0], X.shape[2]))
+    inc = w > 0
+    for j in range(X.shape[2]):
+        ones = np.all((X[:, :, j] == 1.0) | ~inc, axis=1)
+        if ones.all():
+            ybar = (w * y).sum(axis=1) / w.sum(axis=1)
+            with np.errstate(divide="ignore"):
+                beta[:, j] = np.log(ybar / (1.0 - ybar))
+            beta[~np.isfinite(beta)] = 0.0
+            break
+    return beta
 
 
 def _chol_solve(L: np.ndarray, rhs: np.ndarray) -> np.ndarray:
@@ -261,7 +284,7 @@ def _chol_solve(L: np.ndarray, rhs: np.ndarray) -> np.ndarray:
 
 def fit_logit(X: Any, y: Any, mask: Any = None, *, exposure_index: int | None = None,
               max_iter: int = 50, tol: float = 1e-8, max_halving: int = 20,
-              chunk_size: int = 8192) -> LogitResult:
+              chunk_size: int = 2048) -> LogitResult:
     """Batched maximum-likelihood logistic regression by Newton-Raphson (IRLS).
 
     Parameters
@@ -295,17 +318,20 @@ class _FirthQ:
     ok: np.ndarray  # (m,) I(beta) positive definite
 
 
-def _firth_q(X: np.ndarray, y: np.ndarray, w: np.ndarray, beta: np.ndarray) -> _FirthQ:
+def _firth_q(X: np.ndarray, y: np.ndarray, w: np.ndarray, beta: np.ndarray,
+             plan: GramPlan) -> _FirthQ:
     eta = _linpred(X, beta)
-    mu = special.expit(eta)
+    mu, l1pe = logistic_terms(eta)
     v = mu * (1.0 - mu)
-    L, ok = cholesky(gram(X, w * v))
+    wv = w * v
+    L, ok = cholesky(plan(wv))
     Iinv = chol_inverse(L)
     # Diagonal of the weighted hat matrix W^1/2 X I^-1 X' W^1/2.
-    h = w * v * np.sum(np.matmul(X, Iinv) * X, axis=2)
-    llf = _loglik(y, w, eta) + 0.5 * np.where(ok, chol_logdet(L), -np.inf)
-    score = np.einsum("bnp,bn->bp", X, w * (y - mu) + h * (0.5 - mu))
-    return _FirthQ(llf=llf, score=score, info_aug=gram(X, (w + h) * v), info_inv=Iinv, ok=ok)
+    h = wv * plan.quad(Iinv)
+    ll = np.sum(w * (y * eta - l1pe), axis=1)
+    llf = ll + 0.5 * np.where(ok, chol_logdet(L), -np.inf)
+    score = np.matmul((w * (y - mu) + h * (0.5 - mu))[:, None, :], X)[:, 0, :]
+    return _FirthQ(llf=llf, score=score, info_aug=plan(wv + h * v), info_inv=Iinv, ok=ok)
 
 
 def _take(q: _FirthQ, sel: np.ndarray) -> _FirthQ:
@@ -325,7 +351,8 @@ def _firth_newton(X: np.ndarray, y: np.ndarray, w: np.ndarray, beta: np.ndarray,
     batch; coefficients outside ``free`` stay at their starting value."""
     m = beta.shape[0]
     beta = beta.copy()
-    q = _firth_q(X, y, w, beta)
+    plan = GramPlan(X)
+    q = _firth_q(X, y, w, beta, plan)
     converged = np.zeros(m, dtype=bool)
     n_iter = np.full(m, max_iter, dtype=np.int64)
     active = np.flatnonzero(q.ok & np.isfinite(q.llf))
@@ -357,7 +384,8 @@ def _firth_newton(X: np.ndarray, y: np.ndarray, w: np.ndarray, beta: np.ndarray,
         full = np.zeros((active.size, beta.shape[1]))
         full[:, free] = delta
         Xa, ya, wa, ba = X[active], y[active], w[active], beta[active]
-        qn = _firth_q(Xa, ya, wa, ba + full)
+        plan_a = plan.take(active)
+        qn = _firth_q(Xa, ya, wa, ba + full, plan_a)
         accept = skip | (qn.llf >= llf_floor) | (max_halfstep == 0)
         factor = np.ones(active.size)
         pending = np.flatnonzero(~accept)
@@ -366,7 +394,7 @@ def _firth_newton(X: np.ndarray, y: np.ndarray, w: np.ndarray, beta: np.ndarray,
                 break
             factor[pending] *= 0.5
             qp = _firth_q(Xa[pending], ya[pending], wa[pending],
-                          ba[pending] + factor[pending, None] * full[pending])
+                          ba[pending] + factor[pending, None] * full[pending], plan_a.take(pending))
             _put(qn, pending, qp)
             good = qp.llf >= llf_floor[pending]
             accept[pending[good]] = True
@@ -423,7 +451,8 @@ def _fit_firth_chunk(b: Batch, *, test_index: int, exposure_index: int | None, v
                 if free.size:
                     _, qc, cconv, _ = _firth_newton(X[sel], y[sel], w[sel], start, free, **opts)
                 else:
-                    qc, cconv = _firth_q(X[sel], y[sel], w[sel], start), np.ones(sel.size, bool)
+                    qc = _firth_q(X[sel], y[sel], w[sel], start, GramPlan(X[sel]))
+                    cconv = np.ones(sel.size, bool)
                 llf_c[fit[sel]] = np.where(cconv, qc.llf, np.nan)
                 lrt_conv[fit[sel]] = cconv
     chi2 = np.maximum(0.0, 2.0 * (llf - llf_c))
@@ -441,7 +470,7 @@ def fit_firth(X: Any, y: Any, mask: Any = None, *, test_index: int | None = None
               exposure_index: int | None = None,
               vcov: Literal["fisher", "augmented"] = "fisher", alpha: float = 0.05,
               max_iter: int = 100, max_step: float = 5.0, max_halfstep: int = 25,
-              gtol: float = 1e-8, xtol: float = 1e-8, chunk_size: int = 4096) -> FirthResult:
+              gtol: float = 1e-8, xtol: float = 1e-8, chunk_size: int = 2048) -> FirthResult:
     """Batched Firth (1993) penalized logistic regression.
 
     Maximises l(beta) + 0.5 log|I(beta)| by Newton-Raphson on the modified

@@ -19,7 +19,7 @@ human-readable list per specification, for the ``warnings`` column.
 Kernels
 -------
 fit_logit(X, y, mask=None, *, exposure_index=None, max_iter=50, tol=1e-8,
-          max_halving=20, chunk_size=8192) -> LogitResult
+          max_halving=20, chunk_size=2048) -> LogitResult
     Maximum-likelihood logistic regression by Newton-Raphson (IRLS) with
     per-specification convergence and step halving. Fields: params, bse
     (inverse Fisher information), zvalues, pvalues (Wald), llf, converged,
@@ -33,7 +33,7 @@ fit_logit(X, y, mask=None, *, exposure_index=None, max_iter=50, tol=1e-8,
 
 fit_firth(X, y, mask=None, *, test_index=None, exposure_index=None,
           vcov="fisher", alpha=0.05, max_iter=100, max_step=5.0,
-          max_halfstep=25, gtol=1e-8, xtol=1e-8, chunk_size=4096) -> FirthResult
+          max_halfstep=25, gtol=1e-8, xtol=1e-8, chunk_size=2048) -> FirthResult
     Firth (1993) bias-reduced logistic regression, maximising the penalized
     likelihood l(b) + 1/2 log|I(b)| with the modified-score Newton-Raphson
     and step halving of logistf (Heinze & Schemper 2002) / firthmodels.
