@@ -136,9 +136,8 @@ class GramPlan:
         p = X.shape[2]
         self.p = p
         self.iu = np.triu_indices(p)
-        self.products = np.ascontiguousarray(
-            (X[:, :, self.iu[0]] * X[:, :, self.iu[1]]).transpose(0, 2, 1)
-        )
+        Xt = np.ascontiguousarray(X.transpose(0, 2, 1))
+        self.products = Xt[:, self.iu[0], :] * Xt[:, self.iu[1], :]
 
     def take(self, idx: np.ndarray) -> "GramPlan":
         new = object.__new__(GramPlan)
