@@ -103,3 +103,9 @@ def test_bad_input():
     const = pd.DataFrame({"g": ["a", "a", "b", "b"], "v": [1.0, 1.0, 1.0, 1.0]})
     r = compare_groups(const, "v", "g")
     assert np.isnan(r.p_value) and r.warnings
+
+
+def test_level_outside_groups_raises():
+    x = pd.DataFrame({"g": ["a", "b", "c"], "v": [1.0, 2.0, 3.0]})
+    with pytest.raises(ValueError, match="outside groups"):
+        compare_groups(x, "v", "g", groups=["a", "b"])

@@ -91,3 +91,11 @@ def test_empty_group_raises():
     with pytest.raises(ValueError, match="no patients"):
         rm_anova(d.assign(bzd_plus=False), subject="patient_id", group="bzd_plus", columns=VISITS,
                  groups=[False, True])
+
+
+def test_no_within_variation_raises():
+    d = pd.DataFrame({"patient_id": list("abcd"), "g": [0, 0, 1, 1]})
+    for c in VISITS:
+        d[c] = 20.0
+    with pytest.raises(ValueError, match="no within-patient variation"):
+        rm_anova(d, subject="patient_id", group="g", columns=VISITS)

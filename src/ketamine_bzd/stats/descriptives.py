@@ -133,6 +133,9 @@ def compare_groups(
     g_levels = list(groups) if groups is not None else sorted(data[group].unique().tolist())
     if len(g_levels) != 2:
         raise ValueError(f"need exactly 2 groups in {group!r}, got {g_levels}")
+    outside = set(data[group].unique()) - set(g_levels)
+    if outside:
+        raise ValueError(f"{group!r} has level(s) {sorted(map(str, outside))} outside groups={g_levels}")
     cols_v = [data.loc[data[group] == g, variable] for g in g_levels]
     for g, v in zip(g_levels, cols_v):
         if len(v) == 0:

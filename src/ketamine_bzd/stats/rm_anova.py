@@ -141,6 +141,8 @@ def rm_anova(
     resid = Z - np.vstack([Z[gi == j].mean(axis=0) for j in range(G)])[gi]
     E = resid.T @ resid  # pooled within-group SSCP of the contrasts
     ss_error_within = float(np.trace(E))
+    if not ss_error_within > 0:
+        raise ValueError(f"no within-patient variation of {dv} left after the group x time means: F undefined")
     df_err_w = df_subj * (k - 1)
     # Time main effect (type III): unweighted mean of group contrast means tested against 0.
     zbar = np.vstack([Z[gi == j].mean(axis=0) for j in range(G)])  # G x (k-1)
