@@ -71,6 +71,8 @@ def main() -> None:
         t = best_time(lambda: fit_firth(X, y, mask, test_index=1, exposure_index=1))
         rates[("firth", p)] = N_SPECS / t
         report(f"firth_fits_with_lrt_per_s_B{N_SPECS}_n{N}_p{p}", N_SPECS / t, "fits/s")
+        t = best_time(lambda: fit_firth(X, y, mask, test_index=1, profile_ci=True), repeat=1)
+        report(f"firth_fits_with_lrt_and_profile_ci_per_s_B{N_SPECS}_n{N}_p{p}", N_SPECS / t, "fits/s")
 
     # Plain loops on a subset of the same p = 4 specifications.
     X, y, mask = make_specs(LOOP_SUBSET, 4, np.random.default_rng(SEED + 1))

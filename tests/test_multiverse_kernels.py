@@ -192,7 +192,8 @@ def _firth_reference(Xb, yb):
 @pytest.mark.parametrize("n,p", [(47, 2), (47, 4), (300, 3)])
 def test_firth_matches_firthmodels(n, p):
     X, y, mask = _specs(11, 6, n, p)
-    res = fit_firth(X, y, mask, test_index=1, exposure_index=1, vcov="augmented")
+    res = fit_firth(X, y, mask, test_index=1, exposure_index=1, vcov="augmented",
+                    profile_ci=(n == 47))
     fis = fit_firth(X, y, mask, test_index=1, vcov="fisher")
     for b in range(6):
         m = mask[b]
@@ -203,6 +204,10 @@ def test_firth_matches_firthmodels(n, p):
         np.testing.assert_allclose(np.c_[res.ci_low[b], res.ci_high[b]], ci, atol=TOL, rtol=0)
         assert res.llf[b] == pytest.approx(ref.loglik_, abs=TOL)
         assert res.lrt_pvalue[b] == pytest.approx(ref.lrt_pvalues_[0], abs=TOL)
+        if n == 47:
+            pl = _quiet(ref.conf_int, method="pl", features=0, tol=1e-9, max_iter=200)[0]
+            assert res.pl_ci_converged[b]
+            np.testing.assert_allclose([res.pl_ci_low[b], res.pl_ci_high[b]], pl, atol=TOL, rtol=0)
         # logistf / Heinze-Schemper covariance: I(beta_hat)^-1 at the same estimate
         Xm = X[b, m]
         mu = expit(Xm @ params)
@@ -217,14 +222,17 @@ def test_firth_converges_under_separation_and_matches():
     X, y = X.copy(), y.copy()
     y[0, X[0, :, 1] == 1] = 0.0  # quasi-complete
     X[1, :, 2] = np.where(y[1] == 1, 1.0, -1.0) * (1 + np.arange(47) % 5)  # complete
-    res = fit_firth(X, y, test_index=1, exposure_index=1, vcov="augmented")
-    assert res.converged.all() and res.lrt_converged.all()
+    res = fit_firth(X, y, test_index=1, exposure_index=1, vcov="augmented", profile_ci=True)
+    assert res.converged.all() and res.lrt_converged.all() and res.pl_ci_converged.all()
     assert res.zero_cell[0]
     for b in range(2):
         ref, params, bse, _ = _firth_reference(X[b], y[b])
         np.testing.assert_allclose(res.params[b], params, atol=TOL, rtol=0)
         np.testing.assert_allclose(res.bse[b], bse, atol=TOL, rtol=0)
         assert res.lrt_pvalue[b] == pytest.approx(ref.lrt_pvalues_[0], abs=TOL)
+        pl = _quiet(ref.conf_int, method="pl", features=0, tol=1e-9, max_iter=200)[0]
+        np.testing.assert_allclose([res.pl_ci_low[b], res.pl_ci_high[b]], pl, atol=TOL, rtol=0)
+    assert res.warnings()[0] == ["empty cell in exposure x outcome table (quasi-complete separation)"]
 
 
 @pytest.mark.parametrize("n,p", [(47, 2), (300, 4)])

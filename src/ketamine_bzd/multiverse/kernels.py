@@ -28,11 +28,12 @@ fit_logit(X, y, mask=None, *, exposure_index=None, max_iter=50, tol=1e-8,
     ``separation`` is True when the binary exposure (``exposure_index``) has an
     empty cell in its 2x2 table with the outcome -- an exact, LP-free proof
     that the MLE does not exist whatever the covariates -- or when fitted
-    probabilities reach 0/1 within 1e-10 (divergence, as R's glm warns).
+    probabilities reach 0/1 within 1e-10 (|linear predictor| > 23; divergence,
+    as R's glm warns); iteration then stops once the likelihood stops moving.
     Matches statsmodels ``Logit`` to ~1e-10 when not separated.
 
 fit_firth(X, y, mask=None, *, test_index=None, exposure_index=None,
-          vcov="fisher", alpha=0.05, max_iter=100, max_step=5.0,
+          vcov="fisher", alpha=0.05, profile_ci=False, max_iter=100, max_step=5.0,
           max_halfstep=25, gtol=1e-8, xtol=1e-8, chunk_size=2048) -> FirthResult
     Firth (1993) bias-reduced logistic regression, maximising the penalized
     likelihood l(b) + 1/2 log|I(b)| with the modified-score Newton-Raphson
@@ -42,10 +43,13 @@ fit_firth(X, y, mask=None, *, test_index=None, exposure_index=None,
     converged, n_iter, and for ``test_index`` the penalized likelihood ratio
     test (Heinze & Schemper 2002): llf_constrained (refit with that
     coefficient fixed at 0, batched), lrt_chi2, lrt_pvalue, lrt_converged;
+    with ``profile_ci=True`` also pl_ci_low/pl_ci_high/pl_ci_converged, the
+    profile penalized-likelihood interval of that coefficient (logistf's
+    default interval; root-finding on batched constrained refits);
     plus the descriptors of fit_logit. ``vcov="fisher"`` gives logistf's
     I(b)^-1 standard errors; ``vcov="augmented"`` reproduces firthmodels'
     ``bse_``. Matches ``firthmodels.FirthLogisticRegression`` (params, bse,
-    penalized llf, ``lrt()`` p) to 1e-6.
+    Wald CI, penalized llf, ``lrt()`` p, ``conf_int(method="pl")``) to 1e-6.
 
 fit_ols(X, y, mask=None, *, alpha=0.05, chunk_size=16384) -> OLSResult
     Ordinary least squares for a continuous outcome (relative MADRS change).
