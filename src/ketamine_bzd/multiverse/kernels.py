@@ -89,7 +89,8 @@ Simonsohn U, Simmons JP, Nelson LD (2020). Specification curve analysis.
 """
 
 from ._auc import AUCResult, midranks, roc_auc
-from ._logistic import FirthResult, LogitResult, fit_firth, fit_logit
+from ._firth import FirthResult, fit_firth
+from ._logistic import LogitResult, fit_logit
 from ._ols import OLSResult, fit_ols
 from ._permutation import permutation_indices, permute_within_strata
 
