@@ -16,6 +16,7 @@ include: "rules/synthetic.smk"
 include: "rules/ingest.smk"
 include: "rules/cohort.smk"
 include: "rules/analysis.smk"
+include: "rules/multiverse.smk"
 
 
 rule all:

@@ -89,4 +89,5 @@ def all_outputs():
         "results/cohort/medication_daily.parquet",
         "results/cohort/cohort_summary.csv",
         *ANALYSIS_OUTPUTS,
+        *MULTIVERSE_OUTPUTS,
     ]

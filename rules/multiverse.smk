@@ -1,0 +1,2 @@
+# Sensitivity analyses as a multiverse (issue 4): filled in by the multiverse stage.
+MULTIVERSE_OUTPUTS = []
