@@ -1,2 +1,238 @@
-# The paper's analyses (issue 3): filled in by the analysis stage.
-ANALYSIS_OUTPUTS = []
+# The paper's analyses (issue 3) on the cohort; outputs in results/main/ (docs/results.md).
+MAIN = "results/main"
+ANALYSIS_CODE = package_code("analysis", "paper", "definitions", "stats")
+FIGURES = {
+    "figure1": "figure1_roc",
+    "figure2": "figure2_madrs_course",
+    "dose_response": "dose_response",
+}
+ANALYSIS_OUTPUTS = [
+    f"{MAIN}/{name}"
+    for name in (
+        "table1.csv",
+        "table1.md",
+        "table2.csv",
+        "table2.md",
+        "roc.json",
+        "roc_coordinates.csv",
+        "response_by_group.json",
+        "logistic.json",
+        "rm_anova.json",
+        "posthoc.csv",
+        "mixed_model.json",
+        "paper_comparison.csv",
+    )
+] + [
+    f"{MAIN}/figures/{stem}.{ext}"
+    for stem in FIGURES.values()
+    for ext in ("png", "pdf")
+]
+
+
+rule analysis_tables:
+    """Table 1 (responders vs nonresponders) and Table 2 (BZD+ vs BZD-)."""
+    input:
+        patients="results/cohort/patients.parquet",
+        code=ANALYSIS_CODE,
+    output:
+        table1_csv=report(
+            f"{MAIN}/table1.csv",
+            caption="../report/analysis_table1.rst",
+            category="3. Analysis",
+            subcategory="Tables",
+        ),
+        table1_md=f"{MAIN}/table1.md",
+        table2_csv=report(
+            f"{MAIN}/table2.csv",
+            caption="../report/analysis_table2.rst",
+            category="3. Analysis",
+            subcategory="Tables",
+        ),
+        table2_md=f"{MAIN}/table2.md",
+    log:
+        "results/logs/analysis/tables.log",
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        analysis=config["analysis"],
+        data_source=DATA_SOURCE,
+    script:
+        "../scripts/analysis_tables.py"
+
+
+rule analysis_roc:
+    """ROC of the diazepam-equivalent dose for nonresponse, all patients and BZD users."""
+    input:
+        patients="results/cohort/patients.parquet",
+        code=ANALYSIS_CODE,
+    output:
+        roc=report(
+            f"{MAIN}/roc.json",
+            caption="../report/analysis_roc.rst",
+            category="3. Analysis",
+            subcategory="ROC",
+        ),
+        coordinates=f"{MAIN}/roc_coordinates.csv",
+    log:
+        "results/logs/analysis/roc.log",
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        analysis=config["analysis"],
+        data_source=DATA_SOURCE,
+    script:
+        "../scripts/analysis_roc.py"
+
+
+rule analysis_response_logistic:
+    """Response rate by BZD group (Fisher) and logistic regressions of nonresponse."""
+    input:
+        patients="results/cohort/patients.parquet",
+        code=ANALYSIS_CODE,
+    output:
+        response=report(
+            f"{MAIN}/response_by_group.json",
+            caption="../report/analysis_response.rst",
+            category="3. Analysis",
+            subcategory="Response",
+        ),
+        logistic=report(
+            f"{MAIN}/logistic.json",
+            caption="../report/analysis_logistic.rst",
+            category="3. Analysis",
+            subcategory="Response",
+        ),
+    log:
+        "results/logs/analysis/response_logistic.log",
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        analysis=config["analysis"],
+        data_source=DATA_SOURCE,
+    script:
+        "../scripts/analysis_response_logistic.py"
+
+
+rule analysis_repeated_measures:
+    """RM-ANOVA of MADRS (BZD group x visit), post hoc tests and the linear mixed model."""
+    input:
+        patients="results/cohort/patients.parquet",
+        code=ANALYSIS_CODE,
+    output:
+        rm_anova=report(
+            f"{MAIN}/rm_anova.json",
+            caption="../report/analysis_rm_anova.rst",
+            category="3. Analysis",
+            subcategory="Course of MADRS",
+        ),
+        posthoc=report(
+            f"{MAIN}/posthoc.csv",
+            caption="../report/analysis_posthoc.rst",
+            category="3. Analysis",
+            subcategory="Course of MADRS",
+        ),
+        mixed=report(
+            f"{MAIN}/mixed_model.json",
+            caption="../report/analysis_mixed_model.rst",
+            category="3. Analysis",
+            subcategory="Course of MADRS",
+        ),
+    log:
+        "results/logs/analysis/repeated_measures.log",
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        analysis=config["analysis"],
+        data_source=DATA_SOURCE,
+    script:
+        "../scripts/analysis_repeated_measures.py"
+
+
+rule analysis_figures:
+    """Figure 1 (ROC), Figure 2 (MADRS course by group) and the dose-response plot."""
+    input:
+        patients="results/cohort/patients.parquet",
+        roc=f"{MAIN}/roc.json",
+        coordinates=f"{MAIN}/roc_coordinates.csv",
+        logistic=f"{MAIN}/logistic.json",
+        posthoc=f"{MAIN}/posthoc.csv",
+        code=package_code("analysis", "figures", "definitions"),
+    output:
+        figure1_png=report(
+            f"{MAIN}/figures/{FIGURES['figure1']}.png",
+            caption="../report/analysis_figure1.rst",
+            category="3. Analysis",
+            subcategory="Figures",
+        ),
+        figure1_pdf=f"{MAIN}/figures/{FIGURES['figure1']}.pdf",
+        figure2_png=report(
+            f"{MAIN}/figures/{FIGURES['figure2']}.png",
+            caption="../report/analysis_figure2.rst",
+            category="3. Analysis",
+            subcategory="Figures",
+        ),
+        figure2_pdf=f"{MAIN}/figures/{FIGURES['figure2']}.pdf",
+        dose_response_png=report(
+            f"{MAIN}/figures/{FIGURES['dose_response']}.png",
+            caption="../report/analysis_dose_response.rst",
+            category="3. Analysis",
+            subcategory="Figures",
+        ),
+        dose_response_pdf=f"{MAIN}/figures/{FIGURES['dose_response']}.pdf",
+    log:
+        "results/logs/analysis/figures.log",
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=1500,
+        runtime=10,
+    params:
+        analysis=config["analysis"],
+        data_source=DATA_SOURCE,
+    script:
+        "../scripts/analysis_figures.py"
+
+
+rule analysis_paper_comparison:
+    """Every number the paper reports next to the reproduced value (ketamine_bzd.paper)."""
+    input:
+        patients="results/cohort/patients.parquet",
+        table1=f"{MAIN}/table1.csv",
+        table2=f"{MAIN}/table2.csv",
+        roc=f"{MAIN}/roc.json",
+        response=f"{MAIN}/response_by_group.json",
+        logistic=f"{MAIN}/logistic.json",
+        rm_anova=f"{MAIN}/rm_anova.json",
+        posthoc=f"{MAIN}/posthoc.csv",
+        code=package_code("analysis", "paper"),
+    output:
+        comparison=report(
+            f"{MAIN}/paper_comparison.csv",
+            caption="../report/analysis_paper_comparison.rst",
+            category="3. Analysis",
+            subcategory="Comparison with the paper",
+        ),
+    log:
+        "results/logs/analysis/paper_comparison.log",
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        analysis=config["analysis"],
+        data_source=DATA_SOURCE,
+    script:
+        "../scripts/analysis_paper_comparison.py"

@@ -1,0 +1,197 @@
+"""The paper's figures (matplotlib, Agg), written as PNG and PDF with reproducible bytes.
+
+- Figure 1: empirical ROC of the diazepam-equivalent dose for nonresponse, one panel per
+  population, with the pointwise 95 % Clopper-Pearson band of the sensitivity at each operating
+  point, the Youden criterion and the configured cut-off marked (MedCalc draws the same curve).
+- Figure 2: MADRS by visit and BZD group, mean with the 95 % t confidence interval of the mean,
+  with the Bonferroni-adjusted p of the group difference at each visit.
+- Dose-response: relative MADRS change at day 7 against the diazepam-equivalent dose, responders
+  and nonresponders marked, the cut-off as a vertical line, Spearman's rho in the title.
+
+Every figure carries its data source in a footer; with synthetic data a large
+"SYNTHETIC DATA" mark is drawn across it. Reproducible bytes: fixed size and dpi, no
+timestamps or software versions in the metadata (PNG ``Software``, PDF ``CreationDate``,
+``Creator``, ``Producer``), ``svg.hashsalt`` fixed.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from scipy import stats  # noqa: E402
+
+GROUP_COLOURS = {"BZD+": "#b2182b", "BZD-": "#2166ac"}
+RC = {
+    "svg.hashsalt": "ketamine-bzd",
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "pdf.fonttype": 42,
+}
+PNG_METADATA = {"Software": None}
+PDF_METADATA = {"CreationDate": None, "Creator": None, "Producer": None}
+
+
+def is_synthetic(data_source: str) -> bool:
+    return str(data_source).lower().startswith("synthetic")
+
+
+def label_data_source(fig, data_source: str) -> None:
+    """Footer with the data source; a diagonal "SYNTHETIC DATA" mark for synthetic data."""
+    fig.text(0.01, 0.005, f"Data: {data_source}", fontsize=6, color="0.35", ha="left", va="bottom")
+    if is_synthetic(data_source):
+        fig.text(0.5, 0.5, "SYNTHETIC DATA", fontsize=40, color="red", alpha=0.18, ha="center", va="center",
+                 rotation=30, fontweight="bold", zorder=100)
+        fig.text(0.99, 0.995, "SYNTHETIC DATA", fontsize=8, color="red", ha="right", va="top", fontweight="bold")
+
+
+def save(fig, stem: str | Path, dpi: int) -> list[Path]:
+    """Write ``stem.png`` and ``stem.pdf`` without run-dependent metadata; close the figure."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
+    fig.savefig(paths[0], dpi=dpi, metadata=PNG_METADATA)
+    fig.savefig(paths[1], dpi=dpi, metadata=PDF_METADATA)
+    plt.close(fig)
+    return paths
+
+
+def _fmt_p(p) -> str:
+    if p is None or not np.isfinite(p):
+        return "p = NA"
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def roc_figure(coordinates: pd.DataFrame, roc: dict, data_source: str):
+    """Figure 1 from ``roc_coordinates.csv`` and ``roc.json`` (one panel per population)."""
+    pops = list(roc["populations"])
+    with plt.rc_context(RC):
+        fig, axes = plt.subplots(1, len(pops), figsize=(4.2 * len(pops), 4.4), squeeze=False)
+        for ax, pop in zip(axes[0], pops):
+            block = roc["populations"][pop]
+            ax.plot([0, 1], [0, 1], color="0.7", lw=0.8, ls="--")
+            ax.set_xlim(-0.02, 1.02)
+            ax.set_ylim(-0.02, 1.02)
+            ax.set_aspect("equal")
+            ax.set_xlabel("100 - specificity (%)  [responders above the criterion]")
+            ax.set_ylabel("sensitivity (%)  [nonresponders above the criterion]")
+            ticks = np.linspace(0, 1, 6)
+            ax.set_xticks(ticks, [f"{t * 100:.0f}" for t in ticks])
+            ax.set_yticks(ticks, [f"{t * 100:.0f}" for t in ticks])
+            if not block.get("estimable", True):
+                ax.set_title(f"{pop}: ROC not estimable")
+                ax.text(0.5, 0.5, block.get("error", ""), ha="center", va="center", fontsize=7, wrap=True)
+                continue
+            c = coordinates[coordinates["population"] == pop]
+            # operating points from most to least sensitive; a step curve as MedCalc draws it
+            fpr = (1 - c["specificity"]).to_numpy()[::-1]
+            tpr = c["sensitivity"].to_numpy()[::-1]
+            lo = c["sensitivity_ci_low"].to_numpy()[::-1]
+            hi = c["sensitivity_ci_high"].to_numpy()[::-1]
+            ax.fill_between(fpr, lo, hi, step="post", color="0.6", alpha=0.3, lw=0,
+                            label="95 % CI of sensitivity (Clopper-Pearson)")
+            ax.step(fpr, tpr, where="post", color="black", lw=1.4, label="empirical ROC")
+            ax.plot(1 - block["specificity"], block["sensitivity"], "o", color="#1b7837", ms=7,
+                    label=f"Youden criterion >{block['cutoff_mg']:.2f} mg")
+            cut = block.get("at_configured_cutoff")
+            if cut:
+                ax.plot(1 - cut["specificity"], cut["sensitivity"], "s", mfc="none", mec="#b2182b", ms=10, mew=1.5,
+                        label=f"cut-off {cut['criterion']} mg: sens {100 * cut['sensitivity']:.1f} %, "
+                              f"spec {100 * cut['specificity']:.1f} %")
+            ci = block["auc_ci_exact"]
+            ax.set_title(
+                f"{'all patients' if pop == 'all' else 'BZD users'} "
+                f"({block['n_positive']} nonresponders, {block['n_negative']} responders)\n"
+                f"AUC = {block['auc']:.2f} (95 % CI {ci[0]:.2f}-{ci[1]:.2f}), {_fmt_p(block['p_value'])}",
+                fontsize=8.5,
+            )
+            ax.legend(loc="lower right", fontsize=6.5, frameon=False)
+        fig.suptitle("Figure 1. ROC of the diazepam-equivalent dose for nonresponse to ketamine", fontsize=10)
+        fig.tight_layout(rect=(0, 0.04, 1, 0.97))
+        label_data_source(fig, data_source)
+    return fig
+
+
+def mean_ci(x: pd.Series, alpha: float = 0.05) -> tuple[float, float, float, int]:
+    """Mean and the t-based (1 - alpha) CI of the mean of the non-missing values."""
+    v = x.dropna().to_numpy(float)
+    n = len(v)
+    if n == 0:
+        return math.nan, math.nan, math.nan, 0
+    m = float(v.mean())
+    if n < 2:
+        return m, math.nan, math.nan, n
+    h = float(stats.t.ppf(1 - alpha / 2, n - 1) * v.std(ddof=1) / math.sqrt(n))
+    return m, m - h, m + h, n
+
+
+def madrs_course_figure(patients: pd.DataFrame, posthoc: pd.DataFrame, data_source: str,
+                        groups=("BZD+", "BZD-"), cutoff_mg: float = 8.0, alpha: float = 0.05):
+    """Figure 2: MADRS mean and 95 % CI per visit and BZD group (visits at their days)."""
+    visits = {"day0": 0, "day1": 1, "day3": 3, "day7": 7}
+    se = posthoc[posthoc["analysis"] == "simple_effect_madrs"].set_index("time")
+    with plt.rc_context(RC):
+        fig, ax = plt.subplots(figsize=(5.6, 4.2))
+        for k, g in enumerate(groups):
+            sub = patients[patients["bzd_group"] == g]
+            rows = [mean_ci(sub[f"madrs_{v}"], alpha) for v in visits]
+            x = np.array(list(visits.values()), float) + (k - 0.5) * 0.12
+            m = np.array([r[0] for r in rows])
+            lo = np.array([r[1] for r in rows])
+            hi = np.array([r[2] for r in rows])
+            desc = f"> {cutoff_mg:g} mg" if g == "BZD+" else f"0-{cutoff_mg:g} mg"
+            ax.errorbar(x, m, yerr=[m - lo, hi - m], marker="o", ms=4, capsize=3, lw=1.3,
+                        color=GROUP_COLOURS.get(g), label=f"{g} ({desc} DZ eq., n = {len(sub)})")
+        top = ax.get_ylim()[1]
+        for v, day in visits.items():
+            if v in se.index:
+                p = se.loc[v, "p_bonferroni"]
+                text = "p<0.001" if p < 0.001 else f"p={p:.2f}"
+                ax.text(day, top, text, ha="right" if day == 0 else "left" if day == 1 else "center",
+                        va="bottom", fontsize=7)
+        ax.text(1.0, -0.16, "p: BZD+ vs BZD- at the visit, Bonferroni over the 4 visits", transform=ax.transAxes,
+                ha="right", fontsize=6, color="0.3")
+        ax.set_xticks(list(visits.values()), ["baseline", "day 1", "day 3", "day 7"])
+        ax.set_xlabel("visit (days after the infusion; baseline = day before)")
+        ax.set_ylabel("MADRS (mean, 95 % CI)")
+        ax.legend(loc="lower left", fontsize=7, frameon=False)
+        ax.set_title("Figure 2. MADRS after a single ketamine infusion by BZD dose group", fontsize=9.5, pad=16)
+        fig.tight_layout(rect=(0, 0.03, 1, 1))
+        label_data_source(fig, data_source)
+    return fig
+
+
+def dose_response_figure(patients: pd.DataFrame, data_source: str, cutoff_mg: float = 8.0,
+                         correlation: dict | None = None, column: str = "madrs_rel_change_day7"):
+    """Relative MADRS change at day 7 against the diazepam-equivalent dose (all patients)."""
+    with plt.rc_context(RC):
+        fig, ax = plt.subplots(figsize=(5.6, 4.2))
+        resp = patients["responder"].astype("boolean")
+        styles = [("responders", resp == True, "o", "#1b7837"),  # noqa: E712
+                  ("nonresponders", resp == False, "^", "#762a83"),  # noqa: E712
+                  ("response unknown", resp.isna(), "x", "0.4")]
+        for name, mask, marker, colour in styles:
+            mask = mask.fillna(False).astype(bool) if hasattr(mask, "fillna") else mask
+            sub = patients[mask]
+            if len(sub):
+                ax.scatter(sub["diazepam_eq_mg"], 100 * sub[column], marker=marker, s=22, color=colour,
+                           label=f"{name} (n = {len(sub)})", alpha=0.85)
+        ax.axvline(cutoff_mg, color="#b2182b", ls="--", lw=1, label=f"cut-off {cutoff_mg:g} mg")
+        ax.axhline(50, color="0.6", ls=":", lw=0.8)
+        ax.set_xlabel("BZD dose (mg/day diazepam equivalent, mean over days -1 to 7)")
+        ax.set_ylabel("MADRS reduction at day 7 (% of baseline)")
+        title = "Dose-response: MADRS change at day 7 vs BZD dose"
+        if correlation and correlation.get("rho") is not None:
+            title += f"\nSpearman rho = {correlation['rho']:.2f}, {_fmt_p(correlation['p_value'])} (n = {correlation['n']})"
+        ax.set_title(title, fontsize=9.5)
+        ax.legend(loc="best", fontsize=7, frameon=False)
+        fig.tight_layout(rect=(0, 0.03, 1, 1))
+        label_data_source(fig, data_source)
+    return fig
