@@ -4,32 +4,40 @@ Non-figure files must be byte-identical. Figures may legitimately differ in
 embedded metadata (PDF creation dates and document IDs, SVG dates, random SVG
 element ids), so they are compared after normalisation: PNGs by decoded
 pixels, PDFs/SVGs with date and ID fields stripped, and, failing that, by size
-within a tolerance (reported, not fatal).
+within a tolerance (reported, not fatal). Files matching ``--existence-only``
+globs (default: logs, whose text has timestamps and durations) only have to
+exist in both trees.
 
 Usage: python compare_results.py LOCAL_DIR SLURM_DIR [--size-tolerance 0.05]
+       [--existence-only GLOB ...]
 Exit status 0 when every file matches (figures within tolerance), else 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 FIGURE_SUFFIXES = {".png", ".pdf", ".svg", ".jpg", ".jpeg"}
+DEFAULT_EXISTENCE_ONLY = ("logs/*", "*.log")
 
 # Fields that matplotlib/PDF writers fill with wall-clock time or per-run ids.
 _PDF_VOLATILE = re.compile(rb"/(CreationDate|ModDate)\s*\([^)]*\)|/ID\s*\[[^\]]*\]")
-_SVG_VOLATILE = re.compile(rb"<dc:date>[^<]*</dc:date>")
+# matplotlib names SVG markers/clip paths "m"/"p" + 10 hex digits drawn from a
+# per-process salt unless rcParams["svg.hashsalt"] is set.
+_SVG_VOLATILE = re.compile(rb"<dc:date>[^<]*</dc:date>|\b[mp][0-9a-f]{10}\b")
 
 
 @dataclass(frozen=True)
 class FileComparison:
     """Outcome for one relative path: status is one of ``identical``,
-    ``same_after_normalising``, ``figure_size_within_tolerance``, ``differs``,
-    ``only_in_local``, ``only_in_slurm``."""
+    ``same_after_normalising``, ``figure_size_within_tolerance``,
+    ``exists_in_both`` (existence-only files), ``differs``, ``only_in_local``,
+    ``only_in_slurm``."""
 
     path: str
     status: str
@@ -76,7 +84,7 @@ def compare_file(local: Path, slurm: Path, rel: str, size_tolerance: float) -> F
     elif suffix == ".pdf" and _PDF_VOLATILE.sub(b"", a) == _PDF_VOLATILE.sub(b"", b):
         return FileComparison(rel, "same_after_normalising", "differs only in dates/ID")
     elif suffix == ".svg" and _SVG_VOLATILE.sub(b"", a) == _SVG_VOLATILE.sub(b"", b):
-        return FileComparison(rel, "same_after_normalising", "differs only in <dc:date>")
+        return FileComparison(rel, "same_after_normalising", "differs only in date/element ids")
     rel_size = abs(len(a) - len(b)) / max(len(a), len(b), 1)
     detail = f"{len(a)} vs {len(b)} bytes ({rel_size:.1%})"
     if rel_size <= size_tolerance:
@@ -84,12 +92,20 @@ def compare_file(local: Path, slurm: Path, rel: str, size_tolerance: float) -> F
     return FileComparison(rel, "differs", detail)
 
 
-def compare_trees(local_root: Path, slurm_root: Path, size_tolerance: float = 0.05) -> list[FileComparison]:
+def compare_trees(
+    local_root: Path,
+    slurm_root: Path,
+    size_tolerance: float = 0.05,
+    existence_only: tuple[str, ...] = DEFAULT_EXISTENCE_ONLY,
+) -> list[FileComparison]:
     """Compare every file under two directories; returns one row per path."""
     local_files, slurm_files = _files(local_root), _files(slurm_root)
     rows = [FileComparison(p, "only_in_local") for p in sorted(local_files - slurm_files)]
     rows += [FileComparison(p, "only_in_slurm") for p in sorted(slurm_files - local_files)]
     for rel in sorted(local_files & slurm_files):
+        if any(fnmatch.fnmatch(rel, pattern) for pattern in existence_only):
+            rows.append(FileComparison(rel, "exists_in_both"))
+            continue
         rows.append(compare_file(local_root / rel, slurm_root / rel, rel, size_tolerance))
     return sorted(rows, key=lambda r: r.path)
 
@@ -99,17 +115,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("local_dir", type=Path)
     parser.add_argument("slurm_dir", type=Path)
     parser.add_argument("--size-tolerance", type=float, default=0.05)
+    parser.add_argument(
+        "--existence-only",
+        action="append",
+        metavar="GLOB",
+        help=f"only check that matching files exist (default: {' '.join(DEFAULT_EXISTENCE_ONLY)})",
+    )
     args = parser.parse_args(argv)
+    existence_only = tuple(args.existence_only) if args.existence_only else DEFAULT_EXISTENCE_ONLY
     for d in (args.local_dir, args.slurm_dir):
         if not d.is_dir():
             print(f"compare_results: {d} is not a directory", file=sys.stderr)
             return 1
-    rows = compare_trees(args.local_dir, args.slurm_dir, args.size_tolerance)
+    rows = compare_trees(args.local_dir, args.slurm_dir, args.size_tolerance, existence_only)
     if not rows:
         print("compare_results: no files to compare", file=sys.stderr)
         return 1
     for row in rows:
-        if row.status != "identical":
+        if row.status not in {"identical", "exists_in_both"}:
             print(f"  {row.status:<30} {row.path}  {row.detail}")
     counts: dict[str, int] = {}
     for row in rows:

@@ -90,3 +90,23 @@ def test_figure_size_beyond_tolerance_fails(trees):
     _write(slurm, "f.svg", b"<svg>" + b"b" * 300 + b"</svg>")
     (row,) = compare_results.compare_trees(local, slurm)
     assert row.failed
+
+
+def test_logs_only_need_to_exist(trees):
+    local, slurm = trees
+    _write(local, "logs/cohort.log", b"started 20:01\n")
+    _write(slurm, "logs/cohort.log", b"started 20:07\n")
+    _write(local, "qc/run.log", b"a")
+    _write(slurm, "qc/run.log", b"b")
+    rows = compare_results.compare_trees(local, slurm)
+    assert {r.status for r in rows} == {"exists_in_both"}
+    _write(local, "logs/extra.log", b"")
+    assert compare_results.main([str(local), str(slurm)]) == 1
+
+
+def test_svg_dates_and_matplotlib_ids_are_ignored(trees):
+    local, slurm = trees
+    _write(local, "f.svg", b'<dc:date>2026-01-01</dc:date><path id="mc4fbfb4971"/><use xlink:href="#mc4fbfb4971"/>')
+    _write(slurm, "f.svg", b'<dc:date>2027-02-02</dc:date><path id="md4cf5cdb79"/><use xlink:href="#md4cf5cdb79"/>')
+    (row,) = compare_results.compare_trees(local, slurm)
+    assert row.status == "same_after_normalising"
