@@ -1,2 +1,136 @@
-# Sensitivity analyses as a multiverse (issue 4): filled in by the multiverse stage.
-MULTIVERSE_OUTPUTS = []
+# Sensitivity analyses as a multiverse (issue 4; docs/multiverse.md). Execution is batched: one
+# job per equivalence table (a slice of the grid, addressable as
+# results/sensitivity/slices/<table>/specifications.parquet) fits all its specifications and
+# permutations at once; the combine job joins the slices for the joint inference and figures.
+SENS = "results/sensitivity"
+MV = config["multiverse"]
+MV_TABLES = (
+    list(config["equivalents"]["diazepam_tables"])
+    if MV["tables"] == "all"
+    else list(MV["tables"])
+)
+MV_CODE = package_code("multiverse", "definitions", "equivalents")
+MULTIVERSE_OUTPUTS = [
+    f"{SENS}/specifications.parquet",
+    f"{SENS}/specifications.csv",
+    f"{SENS}/joint_inference.json",
+    f"{SENS}/specification_curve.png",
+    f"{SENS}/forest_one_at_a_time.png",
+    f"{SENS}/cutoff_bootstrap.parquet",
+    f"{SENS}/cutoff_bootstrap.json",
+    f"{SENS}/cutoff_bootstrap.png",
+]
+
+
+rule multiverse_slice:
+    """All specifications of one diazepam equivalence table, observed and under permutation."""
+    input:
+        patients="results/cohort/patients.parquet",
+        medication_daily="results/cohort/medication_daily.parquet",
+        table=lambda wc: diazepam_table(wc.table),
+        code=MV_CODE,
+    output:
+        specifications=f"{SENS}/slices/{{table}}/specifications.parquet",
+        excluded=f"{SENS}/slices/{{table}}/excluded.csv",
+        permutations=f"{SENS}/slices/{{table}}/permutations.npz",
+    log:
+        "results/logs/multiverse/slice_{table}.log",
+    wildcard_constraints:
+        table="|".join(MV_TABLES),
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=3000,
+        runtime=30,
+    params:
+        table=lambda wc: wc.table,
+        multiverse=MV,
+        studies=STUDIES,
+        data_source=DATA_SOURCE,
+    script:
+        "../scripts/multiverse_slice.py"
+
+
+rule multiverse_combine:
+    """Specification table, Simonsohn-Simmons-Nelson joint inference and figures."""
+    input:
+        specifications=expand(
+            f"{SENS}/slices/{{table}}/specifications.parquet", table=MV_TABLES
+        ),
+        permutations=expand(
+            f"{SENS}/slices/{{table}}/permutations.npz", table=MV_TABLES
+        ),
+        code=MV_CODE,
+    output:
+        parquet=f"{SENS}/specifications.parquet",
+        csv=report(
+            f"{SENS}/specifications.csv",
+            caption="../report/multiverse_specifications.rst",
+            category="4. Sensitivity",
+        ),
+        joint=report(
+            f"{SENS}/joint_inference.json",
+            caption="../report/multiverse_joint_inference.rst",
+            category="4. Sensitivity",
+        ),
+        one_at_a_time=f"{SENS}/one_at_a_time.csv",
+        curve=report(
+            f"{SENS}/specification_curve.png",
+            caption="../report/multiverse_curve.rst",
+            category="4. Sensitivity",
+        ),
+        forest=report(
+            f"{SENS}/forest_one_at_a_time.png",
+            caption="../report/multiverse_forest.rst",
+            category="4. Sensitivity",
+        ),
+    log:
+        "results/logs/multiverse/combine.log",
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=3000,
+        runtime=10,
+    params:
+        multiverse=MV,
+        tables=MV_TABLES,
+        studies=STUDIES,
+        dpi=config["analysis"]["figures"]["dpi"],
+        data_source=DATA_SOURCE,
+    script:
+        "../scripts/multiverse_combine.py"
+
+
+rule multiverse_bootstrap:
+    """Bootstrap of the ROC cut-off and Harrell's optimism-corrected AUC (paper's specification)."""
+    input:
+        patients="results/cohort/patients.parquet",
+        medication_daily="results/cohort/medication_daily.parquet",
+        table=diazepam_table(MV["paper"]["table"]),
+        code=MV_CODE,
+    output:
+        resamples=f"{SENS}/cutoff_bootstrap.parquet",
+        summary=report(
+            f"{SENS}/cutoff_bootstrap.json",
+            caption="../report/multiverse_bootstrap.rst",
+            category="4. Sensitivity",
+        ),
+        figure=report(
+            f"{SENS}/cutoff_bootstrap.png",
+            caption="../report/multiverse_bootstrap.rst",
+            category="4. Sensitivity",
+        ),
+    log:
+        "results/logs/multiverse/bootstrap.log",
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        multiverse=MV,
+        studies=STUDIES,
+        dpi=config["analysis"]["figures"]["dpi"],
+        data_source=DATA_SOURCE,
+    script:
+        "../scripts/multiverse_bootstrap.py"

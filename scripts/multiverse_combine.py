@@ -1,0 +1,41 @@
+"""Snakemake entry point: the whole specification table, joint inference and the figures."""
+
+import numpy as np
+import pandas as pd
+
+from ketamine_bzd.io import read_table, write_json, write_table
+from ketamine_bzd.multiverse.grid import build_grid
+from ketamine_bzd.multiverse.inference import joint_inference
+from ketamine_bzd.multiverse.plots import forest_plot, one_at_a_time, specification_curve
+from ketamine_bzd.runner import run
+
+
+def main(smk, log):
+    p = smk.params
+    mv = p.multiverse
+    grid = build_grid(mv, p.tables, p.studies)
+    specs = pd.concat([read_table(f).drop(columns="data_source") for f in smk.input.specifications],
+                      ignore_index=True)
+    arrays = [np.load(f) for f in smk.input.permutations]
+    perm = {k: np.concatenate([a[k] for a in arrays], axis=1) for k in ("estimate", "z", "p_value")}
+    ids = np.concatenate([a["spec_id"] for a in arrays])
+    if not (ids == specs["spec_id"].to_numpy(str)).all():
+        raise ValueError("permutation arrays and specification tables are out of step")
+    if len(specs) != len(grid.specifications):
+        raise ValueError(f"{len(specs)} specifications from the slices, grid declares {len(grid.specifications)}")
+    write_table(specs, smk.output.parquet, p.data_source)
+    write_table(specs, smk.output.csv, p.data_source)
+    result = joint_inference(specs, perm, grid, alpha=mv["alpha"],
+                             n_permutations=mv["n_permutations"], seed=mv["permutation_seed"])
+    result["n_failed"] = int((specs["status"] == "failed").sum())
+    result["n_excluded_by_rules"] = int(len(grid.excluded))
+    result["paper_specification"] = specs.loc[specs["is_paper"], ["spec_id", "estimate", "ci_low", "ci_high", "p_value"]].to_dict("records")
+    write_json(result, smk.output.joint, p.data_source)
+    log.info("joint inference: %s", result["statistics"])
+    write_table(one_at_a_time(specs), smk.output.one_at_a_time, p.data_source)
+    specification_curve(specs, smk.output.curve, alpha=mv["alpha"], dpi=p.dpi,
+                         title=f"Specification curve — {p.data_source}")
+    forest_plot(specs, smk.output.forest, dpi=p.dpi)
+
+
+run(snakemake, main)  # noqa: F821

@@ -1,0 +1,129 @@
+"""Joint inference over a specification curve under the null (Simonsohn, Simmons & Nelson 2020).
+
+Simonsohn U, Simmons JP, Nelson LD (2020). Specification curve analysis. Nature Human
+Behaviour 4:1208-1214: the curve's summary statistics are compared with their distribution
+over datasets in which the null is true by construction. Here the null is made by permuting
+the BZD medication record within study (``engine.PatientData.permuted``); the same
+relabellings are used for every specification, so whole curves are compared.
+
+Statistics (each computed identically on the data and on every permutation):
+- ``median_z``: median over specifications of the direction-aligned test statistic
+  (estimate / SE, sign flipped where the hypothesis predicts a negative estimate); the
+  estimates themselves live on different scales (odds ratio per exposed or per dose unit,
+  mean difference), so their medians are reported per effect scale (``median_estimate``);
+- ``share_significant``: share of specifications with p < alpha in the expected direction;
+- ``stouffer_z``: mean of the aligned z converted from the one-sided p values (SSN's third).
+Permutation p = (1 + #{permutations with statistic >= observed}) / (1 + P) (Phipson & Smyth
+2010). Specifications without an estimate (separated ML fits, failed tables) count as not
+significant and are left out of medians.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings as _warnings
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ._permutation import permutation_indices
+from .engine import PatientData, evaluate, expected_sign
+from .grid import Grid
+
+
+def permutation_curves(grid: Grid, data: PatientData, specs: pd.DataFrame, n_permutations: int,
+                       seed: int, *, alpha: float = 0.05, chunk: int = 8,
+                       firth_test: str = "lrt") -> dict[str, np.ndarray]:
+    """Estimates, aligned z and p of every specification under ``n_permutations`` within-study
+    relabellings (float32, shape (P, S)). Deterministic for a seed; the relabellings depend
+    only on the studies and the seed, so slices of the grid computed separately combine."""
+    perms = permutation_indices(data.study, n_permutations, seed)
+    S = len(specs)
+    out = {k: np.empty((n_permutations, S), np.float32) for k in ("estimate", "z", "p_value")}
+    sign = expected_sign(grid, specs.reset_index(drop=True))
+    t0 = time.perf_counter()
+    for start in range(0, n_permutations, chunk):
+        r = evaluate(grid, data, specs, perms[start:start + chunk], alpha=alpha,
+                     firth_test=firth_test)
+        sl = slice(start, start + chunk)
+        out["estimate"][sl] = r.estimate
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out["z"][sl] = sign * r.estimate / r.se
+        out["p_value"][sl] = r.p_value
+    out["seconds"] = np.array(time.perf_counter() - t0)
+    return out
+
+
+def curve_statistics(z: np.ndarray, p: np.ndarray, alpha: float) -> dict[str, np.ndarray]:
+    """Per row (curve) of aligned z and p: median_z, share_significant, stouffer_z."""
+    z = np.atleast_2d(z).astype(float)
+    p = np.atleast_2d(p).astype(float)
+    sig = (p < alpha) & (z > 0)
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("ignore", RuntimeWarning)
+        median_z = np.nanmedian(z, axis=1)
+        one_sided = np.where(z > 0, p / 2, 1 - p / 2)
+        zz = stats.norm.isf(np.clip(one_sided, 1e-300, 1 - 1e-16))
+        stouffer = np.nansum(zz, axis=1) / np.sqrt(np.sum(np.isfinite(zz), axis=1))
+    return {"median_z": median_z, "share_significant": np.nanmean(np.where(np.isnan(p), False, sig), axis=1),
+            "stouffer_z": stouffer}
+
+
+def joint_inference(observed: pd.DataFrame, perm: dict[str, np.ndarray], grid: Grid, *,
+                    alpha: float, n_permutations: int, seed: int) -> dict:
+    """``joint_inference.json``: observed curve statistics and their permutation p values.
+
+    ``observed`` is the specification table (rows in the same order as ``perm`` columns).
+    """
+    sign = expected_sign(grid, observed)
+    binary = (observed["outcome_kind"] != "relative_change").to_numpy()
+    log_est = np.where(binary, np.log(observed["estimate"]), observed["estimate"])
+    z_obs = sign * observed["statistic"].to_numpy(float)
+    obs = curve_statistics(z_obs, observed["p_value"].to_numpy(float), alpha)
+    null = curve_statistics(perm["z"], perm["p_value"], alpha)
+    P = perm["z"].shape[0]
+    result = {
+        "method": "Simonsohn, Simmons & Nelson (2020) specification-curve inference; null by "
+                  "permutation of the BZD medication record within study",
+        "n_specifications": int(len(observed)),
+        "n_estimable": int(np.isfinite(observed["estimate"]).sum()),
+        "n_permutations": int(P),
+        "permutation_seed": int(seed),
+        "alpha": alpha,
+        "expected_direction": "odds ratio of nonresponse > 1; mean difference in relative MADRS change < 0",
+        "statistics": {},
+        "median_estimate": {},
+    }
+    for name in ("median_z", "share_significant", "stouffer_z"):
+        o = float(obs[name][0])
+        n_ge = int(np.sum(null[name] >= o - 1e-12))
+        result["statistics"][name] = {
+            "observed": o,
+            "null_median": float(np.nanmedian(null[name])),
+            "null_95th_percentile": float(np.nanpercentile(null[name], 95)),
+            "permutation_p": (1 + n_ge) / (1 + P),
+        }
+    result["n_significant_expected_direction"] = int(round(obs["share_significant"][0] * len(observed)))
+    # Median estimate per effect scale (comparable units only), with its own permutation p.
+    fam = observed["outcome_kind"].where(~binary, "binary") + ":" + observed["exposure_kind"].map(
+        lambda k: k if k in ("log1p", "per_10mg") else "binary_exposure")
+    for key in sorted(fam.unique()):
+        cols = (fam == key).to_numpy()
+        sgn = sign[cols][0]
+        o = float(np.nanmedian(log_est[cols]))
+        with _warnings.catch_warnings():
+            _warnings.simplefilter("ignore", RuntimeWarning)
+            nul = np.nanmedian(perm["estimate"][:, cols], axis=1)
+        n_ge = int(np.sum(sgn * nul >= sgn * o - 1e-12))
+        outcome, exposure = key.split(":")
+        scale = "odds ratio" if outcome == "binary" else "mean difference"
+        tr = np.exp if outcome == "binary" else (lambda v: v)
+        result["median_estimate"][key] = {
+            "scale": scale + ("" if exposure == "binary_exposure" else f" per unit of {exposure}"),
+            "n_specifications": int(cols.sum()),
+            "observed": float(tr(o)),
+            "null_median": float(tr(np.nanmedian(nul))),
+            "permutation_p": (1 + n_ge) / (1 + P),
+        }
+    return result
