@@ -48,7 +48,12 @@ def study_files(study):
             role: f"results/synthetic/{study}/{name}"
             for role, name in FORMAT_FILES[spec["format"]].items()
         }
-    missing = set(FORMAT_FILES[spec["format"]]) - set(spec.get("files", {}))
+    if "files" not in spec:
+        raise ValueError(
+            f"config: study {study!r} has no files; with synthetic.enabled false every study "
+            "needs its files (to drop the default studies, run with --replace-workflow-config)"
+        )
+    missing = set(FORMAT_FILES[spec["format"]]) - set(spec["files"])
     if missing:
         raise ValueError(
             f"config: study {study!r} (format {spec['format']}) lacks files for {sorted(missing)}"
