@@ -228,3 +228,14 @@ def test_figures_are_byte_reproducible_and_labelled(tmp_path, patients, results)
     assert "SYNTHETIC DATA" in [t.get_text() for t in fig.texts]
     fig_real = f.dose_response_figure(patients, "study exports", 8)
     assert "SYNTHETIC DATA" not in [t.get_text() for t in fig_real.texts]
+
+
+def test_analysis_outputs_lists_every_output_of_results_main():
+    from test_analysis_workflow import MAIN_FILES
+
+    text = (REPO / "rules/analysis.smk").read_text()
+    header = text[: text.index("\nrule ")]
+    scope = {"package_code": lambda *modules: []}
+    exec(header, scope)
+    assert sorted(scope["ANALYSIS_OUTPUTS"]) == sorted(f"results/main/{f}" for f in MAIN_FILES)
+    assert "ANALYSIS_OUTPUTS" in (REPO / "rules/common.smk").read_text()

@@ -11,6 +11,10 @@ digit (Table 1: 1 t test, 2 Fisher, 3 Mann-Whitney; Table 2: 1 Fisher, 2 t test,
 3 Mann-Whitney), e.g. "0.641" is p = 0.64 by t test and "0.0073" is p = 0.007 by Mann-Whitney
 (the Results text prints the same p = 0.007, 0.04, 0.052, 0.07). The test of each row follows
 from that mark; ``printed`` keeps the raw text, ``reading`` the number as read.
+
+Not compared: protocol constants that no output can reproduce (ketamine 0.54 mg/kg as 0.27 +
+0.27 mg/kg over 10 + 20 min, GC-MS LLOQ / LOD, emergency BZD up to 20 mg oxazepam, software
+versions, EudraCT numbers); inclusion bounds (MADRS >= 20, age 18-65) are compared as bounds.
 """
 
 from __future__ import annotations
