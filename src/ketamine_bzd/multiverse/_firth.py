@@ -175,11 +175,27 @@ def _profile_bound(X: np.ndarray, y: np.ndarray, w: np.ndarray, beta_hat: np.nda
     starts = beta_hat.copy()
     ok = np.ones(m, dtype=bool)
 
-    def g(idx: np.ndarray, b: np.ndarray) -> np.ndarray:
+    def g(idx: np.ndarray, b: np.ndarray, strict: bool = True) -> np.ndarray:
         st = starts[idx].copy()
         st[:, j] = b
         if free.size:
             bb, q, conv, _ = _firth_newton(X[idx], y[idx], w[idx], st, free, **opts)
+            retry = np.flatnonzero(~conv)
+            if retry.size:  # a warm start from a distant point can stall: restart from beta_hat
+                st2 = beta_hat[idx[retry]].copy()
+                st2[:, j] = b[retry]
+                b2, q2, c2, _ = _firth_newton(X[idx[retry]], y[idx[retry]], w[idx[retry]], st2,
+                                              free, **opts)
+                fix = retry[c2]
+                bb[fix] = b2[c2]
+                _put(q, fix, _take(q2, np.flatnonzero(c2)))
+                conv = conv.copy()
+                conv[fix] = True
+            if not strict:
+                # Bracketing only needs the sign of g: far out on a flat profile near
+                # separation, step halving stalls with |U*| ~ 1e-6, where l* is within
+                # ~1e-12 of the constrained maximum.
+                conv = conv | (np.max(np.abs(q.score[:, free]), axis=1) < 1e-4)
         else:
             bb, q, conv = st, _firth_q(X[idx], y[idx], w[idx], st, GramPlan(X[idx])), True
         starts[idx] = bb
@@ -189,7 +205,7 @@ def _profile_bound(X: np.ndarray, y: np.ndarray, w: np.ndarray, beta_hat: np.nda
     step = sign * np.sqrt(crit) * np.where(np.isfinite(se) & (se > 0), se, 1.0)
     a, fa = beta_hat[:, j].copy(), np.full(m, -crit)
     c = a + step
-    fc = g(np.arange(m), c)
+    fc = g(np.arange(m), c, strict=False)
     for _ in range(30):  # expand until the bracket holds the root
         sub = np.flatnonzero(ok & (fc < 0))
         if sub.size == 0:
@@ -197,7 +213,7 @@ def _profile_bound(X: np.ndarray, y: np.ndarray, w: np.ndarray, beta_hat: np.nda
         a[sub], fa[sub] = c[sub], fc[sub]
         step[sub] *= 2.0
         c[sub] = c[sub] + step[sub]
-        fc[sub] = g(sub, c[sub])
+        fc[sub] = g(sub, c[sub], strict=False)
     ok &= fc >= 0
     for _ in range(max_eval):
         sub = np.flatnonzero(ok & (np.abs(fc) > gtol))
