@@ -66,8 +66,61 @@ def _first_text_difference(a: bytes, b: bytes) -> str:
     la, lb = a.splitlines(), b.splitlines()
     for i, (x, y) in enumerate(zip(la, lb), start=1):
         if x != y:
-            return f"line {i}: local={x[:120]!r} slurm={y[:120]!r}"
+            col = next(k for k in range(min(len(x), len(y)) + 1) if k >= min(len(x), len(y)) or x[k] != y[k])
+            lo = max(col - 30, 0)
+            return f"line {i} col {col + 1}: local={x[lo:col + 40]!r} slurm={y[lo:col + 40]!r}"
     return f"{len(la)} vs {len(lb)} lines, {len(a)} vs {len(b)} bytes"
+
+
+def _max_abs_difference(x, y) -> str:
+    """Largest absolute difference between two numeric arrays, as text."""
+    import numpy as np
+
+    x, y = np.asarray(x), np.asarray(y)
+    if x.shape != y.shape:
+        return f"shape {x.shape} vs {y.shape}"
+    if x.dtype.kind not in "fiub" or y.dtype.kind not in "fiub":
+        return "non-numeric values differ" if not np.array_equal(x, y) else ""
+    diff = np.abs(x.astype(float) - y.astype(float))
+    both_nan = np.isnan(x.astype(float)) & np.isnan(y.astype(float))
+    diff = np.where(both_nan, 0.0, diff)
+    return f"max |diff| {np.nanmax(diff) if diff.size else 0.0:.3g}" if np.any(diff != 0) else ""
+
+
+def _binary_detail(path_a: Path, path_b: Path, a: bytes, b: bytes) -> str:
+    """Say *what* differs in a parquet/npz file (which columns, how much)."""
+    suffix = path_a.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            import pandas as pd
+
+            fa, fb = pd.read_parquet(path_a), pd.read_parquet(path_b)
+            if list(fa.columns) != list(fb.columns) or len(fa) != len(fb):
+                return f"columns/rows differ: {fa.shape} vs {fb.shape}"
+            parts = []
+            for col in fa.columns:
+                if not fa[col].equals(fb[col]):
+                    parts.append(f"{col}: {_max_abs_difference(fa[col].to_numpy(), fb[col].to_numpy()) or 'values differ'}")
+            return "; ".join(parts) or "same values, different encoding"
+        if suffix == ".npz":
+            import numpy as np
+
+            with np.load(path_a) as za, np.load(path_b) as zb:
+                if sorted(za.files) != sorted(zb.files):
+                    return f"arrays {sorted(za.files)} vs {sorted(zb.files)}"
+                parts = [
+                    f"{k}: {_max_abs_difference(za[k], zb[k]) or 'values differ'}"
+                    for k in za.files
+                    if not np.array_equal(za[k], zb[k], equal_nan=za[k].dtype.kind == "f")
+                ]
+            return "; ".join(parts) or "same arrays, different encoding (zip timestamps?)"
+    except Exception as exc:  # the detail is a diagnosis aid, never a reason to crash
+        return f"could not decode ({type(exc).__name__}: {exc})"
+    first = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    return f"binary, {len(a)} vs {len(b)} bytes, first difference at byte {first}"
+
+
+_TEXT_SUFFIXES = {".csv", ".tsv", ".txt", ".json", ".md", ".yaml", ".yml", ".html", ".tex", ".rst"}
 
 
 def compare_file(local: Path, slurm: Path, rel: str, size_tolerance: float) -> FileComparison:
@@ -76,7 +129,9 @@ def compare_file(local: Path, slurm: Path, rel: str, size_tolerance: float) -> F
         return FileComparison(rel, "identical")
     suffix = local.suffix.lower()
     if suffix not in FIGURE_SUFFIXES:
-        return FileComparison(rel, "differs", _first_text_difference(a, b))
+        if suffix in _TEXT_SUFFIXES:
+            return FileComparison(rel, "differs", _first_text_difference(a, b))
+        return FileComparison(rel, "differs", _binary_detail(local, slurm, a, b))
     if suffix == ".png":
         same = _png_pixels_equal(local, slurm)
         if same:

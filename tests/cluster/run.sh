@@ -5,22 +5,26 @@
 #  1. install slurmctld/slurmd/slurm-client/munge (apt-get, once) and the
 #     Snakemake SLURM executor plugin (into an isolated directory, see below);
 #  2. start munged + slurmctld + slurmd on 127.0.0.1 and submit a trivial job;
-#  3. submit a workflow whose job fails on purpose: snakemake must exit
-#     non-zero within a time bound and print the job's log;
-#  4. copy the project's workflow to a temp dir, run it locally (--cores 2),
-#     then again through SLURM in the same directory, and compare every file
-#     under results/ (tests/cluster/compare_results.py).
+#  3. copy the project's workflow (git-tracked files) to a temp dir, merge
+#     tests/cluster/config-fast.yaml into its config.yaml, and run it locally
+#     (--cores 2); meanwhile submit a workflow whose only job fails on
+#     purpose: snakemake must exit non-zero within a time bound and print the
+#     job's rule log and SLURM log;
+#  4. run the workflow again through SLURM in the same directory and compare
+#     every file under results/ with the local run (compare_results.py).
 # Daemons and running snakemake processes are stopped on every exit path.
 #
 # Environment: KEEP_CLUSTER_WORKDIR=1 keeps the temp dir even on success;
-# CLUSTER_TIMEOUT_S bounds each snakemake run (default 420 s);
-# CLUSTER_WORKFLOW_DIR runs another git checkout's workflow (default: this one).
+# CLUSTER_TIMEOUT_S bounds each snakemake run (default 360 s);
+# CLUSTER_FULL_CONFIG=1 runs with the workflow's own config.yaml (slow);
+# CLUSTER_WORKFLOW_DIR runs another git checkout's workflow (default: this one);
+# CLUSTER_INCLUDE_UNTRACKED=1 also copies untracked, not ignored files.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 here="$repo/tests/cluster"
 venv_bin="$repo/.venv/bin"
-timeout_s="${CLUSTER_TIMEOUT_S:-420}"
+timeout_s="${CLUSTER_TIMEOUT_S:-360}"
 fail_bound_s=120
 t_start=$SECONDS
 
@@ -35,7 +39,7 @@ export CLUSTER_RUN_DIR="$work/slurm"
 export SLURM_CONF="$CLUSTER_RUN_DIR/slurm.conf"
 export PATH="$venv_bin:$PATH"
 cluster_started=0
-sm_pid=""
+sm_pids=()
 
 # Snakemake ignores a single SIGTERM while it waits on remote jobs: ask with
 # SIGINT (it then cancels its SLURM jobs), then escalate.
@@ -49,12 +53,11 @@ stop_snakemake() {
 }
 
 cleanup() {
-    local rc=$?
+    local rc=$? pid ids
     trap - EXIT INT TERM
-    if [ -n "$sm_pid" ]; then stop_snakemake "$sm_pid"; fi
+    for pid in "${sm_pids[@]}"; do stop_snakemake "$pid"; done
     if [ "$cluster_started" = 1 ]; then
         # Only our own jobs can be on this private cluster.
-        local ids
         ids="$(squeue -h -o %i 2>/dev/null || true)"
         if [ -n "$ids" ]; then scancel $ids 2>/dev/null || true; fi
         bash "$here/cluster.sh" stop || rc=1
@@ -71,25 +74,33 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# run_snakemake LOG DIR ARGS... -> exit status; kills the run after $timeout_s.
-# Runs in the background so that traps fire immediately on Ctrl-C.
-run_snakemake() {
-    local log="$1" dir="$2" deadline rc=0
+# start_snakemake LOG DIR ARGS...: runs snakemake in the background (so that
+# traps fire at once on Ctrl-C) and sets $started_pid.
+start_snakemake() {
+    local log="$1" dir="$2"
     shift 2
-    deadline=$(( SECONDS + timeout_s ))
     ( cd "$dir" && exec "$venv_bin/snakemake" "$@" ) > "$log" 2>&1 &
-    sm_pid=$!
-    while kill -0 "$sm_pid" 2>/dev/null; do
+    started_pid=$!
+    sm_pids+=("$started_pid")
+}
+
+# wait_snakemake PID START -> its exit status, or 124 after stopping it once
+# $timeout_s have passed since START (a $SECONDS value).
+wait_snakemake() {
+    local pid="$1" deadline=$(( $2 + timeout_s )) rc=0 timed_out=0 kept=() p
+    while kill -0 "$pid" 2>/dev/null; do
         if [ $SECONDS -ge $deadline ]; then
-            say "snakemake still running after ${timeout_s} s; stopping it" >&2
-            stop_snakemake "$sm_pid"
+            say "snakemake (pid $pid) still running after ${timeout_s} s; stopping it" >&2
+            stop_snakemake "$pid"
+            timed_out=1
             break
         fi
         sleep 1
     done
-    wait "$sm_pid" || rc=$?
-    sm_pid=""
-    [ $SECONDS -lt $deadline ] || rc=124
+    wait "$pid" || rc=$?
+    for p in "${sm_pids[@]}"; do [ "$p" = "$pid" ] || kept+=("$p"); done
+    sm_pids=("${kept[@]}")
+    [ "$timed_out" = 0 ] || rc=124
     return "$rc"
 }
 
@@ -131,38 +142,52 @@ say "cluster up in ${t_daemons} s, trivial job done after ${t_cluster} s"
 
 profile="$here/profile"
 
-# --- 3. a failing job must fail the run, promptly, with its log shown ----------
-mkdir -p "$work/failing"
-cp "$here/failing/Snakefile" "$work/failing/"
-t0=$SECONDS
-rc=0
-run_snakemake "$work/failing.log" "$work/failing" --profile "$profile" --show-failed-logs || rc=$?
-t_fail=$(( SECONDS - t0 ))
-if [ "$rc" -eq 0 ]; then
-    cat "$work/failing.log" >&2; die "a deliberately failing SLURM job did not fail the run"
-fi
-[ "$rc" -ne 124 ] || { tail -n 60 "$work/failing.log" >&2; die "failing job: snakemake hung (killed after ${timeout_s} s)"; }
-[ "$t_fail" -le "$fail_bound_s" ] || die "failing job: took ${t_fail} s to fail (bound ${fail_bound_s} s)"
-grep -q "KBZD-DELIBERATE-FAILURE marker from the failing job" "$work/failing.log" \
-    || { tail -n 60 "$work/failing.log" >&2; die "failing job: the job's log was not printed"; }
-grep -q "KBZD-DELIBERATE-FAILURE on stderr" "$work/failing.log" \
-    || { tail -n 60 "$work/failing.log" >&2; die "failing job: the SLURM log (job stderr) was not printed"; }
-say "deliberate failure: exit $rc after ${t_fail} s, rule log and SLURM log printed"
-
-# --- 4. the real workflow: local vs SLURM --------------------------------------
+# --- 3. workflow copy; local run and, meanwhile, a deliberately failing job -----
 wf_src="${CLUSTER_WORKFLOW_DIR:-$repo}"
 [ -f "$wf_src/Snakefile" ] || die "no $wf_src/Snakefile to run"
 wf="$work/workflow"
 mkdir -p "$wf"
-# Tracked plus not-yet-committed (but not ignored) files: what a clone would hold.
-(cd "$wf_src" && git ls-files -z --cached --others --exclude-standard \
+# Git-tracked files (working-tree versions): what a clone would hold.
+untracked=()
+if [ "${CLUSTER_INCLUDE_UNTRACKED:-0}" = 1 ]; then untracked=(--others --exclude-standard); fi
+(cd "$wf_src" && git ls-files -z --cached "${untracked[@]}" \
     | while IFS= read -r -d '' f; do [ -f "$f" ] && printf '%s\0' "$f"; done \
     | tar --null -T - -cf -) | tar -xf - -C "$wf"
 rm -rf "$wf/results"
+# The editable install points at $repo/src, which colleagues may be editing while
+# this runs: import the copy's package instead so both runs use the same code.
+if [ -d "$wf/src" ]; then export PYTHONPATH="$wf/src${PYTHONPATH:+:$PYTHONPATH}"; fi
+if [ "${CLUSTER_FULL_CONFIG:-0}" != 1 ] && [ -f "$wf/config.yaml" ]; then
+    "$venv_bin/python" "$here/merge_config.py" "$wf/config.yaml" "$here/config-fast.yaml"
+fi
+
+mkdir -p "$work/failing"
+cp "$here/failing/Snakefile" "$work/failing/"
+t_fail0=$SECONDS
+start_snakemake "$work/failing.log" "$work/failing" --profile "$profile"
+fail_pid=$started_pid
 
 t0=$SECONDS
+start_snakemake "$work/local.log" "$wf" --cores 2
+local_pid=$started_pid
+
+# The failing run finishes long before the local one.
 rc=0
-run_snakemake "$work/local.log" "$wf" --cores 2 || rc=$?
+wait_snakemake "$fail_pid" "$t_fail0" || rc=$?
+t_fail=$(( SECONDS - t_fail0 ))
+if [ "$rc" -eq 0 ]; then
+    cat "$work/failing.log" >&2; die "a deliberately failing SLURM job did not fail the run"
+fi
+[ "$rc" -ne 124 ] || { tail -n 60 "$work/failing.log" >&2; die "failing job: snakemake hung (stopped after ${timeout_s} s)"; }
+[ "$t_fail" -le "$fail_bound_s" ] || die "failing job: took ${t_fail} s to fail (bound ${fail_bound_s} s)"
+grep -q "KBZD-DELIBERATE-FAILURE marker from the failing job" "$work/failing.log" \
+    || { tail -n 60 "$work/failing.log" >&2; die "failing job: the job's rule log was not printed"; }
+grep -q "KBZD-DELIBERATE-FAILURE on stderr" "$work/failing.log" \
+    || { tail -n 60 "$work/failing.log" >&2; die "failing job: the SLURM log (job stderr) was not printed"; }
+say "deliberate failure: exit $rc after ${t_fail} s, rule log and SLURM log printed"
+
+rc=0
+wait_snakemake "$local_pid" "$t0" || rc=$?
 t_local=$(( SECONDS - t0 ))
 [ "$rc" -eq 0 ] || { tail -n 80 "$work/local.log" >&2; die "local run failed (exit $rc)"; }
 say "local run: ${t_local} s"
@@ -172,10 +197,11 @@ mv "$wf/results" "$work/results.local"
 # into outputs are the same in both runs.
 rm -rf "$wf/.snakemake" "$wf/logs"
 
+# --- 4. the same workflow through SLURM, then compare ----------------------------
 t0=$SECONDS
+start_snakemake "$work/slurm.log" "$wf" --profile "$profile" --executor slurm --jobs 4
 rc=0
-run_snakemake "$work/slurm.log" "$wf" --profile "$profile" --executor slurm --jobs 4 \
-    --show-failed-logs || rc=$?
+wait_snakemake "$started_pid" "$t0" || rc=$?
 t_slurm=$(( SECONDS - t0 ))
 [ "$rc" -eq 0 ] || { tail -n 120 "$work/slurm.log" >&2; die "SLURM run failed (exit $rc)"; }
 n_jobs=$(grep -c 'has been submitted with SLURM jobid' "$work/slurm.log" || true)
