@@ -1,5 +1,7 @@
 # The paper's analyses (issue 3) on the cohort; outputs in results/main/ (docs/results.md).
 MAIN = "results/main"
+
+
 ANALYSIS_CODE = package_code("analysis", "paper", "definitions", "stats")
 FIGURES = {
     "figure1": "figure1_roc",
@@ -57,7 +59,7 @@ rule analysis_tables:
         mem_mb=1000,
         runtime=5,
     params:
-        analysis=config["analysis"],
+        analysis=analysis_params(),
         data_source=DATA_SOURCE,
     script:
         "../scripts/analysis_tables.py"
@@ -84,7 +86,7 @@ rule analysis_roc:
         mem_mb=1000,
         runtime=10,
     params:
-        analysis=config["analysis"],
+        analysis=analysis_params("roc"),
         data_source=DATA_SOURCE,
     script:
         "../scripts/analysis_roc.py"
@@ -116,7 +118,7 @@ rule analysis_response_logistic:
         mem_mb=1000,
         runtime=10,
     params:
-        analysis=config["analysis"],
+        analysis=analysis_params("logistic"),
         data_source=DATA_SOURCE,
     script:
         "../scripts/analysis_response_logistic.py"
@@ -154,7 +156,7 @@ rule analysis_repeated_measures:
         mem_mb=1000,
         runtime=10,
     params:
-        analysis=config["analysis"],
+        analysis=analysis_params("effect_size"),
         data_source=DATA_SOURCE,
     script:
         "../scripts/analysis_repeated_measures.py"
@@ -199,7 +201,7 @@ rule analysis_figures:
         mem_mb=1500,
         runtime=10,
     params:
-        analysis=config["analysis"],
+        analysis=analysis_params("figures"),
         data_source=DATA_SOURCE,
     script:
         "../scripts/analysis_figures.py"
@@ -232,7 +234,7 @@ rule analysis_paper_comparison:
         mem_mb=1000,
         runtime=5,
     params:
-        analysis=config["analysis"],
+        analysis=analysis_params(),
         data_source=DATA_SOURCE,
     script:
         "../scripts/analysis_paper_comparison.py"

@@ -85,6 +85,13 @@ def fluoxetine_table(name=None):
     ]
 
 
+def analysis_params(*sections):
+    """The cut-off, alpha and the named sections of config["analysis"]: only what a rule uses."""
+    analysis = config["analysis"]
+    keep = ("bzd_cutoff_mg", "alpha", *sections)
+    return {key: analysis[key] for key in keep}
+
+
 def all_outputs():
     return [
         "results/qc/ingest_report.csv",

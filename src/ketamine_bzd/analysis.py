@@ -39,7 +39,12 @@ ROC_SUBSETS = {"all": None, "bzd_users": "bzd_user"}
 
 @dataclass(frozen=True)
 class AnalysisSettings:
-    """``config.yaml: analysis`` (defaults = the paper's choices)."""
+    """``config.yaml: analysis`` (defaults = the paper's choices).
+
+    Each rule receives only the config sections it uses (``rules/analysis.smk``), so that a
+    change reruns only the analyses that depend on it; absent sections keep their defaults and
+    are left out of ``to_dict()`` (the settings recorded in that rule's outputs).
+    """
 
     bzd_cutoff_mg: float = 8.0
     alpha: float = 0.05
@@ -48,21 +53,26 @@ class AnalysisSettings:
     bootstrap_seed: int = 20200844
     covariates: tuple[str, ...] = ("madrs_day0", "bai_day0")
     effect_size_ci: str = "noncentral_t"
+    given: tuple[str, ...] = ()
 
     @classmethod
     def from_config(cls, analysis: dict) -> "AnalysisSettings":
-        return cls(
-            bzd_cutoff_mg=float(analysis["bzd_cutoff_mg"]),
-            alpha=float(analysis["alpha"]),
-            roc_populations=tuple(analysis["roc"]["populations"]),
-            bootstrap_n=int(analysis["roc"]["bootstrap_n"]),
-            bootstrap_seed=int(analysis["roc"]["bootstrap_seed"]),
-            covariates=tuple(analysis["logistic"]["covariates"]),
-            effect_size_ci=analysis["effect_size"]["ci_method"],
-        )
+        values = {"bzd_cutoff_mg": float(analysis["bzd_cutoff_mg"]), "alpha": float(analysis["alpha"])}
+        if "roc" in analysis:
+            values |= {
+                "roc_populations": tuple(analysis["roc"]["populations"]),
+                "bootstrap_n": int(analysis["roc"]["bootstrap_n"]),
+                "bootstrap_seed": int(analysis["roc"]["bootstrap_seed"]),
+            }
+        if "logistic" in analysis:
+            values["covariates"] = tuple(analysis["logistic"]["covariates"])
+        if "effect_size" in analysis:
+            values["effect_size_ci"] = analysis["effect_size"]["ci_method"]
+        return cls(**values, given=tuple(values))
 
     def to_dict(self) -> dict:
-        return to_jsonable({f: getattr(self, f) for f in self.__dataclass_fields__})
+        fields = self.given or tuple(f for f in self.__dataclass_fields__ if f != "given")
+        return to_jsonable({f: getattr(self, f) for f in fields})
 
 
 def add_groups(patients: pd.DataFrame, cutoff_mg: float) -> pd.DataFrame:

@@ -1,0 +1,107 @@
+"""Reruns that match what changed (issue 5): driving the snakemake CLI in temporary copies."""
+
+import hashlib
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+import yaml
+
+from workflow_helpers import SNAKEMAKE, copy_workflow, snakemake
+
+pytestmark = pytest.mark.slow
+
+
+def digest(root):
+    """sha256 of every result file, logs and the report excepted (they carry timestamps)."""
+    out = {}
+    for path in sorted((root / "results").rglob("*")):
+        rel = path.relative_to(root)
+        if path.is_file() and rel.parts[1] not in ("logs",) and path.suffix != ".html":
+            out[str(rel)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def mtimes(root):
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns
+            for p in (root / "results").rglob("*") if p.is_file()}
+
+
+def changed(before, after):
+    return {k for k in after if before.get(k) != after[k]}
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    workdir = copy_workflow(tmp_path_factory.mktemp("wf_full"))
+    snakemake(workdir)
+    return workdir, digest(workdir)
+
+
+def test_second_run_does_nothing_and_says_so(full_run):
+    workdir, _ = full_run
+    before = mtimes(workdir)
+    proc = snakemake(workdir)
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+    assert changed(before, mtimes(workdir)) == set()
+
+
+def test_interrupted_run_finishes_identically(full_run, tmp_path):
+    workdir, reference = full_run
+    other = copy_workflow(tmp_path / "wf_killed")
+    env = {**os.environ, "KETAMINE_BZD_KEY": "test-key"}
+    proc = subprocess.Popen(
+        [*SNAKEMAKE, "--cores", "2", "--profile", "profiles/default"], cwd=other, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while not (other / "results/cohort").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the whole job tree, mid-way, as a crash would
+    proc.wait()
+    assert not (other / "results/main/paper_comparison.csv").exists(), "killed too late"
+    snakemake(other)
+    assert digest(other) == reference
+
+
+def test_editing_one_study_export_reruns_only_that_study(full_run):
+    workdir, _ = full_run
+    raw = workdir / "results/synthetic/ket2009/medication_daily.csv"
+    text = raw.read_text()
+    assert ",venlafaxine,75," in text
+    before = mtimes(workdir)
+    raw.write_text(text.replace(",venlafaxine,75,", ",venlafaxine,150,", 1))
+    snakemake(workdir)
+    redone = changed(before, mtimes(workdir))
+    assert "results/interim/ket2009/medication.parquet" in redone
+    assert not any(p.startswith("results/interim/ket2013/") for p in redone)
+    assert "results/cohort/patients.parquet" in redone
+    assert "results/synthetic/ket2013/pacienti.csv" not in redone
+
+
+def test_changing_an_analysis_parameter_reruns_only_its_analysis(full_run):
+    workdir, _ = full_run
+    cfg_path = workdir / "config.yaml"
+    config = yaml.safe_load(cfg_path.read_text())
+    config["analysis"]["roc"]["bootstrap_n"] = 500
+    cfg_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    before = mtimes(workdir)
+    snakemake(workdir)
+    redone = changed(before, mtimes(workdir))
+    assert "results/main/roc.json" in redone
+    for untouched in ("results/cohort/patients.parquet", "results/main/table1.csv",
+                      "results/main/rm_anova.json", "results/interim/ket2013/subjects.parquet"):
+        assert untouched not in redone
+
+
+def test_changing_package_code_reruns_the_rules_that_call_it(full_run):
+    workdir, _ = full_run
+    module = workdir / "src/ketamine_bzd/definitions.py"
+    module.write_text(module.read_text() + "\n# a change to the code the cohort rule runs\n")
+    before = mtimes(workdir)
+    snakemake(workdir)
+    redone = changed(before, mtimes(workdir))
+    assert "results/cohort/patients.parquet" in redone
+    assert "results/interim/ket2009/subjects.parquet" not in redone
