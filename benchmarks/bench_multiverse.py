@@ -8,7 +8,8 @@ Prints ``name: value unit`` lines:
 - wall time and peak memory of the whole default multiverse with the configured 1,000
   permutations, run as the workflow runs it: one process per equivalence-table slice, two in
   parallel (2 cores), then the bootstrap and the combine step.
-The machine is shared; expect noise. Run: ``.venv/bin/python benchmarks/bench_multiverse.py``.
+The machine is shared; expect noise. Run: ``.venv/bin/python benchmarks/bench_multiverse.py
+[--firth-test wald]`` (default: ``multiverse.permutation_firth_test`` of config.yaml).
 """
 
 from __future__ import annotations
@@ -61,12 +62,12 @@ def cohort(tmp: Path) -> tuple[Path, Path]:
 
 def run_slice(args):
     """What rule multiverse_slice does, for one table."""
-    table, patients, medication = args
+    table, patients, medication, firth_test = args
     grid = build_grid({**MV, "tables": [table]}, [table], STUDIES)
     data = prepare_data(pd.read_parquet(patients), pd.read_parquet(medication), grid, {table: TABLES[table]})
     specs = specification_table(grid, data, alpha=MV["alpha"])
     curves = permutation_curves(grid, data, grid.specifications, MV["n_permutations"],
-                                MV["permutation_seed"], alpha=MV["alpha"])
+                                MV["permutation_seed"], alpha=MV["alpha"], firth_test=firth_test)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return specs, curves, peak
 
@@ -109,6 +110,8 @@ def _design(grid, data, row):
 
 
 def main() -> None:
+    firth_test = sys.argv[sys.argv.index("--firth-test") + 1] if "--firth-test" in sys.argv else \
+        MV.get("permutation_firth_test", "lrt")
     with tempfile.TemporaryDirectory() as tmp:
         patients, medication = cohort(Path(tmp))
         grid = build_grid(MV, list(TABLES), STUDIES)
@@ -137,7 +140,7 @@ def main() -> None:
         # The whole default multiverse as the workflow runs it (two slices in parallel).
         t0 = time.perf_counter()
         with ProcessPoolExecutor(2) as pool:
-            parts = list(pool.map(run_slice, [(t, patients, medication) for t in grid.tables]))
+            parts = list(pool.map(run_slice, [(t, patients, medication, firth_test) for t in grid.tables]))
         paper = MV["paper"]
         Z = np.column_stack([data.covariate[c] for c in grid.adjustments[paper["adjustment"]]])
         cutoff_bootstrap(data.dose[(paper["table"], paper["window"])], data.outcome[paper["outcome"]], Z,
@@ -145,9 +148,9 @@ def main() -> None:
         specs = pd.concat([p[0] for p in parts], ignore_index=True)
         perm = {k: np.concatenate([p[1][k] for p in parts], axis=1) for k in ("estimate", "z", "p_value")}
         joint_inference(specs, perm, grid, alpha=MV["alpha"], n_permutations=MV["n_permutations"],
-                        seed=MV["permutation_seed"])
+                        seed=MV["permutation_seed"], firth_test=firth_test)
         wall = time.perf_counter() - t0
-        report("whole_multiverse_wall_time", wall, f"s ({MV['n_permutations']} permutations, 2 processes)")
+        report("whole_multiverse_wall_time", wall, f"s ({MV['n_permutations']} permutations, 2 processes, Firth {firth_test})")
         report("whole_multiverse_peak_memory_per_process", max(p[2] for p in parts), "MB")
         report("main_process_peak_memory", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "MB")
 

@@ -26,7 +26,8 @@ def main(smk, log):
     write_table(specs, smk.output.parquet, p.data_source)
     write_table(specs, smk.output.csv, p.data_source)
     result = joint_inference(specs, perm, grid, alpha=mv["alpha"],
-                             n_permutations=mv["n_permutations"], seed=mv["permutation_seed"])
+                             n_permutations=mv["n_permutations"], seed=mv["permutation_seed"],
+                             firth_test=mv.get("permutation_firth_test", "lrt"))
     result["n_failed"] = int((specs["status"] == "failed").sum())
     result["n_excluded_by_rules"] = int(len(grid.excluded))
     result["paper_specification"] = specs.loc[specs["is_paper"], ["spec_id", "estimate", "ci_low", "ci_high", "p_value"]].to_dict("records")

@@ -23,7 +23,8 @@ def main(smk, log):
     write_table(specs, smk.output.specifications, p.data_source)
     write_table(grid.excluded, smk.output.excluded, p.data_source)
     curves = permutation_curves(grid, data, grid.specifications, mv["n_permutations"],
-                                mv["permutation_seed"], alpha=mv["alpha"])
+                                mv["permutation_seed"], alpha=mv["alpha"],
+                                firth_test=mv.get("permutation_firth_test", "lrt"))
     log.info("%d permutations x %d specifications in %.1f s", mv["n_permutations"],
              len(specs), float(curves["seconds"]))
     np.savez_compressed(smk.output.permutations, spec_id=specs["spec_id"].to_numpy(str),

@@ -225,6 +225,11 @@ def test_joint_inference_is_deterministic(observed):
     assert ja == jb
     for s in ja["statistics"].values():
         assert 1 / 7 <= s["permutation_p"] <= 1
+    w = permutation_curves(grid, data, specs, 6, 11, firth_test="wald")
+    jw = joint_inference(sub, w, grid, alpha=0.05, n_permutations=6, seed=11, firth_test="wald")
+    assert jw["firth_test"] == "wald" and ja["firth_test"] == "lrt"
+    ols = (specs.outcome_kind == "relative_change").to_numpy()
+    np.testing.assert_array_equal(w["estimate"][:, ols], a["estimate"][:, ols])
 
 
 def test_permutation_slices_combine(observed):

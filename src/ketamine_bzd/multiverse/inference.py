@@ -71,16 +71,24 @@ def curve_statistics(z: np.ndarray, p: np.ndarray, alpha: float) -> dict[str, np
 
 
 def joint_inference(observed: pd.DataFrame, perm: dict[str, np.ndarray], grid: Grid, *,
-                    alpha: float, n_permutations: int, seed: int) -> dict:
+                    alpha: float, n_permutations: int, seed: int, firth_test: str = "lrt") -> dict:
     """``joint_inference.json``: observed curve statistics and their permutation p values.
 
     ``observed`` is the specification table (rows in the same order as ``perm`` columns).
+    ``firth_test`` must be the one the permutations used: with ``wald`` the observed Firth
+    p values are recomputed as Wald p from ``statistic`` so both sides use the same test.
     """
+    if firth_test not in ("lrt", "wald"):
+        raise ValueError("firth_test must be 'lrt' or 'wald'")
+    p_obs = observed["p_value"].to_numpy(float)
+    if firth_test == "wald":
+        firth = ((observed["estimator"] == "firth") & (observed["outcome_kind"] != "relative_change")).to_numpy()
+        p_obs = np.where(firth, 2 * stats.norm.sf(np.abs(observed["statistic"].to_numpy(float))), p_obs)
     sign = expected_sign(grid, observed)
     binary = (observed["outcome_kind"] != "relative_change").to_numpy()
     log_est = np.where(binary, np.log(observed["estimate"]), observed["estimate"])
     z_obs = sign * observed["statistic"].to_numpy(float)
-    obs = curve_statistics(z_obs, observed["p_value"].to_numpy(float), alpha)
+    obs = curve_statistics(z_obs, p_obs, alpha)
     null = curve_statistics(perm["z"], perm["p_value"], alpha)
     P = perm["z"].shape[0]
     result = {
@@ -90,6 +98,7 @@ def joint_inference(observed: pd.DataFrame, perm: dict[str, np.ndarray], grid: G
         "n_estimable": int(np.isfinite(observed["estimate"]).sum()),
         "n_permutations": int(P),
         "permutation_seed": int(seed),
+        "firth_test": firth_test,
         "alpha": alpha,
         "expected_direction": "odds ratio of nonresponse > 1; mean difference in relative MADRS change < 0",
         "statistics": {},
