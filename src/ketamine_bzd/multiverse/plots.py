@@ -92,7 +92,8 @@ def forest_plot(specs: pd.DataFrame, path: str, *, dpi: int = 150) -> None:
         ax.scatter(est, y, color=colors, s=12, zorder=3)
         labels = [f"{dim}: {row[dim]}" if dim != "paper" else "paper's specification"
                   for dim, (_, row) in zip(f["dimension"], f.iterrows())]
-        labels = [lab + ("" if not w else "  [!]") for lab, w in zip(labels, f["warnings"].astype(bool))]
+        labels = [lab + ("" if not w else "  [!]") + ("" if np.isfinite(e) else "  (not estimable)")
+                  for lab, w, e in zip(labels, f["warnings"].astype(bool), f["estimate"])]
         ax.set_yticks(y, labels, fontsize=6)
         ax.axvline(1.0 if log else 0.0, color="0.5", lw=0.6)
         if log:
