@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from ketamine_bzd import paper
-from workflow_helpers import copy_workflow, snakemake
+from workflow_helpers import snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -23,11 +23,8 @@ TARGETS = [f"results/main/{f}" for f in MAIN_FILES]
 
 
 @pytest.fixture(scope="module")
-def main_dir(tmp_path_factory):
-    # only the analysis targets (and what they need), not the whole default target
-    workdir = copy_workflow(tmp_path_factory.mktemp("wf_analysis"))
-    snakemake(workdir, *TARGETS)
-    return workdir / "results/main"
+def main_dir(default_run):
+    return default_run / "results/main"
 
 
 def _digests(main_dir):

@@ -3,16 +3,12 @@
 import pandas as pd
 import pytest
 
-from workflow_helpers import copy_workflow, snakemake
-
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    workdir = copy_workflow(tmp_path_factory.mktemp("wf"))
-    snakemake(workdir)
-    return workdir
+def run_dir(default_run):
+    return default_run
 
 
 @pytest.fixture(scope="module")

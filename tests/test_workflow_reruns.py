@@ -33,11 +33,9 @@ def changed(before, after):
     return {k for k in after if before.get(k) != after[k]}
 
 
-@pytest.fixture(scope="module")
-def full_run(tmp_path_factory):
-    workdir = copy_workflow(tmp_path_factory.mktemp("wf_full"))
-    snakemake(workdir)
-    return workdir, digest(workdir)
+@pytest.fixture
+def full_run(default_run_copy):
+    return default_run_copy, digest(default_run_copy)
 
 
 def test_second_run_does_nothing_and_says_so(full_run):
