@@ -1,6 +1,6 @@
 """Merge the studies' canonical tables and derive the analysis cohort.
 
-Outputs (the cohort contract, ``docs/results.md``):
+Outputs (the cohort contract, ``docs/cohort.md``):
 - ``patients``: one row per patient with ratings wide (``madrs_day0`` ...), dose equivalents,
   BZD use, antidepressant regimen, response, relative MADRS change and serum levels;
 - ``visits``: ratings long, with relative change from baseline;
