@@ -134,8 +134,16 @@ cluster_started=1
 bash "$here/cluster.sh" start
 t_daemons=$(( SECONDS - t0 ))
 out="$work/smoke.out"
-sbatch --quiet --wait --time=1 --mem=50 -o "$out" --wrap 'echo smoke-ok on $(hostname -s)' \
-    || die "trivial sbatch job failed"
+smoke_id="$(sbatch --parsable --time=1 --mem=50 -o "$out" --wrap 'echo smoke-ok on $(hostname -s)')" \
+    || die "could not submit a trivial sbatch job"
+# Poll ourselves: `sbatch --wait` backs off to 10 s between checks.
+state=""
+for i in $(seq 1 120); do
+    state="$(squeue -h -t all -j "$smoke_id" -o %T 2>/dev/null || true)"
+    case "$state" in COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY) break ;; esac
+    sleep 0.5
+done
+[ "$state" = COMPLETED ] || die "trivial sbatch job ended as '${state:-unknown}'"
 grep -q smoke-ok "$out" || die "trivial sbatch job produced no output"
 t_cluster=$(( SECONDS - t0 ))
 say "cluster up in ${t_daemons} s, trivial job done after ${t_cluster} s"
@@ -164,7 +172,10 @@ fi
 mkdir -p "$work/failing"
 cp "$here/failing/Snakefile" "$work/failing/"
 t_fail0=$SECONDS
-start_snakemake "$work/failing.log" "$work/failing" --profile "$profile"
+# The plugin's shutdown waits out its current polling interval, so a longer
+# first wait (the job takes 5-10 s under load) ends this run sooner.
+start_snakemake "$work/failing.log" "$work/failing" --profile "$profile" \
+    --slurm-init-seconds-before-status-checks 12
 fail_pid=$started_pid
 
 t0=$SECONDS
