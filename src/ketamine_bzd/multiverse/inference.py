@@ -86,7 +86,9 @@ def joint_inference(observed: pd.DataFrame, perm: dict[str, np.ndarray], grid: G
         p_obs = np.where(firth, 2 * stats.norm.sf(np.abs(observed["statistic"].to_numpy(float))), p_obs)
     sign = expected_sign(grid, observed)
     binary = (observed["outcome_kind"] != "relative_change").to_numpy()
-    log_est = np.where(binary, np.log(observed["estimate"]), observed["estimate"])
+    est = observed["estimate"].to_numpy(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        log_est = np.where(binary, np.log(np.where(binary, est, 1.0)), est)
     z_obs = sign * observed["statistic"].to_numpy(float)
     obs = curve_statistics(z_obs, p_obs, alpha)
     null = curve_statistics(perm["z"], perm["p_value"], alpha)
