@@ -7,16 +7,22 @@ Methods
   (each point is a GLM fit with the coefficient fixed through an offset), and the LRT p.
   R's ``confint.glm`` (MASS ``profile``, R < 4.4; in R >= 4.4 the same code moved to stats)
   interpolates a spline through profile points, so it agrees only to about 1e-3.
-- Firth (1993) / Heinze & Schemper (2002): ``firthmodels.FirthLogisticRegression``, the
-  penalized log-likelihood l(beta) + 1/2 log|I(beta)| (fit by firthmodels); Wald SE, CI and p
-  from the inverse Fisher information X'WX at the Firth estimate (logistf / brglm2 convention); profile penalized-likelihood CI (Venzon & Moolgavkar 1988) and penalized
-  likelihood-ratio p, as R ``logistf`` reports them (its default ``p`` is the penalized LRT);
-  computed here by exact root finding on the profile, each point a constrained Newton fit of
-  the modified score with the full model's penalty (checked against firthmodels'
-  Venzon-Moolgavkar CI and an independent R implementation).
+- Firth (1993) / Heinze & Schemper (2002): maximum of the penalized log-likelihood
+  l*(beta) = l(beta) + 1/2 log|I(beta)|, fitted here by Fisher scoring on the modified score
+  (the iteration of logistf and brglm2) with step-halving on l*, a step cap on the linear
+  predictor and a unit-free stopping rule (Newton decrement U*' I^-1 U* < 1e-18), so the fit
+  does not depend on whether a dose is in mg or g. Wald SE, CI and p from the inverse Fisher
+  information X'WX at the Firth estimate (logistf / brglm2 convention); profile
+  penalized-likelihood CI and penalized likelihood-ratio p, as R ``logistf`` reports them (its
+  default ``p`` is the penalized LRT), computed by exact root finding on the profile, each point
+  a constrained fit of the modified score with the full model's penalty (checked against
+  brglm2, firthmodels' Venzon-Moolgavkar CI and an independent R implementation).
 - Separation: Konis (2007) linear program (``firthmodels.detect_separation``, the algorithm of
   R ``detectseparation``). With separation the ML estimate does not exist: the ML block is
   reported with ``estimable = False`` and no numbers, and a warning goes into the result.
+- Failures: bad input raises ``ValueError`` with a message; every numerical failure (a fit that
+  does not converge, a profile limit that is not finite or not found) is reported in
+  ``warnings`` and the affected numbers are ``None`` (``inf`` for a limit known to be infinite).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 from scipy import optimize, stats
+from statsmodels.tools.sm_exceptions import PerfectSeparationError
 
 from ._result import Result, require_columns
 
@@ -71,20 +78,55 @@ class LogisticResult(Result):
         return d
 
 
+# Numerical failures that become warnings in the result; input errors are raised before any
+# numerical work starts, so a ValueError from here on is numerical (e.g. scipy's brentq).
+_NUMERICAL_ERRORS = (np.linalg.LinAlgError, ArithmeticError, ValueError, RuntimeError, PerfectSeparationError)
+
+
+def _exp(x: float) -> float:
+    """exp that gives inf instead of raising OverflowError (inf becomes null in JSON)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(np.exp(x))
+
+
 def _design(frame: pd.DataFrame, outcome: str, predictors: list[str], event) -> tuple[np.ndarray, np.ndarray, int, list[str]]:
-    require_columns(frame, [outcome, *predictors])
+    if not isinstance(frame, pd.DataFrame):
+        raise ValueError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
+    if isinstance(predictors, str) or not all(isinstance(p, str) for p in predictors):
+        raise ValueError(f"predictors must be a list of column names, got {predictors!r}")
     if not predictors:
         raise ValueError("need at least one predictor")
+    dup = sorted({p for p in predictors if list(predictors).count(p) > 1})
+    if dup:
+        raise ValueError(f"predictor(s) {dup} listed more than once")
+    if outcome in predictors:
+        raise ValueError(f"the outcome {outcome!r} is also listed as a predictor")
+    require_columns(frame, [outcome, *predictors])
     sub = frame[[outcome, *predictors]]
     miss = sub.isna().any(axis=1)
     data = sub.loc[~miss]
     warns = []
     if miss.any():
         warns.append(f"{int(miss.sum())} patient(s) with missing outcome or predictor excluded (complete cases)")
-    X = np.column_stack([pd.to_numeric(data[p].astype(float), errors="raise").to_numpy() for p in predictors])
-    y = (data[outcome] == event).to_numpy().astype(float)
-    if len(y) == 0:
+    if len(data) == 0:
         raise ValueError("no complete cases for the logistic model")
+    cols = []
+    for p in predictors:
+        try:
+            col = pd.to_numeric(data[p].astype(float), errors="raise").to_numpy(dtype=float)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"predictor {p!r} is not numeric or boolean ({data[p].dtype}): {err}") from None
+        if not np.all(np.isfinite(col)):
+            raise ValueError(f"predictor {p!r} has {int((~np.isfinite(col)).sum())} infinite value(s)")
+        cols.append(col)
+    X = np.column_stack(cols)
+    levels = pd.unique(data[outcome])
+    if len(levels) > 2:
+        raise ValueError(
+            f"outcome {outcome!r} has {len(levels)} distinct values ({list(levels)[:5]}...): "
+            "a logistic model needs a binary outcome"
+        )
+    y = (data[outcome] == event).to_numpy().astype(float)
     k = int(y.sum())
     if k == 0 or k == len(y):
         raise ValueError(
@@ -105,15 +147,15 @@ def _fit_offset(X: np.ndarray, y: np.ndarray, offset: np.ndarray) -> float:
     with _warnings.catch_warnings():
         _warnings.simplefilter("ignore")
         if X.shape[1] == 0:
-            p = 1 / (1 + np.exp(-offset))
-            p = np.clip(p, 1e-300, 1 - 1e-16)
-            return float(-2 * np.sum(y * np.log(p) + (1 - y) * np.log1p(-p)))
+            return float(-2 * np.sum(y * offset - np.logaddexp(0, offset)))
         res = sm.GLM(y, X, family=sm.families.Binomial(), offset=offset).fit(tol=1e-12, maxiter=200)
-    return float(res.deviance)
+        return float(res.deviance)  # computed lazily: inside the filter
 
 
 def profile_ci_ml(X: np.ndarray, y: np.ndarray, j: int, beta_hat: float, se: float, deviance: float, alpha: float = 0.05):
-    """Profile-likelihood CI for coefficient ``j``: {t : D(t) - D_hat <= chi2_1(1 - alpha)}."""
+    """Profile-likelihood CI for coefficient ``j``: {t : D(t) - D_hat <= chi2_1(1 - alpha)}.
+
+    A limit the profile does not reach within 2^40 SE is returned as +/-inf."""
     crit = stats.chi2.ppf(1 - alpha, 1)
     others = np.delete(X, j, axis=1)
 
@@ -122,7 +164,7 @@ def profile_ci_ml(X: np.ndarray, y: np.ndarray, j: int, beta_hat: float, se: flo
 
     out = []
     for direction in (-1, 1):
-        step = max(se, 1e-3)
+        unit = step = se if math.isfinite(se) and se > 0 else 1.0
         lo, hi = beta_hat, beta_hat + direction * step
         tries = 0
         while g(hi) < 0:
@@ -133,76 +175,355 @@ def profile_ci_ml(X: np.ndarray, y: np.ndarray, j: int, beta_hat: float, se: flo
                 out.append(direction * math.inf)
                 break
         else:
-            out.append(optimize.brentq(g, min(lo, hi), max(lo, hi), xtol=1e-12, rtol=1e-12))
+            # xtol in SE units: the limit is as precise whatever the predictor's unit
+            out.append(optimize.brentq(g, min(lo, hi), max(lo, hi), xtol=1e-12 * unit, rtol=1e-12))
     return tuple(out)
 
 
+# --- Firth -------------------------------------------------------------------------------
+
+# Largest change of the linear predictor per Newton step. Capping the step on the linear
+# predictor instead of on each coefficient (logistf's maxstep = 5) keeps the cap unit-free:
+# 5 per mg of diazepam would move a 94 mg patient's logit by 470 and underflow the weights.
+_MAX_ETA_STEP = 5.0
+# Newton decrement U*' I^-1 U* (twice the predicted gain in l*, the squared step in SE units)
+# below which the fit has converged: the step is < 1e-9 SE in every direction. Unit-free,
+# unlike firthmodels' max|U*| < gtol, and far above float noise for these designs.
+_DECREMENT_TOL = 1e-18
+_MAX_ITER = 200
+_MAX_HALVINGS = 30
+
+
+@dataclass
+class FirthFit:
+    """One (possibly constrained) maximisation of Firth's penalized log-likelihood."""
+
+    beta: np.ndarray
+    loglik: float
+    converged: bool
+    n_iter: int
+    decrement: float
+    message: str = ""
+
+
 def _penalized_loglik(X: np.ndarray, y: np.ndarray, beta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """Firth's penalized log-likelihood, its gradient (modified score) and the information."""
+    """Firth's penalized log-likelihood, its gradient (modified score) and the information.
+
+    Where X'WX is numerically singular (weights underflow far out in a profile search) the
+    penalty 1/2 log|X'WX| is -inf, and so is l*: returned as (-inf, NaN gradient, info), which
+    step-halving rejects like any other decrease."""
     eta = X @ beta
-    p = 1 / (1 + np.exp(-eta))
-    w = p * (1 - p)
+    # p and w = p (1 - p) from exp(-|eta|): no overflow, and w keeps its relative precision.
+    e = np.exp(-np.abs(eta))
+    p = np.where(eta >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    w = e / (1.0 + e) ** 2
     info = X.T @ (X * w[:, None])
-    sign, logdet = np.linalg.slogdet(info)
-    ll = float(np.sum(y * eta - np.logaddexp(0, eta)) + 0.5 * logdet) if sign > 0 else -math.inf
-    # hat values of the weighted design: h_i = w_i x_i' I^-1 x_i
-    h = w * np.einsum("ij,jk,ik->i", X, np.linalg.inv(info), X)
+    try:
+        chol = np.linalg.cholesky(info)
+    except np.linalg.LinAlgError:
+        return -math.inf, np.full(X.shape[1], np.nan), info
+    diag = np.diag(chol)
+    if not np.all(diag > 0) or not np.all(np.isfinite(diag)):
+        return -math.inf, np.full(X.shape[1], np.nan), info
+    ll = float(np.sum(y * eta - np.logaddexp(0, eta)) + np.sum(np.log(diag)))
+    # hat values of the weighted design: h_i = w_i x_i' I^-1 x_i = |L^-1 sqrt(w_i) x_i|^2
+    # (numpy on these k x k matrices: scipy's per-call overhead dominated the profile search)
+    a = np.linalg.solve(chol, (X * np.sqrt(w)[:, None]).T)
+    h = np.sum(a * a, axis=0)
     grad = X.T @ (y - p + h * (0.5 - p))
+    if not (math.isfinite(ll) and np.all(np.isfinite(grad))):
+        return -math.inf, np.full(X.shape[1], np.nan), info
     return ll, grad, info
 
 
-def _firth_constrained(X: np.ndarray, y: np.ndarray, j: int, value: float, start: np.ndarray) -> float:
-    """Max of the penalized log-likelihood with beta_j fixed at ``value`` (Newton on the modified
-    score of the free coefficients, step-halving on l*; the penalty uses the full model's
-    information, as logistf's profile and LRT do)."""
-    beta = start.astype(float).copy()
-    beta[j] = value
-    free = np.array([k for k in range(X.shape[1]) if k != j])
+def _penalized_hessian(X: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """Hessian of l* = l + 1/2 log|X'WX| (logistic model). With w' = w (1 - 2p),
+    w'' = w (1 - 6w), q_i = x_i' I^-1 x_i and Q = X I^-1 X':
+    H = -X'WX + 1/2 X' diag(w'' q) X - 1/2 X' diag(w') (Q o Q) diag(w') X
+    (differentiate tr(I^-1 dI/db_r) once more). Fisher scoring ignores the last two terms and
+    converges only linearly, very slowly near separation; Newton with H converges quadratically."""
+    eta = X @ beta
+    e = np.exp(-np.abs(eta))
+    w = e / (1.0 + e) ** 2
+    one_minus_2p = np.where(eta >= 0, (e - 1.0) / (1.0 + e), (1.0 - e) / (1.0 + e))
+    w1 = w * one_minus_2p
+    w2 = w * (1.0 - 6.0 * w)
+    info = X.T @ (X * w[:, None])
+    Q = X @ np.linalg.solve(info, X.T)
+    q = np.diag(Q)
+    B = X * w1[:, None]
+    return -info + 0.5 * X.T @ (X * (w2 * q)[:, None]) - 0.5 * B.T @ (Q * Q) @ B
+
+
+def _firth_newton(X: np.ndarray, y: np.ndarray, start: np.ndarray, fixed: int | None = None, value: float = 0.0) -> FirthFit:
+    """Maximise l* (Firth 1993). ``fixed``/``value``: beta[fixed] held at ``value`` (a profile
+    point); the penalty is still the full model's 1/2 log|I| (Heinze & Schemper 2002, as
+    logistf's profile and LRT).
+
+    Newton steps with the exact Hessian of l* where it is negative definite, else a Fisher
+    scoring step I^-1 U* (the iteration of logistf and brglm2, always an ascent direction);
+    each step capped at ``_MAX_ETA_STEP`` on the linear predictor and halved until l* does not
+    decrease. Converged when a Newton step has decrement U*' (-H)^-1 U* < ``_DECREMENT_TOL``
+    (unit-free: the step is < 1e-9 SE in every direction). Near the optimum the gain per step is
+    below the float resolution of l*, so a step is accepted when l* drops by no more than
+    rounding noise; step-halving that fails otherwise, or the iteration limit, is reported as
+    non-convergence (never silently accepted)."""
+    beta = np.asarray(start, dtype=float).copy()
+    free = np.arange(X.shape[1])
+    if fixed is not None:
+        beta[fixed] = value
+        free = np.delete(free, fixed)
     ll, grad, info = _penalized_loglik(X, y, beta)
-    for _ in range(200):
+    if not math.isfinite(ll):
+        return FirthFit(beta, ll, False, 0, math.nan, "penalized log-likelihood is -inf at the start (information matrix singular)")
+    decrement = math.nan
+    ff = np.ix_(free, free)
+    for it in range(_MAX_ITER):
         g = grad[free]
-        if np.max(np.abs(g)) < 1e-10:
-            break
-        step = np.linalg.solve(info[np.ix_(free, free)], g)
-        step *= min(1.0, 5.0 / max(np.max(np.abs(step)), 1e-300))
-        for _half in range(40):
+        newton = True
+        try:
+            with np.errstate(all="ignore"):
+                neg_h = -_penalized_hessian(X, beta)[ff]
+            # Cholesky succeeds only if -H is positive definite (an ascent Newton step)
+            c = np.linalg.cholesky(neg_h)
+            step = np.linalg.solve(c.T, np.linalg.solve(c, g))
+            if not np.all(np.isfinite(step)):
+                raise np.linalg.LinAlgError("non-finite Newton step")
+        except np.linalg.LinAlgError:
+            newton = False
+            try:
+                step = np.linalg.solve(info[ff], g)
+            except np.linalg.LinAlgError:
+                return FirthFit(beta, ll, False, it, math.nan, "information matrix of the free coefficients is singular")
+        decrement = float(g @ step)
+        if newton and decrement < _DECREMENT_TOL:
+            return FirthFit(beta, ll, True, it, decrement)
+        deta = float(np.max(np.abs(X[:, free] @ step)))
+        if deta > _MAX_ETA_STEP:
+            step *= _MAX_ETA_STEP / deta
+        noise = 1e-12 * (1.0 + abs(ll))
+        for _half in range(_MAX_HALVINGS):
             cand = beta.copy()
             cand[free] += step
             ll_c, grad_c, info_c = _penalized_loglik(X, y, cand)
-            if ll_c >= ll - 1e-12:
+            if ll_c >= ll - noise:
                 break
             step /= 2
+        else:
+            return FirthFit(beta, ll, False, it, decrement,
+                            f"step-halving failed (decrement {decrement:.3g}, l* {ll:.10g})")
+        if np.array_equal(cand, beta):
+            # the step no longer changes beta in floating point: as close as float64 gets
+            ok = newton and decrement < 1e-12
+            return FirthFit(beta, ll, ok, it, decrement, "" if ok else f"stalled at decrement {decrement:.3g}")
         beta, ll, grad, info = cand, ll_c, grad_c, info_c
-    return ll
+    return FirthFit(beta, ll, False, _MAX_ITER, decrement,
+                    f"no convergence in {_MAX_ITER} iterations (decrement {decrement:.3g})")
 
 
-def firth_profile(X: np.ndarray, y: np.ndarray, beta_hat: np.ndarray, se: np.ndarray, alpha: float = 0.05):
+def _firth_start(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Intercept-only Firth estimate logit((k + 1/2) / (n + 1)), slopes 0."""
+    beta = np.zeros(X.shape[1])
+    beta[0] = math.log((y.sum() + 0.5) / (len(y) - y.sum() + 0.5))
+    return beta
+
+
+def _profile_fit(X: np.ndarray, y: np.ndarray, j: int, value: float, starts: list[np.ndarray]) -> FirthFit:
+    """Constrained fit from each start; the converged fit with the highest l* (else the best
+    non-converged one). l* is not concave: near separation a constrained fit can stop at a
+    lower local maximum, and the profile is the maximum over the free coefficients."""
+    best = None
+    tried = []
+    for s in starts:
+        s = np.asarray(s, dtype=float).copy()
+        s[j] = value
+        if any(np.array_equal(s, t) for t in tried):
+            continue
+        tried.append(s)
+        fit = _firth_newton(X, y, s, fixed=j, value=value)
+        if best is None or (fit.converged, fit.loglik) > (best.converged, best.loglik):
+            best = fit
+    return best
+
+
+def _firth_constrained(X: np.ndarray, y: np.ndarray, j: int, value: float, start: np.ndarray) -> float:
+    """Max of l* with beta_j fixed at ``value`` (see ``_firth_newton``). Returns l*; a fit that
+    does not converge raises a ``RuntimeWarning`` (``fit_logistic`` reports it in its result)."""
+    fit = _profile_fit(X, y, j, value, [start, _firth_start(X, y)])
+    if not fit.converged:
+        _warnings.warn(f"constrained Firth fit (coefficient {j} = {value:g}) did not converge: {fit.message}",
+                       RuntimeWarning, stacklevel=2)
+    return fit.loglik
+
+
+def firth_profile(X: np.ndarray, y: np.ndarray, beta_hat: np.ndarray, se: np.ndarray, alpha: float = 0.05,
+                  terms: list[str] | None = None):
     """Penalized LRT p and profile penalized-likelihood CI for every coefficient (Heinze &
-    Schemper 2002): 2 (l*(beta_hat) - max_{beta_j = t} l*) against chi2_1."""
+    Schemper 2002): 2 (l*(beta_hat) - max_{beta_j = t} l*) against chi2_1.
+
+    Returns ``(p_lrt, cis, warnings)``. Each profile point is warm-started from the nearest
+    converged one. A limit is accepted only if the constrained fit at the limit converged and
+    sits on the chi2 level; otherwise it is NaN with a warning. A profile that stays below the
+    chi2 level as far as the search goes (about 10^10 SE) gives an infinite limit with a warning
+    (logistf reports such limits as non-finite too). The p is NaN if the fit at 0 did not converge."""
+    terms = terms or [f"coefficient {j}" for j in range(X.shape[1])]
     crit = stats.chi2.ppf(1 - alpha, 1)
     ll_hat = _penalized_loglik(X, y, beta_hat)[0]
-    p_lrt, cis = [], []
+    fallback = _firth_start(X, y)
+    p_lrt, cis, warns = [], [], []
     for j in range(X.shape[1]):
-        stat0 = 2 * (ll_hat - _firth_constrained(X, y, j, 0.0, beta_hat))
-        p_lrt.append(float(stats.chi2.sf(max(stat0, 0.0), 1)))
+        cache = {float(beta_hat[j]): beta_hat}
 
-        def g(t, j=j):
-            return 2 * (ll_hat - _firth_constrained(X, y, j, t, beta_hat)) - crit
+        def profile(t, j=j, cache=cache):
+            near = cache[min(cache, key=lambda s: abs(s - t))]
+            fit = _profile_fit(X, y, j, t, [near, beta_hat, fallback])
+            if fit.converged:
+                cache[float(t)] = fit.beta
+            return 2 * (ll_hat - fit.loglik), fit
+
+        stat0, fit0 = profile(0.0)
+        if fit0.converged:
+            p_lrt.append(float(stats.chi2.sf(max(stat0, 0.0), 1)))
+        else:
+            p_lrt.append(math.nan)
+            warns.append(f"Firth LRT p for {terms[j]} not reported: the fit with {terms[j]} = 0 did not converge ({fit0.message})")
+
+        def g(t, profile=profile):
+            # -inf l* (singular information) is far beyond the limit: a large finite value keeps brentq bracketing
+            return min(profile(t)[0] - crit, 1e10)
 
         lims = []
-        for direction in (-1, 1):
-            step = max(float(se[j]), 1e-3)
-            lo, hi = beta_hat[j], beta_hat[j] + direction * step
+        for direction, side in ((-1, "lower"), (1, "upper")):
+            step = float(se[j]) if math.isfinite(se[j]) and se[j] > 0 else 1.0
+            xtol = 1e-10 * step  # in SE units: as precise whatever the predictor's unit
+            lo, hi = float(beta_hat[j]), float(beta_hat[j]) + direction * step
             for _ in range(60):
                 if g(hi) >= 0:
-                    lims.append(optimize.brentq(g, min(lo, hi), max(lo, hi), xtol=1e-10, rtol=1e-12))
                     break
                 lo, hi = hi, hi + direction * step
                 step *= 1.5
             else:
                 lims.append(direction * math.inf)
+                warns.append(
+                    f"Firth profile CI for {terms[j]}: the penalized profile stays within the chi2 level up to "
+                    f"{lo:.3g}; the {side} limit is reported as {'+' if direction > 0 else '-'}inf (not finite)"
+                )
+                continue
+            try:
+                root = optimize.brentq(g, min(lo, hi), max(lo, hi), xtol=xtol, rtol=1e-12)
+                stat, fit = profile(root)
+                ok = fit.converged and abs(stat - crit) < 1e-6
+            except _NUMERICAL_ERRORS as err:
+                ok, fit = False, FirthFit(beta_hat, math.nan, False, 0, math.nan, str(err))
+            if ok:
+                lims.append(root)
+            else:
+                lims.append(math.nan)
+                warns.append(f"Firth profile CI for {terms[j]}: {side} limit not found "
+                             f"(constrained fit did not converge: {fit.message or 'no chi2 crossing'})")
         cis.append(tuple(lims))
-    return p_lrt, cis
+    return p_lrt, cis, warns
+
+
+def _ml_polish(X: np.ndarray, y: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, float]:
+    """Newton steps on the log-likelihood from statsmodels' IRLS estimate until the decrement
+    U' I^-1 U is < 1e-18 (unit-free, as for Firth); returns the estimate and its deviance."""
+    for _ in range(50):
+        eta = X @ beta
+        p = 0.5 * (1.0 + np.tanh(0.5 * eta))  # logistic without overflow
+        w = p * (1.0 - p)
+        score = X.T @ (y - p)
+        step = np.linalg.solve(X.T @ (X * w[:, None]), score)
+        if float(score @ step) < _DECREMENT_TOL:
+            break
+        beta = beta + step
+    else:
+        raise RuntimeError("Newton refinement of the ML estimate did not converge")
+    eta = X @ beta
+    return beta, float(-2 * np.sum(y * eta - np.logaddexp(0, eta)))
+
+
+def _ml_blocks(X, y, terms, alpha, z, warns):
+    """ML blocks for every term; a numerical failure gives ``estimable = False`` and a warning."""
+    try:
+        with _warnings.catch_warnings():
+            _warnings.simplefilter("ignore")
+            res = sm.GLM(y, X, family=sm.families.Binomial()).fit(tol=1e-12, maxiter=200)
+        if not res.converged:
+            raise RuntimeError("IRLS did not converge in 200 iterations")
+        params, deviance = _ml_polish(X, y, np.asarray(res.params, dtype=float))
+        # SE from X'WX at the estimate: statsmodels' bse uses the weights of the previous IRLS
+        # iteration (1e-6 relative off R glm on the default synthetic cohort's dose model)
+        _, _, info = _penalized_loglik(X, y, params)
+        bse = np.sqrt(np.diag(np.linalg.inv(info)))
+        pvalues = 2 * stats.norm.sf(np.abs(params / bse))
+        if not (np.all(np.isfinite(params)) and np.all(np.isfinite(bse))):
+            raise RuntimeError("non-finite estimates or standard errors")
+    except _NUMERICAL_ERRORS as err:
+        warns.append(f"ML fit failed ({type(err).__name__}: {err}); ML results are not reported")
+        return {t: CoefficientBlock(term=t, estimable=False) for t in terms}
+    blocks = {}
+    for j, t in enumerate(terms):
+        b, se = float(params[j]), float(bse[j])
+        try:
+            lo, hi = profile_ci_ml(X, y, j, b, se, deviance, alpha)
+            for lim, side in ((lo, "lower"), (hi, "upper")):
+                if not math.isfinite(lim):
+                    warns.append(f"ML profile CI for {t}: the {side} limit is not finite")
+        except _NUMERICAL_ERRORS as err:
+            lo = hi = math.nan
+            warns.append(f"ML profile CI for {t} not computed ({type(err).__name__}: {err})")
+        try:
+            d0 = _fit_offset(np.delete(X, j, axis=1), y, np.zeros(len(y)))
+            p_lrt = float(stats.chi2.sf(max(d0 - deviance, 0.0), 1))
+        except _NUMERICAL_ERRORS as err:
+            p_lrt = math.nan
+            warns.append(f"ML LRT p for {t} not computed ({type(err).__name__}: {err})")
+        blocks[t] = CoefficientBlock(
+            term=t, estimable=True, estimate=b, se=se, odds_ratio=_exp(b),
+            ci_wald=(_exp(b - z * se), _exp(b + z * se)),
+            ci_profile=(_exp(lo), _exp(hi)),
+            p_value=float(pvalues[j]), p_value_method="wald", p_wald=float(pvalues[j]), p_lrt=p_lrt,
+        )
+    return blocks
+
+
+def _firth_blocks(X, y, terms, alpha, z, warns):
+    """Firth blocks for every term; see ``_firth_newton`` and ``firth_profile``."""
+    try:
+        fit = _firth_newton(X, y, _firth_start(X, y))
+    except _NUMERICAL_ERRORS as err:
+        fit = FirthFit(np.full(X.shape[1], np.nan), math.nan, False, 0, math.nan, f"{type(err).__name__}: {err}")
+    if not np.all(np.isfinite(fit.beta)) or not math.isfinite(fit.loglik):
+        warns.append(f"Firth fit failed ({fit.message}); Firth results are not reported")
+        return {t: CoefficientBlock(term=t, estimable=False) for t in terms}
+    coef = fit.beta
+    # Wald SE from the inverse Fisher information X'WX at the Firth estimate, as logistf and
+    # brglm2 report it (firthmodels' bse_ inverts X' diag(w (1 + h)) X instead, ~5 % smaller).
+    _, _, info = _penalized_loglik(X, y, coef)
+    try:
+        bse = np.sqrt(np.diag(np.linalg.inv(info)))
+    except (np.linalg.LinAlgError, ValueError):
+        bse = np.full(len(coef), np.nan)
+        warns.append("Firth standard errors not computed: the information matrix at the estimate is singular")
+    p_w = 2 * stats.norm.sf(np.abs(coef / bse))
+    if fit.converged:
+        p_l, ci_pl, prof_warns = firth_profile(X, y, coef, bse, alpha, terms)
+        warns.extend(prof_warns)
+    else:
+        warns.append(f"Firth fit did not converge ({fit.message}); estimates are the last iterate and the "
+                     "profile CI and penalized LRT p are not reported")
+        p_l, ci_pl = [math.nan] * len(terms), [(math.nan, math.nan)] * len(terms)
+    blocks = {}
+    for j, t in enumerate(terms):
+        b, se = float(coef[j]), float(bse[j])
+        blocks[t] = CoefficientBlock(
+            term=t, estimable=True, estimate=b, se=se, odds_ratio=_exp(b),
+            ci_wald=(_exp(b - z * se), _exp(b + z * se)),
+            ci_profile=(_exp(ci_pl[j][0]), _exp(ci_pl[j][1])),
+            p_value=float(p_l[j]), p_value_method="penalized_lrt", p_wald=float(p_w[j]), p_lrt=float(p_l[j]),
+        )
+    return blocks
 
 
 def fit_logistic(
@@ -220,82 +541,48 @@ def fit_logistic(
     event=False, focus="bzd_plus")`` (nonresponse on BZD+ adjusted for baseline MADRS and BAI).
     ``focus`` (default: first predictor) is the term reported in the ``ml``/``firth`` blocks;
     every term is in ``coefficients``.
-    """
-    from firthmodels import FirthLogisticRegression, detect_separation
 
-    focus = focus or predictors[0]
+    Raises ``ValueError`` (only) for bad input: missing column, non-numeric or infinite
+    predictor, outcome that is not binary or has no variation, constant or collinear
+    predictors, ``alpha`` outside (0, 1). Numerical failures are reported in ``warnings``.
+    """
+    from firthmodels import detect_separation
+
+    if isinstance(predictors, str):
+        raise ValueError(f"predictors must be a list of column names, got the string {predictors!r}")
+    predictors = list(predictors)
+    focus = focus or (predictors[0] if predictors else None)
     if focus not in predictors:
         raise ValueError(f"focus {focus!r} is not among the predictors {predictors}")
-    X, y, n_missing, warns = _design(frame, outcome, list(predictors), event)
+    if not (isinstance(alpha, (int, float)) and 0 < alpha < 1):
+        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    X, y, n_missing, warns = _design(frame, outcome, predictors, event)
     terms = ["intercept", *predictors]
     z = stats.norm.ppf(1 - alpha / 2)
 
-    sep = detect_separation(X[:, 1:], y, fit_intercept=True)
-    # firthmodels orders coefficients features first, intercept last.
-    directions = list(sep.directions[:-1]) + [sep.directions[-1]]
-    sep_terms = {
-        t: ("+Inf" if d > 0 else "-Inf")
-        for t, d in zip([*predictors, "intercept"], directions)
-        if d != 0
-    }
-    separated = bool(sep.separation)
+    try:
+        sep = detect_separation(X[:, 1:], y, fit_intercept=True)
+        # firthmodels orders coefficients features first, intercept last.
+        sep_terms = {
+            t: ("+Inf" if d > 0 else "-Inf")
+            for t, d in zip([*predictors, "intercept"], sep.directions)
+            if d != 0
+        }
+        separated = bool(sep.separation)
+    except _NUMERICAL_ERRORS as err:
+        sep_terms, separated = {}, False
+        warns.append(f"separation check (Konis 2007 LP) failed ({type(err).__name__}: {err}); ML results may be unreliable")
     if separated:
         warns.append(
             "separation detected (Konis 2007 LP): the ML estimates of "
             f"{sorted(sep_terms)} are infinite; ML results are not reported, use the Firth block"
         )
-
-    rows = []
-    ml_blocks = {}
-    if not separated:
-        with _warnings.catch_warnings():
-            _warnings.simplefilter("ignore")
-            res = sm.GLM(y, X, family=sm.families.Binomial()).fit(tol=1e-12, maxiter=200)
-        for j, t in enumerate(terms):
-            b, se = float(res.params[j]), float(res.bse[j])
-            lo, hi = profile_ci_ml(X, y, j, b, se, float(res.deviance), alpha)
-            d0 = _fit_offset(np.delete(X, j, axis=1), y, np.zeros(len(y)))
-            p_lrt = float(stats.chi2.sf(max(d0 - res.deviance, 0.0), 1))
-            blk = CoefficientBlock(
-                term=t, estimable=True, estimate=b, se=se, odds_ratio=math.exp(b),
-                ci_wald=(math.exp(b - z * se), math.exp(b + z * se)),
-                ci_profile=(math.exp(lo), math.exp(hi)),
-                p_value=float(res.pvalues[j]), p_value_method="wald", p_wald=float(res.pvalues[j]), p_lrt=p_lrt,
-            )
-            ml_blocks[t] = blk
-            rows.append({"method": "ml", **blk.to_dict()})
+        ml_blocks = {t: CoefficientBlock(term=t, estimable=False) for t in terms}
     else:
-        for t in terms:
-            ml_blocks[t] = CoefficientBlock(term=t, estimable=False)
-            rows.append({"method": "ml", **ml_blocks[t].to_dict()})
-
-    fm = FirthLogisticRegression(max_iter=200, gtol=1e-9, xtol=1e-9, backend="numpy")
-    with _warnings.catch_warnings():
-        _warnings.simplefilter("ignore")
-        fm.fit(X[:, 1:], y)
-    if not fm.converged_:
-        warns.append("Firth fit did not converge")
-    # firthmodels: features then intercept; reorder to intercept first.
-    order = [len(predictors)] + list(range(len(predictors)))
-    coef = np.r_[fm.coef_, fm.intercept_][order]
-    # Wald SE from the inverse Fisher information X'WX at the Firth estimate, as logistf and
-    # brglm2 report it; firthmodels' bse_ inverts X' diag(w (1 + h)) X instead (about 5 % smaller).
-    _, _, info = _penalized_loglik(X, y, coef)
-    bse = np.sqrt(np.diag(np.linalg.inv(info)))
-    p_w = 2 * stats.norm.sf(np.abs(coef / bse))
-    p_l, ci_pl = firth_profile(X, y, coef, bse, alpha)
-    ci_pl = np.asarray(ci_pl)
-    firth_blocks = {}
-    for j, t in enumerate(terms):
-        b, se = float(coef[j]), float(bse[j])
-        blk = CoefficientBlock(
-            term=t, estimable=True, estimate=b, se=se, odds_ratio=math.exp(b),
-            ci_wald=(math.exp(b - z * se), math.exp(b + z * se)),
-            ci_profile=(math.exp(ci_pl[j, 0]), math.exp(ci_pl[j, 1])),
-            p_value=float(p_l[j]), p_value_method="penalized_lrt", p_wald=float(p_w[j]), p_lrt=float(p_l[j]),
-        )
-        firth_blocks[t] = blk
-        rows.append({"method": "firth", **blk.to_dict()})
+        ml_blocks = _ml_blocks(X, y, terms, alpha, z, warns)
+    firth_blocks = _firth_blocks(X, y, terms, alpha, z, warns)
+    rows = [{"method": "ml", **ml_blocks[t].to_dict()} for t in terms]
+    rows += [{"method": "firth", **firth_blocks[t].to_dict()} for t in terms]
 
     n_ev = int(y.sum())
     if min(n_ev, len(y) - n_ev) < 10 * len(predictors):
