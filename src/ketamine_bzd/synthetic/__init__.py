@@ -14,6 +14,8 @@ Reference: Frontiers in Psychiatry 2020;11:844 (Results, Tables 1-2).
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from ..canonical import StudyTables
@@ -36,6 +38,8 @@ def make_template(seed: int = DEFAULT_SEED) -> Template:
             return build_template(rng, n_ket2009=round(paper.N_PATIENTS * 20 / 47))
         except TemplateError as err:  # a draw the searches could not finish: next sub-stream
             last = err
+            if os.environ.get("KETAMINE_BZD_SYNTH_DEBUG"):
+                print(f"attempt {attempt}: {err}")
     raise TemplateError(f"seed {seed}: no template after {MAX_ATTEMPTS} attempts ({last})")
 
 

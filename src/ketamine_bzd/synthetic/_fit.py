@@ -87,13 +87,18 @@ def fit_integers(
     t0: float = 0.3,
     keep_targets: bool = False,
     lookup: Sequence[Sequence[float]] | None = None,
+    extra_sums: Callable[[list[int], list[float], list[float]], float] | None = None,
 ) -> FitResult:
     """Anneal integers ``x`` within ``[lo, hi]`` until every target interval holds.
 
     ``extra(values) -> penalty >= 0`` adds a whole-vector criterion (e.g. an AUC); it is
-    evaluated on every step, so keep it cheap. The search stops when the target violation is 0
-    and ``extra <= extra_tol``; it returns the best state seen otherwise (lexicographic: target
-    violation first).
+    evaluated on every step, so keep it cheap. ``extra_sums(n, s1, s2) -> penalty >= 0`` is a
+    criterion on the running count, sum and sum of squares of every target group (e.g. a t
+    statistic between two of them); it costs no pass over the values. Both add to ``extra``.
+    The search stops when the target violation is 0 and ``extra <= extra_tol``; it returns the
+    best state seen otherwise (lexicographic: target violation first). With ``keep_targets``
+    a step that breaks a target interval, once all hold, is never taken, so a second pass with
+    ``extra`` (secondary criteria) cannot undo the first pass's rows.
     """
     x = [int(v) for v in x0]
     k_n = len(x)
@@ -131,7 +136,14 @@ def fit_integers(
     total = sum(viol)
     if total < 1e-12:
         total = 0.0
-    ext = extra(values()) if extra is not None else 0.0
+
+    def extra_of(sums1, sums2) -> float:
+        e = extra(values()) if extra is not None else 0.0
+        if extra_sums is not None:
+            e += extra_sums(n_t, sums1, sums2)
+        return e
+
+    ext = extra_of(s1, s2)
     best = (total, ext, list(x))
     it = 0
     batch = 4096
@@ -173,7 +185,13 @@ def fit_integers(
                 continue
             for k, d in moves:
                 x[k] += d
-            new_ext = extra(values()) if extra is not None else 0.0
+            if extra_sums is not None:
+                p1s, p2s = list(s1), list(s2)
+                for ti, (p1, p2) in changed.items():
+                    p1s[ti], p2s[ti] = p1, p2
+                new_ext = extra_of(p1s, p2s)
+            else:
+                new_ext = extra_of(s1, s2)
             delta = (new_total - total) + (new_ext - ext)
             if delta <= 0 or accept_u[b] < math.exp(-delta / temp):
                 total, ext = new_total, new_ext
@@ -201,3 +219,84 @@ def check_targets(values: np.ndarray, targets: Sequence[Target]) -> dict[str, fl
         v = values[t.members]
         out[t.name] = _violation(t, len(v), float(v.sum()), float((v * v).sum()))
     return out
+
+
+# --- secondary criteria: test statistics between two target groups -----------------------
+
+
+def reading_interval(reading: str, keep: float = 0.6) -> tuple[float, float]:
+    """Central ``keep`` share of the values that round to ``reading``: a margin so that a value
+    reached by the search still rounds to the printed one after any re-computation."""
+    lo, hi = printed_interval(reading)
+    mid, half = 0.5 * (lo + hi), 0.5 * (hi - lo) * keep
+    return mid - half, mid + half
+
+
+def t_abs_interval(p: tuple[float, float], df: int) -> tuple[float, float]:
+    """|t| values whose two-sided Student p lies in ``p`` (p falls as |t| grows)."""
+    from scipy.stats import t as student_t
+
+    return float(student_t.isf(p[1] / 2, df)), float(student_t.isf(p[0] / 2, df))
+
+
+@dataclass
+class TTestTarget:
+    """Two-sided Student t test (pooled variance) between target groups ``a`` and ``b``
+    (indices into the ``targets`` list) whose |t| should lie in ``t_abs``."""
+
+    a: int
+    b: int
+    t_abs: tuple[float, float]
+    weight: float = 1.0
+    name: str = ""
+
+
+def pooled_t(n1: int, s1: float, q1: float, n2: int, s2: float, q2: float) -> float:
+    """Student t from counts, sums and sums of squares of two groups (Student 1908)."""
+    ss = (q1 - s1 * s1 / n1) + (q2 - s2 * s2 / n2)
+    sp2 = ss / (n1 + n2 - 2)
+    if sp2 <= 0:
+        return math.inf
+    return (s1 / n1 - s2 / n2) / math.sqrt(sp2 * (1 / n1 + 1 / n2))
+
+
+def interval_distance(x: float, interval: tuple[float, float]) -> float:
+    """Distance of ``x`` to ``interval`` in units of its width (0 inside)."""
+    lo, hi = interval
+    if x < lo:
+        return (lo - x) / (hi - lo)
+    if x > hi:
+        return (x - hi) / (hi - lo)
+    return 0.0
+
+
+def t_tests_penalty(tests: Sequence[TTestTarget]) -> Callable[[list[int], list[float], list[float]], float]:
+    """``extra_sums`` criterion: summed distance of each |t| to its interval."""
+
+    def penalty(n, s1, s2) -> float:
+        out = 0.0
+        for t in tests:
+            tv = abs(pooled_t(n[t.a], s1[t.a], s2[t.a], n[t.b], s1[t.b], s2[t.b]))
+            out += t.weight * interval_distance(tv, t.t_abs)
+        return out
+
+    return penalty
+
+
+def mann_whitney_z(x: np.ndarray, in_first: np.ndarray) -> float:
+    """|z| of the two-sided Mann-Whitney test as R ``wilcox.test(exact=FALSE, correct=TRUE)``
+    computes it (normal approximation, tie-corrected variance, continuity correction 0.5).
+    ``x`` holds non-negative integers (values on their grid), so ranks come from counts."""
+    counts = np.bincount(x)
+    first = np.bincount(x[in_first], minlength=len(counts))
+    upper = np.cumsum(counts)
+    avg_rank = upper - 0.5 * (counts - 1)
+    n1 = int(first.sum())
+    big_n = len(x)
+    n2 = big_n - n1
+    u = float(first @ avg_rank) - n1 * (n1 + 1) / 2
+    ties = float((counts**3 - counts).sum())
+    var = n1 * n2 / 12 * ((big_n + 1) - ties / (big_n * (big_n - 1)))
+    if var <= 0:
+        return 0.0
+    return max(0.0, abs(u - n1 * n2 / 2) - 0.5) / math.sqrt(var)
