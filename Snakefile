@@ -19,6 +19,12 @@ include: "rules/analysis.smk"
 include: "rules/multiverse.smk"
 
 
+# Trivial steps run on the submitting host, not as cluster jobs.
+localrules:
+    all,
+    ingest_report,
+
+
 rule all:
     default_target: True
     input:

@@ -53,6 +53,8 @@ rule analysis_tables:
         table2_md=f"{MAIN}/table2.md",
     log:
         "results/logs/analysis/tables.log",
+    benchmark:
+        "results/logs/benchmarks/analysis/tables.tsv"
     conda:
         CONDA_ENV
     resources:
@@ -80,6 +82,8 @@ rule analysis_roc:
         coordinates=f"{MAIN}/roc_coordinates.csv",
     log:
         "results/logs/analysis/roc.log",
+    benchmark:
+        "results/logs/benchmarks/analysis/roc.tsv"
     conda:
         CONDA_ENV
     resources:
@@ -112,6 +116,8 @@ rule analysis_response_logistic:
         ),
     log:
         "results/logs/analysis/response_logistic.log",
+    benchmark:
+        "results/logs/benchmarks/analysis/response_logistic.tsv"
     conda:
         CONDA_ENV
     resources:
@@ -150,6 +156,8 @@ rule analysis_repeated_measures:
         ),
     log:
         "results/logs/analysis/repeated_measures.log",
+    benchmark:
+        "results/logs/benchmarks/analysis/repeated_measures.tsv"
     conda:
         CONDA_ENV
     resources:
@@ -195,6 +203,8 @@ rule analysis_figures:
         dose_response_pdf=f"{MAIN}/figures/{FIGURES['dose_response']}.pdf",
     log:
         "results/logs/analysis/figures.log",
+    benchmark:
+        "results/logs/benchmarks/analysis/figures.tsv"
     conda:
         CONDA_ENV
     resources:
@@ -228,6 +238,8 @@ rule analysis_paper_comparison:
         ),
     log:
         "results/logs/analysis/paper_comparison.log",
+    benchmark:
+        "results/logs/benchmarks/analysis/paper_comparison.tsv"
     conda:
         CONDA_ENV
     resources:

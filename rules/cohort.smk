@@ -18,6 +18,8 @@ rule cohort:
         ),
     log:
         "results/logs/cohort.log",
+    benchmark:
+        "results/logs/benchmarks/cohort.tsv"
     conda:
         CONDA_ENV
     resources:

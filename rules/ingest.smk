@@ -13,6 +13,8 @@ rule ingest:
         report=interim("{study}", "ingest_report.csv"),
     log:
         "results/logs/ingest/{study}.log",
+    benchmark:
+        "results/logs/benchmarks/ingest/{study}.tsv"
     wildcard_constraints:
         study="|".join(STUDIES),
     conda:
@@ -46,6 +48,8 @@ rule ingest_report:
         ),
     log:
         "results/logs/ingest_report.log",
+    benchmark:
+        "results/logs/benchmarks/ingest_report.tsv"
     conda:
         CONDA_ENV
     resources:

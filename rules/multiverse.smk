@@ -35,6 +35,8 @@ rule multiverse_slice:
         permutations=f"{SENS}/slices/{{table}}/permutations.npz",
     log:
         "results/logs/multiverse/slice_{table}.log",
+    benchmark:
+        "results/logs/benchmarks/multiverse/slice_{table}.tsv"
     wildcard_constraints:
         table="|".join(MV_TABLES),
     conda:
@@ -86,6 +88,8 @@ rule multiverse_combine:
         ),
     log:
         "results/logs/multiverse/combine.log",
+    benchmark:
+        "results/logs/benchmarks/multiverse/combine.tsv"
     conda:
         CONDA_ENV
     resources:
@@ -122,6 +126,8 @@ rule multiverse_bootstrap:
         ),
     log:
         "results/logs/multiverse/bootstrap.log",
+    benchmark:
+        "results/logs/benchmarks/multiverse/bootstrap.tsv"
     conda:
         CONDA_ENV
     resources:

@@ -7,6 +7,8 @@ rule synthetic_exports:
         synthetic_outputs(),
     log:
         "results/logs/synthetic_exports.log",
+    benchmark:
+        "results/logs/benchmarks/synthetic_exports.tsv"
     conda:
         CONDA_ENV
     resources:

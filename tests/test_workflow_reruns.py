@@ -49,7 +49,7 @@ def test_second_run_does_nothing_and_says_so(full_run):
 def test_interrupted_run_finishes_identically(full_run, tmp_path):
     workdir, reference = full_run
     other = copy_workflow(tmp_path / "wf_killed")
-    env = {**os.environ, "KETAMINE_BZD_KEY": "test-key"}
+    env = {**os.environ, "KETAMINE_BZD_KEY": "test-key", "PYTHONPATH": str(other / "src")}
     proc = subprocess.Popen(
         [*SNAKEMAKE, "--cores", "2", "--profile", "profiles/default"], cwd=other, env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,

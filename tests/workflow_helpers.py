@@ -28,7 +28,8 @@ def copy_workflow(dest: Path) -> Path:
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900):
-    env = {**os.environ, "KETAMINE_BZD_KEY": "test-key"}
+    # the copy runs its own package code, not the checkout the venv was installed from
+    env = {**os.environ, "KETAMINE_BZD_KEY": "test-key", "PYTHONPATH": str(workdir / "src")}
     proc = subprocess.run(
         [*SNAKEMAKE, "--cores", "2", "--profile", "profiles/default", *args],
         cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout,
