@@ -14,7 +14,7 @@ Reference: Frontiers in Psychiatry 2020;11:844 (Results, Tables 1-2).
 
 from __future__ import annotations
 
-import os
+import logging
 
 import numpy as np
 
@@ -24,6 +24,8 @@ from ._tables import STUDIES, build_tables
 from ._template import Template, TemplateError, build_template
 
 __all__ = ["generate_cohort", "make_template", "STUDIES", "paper"]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_SEED = 20200819
 MAX_ATTEMPTS = 10
@@ -38,8 +40,7 @@ def make_template(seed: int = DEFAULT_SEED) -> Template:
             return build_template(rng, n_ket2009=round(paper.N_PATIENTS * 20 / 47))
         except TemplateError as err:  # a draw the searches could not finish: next sub-stream
             last = err
-            if os.environ.get("KETAMINE_BZD_SYNTH_DEBUG"):
-                print(f"attempt {attempt}: {err}")
+            log.debug("seed %s attempt %s: %s", seed, attempt, err)
     raise TemplateError(f"seed {seed}: no template after {MAX_ATTEMPTS} attempts ({last})")
 
 

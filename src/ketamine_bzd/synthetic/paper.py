@@ -108,11 +108,11 @@ P_TABLE2 = {
     "norketamine_ng_ml_10min": ("t", "0.1"),
     "norketamine_ng_ml_30min": ("t", "0.2"),
 }
+P_TABLE1_FLX = "0.21"  # FLX equivalent, t test (its own search: drugs and tablet steps)
 # Not targeted: Student p follows from the rounded means and SDs, and these lie outside the
 # range those allow (over the corners of the rounding intervals): Table 2 ketamine 10 min
 # 0.22 (reachable 0.137-0.168 with the BZD- mean the Table 1 totals allow), ketamine 30 min
-# 0.36 (0.293-0.334). Table 1 FLX equivalent (0.21) is not a search term (the antidepressant
-# search swaps drugs), it holds for the tested seeds by itself.
+# 0.36 (0.293-0.334).
 # Integer scores make it coarser: baseline MADRS sums are 318 or 319 (BZD+) and 806 or 807
 # (BZD-), so Table 2's p is about 0.687 or 0.727 (printed 0.70); baseline BAI needs both SDs at
 # the lower ends of their intervals for p < 0.565 (Table 1's sums force the BZD- sum >= 666).
