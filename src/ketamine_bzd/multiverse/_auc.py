@@ -164,3 +164,26 @@ def roc_auc(marker: Any, positive: Any, mask: Any = None) -> AUCResult:
         youden_j=np.where(defined, j_max, nan),
         n_youden_optima=np.where(defined, n_opt, 0),
     )
+
+
+def roc_cutoff(marker: Any, positive: Any, mask: Any) -> np.ndarray:
+    """Only the Youden-optimal cut-off of :func:`roc_auc` (its ``cutoff`` field, same
+    criterion, NaN where the ROC is undefined), compiled: the multiverse re-estimates it
+    on every relabelled cohort. marker, positive, mask : (B, n); mask boolean."""
+    from ._numba import youden_cutoff
+
+    marker = np.asarray(marker, dtype=np.float64)
+    positive = np.asarray(positive, dtype=np.float64)
+    mask = np.asarray(mask)
+    if mask.dtype != bool:
+        if not np.all((mask == 0) | (mask == 1)):
+            raise ValueError("mask must be boolean (0/1)")
+        mask = mask.astype(bool)
+    if marker.ndim != 2 or marker.shape != positive.shape or marker.shape != mask.shape:
+        raise ValueError("marker, positive and mask must share a (B, n) shape")
+    cut, error = youden_cutoff(marker, positive, mask)
+    if error == 1:
+        raise ValueError("marker has non-finite values in included rows")
+    if error == 2:
+        raise ValueError("positive must be 0/1 in included rows")
+    return cut

@@ -99,11 +99,28 @@ def prepare(
     return Batch(X=Xb, y=np.ascontiguousarray(y), w=np.ascontiguousarray(w))
 
 
-def chunked(fit_one: Callable[..., Any], batch: Batch, chunk_size: int, **kwargs: Any) -> Any:
+def chunked(fit_one: Callable[..., Any], batch: Batch, chunk_size: int, *,
+            deduplicate: bool = False, **kwargs: Any) -> Any:
     """Run ``fit_one(sub_batch, **kwargs)`` on slices of at most ``chunk_size``
     batch elements (bounds memory at about chunk_size * n * p * 8 bytes per
-    temporary) and concatenate the resulting dataclasses field by field."""
+    temporary) and concatenate the resulting dataclasses field by field.
+
+    ``deduplicate``: fit each distinct element once and copy its result to the
+    elements with exactly the same included rows (weights, y and X). Only valid
+    when ``fit_one`` computes every element on its own included rows (the
+    compiled kernels); a permuted multiverse repeats many designs (cut-offs that
+    select the same patients, relabellings that swap equal exposures)."""
     B = batch.size
+    if deduplicate and B > 1:
+        from ._numba import duplicate_of
+
+        rep = duplicate_of(batch.X, batch.y, batch.w)
+        uniq = np.flatnonzero(rep == np.arange(B))
+        if uniq.size < B:
+            pos = np.empty(B, dtype=np.intp)
+            pos[uniq] = np.arange(uniq.size)
+            sub = Batch(batch.X[uniq], batch.y[uniq], batch.w[uniq])
+            return take(chunked(fit_one, sub, chunk_size, **kwargs), pos[rep])
     if B <= chunk_size:
         return fit_one(batch, **kwargs)
     parts = [
@@ -120,6 +137,15 @@ def chunked(fit_one: Callable[..., Any], batch: Batch, chunk_size: int, **kwargs
         else:
             values[f.name] = first
     return cls(**values)
+
+
+def take(result: Any, idx: np.ndarray) -> Any:
+    """The batch elements ``idx`` of a result dataclass (array fields indexed, others kept)."""
+    values = {}
+    for f in fields(result):
+        v = getattr(result, f.name)
+        values[f.name] = v[idx] if isinstance(v, np.ndarray) else v
+    return type(result)(**values)
 
 
 def gram(X: np.ndarray, w: np.ndarray) -> np.ndarray:

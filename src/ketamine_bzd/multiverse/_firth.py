@@ -98,10 +98,20 @@ def _put(q: _FirthQ, sel: np.ndarray, new: _FirthQ) -> None:
 
 def _firth_newton(X: np.ndarray, y: np.ndarray, w: np.ndarray, beta: np.ndarray,
                   free: np.ndarray, *, max_iter: int, max_step: float, max_halfstep: int,
-                  gtol: float, xtol: float) -> tuple[np.ndarray, _FirthQ, np.ndarray, np.ndarray]:
+                  gtol: float, xtol: float,
+                  backend: str = "numba") -> tuple[np.ndarray, _FirthQ, np.ndarray, np.ndarray]:
     """Modified-score Newton-Raphson with step halving on the penalized
     likelihood (the logistf / firthmodels algorithm), vectorized over the
-    batch; coefficients outside ``free`` stay at their starting value."""
+    batch; coefficients outside ``free`` stay at their starting value.
+    ``backend="numba"`` runs the same loop compiled, per element."""
+    if backend == "numba":
+        from ._numba import firth_newton
+
+        bb, llf, score, inv, aug, ok, conv, nit = firth_newton(
+            X, y, w, np.arange(beta.shape[0]), np.ascontiguousarray(beta, dtype=np.float64),
+            np.asarray(free, dtype=np.intp), max_iter, max_step, max_halfstep, gtol, xtol,
+            LLF_NOISE)
+        return bb, _FirthQ(llf=llf, score=score, info_aug=aug, info_inv=inv, ok=ok), conv, nit
     m = beta.shape[0]
     beta = beta.copy()
     plan = GramPlan(X)
@@ -231,12 +241,13 @@ def _profile_bound(X: np.ndarray, y: np.ndarray, w: np.ndarray, beta_hat: np.nda
 
 def _fit_firth_chunk(b: Batch, *, test_index: int, exposure_index: int | None, vcov: str,
                      alpha: float, profile_ci: bool, max_iter: int, max_step: float,
-                     max_halfstep: int, gtol: float, xtol: float) -> FirthResult:
+                     max_halfstep: int, gtol: float, xtol: float,
+                     backend: str = "numba") -> FirthResult:
     B, n, p = b.X.shape
-    desc = _descriptors(b, exposure_index)
+    desc = _descriptors(b, exposure_index, backend)
     fit = np.flatnonzero(~(desc["rank_deficient"] | desc["no_outcome_variation"]))
     opts = dict(max_iter=max_iter, max_step=max_step, max_halfstep=max_halfstep, gtol=gtol,
-                xtol=xtol)
+                xtol=xtol, backend=backend)
     params = np.full((B, p), np.nan)
     bse = np.full((B, p), np.nan)
     z = np.full((B, p), np.nan)
@@ -304,7 +315,8 @@ def fit_firth(X: Any, y: Any, mask: Any = None, *, test_index: int | None = None
               vcov: Literal["fisher", "augmented"] = "fisher", alpha: float = 0.05,
               profile_ci: bool = False, max_iter: int = 100, max_step: float = 5.0,
               max_halfstep: int = 25,
-              gtol: float = 1e-8, xtol: float = 1e-8, chunk_size: int = 2048) -> FirthResult:
+              gtol: float = 1e-8, xtol: float = 1e-8, chunk_size: int = 2048,
+              backend: str = "numba") -> FirthResult:
     """Batched Firth (1993) penalized logistic regression.
 
     Maximises l(beta) + 0.5 log|I(beta)| by Newton-Raphson on the modified
@@ -327,8 +339,10 @@ def fit_firth(X: Any, y: Any, mask: Any = None, *, test_index: int | None = None
         likelihood ratio p, unlike the Wald interval). Costs ~20-40 batched
         constrained refits, so meant for observed specifications, not for
         permutations.
-    Other arguments as :func:`fit_logit`.
+    Other arguments (``backend`` included) as :func:`fit_logit`.
     """
+    if backend not in ("numba", "numpy"):
+        raise ValueError("backend must be 'numba' or 'numpy'")
     if vcov not in ("fisher", "augmented"):
         raise ValueError("vcov must be 'fisher' or 'augmented'")
     if not 0 < alpha < 1:
@@ -339,7 +353,9 @@ def fit_firth(X: Any, y: Any, mask: Any = None, *, test_index: int | None = None
         test_index = -1
     elif not 0 <= test_index < p:
         raise ValueError(f"test_index {test_index} out of range for p={p}")
-    return chunked(_fit_firth_chunk, b, chunk_size, test_index=test_index,
+    return chunked(_fit_firth_chunk, b, chunk_size, deduplicate=backend == "numba",
+                   test_index=test_index,
                    exposure_index=exposure_index, vcov=vcov, alpha=alpha,
                    profile_ci=profile_ci and test_index >= 0, max_iter=max_iter,
-                   max_step=max_step, max_halfstep=max_halfstep, gtol=gtol, xtol=xtol)
+                   max_step=max_step, max_halfstep=max_halfstep, gtol=gtol, xtol=xtol,
+                   backend=backend)

@@ -83,8 +83,11 @@ class LogitResult(_Common):
         return _warnings_list(flags)
 
 
-def _descriptors(b: Batch, exposure_index: int | None) -> dict[str, np.ndarray]:
+def _descriptors(b: Batch, exposure_index: int | None,
+                 backend: str = "numpy") -> dict[str, np.ndarray]:
     B, n, p = b.X.shape
+    if backend == "numba":
+        return _descriptors_numba(b, exposure_index)
     n_obs = b.w.sum(axis=1)
     n_events = (b.w * b.y).sum(axis=1)
     _, full_rank = cholesky(gram(b.X, b.w))
@@ -115,6 +118,28 @@ def _descriptors(b: Batch, exposure_index: int | None) -> dict[str, np.ndarray]:
     )
 
 
+def _descriptors_numba(b: Batch, exposure_index: int | None) -> dict[str, np.ndarray]:
+    """``_descriptors`` with the per-element work compiled (``_numba.describe``)."""
+    from ._numba import describe
+
+    B, n, p = b.X.shape
+    if exposure_index is not None and not -p <= exposure_index < p:
+        raise ValueError(f"exposure_index {exposure_index} out of range for p={p}")
+    j = -1 if exposure_index is None else exposure_index % p
+    n_obs, n_events, full_rank, table = describe(b.X, b.y, b.w, j)
+    n_exposed = table[:, 1, :].sum(axis=1)
+    zero_cell = np.any(table == 0, axis=(1, 2))
+    return dict(
+        n_obs=n_obs,
+        n_events=n_events,
+        n_exposed=n_exposed,
+        exposure_table=table,
+        zero_cell=zero_cell,
+        rank_deficient=~full_rank,
+        no_outcome_variation=(n_events <= 0) | (n_events >= n_obs),
+    )
+
+
 def _linpred(X: np.ndarray, beta: np.ndarray) -> np.ndarray:
     return np.matmul(X, beta[:, :, None])[:, :, 0]
 
@@ -131,10 +156,15 @@ def _wald(params: np.ndarray, cov: np.ndarray, ok: np.ndarray) -> tuple[np.ndarr
 
 
 def _fit_ml_chunk(b: Batch, *, exposure_index: int | None, max_iter: int, tol: float,
-                  max_halving: int) -> LogitResult:
+                  max_halving: int, backend: str = "numba",
+                  skip_zero_cell: bool = False) -> LogitResult:
     B, n, p = b.X.shape
-    desc = _descriptors(b, exposure_index)
+    desc = _descriptors(b, exposure_index, backend)
     fit = ~(desc["rank_deficient"] | desc["no_outcome_variation"])
+    if skip_zero_cell:
+        fit &= ~desc["zero_cell"]
+    if backend == "numba":
+        return _fit_ml_numba(b, desc, fit, max_iter=max_iter, tol=tol, max_halving=max_halving)
     params = np.full((B, p), np.nan)
     bse = np.full((B, p), np.nan)
     llf = np.full(B, np.nan)
@@ -220,6 +250,34 @@ def _fit_ml_chunk(b: Batch, *, exposure_index: int | None, max_iter: int, tol: f
     )
 
 
+def _fit_ml_numba(b: Batch, desc: dict[str, np.ndarray], fit: np.ndarray, *, max_iter: int,
+                  tol: float, max_halving: int) -> LogitResult:
+    """The Newton loop of ``_fit_ml_chunk``, compiled (``_numba.logit_newton``)."""
+    from ._numba import logit_newton
+
+    B, n, p = b.X.shape
+    work = np.flatnonzero(fit)
+    params = np.full((B, p), np.nan)
+    bse = np.full((B, p), np.nan)
+    llf = np.full(B, np.nan)
+    converged = np.zeros(B, dtype=bool)
+    n_iter = np.zeros(B, dtype=np.int64)
+    n_extreme = np.zeros(B, dtype=np.int64)
+    if work.size:
+        start = _start(b.X[work], b.y[work], b.w[work])
+        pw, var, lw, cw, iw, ew = logit_newton(b.X, b.y, b.w, work, start, max_iter, tol,
+                                               max_halving, LLF_NOISE, EXTREME_ETA)
+        params[work], llf[work], converged[work], n_iter[work], n_extreme[work] = pw, lw, cw, iw, ew
+        bse[work] = np.sqrt(var)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = params / bse
+    return LogitResult(
+        params=params, bse=bse, zvalues=z, pvalues=2.0 * stats.norm.sf(np.abs(z)), llf=llf,
+        converged=converged, n_iter=n_iter, n_fitted_extreme=n_extreme,
+        separation=desc["zero_cell"] | (n_extreme > 0), **desc,
+    )
+
+
 def _start(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Start at the intercept-only fit when X has a column of ones (saves
     about one Newton iteration); zeros otherwise."""
@@ -250,7 +308,8 @@ def _chol_solve(L: np.ndarray, rhs: np.ndarray) -> np.ndarray:
 
 def fit_logit(X: Any, y: Any, mask: Any = None, *, exposure_index: int | None = None,
               max_iter: int = 50, tol: float = 1e-8, max_halving: int = 20,
-              chunk_size: int = 2048) -> LogitResult:
+              chunk_size: int = 2048, backend: str = "numba",
+              skip_zero_cell: bool = False) -> LogitResult:
     """Batched maximum-likelihood logistic regression by Newton-Raphson (IRLS).
 
     Parameters
@@ -266,7 +325,19 @@ def fit_logit(X: Any, y: Any, mask: Any = None, *, exposure_index: int | None = 
         would be ~tol**2, so estimates are accurate far beyond 1e-6).
     max_halving : step halvings allowed when the log-likelihood would drop.
     chunk_size : specifications processed together (memory ~ chunk*n*p*8 B).
+    backend : "numba" (default) runs each specification's Newton loop compiled;
+        "numpy" vectorizes the same algorithm over the batch (the reference the
+        compiled loop is checked against; equal to rounding). With "numba",
+        elements with identical included rows are fitted once.
+    skip_zero_cell : do not iterate specifications with an empty exposure x
+        outcome cell (the MLE provably does not exist): their params, bse and
+        llf are NaN, converged False, n_iter and n_fitted_extreme 0 (separation
+        stays True). For callers that discard separated fits anyway, such as
+        the multiverse under permutation, where these are the slowest fits.
     """
+    if backend not in ("numba", "numpy"):
+        raise ValueError("backend must be 'numba' or 'numpy'")
     b = prepare(X, y, mask, binary_y=True)
-    return chunked(_fit_ml_chunk, b, chunk_size, exposure_index=exposure_index,
-                   max_iter=max_iter, tol=tol, max_halving=max_halving)
+    return chunked(_fit_ml_chunk, b, chunk_size, deduplicate=backend == "numba",
+                   exposure_index=exposure_index, max_iter=max_iter, tol=tol,
+                   max_halving=max_halving, backend=backend, skip_zero_cell=skip_zero_cell)

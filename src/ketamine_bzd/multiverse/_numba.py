@@ -1,0 +1,575 @@
+"""Compiled (numba) Newton loops for the batched logistic kernels.
+
+The numpy kernels (``_logistic``, ``_firth``) vectorize over the batch, so every Newton
+iteration of every specification pays Python and temporary-array overhead on tiny matrices
+(n ~ 50 patients, p <= 4 parameters). Here each batch element runs its whole Newton loop in
+compiled code, on its included rows only, with p x p linear algebra written out by hand.
+The algorithms, stopping rules and flags are those of the numpy code path, step for step
+(see ``_fit_ml_chunk`` and ``_firth_newton``); results agree to rounding.
+
+``cache=True`` stores the machine code beside this module (``__pycache__``), so only the first
+run on a machine pays the compilation (a few seconds); ``nogil=True`` lets threads overlap.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+_JIT = dict(cache=True, nogil=True, error_model="numpy")
+# Sums over patients may be reassociated (SIMD, several accumulators) and fused
+# multiply-adds used: rounding-level changes only; NaN/inf semantics are kept.
+_SUM = dict(_JIT, fastmath={"reassoc", "contract"})
+
+
+# ----------------------------------------------------------------------------- small algebra
+
+
+@njit(**_JIT)
+def _compact(X, y, w, b, xt, ys, ws):
+    """Included rows of element b: xt (p, m) transposed design, ys, ws; returns m."""
+    n, p = X.shape[1], X.shape[2]
+    m = 0
+    for i in range(n):
+        if w[b, i] > 0:
+            for j in range(p):
+                xt[j, m] = X[b, i, j]
+            ys[m] = y[b, i]
+            ws[m] = w[b, i]
+            m += 1
+    return m
+
+
+@njit(**_SUM)
+def _gram(xt, c, m, p, G):
+    """G = X' diag(c) X over the m included rows."""
+    for j in range(p):
+        for k in range(j + 1):
+            s = 0.0
+            for i in range(m):
+                s += xt[j, i] * xt[k, i] * c[i]
+            G[j, k] = s
+            G[k, j] = s
+
+
+@njit(**_JIT)
+def _chol(A, idx, q, rtol, L):
+    """Lower Cholesky factor of A[idx][:, idx] (q x q) into L[:q, :q].
+
+    ok as ``_batch.cholesky``: every diagonal entry positive and finite and every pivot,
+    relative to its diagonal entry (scale free), above ``rtol``. A failed pivot is replaced
+    so that L stays finite (its value is then never used for a result).
+    """
+    ok = True
+    for j in range(q):
+        ajj = A[idx[j], idx[j]]
+        s = ajj
+        for k in range(j):
+            s -= L[j, k] * L[j, k]
+        if not (ajj > 0.0 and math.isfinite(ajj) and s > rtol * ajj):
+            ok = False
+        L[j, j] = math.sqrt(s) if s > 0.0 and math.isfinite(s) else 1.0
+        for i in range(j + 1, q):
+            t = A[idx[i], idx[j]]
+            for k in range(j):
+                t -= L[i, k] * L[j, k]
+            L[i, j] = t / L[j, j] if math.isfinite(t) else 0.0
+        for i in range(j):
+            L[i, j] = 0.0
+    return ok
+
+
+@njit(**_JIT)
+def _chol_inverse(L, q, Linv, out):
+    """out[:q, :q] = (L L')^-1 from the factor (as ``_batch.chol_inverse``)."""
+    for i in range(q):
+        Linv[i, i] = 1.0 / L[i, i]
+        for j in range(i):
+            s = 0.0
+            for k in range(j, i):
+                s += L[i, k] * Linv[k, j]
+            Linv[i, j] = -s / L[i, i]
+        for j in range(i + 1, q):
+            Linv[i, j] = 0.0
+    for a in range(q):
+        for c in range(a + 1):
+            s = 0.0
+            for k in range(a, q):
+                s += Linv[k, a] * Linv[k, c]
+            out[a, c] = s
+            out[c, a] = s
+
+
+@njit(**_JIT)
+def _loglik(xt, ys, ws, m, p, beta, eta, mu):
+    """Log-likelihood at beta; fills eta and mu = expit(eta) (overflow-free, one exp)."""
+    ll = 0.0
+    for i in range(m):
+        e = 0.0
+        for j in range(p):
+            e += xt[j, i] * beta[j]
+        eta[i] = e
+        a = math.exp(-abs(e))
+        r = 1.0 / (1.0 + a)
+        mu[i] = r if e >= 0.0 else a * r
+        ll += ws[i] * (ys[i] * e - (max(e, 0.0) + math.log1p(a)))
+    return ll
+
+
+# ----------------------------------------------------------------------------- ML logit
+
+
+@njit(**_JIT)
+def logit_newton(X, y, w, work, start, max_iter, tol, max_halving, llf_noise, extreme_eta):
+    """ML Newton-Raphson for the elements ``work`` of the batch (see ``_fit_ml_chunk``).
+
+    Returns params, variances (diag of the inverse information; NaN where unavailable),
+    llf, converged, n_iter, n_extreme, each indexed like ``work``.
+    """
+    n, p = X.shape[1], X.shape[2]
+    nw = work.shape[0]
+    params = np.full((nw, p), np.nan)
+    var = np.full((nw, p), np.nan)
+    llf = np.full(nw, np.nan)
+    converged = np.zeros(nw, dtype=np.bool_)
+    n_iter = np.zeros(nw, dtype=np.int64)
+    n_extreme = np.zeros(nw, dtype=np.int64)
+    xt = np.empty((p, n))
+    ys = np.empty(n)
+    ws = np.empty(n)
+    eta = np.empty(n)
+    mu = np.empty(n)
+    c = np.empty(n)
+    G = np.empty((p, p))
+    L = np.empty((p, p))
+    Linv = np.empty((p, p))
+    Ginv = np.empty((p, p))
+    beta = np.empty(p)
+    beta_prev = np.empty(p)
+    delta = np.empty(p)
+    score = np.empty(p)
+    z = np.empty(p)
+    allp = np.arange(p)
+    for t in range(nw):
+        b = work[t]
+        m = _compact(X, y, w, b, xt, ys, ws)
+        sw = 0.0
+        for i in range(m):
+            sw += ws[i]
+        noise = llf_noise * sw
+        for j in range(p):
+            beta[j] = start[t, j]
+            beta_prev[j] = 0.0
+            delta[j] = 0.0
+        step = 0.0
+        ll_prev = -np.inf
+        for it in range(max_iter + 1):
+            ll = _loglik(xt, ys, ws, m, p, beta, eta, mu)
+            # Lazy line search: halve only when the last step lowered the likelihood.
+            bad = ll < ll_prev - noise * (1.0 + abs(ll_prev))
+            for _ in range(max_halving):
+                if not bad:
+                    break
+                step *= 0.5
+                for j in range(p):
+                    beta[j] = beta_prev[j] + step * delta[j]
+                ll = _loglik(xt, ys, ws, m, p, beta, eta, mu)
+                bad = ll < ll_prev - noise * (1.0 + abs(ll_prev))
+            for i in range(m):
+                c[i] = ws[i] * mu[i] * (1.0 - mu[i])
+            _gram(xt, c, m, p, G)
+            ok = _chol(G, allp, p, 1e-10, L)
+            extreme = 0
+            for i in range(m):
+                if abs(eta[i]) > extreme_eta:
+                    extreme += 1
+            last_step = 0.0
+            for j in range(p):
+                last_step = max(last_step, abs(step * delta[j]))
+            conv = ok and not bad and it > 0 and last_step < tol
+            diverged = extreme > 0 and (ll - ll_prev < 1e-8)
+            if conv or diverged or not ok or bad or it == max_iter:
+                _chol_inverse(L, p, Linv, Ginv)
+                for j in range(p):
+                    params[t, j] = beta[j]
+                    v = Ginv[j, j]
+                    if ok and v > 0:
+                        var[t, j] = v
+                llf[t] = ll
+                n_iter[t] = it
+                converged[t] = conv
+                n_extreme[t] = extreme
+                break
+            for j in range(p):
+                s = 0.0
+                for i in range(m):
+                    s += ws[i] * (ys[i] - mu[i]) * xt[j, i]
+                score[j] = s
+            # (L L') delta = score by two triangular sweeps
+            for i in range(p):
+                s = score[i]
+                for k in range(i):
+                    s -= L[i, k] * z[k]
+                z[i] = s / L[i, i]
+            for i in range(p - 1, -1, -1):
+                s = z[i]
+                for k in range(i + 1, p):
+                    s -= L[k, i] * delta[k]
+                delta[i] = s / L[i, i]
+            for j in range(p):
+                beta_prev[j] = beta[j]
+                beta[j] = beta[j] + delta[j]
+            step = 1.0
+            ll_prev = ll
+    return params, var, llf, converged, n_iter, n_extreme
+
+
+# ----------------------------------------------------------------------------- Firth
+
+
+@njit(**_JIT)
+def _firth_llf(xt, ys, ws, m, p, beta, eta, mu, wv, G, L, allp):
+    """Penalized log-likelihood l(beta) + 1/2 log|I(beta)| (-inf if I is not positive
+    definite); leaves mu, w mu (1 - mu) and the factor of I(beta) for ``_firth_rest``."""
+    ll = _loglik(xt, ys, ws, m, p, beta, eta, mu)
+    for i in range(m):
+        wv[i] = ws[i] * mu[i] * (1.0 - mu[i])
+    _gram(xt, wv, m, p, G)
+    ok = _chol(G, allp, p, 1e-10, L)
+    if not ok:
+        return -np.inf, False
+    logdet = 0.0
+    for j in range(p):
+        logdet += math.log(L[j, j])
+    return ll + logdet, True
+
+
+@njit(**_SUM)
+def _firth_rest(xt, ys, ws, m, p, mu, wv, L, Linv, Iinv, Z, c, h, score, aug):
+    """I(beta)^-1, modified score and augmented information at the point of the last
+    ``_firth_llf`` (only needed once a step is accepted)."""
+    _chol_inverse(L, p, Linv, Iinv)
+    # Diagonal of the hat matrix W^1/2 X I^-1 X' W^1/2: h_i = w v_i |L^-1 x_i|^2.
+    for j in range(p):
+        for i in range(m):
+            Z[j, i] = 0.0
+        for k in range(j + 1):
+            a = Linv[j, k]
+            for i in range(m):
+                Z[j, i] += a * xt[k, i]
+    for i in range(m):
+        h[i] = 0.0
+    for j in range(p):
+        for i in range(m):
+            h[i] += Z[j, i] * Z[j, i]
+    for i in range(m):
+        h[i] *= wv[i]
+        c[i] = ws[i] * (ys[i] - mu[i]) + h[i] * (0.5 - mu[i])
+    for j in range(p):
+        s = 0.0
+        for i in range(m):
+            s += c[i] * xt[j, i]
+        score[j] = s
+    for i in range(m):
+        c[i] = wv[i] + h[i] * (mu[i] * (1.0 - mu[i]))
+    _gram(xt, c, m, p, aug)
+
+
+@njit(**_JIT)
+def firth_newton(X, y, w, work, start, free, max_iter, max_step, max_halfstep, gtol, xtol,
+                 llf_noise):
+    """Modified-score Newton-Raphson with step halving for the elements ``work``, the
+    coefficients ``free`` varying, the others fixed at ``start`` (see ``_firth_newton``).
+
+    Returns beta, llf, score, info_inv, info_aug, ok, converged, n_iter (indexed like work).
+    """
+    n, p = X.shape[1], X.shape[2]
+    nw = work.shape[0]
+    nf = free.shape[0]
+    out_beta = np.empty((nw, p))
+    out_llf = np.empty(nw)
+    out_score = np.empty((nw, p))
+    out_inv = np.empty((nw, p, p))
+    out_aug = np.empty((nw, p, p))
+    out_ok = np.zeros(nw, dtype=np.bool_)
+    converged = np.zeros(nw, dtype=np.bool_)
+    n_iter = np.zeros(nw, dtype=np.int64)
+    xt = np.empty((p, n))
+    ys = np.empty(n)
+    ws = np.empty(n)
+    eta = np.empty(n)
+    mu = np.empty(n)
+    wv = np.empty(n)
+    c = np.empty(n)
+    hb = np.empty(n)
+    Z = np.empty((p, n))
+    G = np.empty((p, p))
+    L = np.empty((p, p))
+    Linv = np.empty((p, p))
+    Iinv = np.empty((p, p))
+    aug = np.empty((p, p))
+    score = np.empty(p)
+    Lf = np.empty((p, p))
+    Lfinv = np.empty((p, p))
+    Af = np.empty((p, p))
+    U = np.empty(p)
+    d = np.empty(p)
+    beta = np.empty(p)
+    cand = np.empty(p)
+    allp = np.arange(p)
+    for t in range(nw):
+        b = work[t]
+        m = _compact(X, y, w, b, xt, ys, ws)
+        sw = 0.0
+        for i in range(m):
+            sw += ws[i]
+        for j in range(p):
+            beta[j] = start[t, j]
+        llf, ok = _firth_llf(xt, ys, ws, m, p, beta, eta, mu, wv, G, L, allp)
+        _firth_rest(xt, ys, ws, m, p, mu, wv, L, Linv, Iinv, Z, c, hb, score, aug)
+        conv = False
+        nit = max_iter
+        if not (ok and math.isfinite(llf)):
+            nit = 0
+        else:
+            for iteration in range(max_iter + 1):
+                for a in range(nf):
+                    U[a] = score[free[a]]
+                okf = _chol(aug, free, nf, 1e-14, Lf)
+                _chol_inverse(Lf, nf, Lfinv, Af)
+                max_score = 0.0
+                max_delta = 0.0
+                gain = 0.0
+                for a in range(nf):
+                    s = 0.0
+                    for k in range(nf):
+                        s += Af[a, k] * U[k]
+                    d[a] = s
+                    max_score = max(max_score, abs(U[a]))
+                    max_delta = max(max_delta, abs(s))
+                    gain += U[a] * s
+                gain *= 0.5
+                if okf and max_score < gtol and max_delta < xtol:
+                    conv = True
+                    nit = iteration
+                    break
+                if not okf:
+                    nit = iteration
+                    break
+                if iteration == max_iter:
+                    break
+                # Accept a step unless it lowers the penalized likelihood by more than
+                # rounding noise (otherwise halving stalls once |U*| ~ 1e-8).
+                llf_floor = llf - llf_noise * (abs(llf) + sw)
+                skip = max_delta < xtol and gain > 0 and llf + gain == llf
+                scale = min(1.0, max_step / max(max_delta, 1e-300))
+                for a in range(nf):
+                    d[a] *= scale
+                factor = 1.0
+                for j in range(p):
+                    cand[j] = beta[j]
+                for a in range(nf):
+                    cand[free[a]] = beta[free[a]] + d[a]
+                llf_new, ok_new = _firth_llf(xt, ys, ws, m, p, cand, eta, mu, wv, G, L, allp)
+                accept = skip or llf_new >= llf_floor or max_halfstep == 0
+                for _ in range(max_halfstep):
+                    if accept:
+                        break
+                    factor *= 0.5
+                    for a in range(nf):
+                        cand[free[a]] = beta[free[a]] + factor * d[a]
+                    llf_new, ok_new = _firth_llf(xt, ys, ws, m, p, cand, eta, mu, wv, G, L, allp)
+                    accept = llf_new >= llf_floor
+                if not accept:
+                    # Step halving exhausted: stop at the last accepted beta.
+                    # (llf, score and informations of that point are still held)
+                    nit = iteration
+                    break
+                for j in range(p):
+                    beta[j] = cand[j]
+                llf, ok = llf_new, ok_new
+                _firth_rest(xt, ys, ws, m, p, mu, wv, L, Linv, Iinv, Z, c, hb, score, aug)
+        for j in range(p):
+            out_beta[t, j] = beta[j]
+            out_score[t, j] = score[j]
+            for k in range(p):
+                out_inv[t, j, k] = Iinv[j, k]
+                out_aug[t, j, k] = aug[j, k]
+        out_llf[t] = llf
+        out_ok[t] = ok
+        converged[t] = conv
+        n_iter[t] = nit
+    return out_beta, out_llf, out_score, out_inv, out_aug, out_ok, converged, n_iter
+
+
+# ----------------------------------------------------------------------------- descriptors
+
+
+@njit(**_JIT)
+def describe(X, y, w, exposure_index):
+    """Per element: n_obs, n_events, full column rank of X' diag(w) X (the scale-free pivot
+    test of ``_batch.cholesky``), and, for a binary exposure column (``exposure_index``
+    >= 0, all included values 0/1), the weighted exposure x outcome table (NaN otherwise)."""
+    B, n, p = X.shape
+    n_obs = np.zeros(B)
+    n_events = np.zeros(B)
+    full_rank = np.zeros(B, dtype=np.bool_)
+    table = np.full((B, 2, 2), np.nan)
+    xt = np.empty((p, n))
+    ys = np.empty(n)
+    ws = np.empty(n)
+    G = np.empty((p, p))
+    L = np.empty((p, p))
+    allp = np.arange(p)
+    cells = np.empty((2, 2))
+    for b in range(B):
+        m = _compact(X, y, w, b, xt, ys, ws)
+        so = 0.0
+        se = 0.0
+        for i in range(m):
+            so += ws[i]
+            se += ws[i] * ys[i]
+        n_obs[b] = so
+        n_events[b] = se
+        _gram(xt, ws, m, p, G)
+        full_rank[b] = _chol(G, allp, p, 1e-10, L)
+        if exposure_index >= 0:
+            binary = True
+            cells[:] = 0.0
+            for i in range(m):
+                x = xt[exposure_index, i]
+                if x == 0.0 or x == 1.0:
+                    cells[int(x), int(ys[i])] += ws[i]
+                else:
+                    binary = False
+                    break
+            if binary:
+                table[b] = cells
+    return n_obs, n_events, full_rank, table
+
+
+# ----------------------------------------------------------------------------- duplicates
+
+
+@njit(**_JIT)
+def _same(X, y, w, a, b):
+    n, p = X.shape[1], X.shape[2]
+    for i in range(n):
+        if w[a, i] != w[b, i]:
+            return False
+        if w[a, i] > 0:
+            if y[a, i] != y[b, i]:
+                return False
+            for j in range(p):
+                if X[a, i, j] != X[b, i, j]:
+                    return False
+    return True
+
+
+@njit(**_JIT)
+def _mix(h, v):
+    """splitmix64 finaliser of h ^ v (every input bit reaches every output bit)."""
+    z = h ^ v
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(**_JIT)
+def duplicate_of(X, y, w):
+    """rep[b] = first element with the same included rows (weights, outcome and design
+    exactly equal), b itself if none: such elements give identical fits, because every
+    element is computed on its own included rows only. Hashing finds candidates, equality
+    is always checked (a colliding hash moves on to the next slot)."""
+    B, n, p = X.shape
+    rep = np.empty(B, dtype=np.intp)
+    buf = np.empty(1)
+    bits = buf.view(np.uint64)
+    first = dict()
+    for b in range(B):
+        # polynomial hash of the included rows, finished by the splitmix64 mixer
+        h = np.uint64(0x9E3779B97F4A7C15)
+        k = np.uint64(0x100000001B3)
+        for i in range(n):
+            if w[b, i] > 0:
+                h = h * k + np.uint64(i)
+                # + 0.0 maps -0.0 to 0.0, so equal values hash equally
+                buf[0] = w[b, i] + 0.0
+                h = h * k + bits[0]
+                buf[0] = y[b, i] + 0.0
+                h = h * k + bits[0]
+                for j in range(p):
+                    buf[0] = X[b, i, j] + 0.0
+                    h = h * k + bits[0]
+        h = _mix(h, np.uint64(0))
+        rep[b] = b
+        while h in first:
+            a = first[h]
+            if _same(X, y, w, a, b):
+                rep[b] = a
+                break
+            h = _mix(h, np.uint64(1))
+        else:
+            first[h] = b
+    return rep
+
+
+# ----------------------------------------------------------------------------- ROC
+
+
+@njit(**_JIT)
+def youden_cutoff(marker, positive, include):
+    """Per row, the Youden-optimal criterion of ``_auc.roc_auc`` (lowest one on ties of the
+    maximal J; NaN without positives or negatives), with the same arithmetic so the chosen
+    criterion is the same. Returns (cutoff, error): error 1 = non-finite marker, 2 = positive
+    not 0/1, among included entries."""
+    B, n = marker.shape
+    cut = np.full(B, np.nan)
+    vals = np.empty(n)
+    lab = np.empty(n, dtype=np.bool_)
+    for b in range(B):
+        m = 0
+        n_pos = 0
+        n_neg = 0
+        for i in range(n):
+            if include[b, i]:
+                v = marker[b, i]
+                if not math.isfinite(v):
+                    return cut, 1
+                c = positive[b, i]
+                if c == 1.0:
+                    n_pos += 1
+                    lab[m] = True
+                elif c == 0.0:
+                    n_neg += 1
+                    lab[m] = False
+                else:
+                    return cut, 2
+                vals[m] = v
+                m += 1
+        if n_pos == 0 or n_neg == 0:
+            continue
+        order = np.argsort(vals[:m], kind="mergesort")
+        best = -np.inf
+        pos_le = 0
+        neg_le = 0
+        g = 0
+        while g < m:
+            v = vals[order[g]]
+            e = g
+            while e < m and vals[order[e]] == v:
+                if lab[order[e]]:
+                    pos_le += 1
+                else:
+                    neg_le += 1
+                e += 1
+            sens = (n_pos - pos_le) / n_pos
+            spec = neg_le / n_neg
+            j = sens + spec - 1.0
+            if j > best:
+                best = j
+                cut[b] = v
+            g = e
+    return cut, 0
