@@ -32,7 +32,7 @@ from scipy import stats
 
 from .. import definitions as d
 from ..equivalents import EquivalenceTable, MissingEquivalentError, load_table
-from ._auc import roc_auc
+from ._auc import roc_cutoff
 from ._firth import fit_firth
 from ._logistic import fit_logit
 from ._ols import fit_ols
@@ -210,10 +210,12 @@ def design_keys(grid: Grid, data: PatientData, specs: pd.DataFrame) -> np.ndarra
 
 def evaluate(grid: Grid, data: PatientData, specs: pd.DataFrame | None = None,
              perms: np.ndarray | None = None, *, alpha: float = 0.05,
-             detail: bool | None = None, firth_test: str = "lrt") -> BatchResult:
-    """As :func:`_evaluate`, fitting each distinct model once (:func:`design_keys`)."""
+             detail: bool | None = None, firth_test: str = "lrt",
+             keys: np.ndarray | None = None) -> BatchResult:
+    """As :func:`_evaluate`, fitting each distinct model once (:func:`design_keys`;
+    pass ``keys`` = its result to reuse it across calls on the same data and specs)."""
     specs = (grid.specifications if specs is None else specs).reset_index(drop=True)
-    rep = design_keys(grid, data, specs)
+    rep = design_keys(grid, data, specs) if keys is None else keys
     uniq, inverse = np.unique(rep, return_inverse=True)
     r = _evaluate(grid, data, specs.iloc[uniq], perms, alpha=alpha, detail=detail,
                   firth_test=firth_test)
@@ -289,9 +291,9 @@ def _evaluate(grid: Grid, data: PatientData, specs: pd.DataFrame | None = None,
                 cut[:, k] = np.nanmedian(np.where(users, dose[:, k], np.nan), axis=2)
     k = kinds == "roc"
     if k.any():
-        r = roc_auc(dose[:, k].reshape(-1, n), np.broadcast_to(y[k], (P, k.sum(), n)).reshape(-1, n),
-                    mask[:, k].reshape(-1, n))
-        cut[:, k] = r.cutoff.reshape(P, -1)
+        cut[:, k] = roc_cutoff(dose[:, k].reshape(-1, n),
+                               np.broadcast_to(y[k], (P, k.sum(), n)).reshape(-1, n),
+                               mask[:, k].reshape(-1, n)).reshape(P, -1)
     binary = np.isin(kinds, ["cutoff", "median_users", "roc"])
     with np.errstate(invalid="ignore"):
         x[:, binary] = dose[:, binary] > cut[:, binary][..., None]
@@ -332,7 +334,9 @@ def _evaluate(grid: Grid, data: PatientData, specs: pd.DataFrame | None = None,
                 fw = f.warnings() if detail else None
                 method[g] = "OLS; t-based CI and p"
             elif fam == "ml":
-                f = fit_logit(X, yy, mm, exposure_index=1)
+                # Separated fits are reported without an estimate, so under permutation
+                # (no warnings needed) an empty exposure x outcome cell is not iterated.
+                f = fit_logit(X, yy, mm, exposure_index=1, skip_zero_cell=not detail)
                 good = ~f.separation & f.converged
                 e = np.where(good, f.params[:, 1], np.nan)
                 se = np.where(good, f.bse[:, 1], np.nan)

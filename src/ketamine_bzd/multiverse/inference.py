@@ -28,12 +28,12 @@ import pandas as pd
 from scipy import stats
 
 from ._permutation import permutation_indices
-from .engine import PatientData, evaluate, expected_sign
+from .engine import PatientData, design_keys, evaluate, expected_sign
 from .grid import Grid
 
 
 def permutation_curves(grid: Grid, data: PatientData, specs: pd.DataFrame, n_permutations: int,
-                       seed: int, *, alpha: float = 0.05, chunk: int = 8,
+                       seed: int, *, alpha: float = 0.05, chunk: int = 32,
                        firth_test: str = "lrt") -> dict[str, np.ndarray]:
     """Estimates, aligned z and p of every specification under ``n_permutations`` within-study
     relabellings (float32, shape (P, S)). Deterministic for a seed; the relabellings depend
@@ -43,9 +43,11 @@ def permutation_curves(grid: Grid, data: PatientData, specs: pd.DataFrame, n_per
     out = {k: np.empty((n_permutations, S), np.float32) for k in ("estimate", "z", "p_value")}
     sign = expected_sign(grid, specs.reset_index(drop=True))
     t0 = time.perf_counter()
+    # Identical fits are identical under every relabelling: key them once.
+    keys = design_keys(grid, data, specs.reset_index(drop=True))
     for start in range(0, n_permutations, chunk):
         r = evaluate(grid, data, specs, perms[start:start + chunk], alpha=alpha,
-                     firth_test=firth_test)
+                     firth_test=firth_test, keys=keys)
         sl = slice(start, start + chunk)
         out["estimate"][sl] = r.estimate
         with np.errstate(invalid="ignore", divide="ignore"):
