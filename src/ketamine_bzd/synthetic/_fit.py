@@ -88,6 +88,7 @@ def fit_integers(
     keep_targets: bool = False,
     lookup: Sequence[Sequence[float]] | None = None,
     extra_sums: Callable[[list[int], list[float], list[float]], float] | None = None,
+    triples: bool = False,
 ) -> FitResult:
     """Anneal integers ``x`` within ``[lo, hi]`` until every target interval holds.
 
@@ -98,7 +99,9 @@ def fit_integers(
     The search stops when the target violation is 0 and ``extra <= extra_tol``; it returns the
     best state seen otherwise (lexicographic: target violation first). With ``keep_targets``
     a step that breaks a target interval, once all hold, is never taken, so a second pass with
-    ``extra`` (secondary criteria) cannot undo the first pass's rows.
+    ``extra`` (secondary criteria) cannot undo the first pass's rows. ``triples`` adds steps
+    ``(+d, +d, -2d)`` on three values: they keep a sum and change a sum of squares by little
+    (two values move apart from a third), so with every row held a rank test can still move.
     """
     x = [int(v) for v in x0]
     k_n = len(x)
@@ -152,7 +155,7 @@ def fit_integers(
     while it < max_iter:
         if total <= 0.0 and ext <= extra_tol:
             break
-        picks = rng.integers(0, len(free), size=(batch, 2))
+        picks = rng.integers(0, len(free), size=(batch, 3))
         signs = rng.integers(0, 2, size=batch) * 2 - 1
         mags = rng.random(batch)
         kinds = rng.random(batch)
@@ -163,7 +166,12 @@ def fit_integers(
             k1 = free[picks[b, 0]]
             d1 = int(signs[b] * (1 + int(mags[b] ** 2 * step_l[k1])))
             moves = [(k1, d1)]
-            if kinds[b] < 0.4:
+            if triples and kinds[b] < 0.3:
+                k2, k3 = free[picks[b, 1]], free[picks[b, 2]]
+                if len({k1, k2, k3}) < 3:
+                    continue
+                moves = [(k1, d1), (k2, d1), (k3, -2 * d1)]
+            elif kinds[b] < 0.4:
                 k2 = free[picks[b, 1]]
                 if k2 != k1:
                     moves.append((k2, -d1))
