@@ -101,6 +101,7 @@ def _row_targets(name: str, groups, members_of=None) -> list[Target]:
                 mean = None
             if (table, name, label, "sd") in paper.DROPPED:
                 sd = None
+            mean = paper.P_IMPLIED_MEANS.get((table, name, label), mean)
             out.append(Target.printed(pick(label), mean, sd, f"{table}:{name}:{label}"))
     if name in paper.OVERALL:
         mean, sd = paper.OVERALL[name]
