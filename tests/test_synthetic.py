@@ -7,7 +7,9 @@ independently of the generator (which only exposes tables), and compared with th
 
 from __future__ import annotations
 
+import math
 import re
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,14 @@ import pytest
 from scipy import stats
 
 from ketamine_bzd.synthetic import generate_cohort
+
+SEEDS = [20200819, 1, 2, 3]
+
+
+@lru_cache(maxsize=None)
+def cohort_of(seed: int):
+    """The 47-patient cohort of ``seed``, built once per test session (about 2-4 s each)."""
+    return generate_cohort(seed=seed)
 
 ROOT = Path(__file__).resolve().parents[1]
 RES = ROOT / "resources"
@@ -133,7 +143,7 @@ def rm_anova_interaction_f(y: np.ndarray, group: np.ndarray) -> float:
 
 @pytest.fixture(scope="module")
 def default():
-    return generate_cohort()
+    return cohort_of(20200819)
 
 
 @pytest.fixture(scope="module")
@@ -305,6 +315,99 @@ def test_rm_anova_interaction(d):
     assert abs(f - 2.98) < 0.05
 
 
+def hedges_g(x: np.ndarray, y: np.ndarray) -> float:
+    """Hedges' g with the pooled SD and the exact small-sample factor (Hedges 1981)."""
+    df = len(x) + len(y) - 2
+    sp = math.sqrt(((len(x) - 1) * x.var(ddof=1) + (len(y) - 1) * y.var(ddof=1)) / df)
+    j = math.exp(math.lgamma(df / 2) - math.lgamma((df - 1) / 2)) / math.sqrt(df / 2)
+    return (x.mean() - y.mean()) / sp * j
+
+
+def logistic_bzd_plus(d: pd.DataFrame) -> tuple[float, float, float]:
+    """Nonresponse on BZD+ adjusted for baseline MADRS and BAI (ML, Wald): OR, p, CI low."""
+    import statsmodels.api as sm
+
+    x = sm.add_constant(d[["bzd_plus", "madrs_day0", "bai_day0"]].astype(float))
+    fit = sm.Logit((~d["responder"]).astype(float), x).fit(disp=0)
+    b, se = fit.params["bzd_plus"], fit.bse["bzd_plus"]
+    return math.exp(b), float(fit.pvalues["bzd_plus"]), math.exp(b - stats.norm.isf(0.025) * se)
+
+
+# Table p values reached by the secondary search for every tested seed (test, as read);
+# docs/synthetic.md lists the ones out of reach and the ones reached only for some seeds.
+P_TABLE1 = {
+    "age_years": ("t", "0.64"), "bdi_day0": ("t", "0.06"), "bai_day0": ("t", "0.04"),
+    "madrs_day0": ("t", "0.052"), "fluoxetine_eq_mg": ("t", "0.21"),
+    "ketamine_ng_ml_10min": ("t", "0.7"), "ketamine_ng_ml_30min": ("t", "0.8"),
+    "norketamine_ng_ml_10min": ("t", "0.1"), "norketamine_ng_ml_30min": ("t", "0.3"),
+    "n_hospitalizations": ("mannwhitney", "0.70"),
+}
+P_TABLE2 = {
+    "age_years": ("t", "0.57"), "bdi_day0": ("t", "0.65"),
+    "norketamine_ng_ml_10min": ("t", "0.1"), "norketamine_ng_ml_30min": ("t", "0.2"),
+    "madrs_rel_change_day1": ("t", "0.52"), "madrs_rel_change_day3": ("t", "0.04"),
+    "madrs_rel_change_day7": ("t", "0.02"),
+}
+
+
+def two_group_p(x: np.ndarray, y: np.ndarray, test: str) -> float:
+    if test == "t":
+        return float(stats.ttest_ind(x, y).pvalue)
+    # as the analysis (R wilcox.test): exact without ties, else normal with continuity correction
+    ties = len(np.unique(np.concatenate([x, y]))) < len(x) + len(y)
+    method = "asymptotic" if ties else "exact"
+    return float(stats.mannwhitneyu(x, y, method=method, use_continuity=True).pvalue)
+
+
+def check_secondary(d: pd.DataFrame) -> list[str]:
+    """The secondary targets (docs/synthetic.md): p values, effect sizes, F, logistic model."""
+    bad = []
+    r, p = d["responder"], d["bzd_plus"]
+    for table, spec, groups in (("TABLE1", P_TABLE1, (r, ~r)), ("TABLE2", P_TABLE2, (p, ~p))):
+        for name, (test, reading) in spec.items():
+            pv = two_group_p(d.loc[groups[0], name].to_numpy(float), d.loc[groups[1], name].to_numpy(float), test)
+            if not rounds_to(pv, reading):
+                bad.append(f"{table} {name} p {pv:.4f} vs {reading}")
+    for visit, reading in (("day3", "0.67"), ("day7", "0.78")):
+        col = f"madrs_rel_change_{visit}"
+        g = abs(hedges_g(d.loc[p, col].to_numpy(), d.loc[~p, col].to_numpy()))
+        if not rounds_to(g, reading):
+            bad.append(f"Hedges g {visit} {g:.4f} vs {reading}")
+    # Bonferroni post hoc of the interaction: MADRS score BZD+ vs BZD- per visit, times 4 visits
+    for visit, reading in (("day1", "0.53"), ("day3", "0.04"), ("day7", "0.02")):
+        col = f"madrs_{visit}"
+        pb = min(1.0, 4 * stats.ttest_ind(d.loc[p, col], d.loc[~p, col]).pvalue)
+        if not rounds_to(pb, reading):
+            bad.append(f"post hoc {visit} p {pb:.4f} vs {reading}")
+    y = d[["madrs_day0", "madrs_day1", "madrs_day3", "madrs_day7"]].to_numpy(float)
+    f = rm_anova_interaction_f(y, p.to_numpy())
+    if not (rounds_to(f, "2.98") and rounds_to(stats.f.sf(f, 3, 135), "0.03")):
+        bad.append(f"F {f:.4f}")
+    odds, p_or, ci_low = logistic_bzd_plus(d)
+    # p = 0.03 and the CI's lower limit 1.2 are reached; OR 9.7 together with them is not
+    # (Wald SE >= 1.10 with 1/12 vs 12/22 responders), the OR is the smallest found above 9.7
+    if not (rounds_to(p_or, "0.03") and rounds_to(ci_low, "1.2") and 9.7 < odds < 25):
+        bad.append(f"logistic OR {odds:.2f} p {p_or:.4f} CI low {ci_low:.3f}")
+    return bad
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_secondary_targets(seed):
+    assert check_secondary(derive(cohort_of(seed))) == []
+
+
+def test_mann_whitney_u_keeps_auc_ci(d):
+    # U = 63.5 of 70 (one responder/nonresponder tie): AUC 0.907 and the exact CI 0.68-0.99;
+    # the paper's p = 0.0073 would need U = 64 (normal approximation without continuity
+    # correction), whose CI starts at 0.69. R-style p (with ties): 0.0095.
+    users = d[d["bzd_user"]]
+    nr = users.loc[~users["responder"], "diazepam_eq_mg"].to_numpy()
+    r = users.loc[users["responder"], "diazepam_eq_mg"].to_numpy()
+    diff = nr[:, None] - r[None, :]
+    assert (diff > 0).sum() + 0.5 * (diff == 0).sum() == 63.5
+    assert 0.0090 < stats.mannwhitneyu(nr, r, method="asymptotic").pvalue < 0.0096
+
+
 def test_deterministic(default):
     again = generate_cohort()
     for study in default:
@@ -314,7 +417,7 @@ def test_deterministic(default):
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_other_seeds_exact(seed, default):
-    cohort = generate_cohort(seed=seed)
+    cohort = cohort_of(seed)
     d = derive(cohort)
     check_counts(d)
     assert check_rows(d) == []
