@@ -16,16 +16,11 @@ DATA_SOURCE = (
     else "study exports"
 )
 
-# File names of each format's export, as ketamine_bzd.formats.*.DEFAULT_FILENAMES (a test keeps
-# them equal); written out here because importing the package would slow every parse.
-FORMAT_FILES = {
-    "spss_wide": {"patients": "patients.sav", "medication": "medication_daily.csv"},
-    "ecrf_cz": {
-        "patients": "pacienti.csv",
-        "ratings": "hodnoceni.csv",
-        "prescriptions": "preskripce.csv",
-        "prn": "jednorazove_podani.csv",
-    },
+# File roles of each format, as ketamine_bzd.formats.*.FILE_ROLES (a test keeps them equal);
+# written out here because importing the package would slow every parse.
+FORMAT_ROLES = {
+    "spss_wide": ("patients", "medication"),
+    "ecrf_cz": ("patients", "ratings", "prescriptions", "prn"),
 }
 
 
@@ -41,28 +36,29 @@ def package_code(*modules):
 
 
 def study_files(study):
-    """Raw export files of one study, by role."""
+    """Raw export files of one study, by role (checked against the format's roles)."""
     spec = config["studies"][study]
-    if SYNTHETIC:
-        return {
-            role: f"results/synthetic/{study}/{name}"
-            for role, name in FORMAT_FILES[spec["format"]].items()
-        }
-    if "files" not in spec:
+    files = spec.get("files")
+    if not files:
         raise ValueError(
-            f"config: study {study!r} has no files; with synthetic.enabled false every study "
-            "needs its files (to drop the default studies, run with --replace-workflow-config)"
+            f"config: study {study!r} has no files (to drop the default studies from a "
+            "config of your own, run with --replace-workflow-config)"
         )
-    missing = set(FORMAT_FILES[spec["format"]]) - set(spec["files"])
-    if missing:
+    roles = set(FORMAT_ROLES[spec["format"]])
+    if set(files) != roles:
         raise ValueError(
-            f"config: study {study!r} (format {spec['format']}) lacks files for {sorted(missing)}"
+            f"config: study {study!r} (format {spec['format']}) needs files for exactly "
+            f"{sorted(roles)}, got {sorted(files)}"
         )
-    return dict(spec["files"])
+    return dict(files)
 
 
 def synthetic_outputs():
-    return [p for study in STUDIES for p in study_files(study).values()]
+    return (
+        [p for study in STUDIES for p in study_files(study).values()]
+        if SYNTHETIC
+        else []
+    )
 
 
 def ingest_inputs(wildcards):

@@ -17,8 +17,9 @@ rule synthetic_exports:
     params:
         seed=config["synthetic"]["seed"],
         n_patients=config["synthetic"]["n_patients"],
-        studies={s: config["studies"][s]["format"] for s in STUDIES},
-        # the folder holding one folder per study
-        outdir=lambda wildcards, output: str(Path(output[0]).parents[1]),
+        studies={
+            s: {"format": config["studies"][s]["format"], "files": study_files(s)}
+            for s in STUDIES
+        },
     script:
         "../scripts/synthetic_exports.py"

@@ -1,5 +1,7 @@
-"""Snakemake entry point: write the synthetic cohort's raw exports (one folder per study)."""
+"""Snakemake entry point: write the synthetic cohort's raw exports to the configured paths."""
 
+import shutil
+import tempfile
 from pathlib import Path
 
 from ketamine_bzd.formats import FORMATS
@@ -11,19 +13,19 @@ def main(smk, log):
     p = smk.params
     log.info("SYNTHETIC cohort: n_patients=%d seed=%d", p.n_patients, p.seed)
     truth = generate_cohort(n_patients=p.n_patients, seed=p.seed)
-    for study, fmt in p.studies.items():
+    for study, spec in p.studies.items():
         if study not in truth:
             raise ValueError(
                 f"the synthetic generator makes studies {sorted(truth)}, not {study!r}; "
                 "set synthetic.enabled: false to use your own exports"
             )
-        written = FORMATS[fmt].write(truth[study], Path(p.outdir) / study)
-        log.info("%s (%s): %d patients -> %s", study, fmt, len(truth[study].subjects),
-                 ", ".join(str(v) for v in written.values()))
-    expected = {str(Path(o)) for o in smk.output}
-    missing = [o for o in expected if not Path(o).exists()]
-    if missing:
-        raise RuntimeError(f"writer did not produce {missing}")
+        with tempfile.TemporaryDirectory() as tmp:
+            written = FORMATS[spec["format"]].write(truth[study], Path(tmp))
+            for role, target in spec["files"].items():
+                Path(target).parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(written[role], target)
+        log.info("%s (%s): %d patients -> %s", study, spec["format"],
+                 len(truth[study].subjects), ", ".join(spec["files"].values()))
 
 
 run(snakemake, main)  # noqa: F821

@@ -13,12 +13,18 @@ from ketamine_bzd.formats import FORMATS
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_workflow_file_names_match_the_format_modules():
+def test_workflow_file_roles_match_the_format_modules():
     text = (REPO / "rules/common.smk").read_text()
-    block = text[text.index("FORMAT_FILES = {") + len("FORMAT_FILES = ") : text.index("\n}\n") + 2]
-    assert eval(block) == {name: m.DEFAULT_FILENAMES for name, m in FORMATS.items()}
-    for m in FORMATS.values():
-        assert set(m.DEFAULT_FILENAMES) == set(m.FILE_ROLES)
+    block = text[text.index("FORMAT_ROLES = {") + len("FORMAT_ROLES = ") :]
+    block = block[: block.index("\n}\n") + 2]
+    assert eval(block) == {name: tuple(m.FILE_ROLES) for name, m in FORMATS.items()}
+
+
+def test_default_config_files_are_the_formats_default_names():
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    for study, spec in config["studies"].items():
+        names = FORMATS[spec["format"]].DEFAULT_FILENAMES
+        assert spec["files"] == {r: f"results/synthetic/{study}/{n}" for r, n in names.items()}
 
 
 def test_config_validates_against_schema_and_enum_lists_every_format():
