@@ -46,7 +46,7 @@ rule multiverse_slice:
         runtime=30,
     params:
         table=lambda wc: wc.table,
-        multiverse=MV,
+        multiverse={k: v for k, v in MV.items() if k != "bootstrap"},
         studies=STUDIES,
         data_source=DATA_SOURCE,
     script:
@@ -96,7 +96,7 @@ rule multiverse_combine:
         mem_mb=3000,
         runtime=10,
     params:
-        multiverse=MV,
+        multiverse={k: v for k, v in MV.items() if k != "bootstrap"},
         tables=MV_TABLES,
         studies=STUDIES,
         dpi=config["analysis"]["figures"]["dpi"],
@@ -134,9 +134,36 @@ rule multiverse_bootstrap:
         mem_mb=2000,
         runtime=10,
     params:
-        multiverse=MV,
+        multiverse={k: v for k, v in MV.items() if k != "bootstrap"},
         studies=STUDIES,
         dpi=config["analysis"]["figures"]["dpi"],
         data_source=DATA_SOURCE,
     script:
         "../scripts/multiverse_bootstrap.py"
+
+
+rule multiverse_specification:
+    """One specification on demand (not part of the default target), e.g.
+    results/sensitivity/one/gt8mg/response_any/mean_dm1_d7/paper/all/adjusted/ml.json"""
+    input:
+        patients="results/cohort/patients.parquet",
+        medication_daily="results/cohort/medication_daily.parquet",
+        table=lambda wc: diazepam_table(wc.table),
+        code=MV_CODE,
+    output:
+        f"{SENS}/one/{{exposure}}/{{outcome}}/{{window}}/{{table}}/{{population}}/{{adjustment}}/{{estimator}}.json",
+    log:
+        "results/logs/multiverse/one/{exposure}/{outcome}/{window}/{table}/{population}/{adjustment}/{estimator}.log",
+    wildcard_constraints:
+        table="|".join(MV_TABLES),
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        multiverse={k: v for k, v in MV.items() if k != "bootstrap"},
+        studies=STUDIES,
+        data_source=DATA_SOURCE,
+    script:
+        "../scripts/multiverse_specification.py"
