@@ -6,13 +6,18 @@ Order of construction (each step only uses what earlier steps fixed):
    first/recurrent episode) within responders / nonresponders;
 2. BZD users (all 13 BZD+, 4 low-dose responders, 2 low-dose nonresponders), the two single
    as-needed doses, drugs and studies; then the diazepam-equivalent search over the total mg in
-   the window (day -1..7) on each study's dose grid, with the AUC and the Youden cut-off as
-   extra criteria;
-3. one search per Table 1/2 variable (age, durations, ratings, PK);
+   the window (day -1..7) on each study's dose grid, with U = 63.5 (AUC 0.91) and the Youden
+   cut-off as extra criteria;
+3. one search per Table 1/2 variable (age, durations, ratings, PK), each with a second pass
+   (rows kept) towards the tables' p values; baseline MADRS / BAI then exchanged within the
+   responder x BZD+ cells towards the logistic regression's p = 0.03;
 4. MADRS follow-ups: responder status as bounds, Table 2 relative-change rows as targets, then
-   the RM-ANOVA interaction F as a secondary criterion;
+   (rows kept) the RM-ANOVA interaction F, Table 2's p / Hedges' g and the post hoc p;
 5. antidepressant regimens: drug shares fixed, drugs swapped and doses stepped until the
-   fluoxetine-equivalent rows hold.
+   fluoxetine-equivalent rows hold, then (rows kept) towards Table 1's p.
+
+Secondary criteria never cost a row: each runs in a pass that only moves between states where
+every row holds (docs/synthetic.md, "Secondary targets").
 """
 
 from __future__ import annotations
