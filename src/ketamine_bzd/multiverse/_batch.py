@@ -121,7 +121,7 @@ def chunked(fit_one: Callable[..., Any], batch: Batch, chunk_size: int, *,
     if deduplicate and B > 1:
         from ._numba import duplicate_of
 
-        rep = duplicate_of(batch.X, batch.y, batch.w)
+        rep = duplicate_of(np.ascontiguousarray(batch.X), batch.y, batch.w)
         uniq = np.flatnonzero(rep == np.arange(B))
         if uniq.size < B:
             pos = np.empty(B, dtype=np.intp)

@@ -108,7 +108,8 @@ def _firth_newton(X: np.ndarray, y: np.ndarray, w: np.ndarray, beta: np.ndarray,
         from ._numba import firth_newton
 
         bb, llf, score, inv, aug, ok, conv, nit = firth_newton(
-            X, y, w, np.arange(beta.shape[0]), np.ascontiguousarray(beta, dtype=np.float64),
+            np.ascontiguousarray(X), np.ascontiguousarray(y), np.ascontiguousarray(w),
+            np.arange(beta.shape[0]), np.ascontiguousarray(beta, dtype=np.float64),
             np.asarray(free, dtype=np.intp), max_iter, max_step, max_halfstep, gtol, xtol,
             LLF_NOISE)
         return bb, _FirthQ(llf=llf, score=score, info_aug=aug, info_inv=inv, ok=ok), conv, nit

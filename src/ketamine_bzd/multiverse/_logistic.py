@@ -126,7 +126,8 @@ def _descriptors_numba(b: Batch, exposure_index: int | None) -> dict[str, np.nda
     if exposure_index is not None and not -p <= exposure_index < p:
         raise ValueError(f"exposure_index {exposure_index} out of range for p={p}")
     j = -1 if exposure_index is None else exposure_index % p
-    n_obs, n_events, full_rank, table = describe(b.X, b.y, b.w, j)
+    # one compiled specialization: C-contiguous arrays (a shared design is copied)
+    n_obs, n_events, full_rank, table = describe(np.ascontiguousarray(b.X), b.y, b.w, j)
     n_exposed = table[:, 1, :].sum(axis=1)
     zero_cell = np.any(table == 0, axis=(1, 2))
     return dict(
@@ -265,7 +266,8 @@ def _fit_ml_numba(b: Batch, desc: dict[str, np.ndarray], fit: np.ndarray, *, max
     n_extreme = np.zeros(B, dtype=np.int64)
     if work.size:
         start = _start(b.X[work], b.y[work], b.w[work])
-        pw, var, lw, cw, iw, ew = logit_newton(b.X, b.y, b.w, work, start, max_iter, tol,
+        pw, var, lw, cw, iw, ew = logit_newton(np.ascontiguousarray(b.X), b.y, b.w, work, start,
+                                               max_iter, tol,
                                                max_halving, LLF_NOISE, EXTREME_ETA)
         params[work], llf[work], converged[work], n_iter[work], n_extreme[work] = pw, lw, cw, iw, ew
         bse[work] = np.sqrt(var)

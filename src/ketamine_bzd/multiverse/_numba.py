@@ -496,17 +496,21 @@ def _mix(h, v):
 def duplicate_of(X, y, w):
     """rep[b] = first element with the same included rows (weights, outcome and design
     exactly equal), b itself if none: such elements give identical fits, because every
-    element is computed on its own included rows only. Hashing finds candidates, equality
-    is always checked (a colliding hash moves on to the next slot)."""
+    element is computed on its own included rows only. A hash table (open addressing)
+    finds candidates; equality is always checked, so a collision only costs a fit."""
     B, n, p = X.shape
     rep = np.empty(B, dtype=np.intp)
+    hashes = np.empty(B, dtype=np.uint64)
+    size = 1
+    while size < 2 * B:
+        size *= 2
+    slots = np.full(size, -1, dtype=np.intp)
     buf = np.empty(1)
     bits = buf.view(np.uint64)
-    first = dict()
+    k = np.uint64(0x100000001B3)
     for b in range(B):
         # polynomial hash of the included rows, finished by the splitmix64 mixer
         h = np.uint64(0x9E3779B97F4A7C15)
-        k = np.uint64(0x100000001B3)
         for i in range(n):
             if w[b, i] > 0:
                 h = h * k + np.uint64(i)
@@ -519,19 +523,48 @@ def duplicate_of(X, y, w):
                     buf[0] = X[b, i, j] + 0.0
                     h = h * k + bits[0]
         h = _mix(h, np.uint64(0))
+        hashes[b] = h
         rep[b] = b
-        while h in first:
-            a = first[h]
-            if _same(X, y, w, a, b):
+        slot = np.intp(h & np.uint64(size - 1))
+        while slots[slot] >= 0:
+            a = slots[slot]
+            if hashes[a] == h and _same(X, y, w, a, b):
                 rep[b] = a
                 break
-            h = _mix(h, np.uint64(1))
-        else:
-            first[h] = b
+            slot = (slot + 1) & (size - 1)
+        if rep[b] == b:
+            slots[slot] = b
     return rep
 
 
 # ----------------------------------------------------------------------------- ROC
+
+
+@njit(**_JIT)
+def _heapsort(v, lab, m):
+    """Sort v[:m] ascending, carrying lab along (order among equal values is irrelevant
+    here: tied values form one criterion)."""
+    for start in range(m // 2 - 1, -1, -1):
+        _sift(v, lab, start, m)
+    for end in range(m - 1, 0, -1):
+        v[0], v[end] = v[end], v[0]
+        lab[0], lab[end] = lab[end], lab[0]
+        _sift(v, lab, 0, end)
+
+
+@njit(**_JIT)
+def _sift(v, lab, root, end):
+    while True:
+        child = 2 * root + 1
+        if child >= end:
+            return
+        if child + 1 < end and v[child + 1] > v[child]:
+            child += 1
+        if v[root] >= v[child]:
+            return
+        v[root], v[child] = v[child], v[root]
+        lab[root], lab[child] = lab[child], lab[root]
+        root = child
 
 
 @njit(**_JIT)
@@ -562,20 +595,20 @@ def youden_cutoff(marker, positive, include):
                     lab[m] = False
                 else:
                     return cut, 2
-                vals[m] = v
+                vals[m] = v + 0.0  # -0.0 and 0.0 are one criterion
                 m += 1
         if n_pos == 0 or n_neg == 0:
             continue
-        order = np.argsort(vals[:m], kind="mergesort")
+        _heapsort(vals, lab, m)
         best = -np.inf
         pos_le = 0
         neg_le = 0
         g = 0
         while g < m:
-            v = vals[order[g]]
+            v = vals[g]
             e = g
-            while e < m and vals[order[e]] == v:
-                if lab[order[e]]:
+            while e < m and vals[e] == v:
+                if lab[e]:
                     pos_le += 1
                 else:
                     neg_le += 1

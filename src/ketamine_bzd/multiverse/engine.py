@@ -295,14 +295,19 @@ def _evaluate(grid: Grid, data: PatientData, specs: pd.DataFrame | None = None,
                                np.broadcast_to(y[k], (P, k.sum(), n)).reshape(-1, n),
                                mask[:, k].reshape(-1, n)).reshape(P, -1)
     binary = np.isin(kinds, ["cutoff", "median_users", "roc"])
+    bi = np.flatnonzero(binary)
+    # An undefined cut-off (no users, or no ROC) compares False: exposure constant 0 ->
+    # rank-deficient fit.
     with np.errstate(invalid="ignore"):
-        x[:, binary] = dose[:, binary] > cut[:, binary][..., None]
-    x[:, binary] = np.where(np.isnan(cut[:, binary])[..., None], np.nan, x[:, binary])
-    x[:, kinds == "log1p"] = np.log1p(dose[:, kinds == "log1p"])
-    x[:, kinds == "per_10mg"] = dose[:, kinds == "per_10mg"] / 10.0
-    # An undefined cut-off (no users, or no ROC): exposure constant 0 -> rank-deficient fit.
-    x = np.nan_to_num(x, nan=0.0)
-    res["nx"][:, ok_idx] = np.where(binary, np.sum(x * mask, axis=2), np.nan)
+        exposed = dose[:, bi] > cut[:, bi][..., None]
+    x[:, bi] = exposed
+    n_exp = np.full((P, So), np.nan)
+    n_exp[:, bi] = np.count_nonzero(exposed & mask[:, bi], axis=2)
+    res["nx"][:, ok_idx] = n_exp
+    for kind, f in (("log1p", np.log1p), ("per_10mg", lambda v: v / 10.0)):
+        ci = np.flatnonzero(kinds == kind)
+        if ci.size:
+            x[:, ci] = np.nan_to_num(f(dose[:, ci]), nan=0.0)
 
     cols = {a: [data.covariate[c] for c in grid.adjustments[a]] for a in plan.adj_names}
     out_binary = np.array([grid.outcomes[o].binary for o in sp["outcome"]])

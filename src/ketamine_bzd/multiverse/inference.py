@@ -33,7 +33,7 @@ from .grid import Grid
 
 
 def permutation_curves(grid: Grid, data: PatientData, specs: pd.DataFrame, n_permutations: int,
-                       seed: int, *, alpha: float = 0.05, chunk: int = 32,
+                       seed: int, *, alpha: float = 0.05, chunk: int = 16,
                        firth_test: str = "lrt") -> dict[str, np.ndarray]:
     """Estimates, aligned z and p of every specification under ``n_permutations`` within-study
     relabellings (float32, shape (P, S)). Deterministic for a seed; the relabellings depend
