@@ -169,7 +169,9 @@ _MADRS24 = ("with integer MADRS scores and Table 1's means (21.1 x 13, 25.0 x 34
             "1125 / 47 = 23.94, which does not round to 24.0")
 _OR = ("the CI 1.2-69.7 is not centred on the log scale (geometric midpoint sqrt(1.2 x 69.7) = 9.15, not 9.7), "
        "so it is not a Wald interval around 9.7; compared with the ML Wald CI (what Statistica prints); the "
-       "profile and Firth CIs are in logistic.json")
+       "profile and Firth CIs are in logistic.json. With 1/13 vs 12/34 responders the Wald SE of the BZD+ "
+       "log-OR is at least sqrt(1/0.923 + 1/7.76) = 1.10 whatever the covariates, so OR 9.7 forces p >= 0.039: "
+       "OR 9.7 and p = 0.03 cannot both be ML Wald results (docs/synthetic.md)")
 _FDF = ("135 = 3 x 45 are the uncorrected df (N - 2 groups = 45 times 3 contrasts), although Methods say the "
         "df were corrected for a lack of sphericity; the Greenhouse-Geisser / Huynh-Feldt p are in rm_anova.json")
 _MIN20 = ("inclusion criterion MADRS >= 20, yet responders' baseline 21.1 +/- 6.5 (n = 13) is impossible with all "
