@@ -6,14 +6,22 @@ a binary exposure (~28 % exposed), baseline MADRS and BAI, a response rate of
 Baselines are plain Python loops on a subset of 100 specifications, per fit:
 statsmodels ``Logit`` on numpy arrays (the fastest possible loop), the
 formula interface on a DataFrame (the usual hand-written multiverse), and
-firthmodels with its LRT (numpy backend; numba is not installed).
+firthmodels with its LRT (numpy backend, and its numba backend).
+The compiled kernels (``backend="numba"``, the default) are also timed against
+their vectorized numpy reference (``backend="numpy"``), with the largest
+difference between the two, and numba's compile time is measured in fresh
+interpreters with an empty and with a filled cache (``NUMBA_CACHE_DIR``).
 Timings are the best of a few repeats; the machine is shared, expect noise.
 
-Run: ``.venv/bin/python benchmarks/bench_kernels.py`` (about a minute).
+Run: ``.venv/bin/python benchmarks/bench_kernels.py`` (a few minutes).
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import tempfile
 import time
 import warnings
 
@@ -25,6 +33,7 @@ from firthmodels import FirthLogisticRegression
 from scipy.special import expit
 
 from ketamine_bzd.multiverse import fit_firth, fit_logit, fit_ols, permute_within_strata, roc_auc
+from ketamine_bzd.multiverse._auc import roc_cutoff
 
 N = 47
 N_SPECS = 1_000
@@ -60,7 +69,54 @@ def report(name: str, value: float, unit: str) -> None:
     print(f"{name}: {value:.4g} {unit}", flush=True)
 
 
+COMPILE_SNIPPET = """
+import time
+t0 = time.perf_counter()
+import numpy as np
+from ketamine_bzd.multiverse import fit_firth, fit_logit
+from ketamine_bzd.multiverse._auc import roc_cutoff
+from ketamine_bzd.multiverse._batch import chunked
+t1 = time.perf_counter()
+rng = np.random.default_rng(0)
+X = np.ones((4, 30, 3)); X[:, :, 1] = rng.random((4, 30)) < 0.4; X[:, :, 2] = rng.normal(size=(4, 30))
+y = (rng.random((4, 30)) < 0.4).astype(float)
+fit_logit(X, y, exposure_index=1)
+fit_firth(X, y, test_index=1, exposure_index=1, profile_ci=True)
+roc_cutoff(X[:, :, 2].copy(), y, np.ones((4, 30), bool))
+print(t1 - t0, time.perf_counter() - t1)
+"""
+
+
+def compile_times() -> tuple[float, float, float]:
+    """(import s, first calls with an empty numba cache s, first calls from the cache s),
+    each in a fresh interpreter, as a workflow job starts."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        out = []
+        for _ in range(2):
+            r = subprocess.run([sys.executable, "-c", COMPILE_SNIPPET], env=env, check=True,
+                               capture_output=True, text=True)
+            out.append([float(v) for v in r.stdout.split()])
+    return out[1][0], out[0][1], out[1][1]
+
+
+def max_rel_diff(a: np.ndarray, b: np.ndarray) -> float:
+    """Largest |a - b| / |b| over entries finite in both (|b| floored at 1e-6, so that
+    estimates that are 0 up to rounding count absolutely); inf if NaN patterns differ."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if not np.array_equal(np.isnan(a), np.isnan(b)):
+        return float("inf")
+    ok = np.isfinite(a) & np.isfinite(b)
+    if not ok.any():
+        return 0.0
+    return float(np.max(np.abs(a[ok] - b[ok]) / np.maximum(np.abs(b[ok]), 1e-6)))
+
+
 def main() -> None:
+    imp, cold, warm = compile_times()
+    report("import_multiverse_kernels", imp, "s")
+    report("numba_first_calls_empty_cache", cold, "s (compilation, once per installation)")
+    report("numba_first_calls_from_cache", warm, "s")
     rng = np.random.default_rng(SEED)
     rates = {}
     for p in (2, 4):
@@ -68,11 +124,29 @@ def main() -> None:
         t = best_time(lambda: fit_logit(X, y, mask, exposure_index=1))
         rates[("ml", p)] = N_SPECS / t
         report(f"ml_logit_fits_per_s_B{N_SPECS}_n{N}_p{p}", N_SPECS / t, "fits/s")
+        t_np = best_time(lambda: fit_logit(X, y, mask, exposure_index=1, backend="numpy"))
+        report(f"ml_logit_numpy_backend_fits_per_s_B{N_SPECS}_n{N}_p{p}", N_SPECS / t_np, "fits/s")
+        a = fit_logit(X, y, mask, exposure_index=1)
+        b = fit_logit(X, y, mask, exposure_index=1, backend="numpy")
+        ok = ~b.separation  # separated fits stop at arbitrary large coefficients
+        report(f"ml_logit_numba_vs_numpy_max_rel_diff_p{p}",
+               max(max_rel_diff(getattr(a, f)[ok], getattr(b, f)[ok]) for f in
+                   ("params", "bse", "pvalues", "llf")), "")
         t = best_time(lambda: fit_firth(X, y, mask, test_index=1, exposure_index=1))
         rates[("firth", p)] = N_SPECS / t
         report(f"firth_fits_with_lrt_per_s_B{N_SPECS}_n{N}_p{p}", N_SPECS / t, "fits/s")
+        t_np = best_time(lambda: fit_firth(X, y, mask, test_index=1, exposure_index=1,
+                                           backend="numpy"), repeat=1)
+        report(f"firth_numpy_backend_fits_with_lrt_per_s_B{N_SPECS}_n{N}_p{p}", N_SPECS / t_np,
+               "fits/s")
         t = best_time(lambda: fit_firth(X, y, mask, test_index=1, profile_ci=True), repeat=1)
         report(f"firth_fits_with_lrt_and_profile_ci_per_s_B{N_SPECS}_n{N}_p{p}", N_SPECS / t, "fits/s")
+        a = fit_firth(X, y, mask, test_index=1, profile_ci=True)
+        b = fit_firth(X, y, mask, test_index=1, profile_ci=True, backend="numpy")
+        report(f"firth_numba_vs_numpy_max_rel_diff_p{p}",
+               max(max_rel_diff(getattr(a, f), getattr(b, f)) for f in
+                   ("params", "bse", "llf", "llf_constrained", "lrt_pvalue", "pl_ci_low",
+                    "pl_ci_high")), "")
 
     # Plain loops on a subset of the same p = 4 specifications.
     X, y, mask = make_specs(LOOP_SUBSET, 4, np.random.default_rng(SEED + 1))
@@ -101,19 +175,23 @@ def main() -> None:
                 r = smf.logit("response ~ bzd_high + madrs_day0 + bai_day0", frame).fit(disp=0)
                 r.bse, r.pvalues
 
-    def firth_loop():
+    def firth_loop(backend: str):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             for b in range(LOOP_SUBSET):
                 m = mask[b]
-                FirthLogisticRegression().fit(X[b, m, 1:], y[b, m]).lrt(0)
+                FirthLogisticRegression(backend=backend).fit(X[b, m, 1:], y[b, m]).lrt(0)
 
     sm_rate = LOOP_SUBSET / best_time(sm_loop, repeat=2)
     formula_rate = LOOP_SUBSET / best_time(formula_loop, repeat=2)
-    fm_rate = LOOP_SUBSET / best_time(firth_loop, repeat=2)
+    fm_rate = LOOP_SUBSET / best_time(lambda: firth_loop("numpy"), repeat=2)
+    firth_loop("numba")  # compile
+    fm_numba_rate = LOOP_SUBSET / best_time(lambda: firth_loop("numba"), repeat=2)
     report("statsmodels_logit_loop_fits_per_s_p4", sm_rate, "fits/s")
     report("statsmodels_formula_logit_loop_fits_per_s_p4", formula_rate, "fits/s")
     report("firthmodels_loop_fits_with_lrt_per_s_p4", fm_rate, "fits/s")
+    report("firthmodels_numba_backend_loop_fits_with_lrt_per_s_p4", fm_numba_rate, "fits/s")
+    report("speedup_firth_vs_firthmodels_numba_loop_p4", rates[("firth", 4)] / fm_numba_rate, "x")
     report("speedup_ml_logit_vs_statsmodels_loop_p4", rates[("ml", 4)] / sm_rate, "x")
     report("speedup_ml_logit_vs_statsmodels_formula_loop_p4", rates[("ml", 4)] / formula_rate, "x")
     report("speedup_firth_vs_firthmodels_loop_p4", rates[("firth", 4)] / fm_rate, "x")
@@ -159,6 +237,8 @@ def main() -> None:
     labels = np.repeat(yb, N_SPECS // block, axis=0)
     t = best_time(lambda: roc_auc(cont, labels, mb), repeat=2)
     report(f"roc_auc_youden_per_s_B{n_fits}", n_fits / t, "curves/s")
+    t = best_time(lambda: roc_cutoff(cont, labels, mb), repeat=2)
+    report(f"roc_youden_cutoff_only_compiled_per_s_B{n_fits}", n_fits / t, "curves/s")
 
 
 if __name__ == "__main__":

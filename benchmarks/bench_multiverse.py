@@ -4,16 +4,21 @@ Prints ``name: value unit`` lines:
 - observed specifications per second (the whole default grid, Firth profile CIs included);
 - specification fits per second under permutation (as the joint inference runs them);
 - the ratio against a plain loop calling statsmodels (ML logit, OLS) / firthmodels (Firth
-  with its LRT) per specification on the same grid (timed on a random subset, per fit);
+  with its LRT; numpy backend as before numba was a dependency, and its numba backend) per
+  specification on the same grid (timed on a random subset, per fit);
 - wall time and peak memory of the whole default multiverse with the configured 1,000
-  permutations, run as the workflow runs it: one process per equivalence-table slice, two in
-  parallel (2 cores), then the bootstrap and the combine step.
+  permutations, run as the workflow runs it: one fresh process per equivalence-table slice
+  (spawned, so imports and numba's cache load count), two in parallel (2 cores), then the
+  bootstrap and the combine step; once with an empty numba cache (first run after
+  installation: compilation counts) and once from the filled cache (every later run).
 The machine is shared; expect noise. Run: ``.venv/bin/python benchmarks/bench_multiverse.py
 [--firth-test wald]`` (default: ``multiverse.permutation_firth_test`` of config.yaml).
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import resource
 import sys
 import tempfile
@@ -62,6 +67,7 @@ def cohort(tmp: Path) -> tuple[Path, Path]:
 
 def run_slice(args):
     """What rule multiverse_slice does, for one table."""
+    t0 = time.perf_counter()
     table, patients, medication, firth_test = args
     grid = build_grid({**MV, "tables": [table]}, [table], STUDIES)
     data = prepare_data(pd.read_parquet(patients), pd.read_parquet(medication), grid, {table: TABLES[table]})
@@ -69,10 +75,10 @@ def run_slice(args):
     curves = permutation_curves(grid, data, grid.specifications, MV["n_permutations"],
                                 MV["permutation_seed"], alpha=MV["alpha"], firth_test=firth_test)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return specs, curves, peak
+    return specs, curves, peak, time.perf_counter() - t0
 
 
-def loop_time(grid, data, specs: pd.DataFrame) -> float:
+def loop_time(grid, data, specs: pd.DataFrame, firth_backend: str = "numpy") -> float:
     """Seconds per specification of a plain per-specification loop (statsmodels/firthmodels)
     on the same designs the batched engine builds (exposures taken from the engine so the
     loop times the fits only)."""
@@ -88,7 +94,7 @@ def loop_time(grid, data, specs: pd.DataFrame) -> float:
                 elif row.estimator == "ml":
                     sm.Logit(y, X).fit(method="newton", disp=0, maxiter=50)
                 else:
-                    FirthLogisticRegression(backend="numpy").fit(X[:, 1:], y).lrt(0)
+                    FirthLogisticRegression(backend=firth_backend).fit(X[:, 1:], y).lrt(0)
             except Exception:  # noqa: BLE001 - separation etc.: a loop would catch and go on
                 pass
     del r
@@ -118,6 +124,7 @@ def main() -> None:
         data = prepare_data(pd.read_parquet(patients), pd.read_parquet(medication), grid, TABLES)
         S = len(grid.specifications)
         report("specifications", S, "specs")
+        evaluate(grid, data, grid.specifications.iloc[:200])  # numba: load or compile
         t0 = time.perf_counter()
         specification_table(grid, data)
         dt = time.perf_counter() - t0
@@ -136,23 +143,40 @@ def main() -> None:
         report("statsmodels_loop_specs_per_s", 1 / per_spec, "specs/s")
         report("speedup_vs_statsmodels_loop_permutation", per_spec * perm_rate, "x")
         report("speedup_vs_statsmodels_loop_observed_without_profile_ci", per_spec * S / dt_fast, "x")
+        loop_time(grid, data, sub, firth_backend="numba")  # firthmodels compiles per design shape
+        per_spec_nb = loop_time(grid, data, sub, firth_backend="numba")
+        report("statsmodels_firthmodels_numba_loop_specs_per_s", 1 / per_spec_nb, "specs/s")
+        report("speedup_vs_statsmodels_firthmodels_numba_loop_permutation", per_spec_nb * perm_rate, "x")
 
         # The whole default multiverse as the workflow runs it (two slices in parallel).
-        t0 = time.perf_counter()
-        with ProcessPoolExecutor(2) as pool:
-            parts = list(pool.map(run_slice, [(t, patients, medication, firth_test) for t in grid.tables]))
-        paper = MV["paper"]
-        Z = np.column_stack([data.covariate[c] for c in grid.adjustments[paper["adjustment"]]])
-        cutoff_bootstrap(data.dose[(paper["table"], paper["window"])], data.outcome[paper["outcome"]], Z,
-                         n_boot=MV["bootstrap"]["n"], seed=MV["bootstrap"]["seed"])
-        specs = pd.concat([p[0] for p in parts], ignore_index=True)
-        perm = {k: np.concatenate([p[1][k] for p in parts], axis=1) for k in ("estimate", "z", "p_value")}
-        joint_inference(specs, perm, grid, alpha=MV["alpha"], n_permutations=MV["n_permutations"],
-                        seed=MV["permutation_seed"], firth_test=firth_test)
-        wall = time.perf_counter() - t0
-        report("whole_multiverse_wall_time", wall, f"s ({MV['n_permutations']} permutations, 2 processes, Firth {firth_test})")
-        report("whole_multiverse_peak_memory_per_process", max(p[2] for p in parts), "MB")
+        with tempfile.TemporaryDirectory() as cache:
+            for label in ("empty_numba_cache", "numba_cache"):
+                wall, parts = whole_multiverse(grid, data, patients, medication, firth_test, cache)
+                report(f"whole_multiverse_wall_time_{label}", wall,
+                       f"s ({MV['n_permutations']} permutations, 2 processes, Firth {firth_test})")
+                report(f"whole_multiverse_slice_seconds_{label}",
+                       max(p[3] for p in parts), "s (slowest slice: import, observed, permutations)")
+                report(f"whole_multiverse_peak_memory_per_process_{label}", max(p[2] for p in parts),
+                       "MB")
         report("main_process_peak_memory", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "MB")
+
+
+def whole_multiverse(grid, data, patients, medication, firth_test, cache_dir):
+    """Wall time of the slices (fresh spawned processes, numba cache in ``cache_dir``), the
+    bootstrap and the combine step; returns (seconds, slice results)."""
+    os.environ["NUMBA_CACHE_DIR"] = cache_dir  # inherited by the spawned slices
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        parts = list(pool.map(run_slice, [(t, patients, medication, firth_test) for t in grid.tables]))
+    paper = MV["paper"]
+    Z = np.column_stack([data.covariate[c] for c in grid.adjustments[paper["adjustment"]]])
+    cutoff_bootstrap(data.dose[(paper["table"], paper["window"])], data.outcome[paper["outcome"]], Z,
+                     n_boot=MV["bootstrap"]["n"], seed=MV["bootstrap"]["seed"])
+    specs = pd.concat([p[0] for p in parts], ignore_index=True)
+    perm = {k: np.concatenate([p[1][k] for p in parts], axis=1) for k in ("estimate", "z", "p_value")}
+    joint_inference(specs, perm, grid, alpha=MV["alpha"], n_permutations=MV["n_permutations"],
+                    seed=MV["permutation_seed"], firth_test=firth_test)
+    return time.perf_counter() - t0, parts
 
 
 if __name__ == "__main__":
