@@ -74,8 +74,20 @@ def run_slice(args):
     specs = specification_table(grid, data, alpha=MV["alpha"])
     curves = permutation_curves(grid, data, grid.specifications, MV["n_permutations"],
                                 MV["permutation_seed"], alpha=MV["alpha"], firth_test=firth_test)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return specs, curves, peak, time.perf_counter() - t0
+    return specs, curves, peak_memory_mb(), time.perf_counter() - t0
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process. Linux keeps ru_maxrss across fork + exec (a
+    spawned worker would report its parent's peak), so the address space's own high-water
+    mark (VmHWM) is read where available."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def loop_time(grid, data, specs: pd.DataFrame, firth_backend: str = "numpy") -> float:
