@@ -75,7 +75,11 @@ def _chol(A, idx, q, rtol, L):
             t = A[idx[i], idx[j]]
             for k in range(j):
                 t -= L[i, k] * L[j, k]
-            L[i, j] = t / L[j, j] if math.isfinite(t) else 0.0
+            if math.isfinite(t):
+                L[i, j] = t / L[j, j]
+            else:  # as _batch.cholesky: a non-finite matrix is not positive definite
+                L[i, j] = 0.0
+                ok = False
         for i in range(j):
             L[i, j] = 0.0
     return ok
