@@ -5,10 +5,13 @@ iteration of every specification pays Python and temporary-array overhead on tin
 (n ~ 50 patients, p <= 4 parameters). Here each batch element runs its whole Newton loop in
 compiled code, on its included rows only, with p x p linear algebra written out by hand.
 The algorithms, stopping rules and flags are those of the numpy code path, step for step
-(see ``_fit_ml_chunk`` and ``_firth_newton``); results agree to rounding.
+(see ``_fit_ml_chunk`` and ``_firth_newton``); results agree to rounding. Also compiled:
+the per-specification descriptors (n, events, rank, exposure x outcome table), exact
+duplicate detection among batch elements, and the Youden cut-off of ``_auc.roc_auc``.
 
-``cache=True`` stores the machine code beside this module (``__pycache__``), so only the first
-run on a machine pays the compilation (a few seconds); ``nogil=True`` lets threads overlap.
+``cache=True`` stores the machine code beside this module (``__pycache__``, or
+``NUMBA_CACHE_DIR``), so only the first run after installation pays the compilation (about
+10 s, see benchmarks/bench_kernels.py); ``nogil=True`` lets threads overlap.
 """
 
 from __future__ import annotations
