@@ -47,7 +47,7 @@ MV = CONFIG["multiverse"]
 TABLES = {k: str(REPO / v) for k, v in CONFIG["equivalents"]["diazepam_tables"].items()}
 STUDIES = list(CONFIG["studies"])
 LOOP_SUBSET = 150
-BENCH_PERMS = 16
+BENCH_PERMS = 32
 
 
 def report(name: str, value: float, unit: str) -> None:
@@ -136,7 +136,10 @@ def main() -> None:
         data = prepare_data(pd.read_parquet(patients), pd.read_parquet(medication), grid, TABLES)
         S = len(grid.specifications)
         report("specifications", S, "specs")
-        evaluate(grid, data, grid.specifications.iloc[:200])  # numba: load or compile
+        # numba: load from the cache or compile every kernel before timing (the cost of that
+        # is reported by bench_kernels.py and by the empty-cache run below)
+        evaluate(grid, data, grid.specifications.iloc[:200])
+        permutation_curves(grid, data, grid.specifications, 2, 0)
         t0 = time.perf_counter()
         specification_table(grid, data)
         dt = time.perf_counter() - t0
