@@ -19,7 +19,7 @@ human-readable list per specification, for the ``warnings`` column.
 Kernels
 -------
 fit_logit(X, y, mask=None, *, exposure_index=None, max_iter=50, tol=1e-8,
-          max_halving=20, chunk_size=2048) -> LogitResult
+          max_halving=20, chunk_size=2048, backend="numba", skip_zero_cell=False) -> LogitResult
     Maximum-likelihood logistic regression by Newton-Raphson (IRLS) with
     per-specification convergence and step halving. Fields: params, bse
     (inverse Fisher information), zvalues, pvalues (Wald), llf, converged,
@@ -31,10 +31,16 @@ fit_logit(X, y, mask=None, *, exposure_index=None, max_iter=50, tol=1e-8,
     probabilities reach 0/1 within 1e-10 (|linear predictor| > 23; divergence,
     as R's glm warns); iteration then stops once the likelihood stops moving.
     Matches statsmodels ``Logit`` to ~1e-10 when not separated.
+    ``backend="numba"`` (default) runs each specification's Newton loop compiled
+    (``_numba.py``); ``backend="numpy"`` is the vectorized reference it is tested
+    against (tests/test_multiverse_backends.py). ``skip_zero_cell=True`` returns
+    NaN estimates without iterating when the exposure has an empty cell (used
+    under permutation, where such fits are reported without an estimate).
 
 fit_firth(X, y, mask=None, *, test_index=None, exposure_index=None,
           vcov="fisher", alpha=0.05, profile_ci=False, max_iter=100, max_step=5.0,
-          max_halfstep=25, gtol=1e-8, xtol=1e-8, chunk_size=2048) -> FirthResult
+          max_halfstep=25, gtol=1e-8, xtol=1e-8, chunk_size=2048,
+          backend="numba") -> FirthResult
     Firth (1993) bias-reduced logistic regression, maximising the penalized
     likelihood l(b) + 1/2 log|I(b)| with the modified-score Newton-Raphson
     and step halving of logistf (Heinze & Schemper 2002) / firthmodels.
@@ -63,7 +69,8 @@ roc_auc(marker, positive, mask=None) -> AUCResult
     cut-off in MedCalc notation (criterion = an observed value, positive if
     marker > criterion). Fields: auc, u_statistic, se_delong, z, p_value,
     n_pos, n_neg, has_ties, cutoff, sensitivity, specificity, youden_j,
-    n_youden_optima. ``midranks(values, include)`` is exposed too.
+    n_youden_optima. ``midranks(values, include)`` is exposed too;
+    ``_auc.roc_cutoff(marker, positive, mask)`` is the compiled Youden search alone.
 
 permutation_indices(strata, n_permutations, seed) -> (P, n) int array
 permute_within_strata(values, strata, n_permutations, seed) -> (P, n[, k])
