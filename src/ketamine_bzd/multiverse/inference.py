@@ -20,6 +20,7 @@ significant and are left out of medians.
 
 from __future__ import annotations
 
+import logging
 import time
 import warnings as _warnings
 
@@ -30,6 +31,8 @@ from scipy import stats
 from ._permutation import permutation_indices
 from .engine import PatientData, design_keys, evaluate, expected_sign
 from .grid import Grid
+
+log = logging.getLogger(__name__)
 
 
 def permutation_curves(grid: Grid, data: PatientData, specs: pd.DataFrame, n_permutations: int,
@@ -53,6 +56,10 @@ def permutation_curves(grid: Grid, data: PatientData, specs: pd.DataFrame, n_per
         with np.errstate(invalid="ignore", divide="ignore"):
             out["z"][sl] = sign * r.estimate / r.se
         out["p_value"][sl] = r.p_value
+        done = min(start + chunk, n_permutations)
+        # a long step: its progress goes to the rule's log
+        if done == n_permutations or done // chunk % max(1, n_permutations // chunk // 10) == 0:
+            log.info("permutations %d/%d (%.1f s)", done, n_permutations, time.perf_counter() - t0)
     out["seconds"] = np.array(time.perf_counter() - t0)
     return out
 
