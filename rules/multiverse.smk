@@ -134,7 +134,7 @@ rule multiverse_bootstrap:
         mem_mb=2000,
         runtime=10,
     params:
-        multiverse={k: v for k, v in MV.items() if k != "bootstrap"},
+        multiverse=MV,
         studies=STUDIES,
         dpi=config["analysis"]["figures"]["dpi"],
         data_source=DATA_SOURCE,
