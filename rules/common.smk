@@ -24,6 +24,11 @@ FORMAT_ROLES = {
 }
 
 
+def mem_mb_scaled(base_mb, mb_per_input_mb):
+    """Memory that grows with the rule's input (measured: docs/cluster.md, Sizing)."""
+    return lambda wildcards, input: int(base_mb + mb_per_input_mb * input.size_mb)
+
+
 def package_code(*modules):
     """Package source files a rule runs, so that editing them reruns the rule."""
     files = []
