@@ -56,26 +56,28 @@ def test_a_third_study_is_added_by_config_alone(workflow, exports, tmp_path):
     assert not (workflow / "results/synthetic").exists()
 
 
-def _edit_csv(path, encoding, old, new, count=1):
+def _edit_csv(path, encoding, old, new):
+    """Replace the first occurrence; return its 1-based data row (the header is row 0)."""
     text = path.read_text(encoding=encoding)
     assert old in text, (old, path)
-    path.write_text(text.replace(old, new, count), encoding=encoding)
+    path.write_text(text.replace(old, new, 1), encoding=encoding)
+    return text[: text.index(old) + 1].count("\n")
 
 
 CORRUPTIONS = {
     # name: (study, role, edit(path), expected fragments of the one-line error)
     "unknown_drug": ("ket2009", "medication", lambda p: _edit_csv(p, "utf-8", ",venlafaxine,", ",venlafaxinum,"),
-                     ["medication_daily.csv", "row 1", "'DRUG'", "'venlafaxinum'", "rule ingest"]),
+                     ["medication_daily.csv", "row {row}", "'DRUG'", "'venlafaxinum'", "rule ingest"]),
     "unknown_brand": ("ket2013", "prescriptions", lambda p: _edit_csv(p, "cp1250", "Neurol 0,25 mg", "Neurol 0,3 mg"),
-                      ["preskripce.csv", "row 1", "Přípravek", "'Neurol 0,3 mg'", "rule ingest"]),
+                      ["preskripce.csv", "row {row}", "Přípravek", "'Neurol 0,3 mg'", "rule ingest"]),
     "score_out_of_range": ("ket2013", "ratings", lambda p: _edit_csv(p, "cp1250", ";MADRS;16\n", ";MADRS;96\n"),
-                           ["hodnoceni.csv", "row 1", "Celkové skóre", "value 96", "0..60", "rule ingest"]),
+                           ["hodnoceni.csv", "row {row}", "Celkové skóre", "value 96", "0..60", "rule ingest"]),
     "utf8_instead_of_cp1250": ("ket2013", "patients", lambda p: p.write_text(p.read_text(encoding="cp1250"), encoding="utf-8"),
                                ["pacienti.csv", "rule ingest"]),
     "missing_column": ("ket2009", "medication", lambda p: _edit_csv(p, "utf-8", "ID,DAY,DRUG,DOSE_MG,PRN", "ID,DAY,DRUG,DOSE,PRN"),
                        ["medication_daily.csv", "DOSE_MG", "rule ingest"]),
     "impossible_dose": ("ket2009", "medication", lambda p: _edit_csv(p, "utf-8", ",venlafaxine,75,", ",venlafaxine,-75,"),
-                        ["medication_daily.csv", "row 1", "'DOSE_MG'", "-75", "rule ingest"]),
+                        ["medication_daily.csv", "row {row}", "'DOSE_MG'", "-75", "rule ingest"]),
 }
 
 
@@ -85,7 +87,7 @@ def test_hard_errors_stop_the_run_with_one_clear_message(workflow, exports, tmp_
     files = {s: dict(f) for s, f in exports.items()}
     bad = tmp_path / exports[study][role].name
     shutil.copy(exports[study][role], bad)
-    edit(bad)
+    row = edit(bad)
     files[study][role] = bad
     cfg = user_config(workflow, files, name=f"bad_{name}.yaml")
     proc = snakemake(workflow, f"results/interim/{study}/subjects.parquet", "--configfile", cfg.name, check=False)
@@ -93,6 +95,7 @@ def test_hard_errors_stop_the_run_with_one_clear_message(workflow, exports, tmp_
     line = next((l for l in proc.stderr.splitlines() if l.startswith("ERROR in rule ingest")), None)
     assert line is not None, proc.stderr[-3000:]
     for fragment in fragments:
+        fragment = fragment.format(row=row)
         assert fragment in line, (fragment, line)
     assert "K09-" not in line and "13-00" not in line  # no raw identifier in the message
 
