@@ -46,20 +46,41 @@ def test_second_run_does_nothing_and_says_so(full_run):
     assert changed(before, mtimes(workdir)) == set()
 
 
-def test_interrupted_run_finishes_identically(full_run, tmp_path):
-    workdir, reference = full_run
-    other = copy_workflow(tmp_path / "wf_killed")
-    env = {**os.environ, "KETAMINE_BZD_KEY": "test-key", "PYTHONPATH": str(other / "src")}
+def _start_and_interrupt(workdir, sig):
+    """Start the default run and send ``sig`` once the cohort stage has begun."""
+    env = {**os.environ, "KETAMINE_BZD_KEY": "test-key", "PYTHONPATH": str(workdir / "src")}
     proc = subprocess.Popen(
-        [*SNAKEMAKE, "--cores", "2", "--profile", "profiles/default"], cwd=other, env=env,
+        [*SNAKEMAKE, "--cores", "2", "--profile", "profiles/default"], cwd=workdir, env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
     deadline = time.monotonic() + 120
-    while not (other / "results/cohort").exists() and time.monotonic() < deadline:
+    while not (workdir / "results/cohort").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)  # the whole job tree, mid-way, as a crash would
-    proc.wait()
-    assert not (other / "results/main/paper_comparison.csv").exists(), "killed too late"
+    if sig == signal.SIGKILL:
+        os.killpg(proc.pid, sig)  # snakemake and its jobs die at once, as in a crash
+    else:
+        proc.send_signal(sig)  # `kill PID`: snakemake stops its jobs and releases its lock
+    proc.wait(timeout=120)
+    assert proc.returncode != 0
+    assert not (workdir / "results/sensitivity/joint_inference.json").exists(), "interrupted too late"
+
+
+def test_interrupted_run_finishes_identically(full_run, tmp_path):
+    _, reference = full_run
+    other = copy_workflow(tmp_path / "wf_terminated")
+    _start_and_interrupt(other, signal.SIGTERM)
+    proc = snakemake(other)  # the next invocation, nothing else
+    assert "Nothing to be done" not in proc.stdout + proc.stderr
+    assert digest(other) == reference
+
+
+def test_crashed_run_finishes_identically_after_unlock(full_run, tmp_path):
+    _, reference = full_run
+    other = copy_workflow(tmp_path / "wf_killed")
+    _start_and_interrupt(other, signal.SIGKILL)
+    # a crash leaves snakemake's lock behind; releasing it is the one manual step (README)
+    assert snakemake(other, check=False).returncode != 0
+    snakemake(other, "--unlock")
     snakemake(other)
     assert digest(other) == reference
 
