@@ -106,10 +106,6 @@ MEDICATION_SCHEMA = pa.DataFrameSchema(
 )
 
 
-def empty_frame(columns: list[str]) -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
-
-
 @dataclass
 class StudyTables:
     """One study's canonical tables.
