@@ -6,7 +6,7 @@ SNAKEMAKE := $(VENV)/bin/snakemake
 CORES ?= all
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 
-.PHONY: run report test bench lint fmt test-cluster dry-run clean
+.PHONY: run report test bench lint fmt test-cluster dry-run clean check-config
 
 $(VENV)/.installed-base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ run: $(VENV)/.installed-base
 
 report: $(VENV)/.installed-base
 	$(SNAKEMAKE) --cores 1 --profile profiles/default --report results/report.html
+
+# YAML syntax of config.yaml and your own config (CONFIG=my_study.yaml), with file and line
+check-config: $(VENV)/.installed-base
+	$(PY) -m ketamine_bzd.yaml_check config.yaml $(CONFIG)
 
 dry-run: $(VENV)/.installed-base
 	$(SNAKEMAKE) --cores $(CORES) --profile profiles/default --dry-run

@@ -4,9 +4,12 @@ rule cohort:
         subjects=expand(interim("{study}", "subjects.parquet"), study=STUDIES),
         ratings=expand(interim("{study}", "ratings.parquet"), study=STUDIES),
         medication=expand(interim("{study}", "medication.parquet"), study=STUDIES),
+        ingest_reports=expand(interim("{study}", "ingest_report.csv"), study=STUDIES),
         diazepam_table=diazepam_table(),
         fluoxetine_table=fluoxetine_table(),
-        code=package_code("cohort", "definitions", "equivalents", "canonical"),
+        code=package_code(
+            "cohort", "definitions", "equivalents", "canonical", "provenance"
+        ),
     output:
         patients="results/cohort/patients.parquet",
         visits="results/cohort/visits.parquet",
@@ -14,6 +17,11 @@ rule cohort:
         summary=report(
             "results/cohort/cohort_summary.csv",
             caption="../report/cohort_summary.rst",
+            category="2. Cohort",
+        ),
+        provenance=report(
+            "results/cohort/provenance.csv",
+            caption="../report/provenance.rst",
             category="2. Cohort",
         ),
     log:
@@ -31,6 +39,7 @@ rule cohort:
         dose_window=config["cohort"]["dose_window"],
         user_max_days_per_week=config["cohort"]["user_max_days_per_week"],
         response_min_reduction=config["cohort"]["response_min_reduction"],
+        overlapping_studies=config["overlapping_studies"],
         data_source=DATA_SOURCE,
     script:
         "../scripts/cohort.py"

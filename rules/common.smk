@@ -1,5 +1,6 @@
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 validate(config, "../schemas/config.schema.yaml")
@@ -97,10 +98,84 @@ def all_outputs():
     return [
         "results/qc/ingest_report.csv",
         "results/qc/quarantine.csv",
+        "results/qc/soft_problems.csv",
         "results/cohort/patients.parquet",
         "results/cohort/visits.parquet",
         "results/cohort/medication_daily.parquet",
         "results/cohort/cohort_summary.csv",
+        "results/cohort/provenance.csv",
         *ANALYSIS_OUTPUTS,
         *MULTIVERSE_OUTPUTS,
     ]
+
+
+# ---- key, provenance and inputs as facts (docs/reliability.md, "Key, provenance and reruns")
+def _key_fingerprint():
+    """Resolve the key once, here in the main process, so that ingest jobs never race to create
+    it; its fingerprint is an ingest param, so a changed key reruns ingest."""
+    pseudonym = _stdlib_module("pseudonym")
+    try:
+        key = pseudonym.load_key(config["pseudonymization_key_file"])
+    except pseudonym.KeyFileError as err:
+        raise WorkflowError(f"config: {err}")
+    return pseudonym.key_fingerprint(key)
+
+
+def _raw_sha256():
+    """SHA-256 of every configured raw file (None for synthetic exports, which the workflow
+    writes itself). A missing file stops every run, not only the first."""
+    if SYNTHETIC:
+        return {s: {role: None for role in study_files(s)} for s in STUDIES}
+    checksum = _stdlib_module("checksum")
+    missing = [
+        f"study {s!r}, file role {role!r}: {path}"
+        for s in STUDIES
+        for role, path in study_files(s).items()
+        if not Path(path).is_file()
+    ]
+    if missing:
+        raise WorkflowError(
+            "config: configured raw file(s) not found: "
+            + "; ".join(missing)
+            + " (fix the path in your --configfile; nothing was run)"
+        )
+    return {
+        s: {role: checksum.file_sha256(path) for role, path in study_files(s).items()}
+        for s in STUDIES
+    }
+
+
+def _results_writable():
+    """A results/ that cannot be written stops the run with one line, not a traceback (a trial
+    write: permission bits say nothing for root, ACLs or read-only mounts)."""
+    import tempfile
+
+    results = Path("results")
+    if not results.is_dir():
+        return  # Snakemake creates it
+    try:
+        with tempfile.TemporaryFile(dir=results):
+            pass
+    except OSError as err:
+        raise WorkflowError(
+            f"results/ ({results.resolve()}) is not writable: {err.strerror}; make it "
+            "writable (chmod -R u+w results) or run the workflow in a copy of the folder"
+        )
+
+
+_results_writable()
+KEY_FINGERPRINT = _key_fingerprint()
+RAW_SHA256 = _raw_sha256()
+
+
+def _check_overlapping_studies():
+    named = {s for group in config["overlapping_studies"] for s in group}
+    unknown = sorted(named - set(STUDIES))
+    if unknown:
+        raise WorkflowError(
+            f"config: overlapping_studies names {unknown}, not configured under studies "
+            f"({', '.join(STUDIES)})"
+        )
+
+
+_check_overlapping_studies()

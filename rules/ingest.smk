@@ -2,7 +2,15 @@ rule ingest:
     """Read one study's raw export, validate it, pseudonymize identifiers, write Parquet."""
     input:
         unpack(ingest_inputs),
-        code=package_code("formats", "canonical", "errors", "pseudonym"),
+        code=package_code(
+            "formats",
+            "canonical",
+            "errors",
+            "pseudonym",
+            "checksum",
+            "provenance",
+            "soft_problems",
+        ),
         drugs="resources/drugs.csv",
         brands="resources/brands_cz.csv",
     output:
@@ -11,6 +19,7 @@ rule ingest:
         medication=interim("{study}", "medication.parquet"),
         quarantine=interim("{study}", "quarantine.csv"),
         report=interim("{study}", "ingest_report.csv"),
+        soft_problems=interim("{study}", "soft_problems.csv"),
     log:
         "results/logs/ingest/{study}.log",
     benchmark:
@@ -27,6 +36,9 @@ rule ingest:
         format=lambda wc: config["studies"][wc.study]["format"],
         roles=lambda wc: list(study_files(wc.study)),
         key_file=config["pseudonymization_key_file"],
+        # facts, not mtimes: a changed key or raw-file checksum reruns ingest
+        key_fingerprint=KEY_FINGERPRINT,
+        raw_sha256=lambda wc: RAW_SHA256[wc.study],
     script:
         "../scripts/ingest.py"
 
@@ -36,6 +48,7 @@ rule ingest_report:
     input:
         reports=expand(interim("{study}", "ingest_report.csv"), study=STUDIES),
         quarantine=expand(interim("{study}", "quarantine.csv"), study=STUDIES),
+        soft_problems=expand(interim("{study}", "soft_problems.csv"), study=STUDIES),
     output:
         report=report(
             "results/qc/ingest_report.csv",
@@ -45,6 +58,11 @@ rule ingest_report:
         quarantine=report(
             "results/qc/quarantine.csv",
             caption="../report/quarantine.rst",
+            category="1. Data quality",
+        ),
+        soft_problems=report(
+            "results/qc/soft_problems.csv",
+            caption="../report/soft_problems.rst",
             category="1. Data quality",
         ),
     log:

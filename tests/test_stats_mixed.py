@@ -67,3 +67,21 @@ def test_empty_group_raises():
     d = pd.read_csv(REF / "data" / "paper_shaped.csv").assign(bzd_plus=False)
     with pytest.raises(ValueError, match="no patients"):
         mixed_model(d, subject="patient_id", group="bzd_plus", columns=VISITS, groups=[False, True])
+
+
+def test_method_says_what_ran(monkeypatch):
+    """issue 8, finding 9: the label names the direct REML maximisation and where it started."""
+    m = run("paper_shaped")
+    assert "maximised directly from statsmodels MixedLM estimates" in m.method
+
+    class Failing:
+        def __init__(self, *args, **kwargs):
+            raise np.linalg.LinAlgError("Singular matrix")
+
+    monkeypatch.setattr("ketamine_bzd.stats.mixed.sm.MixedLM", Failing)
+    failed = run("paper_shaped")
+    assert any("MixedLM failed" in w for w in failed.warnings)
+    assert "moment start values (statsmodels MixedLM failed)" in failed.method
+    assert "from statsmodels MixedLM estimates" not in failed.method
+    # the same REML optimum either way
+    assert failed.loglik_reml == pytest.approx(m.loglik_reml, abs=1e-8)

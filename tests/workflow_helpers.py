@@ -27,9 +27,13 @@ def copy_workflow(dest: Path) -> Path:
     return dest
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900):
+def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900,
+              key: str | None = "test-key"):
+    """``key=None`` runs without KETAMINE_BZD_KEY (the key file path, as on a fresh clone)."""
     # the copy runs its own package code, not the checkout the venv was installed from
-    env = {**os.environ, "KETAMINE_BZD_KEY": "test-key", "PYTHONPATH": str(workdir / "src")}
+    env = {**os.environ, "KETAMINE_BZD_KEY": key, "PYTHONPATH": str(workdir / "src")}
+    if key is None:
+        del env["KETAMINE_BZD_KEY"]
     proc = subprocess.run(
         [*SNAKEMAKE, "--cores", "2", "--profile", "profiles/default", *args],
         cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout,

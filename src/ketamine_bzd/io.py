@@ -48,9 +48,37 @@ def write_json(obj: dict, path: str | Path, data_source: str | None = None) -> N
     path.write_text(json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n")
 
 
-def write_study_tables(tables: StudyTables, paths: dict[str, str | Path]) -> None:
+def write_study_tables(
+    tables: StudyTables, paths: dict[str, str | Path], metadata: dict[str, str] | None = None
+) -> None:
+    """The three canonical tables as Parquet; ``metadata`` (e.g. the key fingerprint) is stored
+    in each file's schema metadata."""
     for name in ("subjects", "ratings", "medication"):
-        write_table(getattr(tables, name), paths[name])
+        if metadata:
+            write_parquet_with_metadata(getattr(tables, name), paths[name], metadata)
+        else:
+            write_table(getattr(tables, name), paths[name])
+
+
+def write_parquet_with_metadata(frame: pd.DataFrame, path: str | Path, metadata: dict[str, str]) -> None:
+    """Parquet as ``write_table``, with extra key/value pairs in the file's schema metadata."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    extra = {k.encode(): v.encode() for k, v in metadata.items()}
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), **extra})
+    pq.write_table(table, path, compression="zstd")
+
+
+def read_parquet_metadata(path: str | Path, key: str) -> str | None:
+    """One value of a Parquet file's schema metadata (None if absent)."""
+    import pyarrow.parquet as pq
+
+    value = (pq.read_schema(path).metadata or {}).get(key.encode())
+    return None if value is None else value.decode()
 
 
 def read_study_tables(study: str, subjects, ratings, medication) -> StudyTables:

@@ -185,9 +185,13 @@ def mixed_model(
                 warns.append(f"statsmodels: {w.message}")
         start = (float(res.cov_re.iloc[0, 0]), float(res.scale))
         sm_llf = float(res.llf)
+        start_from = "statsmodels MixedLM estimates"
+        if not (all(np.isfinite(start)) and min(start) > 0):  # _reml_polish then uses moments
+            start_from = "moment start values (statsmodels MixedLM estimate at the boundary)"
     except (np.linalg.LinAlgError, ValueError) as err:
         warns.append(f"statsmodels MixedLM failed ({err}); REML maximised directly from moment start values")
         sm_llf = math.nan
+        start_from = "moment start values (statsmodels MixedLM failed)"
     tau2, sigma2, llf, ok = _reml_polish(X, y, subj, start)
     if not ok:
         warns.append("REML optimisation did not converge")
@@ -221,7 +225,8 @@ def mixed_model(
     return MixedModelResult(
         dv=dv, group=group, groups=[str(g) for g in groups], times=times,
         n_patients=int(n_pat), n_observations=len(long), n_missing_visits=n_missing,
-        method="REML, statsmodels MixedLM, random intercept per patient",
+        # says what ran: the REML likelihood is always maximised directly (_reml_polish)
+        method=f"REML, random intercept per patient; likelihood maximised directly from {start_from}",
         converged=bool(ok), loglik_reml=llf, loglik_reml_statsmodels=sm_llf,
         random_intercept_var=tau2, residual_var=sigma2,
         fixed_effects=fixed, contrasts=pd.DataFrame(rows),

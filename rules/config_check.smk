@@ -1,0 +1,31 @@
+# Before `configfile:`: a YAML syntax error in config.yaml names the file and line. (Snakemake
+# reads --configfile files before this code runs; check those with `make check-config`.)
+from pathlib import Path as _Path
+
+from snakemake.exceptions import WorkflowError as _WorkflowError
+
+
+def _stdlib_module(name):
+    """A package module without package imports, loaded by path: the parse needs no installed
+    package (the env's package may be older than this checkout)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        f"_ketamine_bzd_{name}",
+        _Path(workflow.basedir) / "src" / "ketamine_bzd" / f"{name}.py",
+    )
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    return loaded
+
+
+def _check_config_yaml(path):
+    yaml_check = _stdlib_module("yaml_check")
+    try:
+        yaml_check.check_yaml_file(path)
+    except yaml_check.ConfigSyntaxError as err:
+        raise _WorkflowError(str(err))
+
+
+if _Path("config.yaml").exists():
+    _check_config_yaml("config.yaml")

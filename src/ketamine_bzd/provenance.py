@@ -1,0 +1,125 @@
+"""What each result was built from: raw-file checksums, the pseudonymization key's fingerprint,
+and the identity of patient records across studies.
+
+- ``checksum.file_sha256``: the SHA-256 of a raw export, recorded per file in the ingest report and the
+  cohort's provenance table (a changed checksum, not a changed mtime, is what reruns ingest).
+- ``check_one_key``: the cohort merges only studies pseudonymized with the same key, known by
+  its fingerprint (``pseudonym.key_fingerprint``), which ingest stores in each Parquet file.
+- ``shared_records``: the same patient record configured under two studies (e.g. one export
+  listed twice). Pseudonyms differ between studies by design (the study is part of the keyed
+  hash), so identity is judged on the record's content: the subject row (every canonical column
+  but ``patient_id``/``study``) with all its ratings and medication days, hashed in memory in the
+  cohort step. Raw identifiers are never involved and no hash is written out. Records of one
+  patient exported in two *different* formats need not be identical and are not detected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pandas as pd
+
+from .canonical import MEDICATION_COLUMNS, RATING_COLUMNS, SUBJECT_COLUMNS, StudyTables
+
+KEY_FINGERPRINT_METADATA = "ketamine_bzd.key_fingerprint"
+_ID_COLUMNS = ("patient_id", "study")
+
+
+def check_one_key(fingerprints: dict[str, str | None]) -> str:
+    """The one key fingerprint of all studies; an error naming them if they differ or lack one."""
+    missing = sorted(s for s, f in fingerprints.items() if not f)
+    if missing:
+        raise ValueError(
+            f"ingest output of {', '.join(missing)} records no pseudonymization key fingerprint "
+            "(written by an older version); rerun ingest: snakemake --forcerun ingest"
+        )
+    distinct = sorted(set(fingerprints.values()))
+    if len(distinct) > 1:
+        listing = ", ".join(f"{s}: {f}" for s, f in fingerprints.items())
+        raise ValueError(
+            "studies were pseudonymized with different keys (key fingerprints "
+            f"{listing}); their pseudonyms cannot be merged. Keep one key (KETAMINE_BZD_KEY or "
+            "the pseudonymization_key_file) and rerun every study's ingest: "
+            "snakemake --forcerun ingest"
+        )
+    return distinct[0]
+
+
+def _content(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """One text per patient: the listed columns of all its rows, sorted, as text."""
+    cols = [c for c in columns if c not in _ID_COLUMNS]
+    if frame.empty:
+        return pd.Series(dtype=str)
+    text = pd.Series(
+        ["|".join(map(str, row)) for row in frame[cols].itertuples(index=False)], index=frame.index
+    )
+    return text.groupby(frame["patient_id"]).agg(lambda s: ";".join(sorted(s)))
+
+
+def record_signatures(tables: StudyTables) -> pd.Series:
+    """SHA-256 of each patient's full canonical record (subject, ratings, medication), by
+    ``patient_id``; independent of the study name and the pseudonym."""
+    subjects = tables.subjects.set_index("patient_id")
+    ids = subjects.index
+    parts = [
+        _content(tables.subjects, SUBJECT_COLUMNS).reindex(ids, fill_value=""),
+        _content(tables.ratings, RATING_COLUMNS).reindex(ids, fill_value=""),
+        _content(tables.medication, MEDICATION_COLUMNS).reindex(ids, fill_value=""),
+    ]
+    joined = parts[0] + "#" + parts[1] + "#" + parts[2]
+    return joined.map(lambda t: hashlib.sha256(t.encode()).hexdigest())
+
+
+def shared_records(studies: list[StudyTables]) -> pd.DataFrame:
+    """Patient records that appear in more than one study: one row per later copy with
+    ``study``, ``patient_id`` (pseudonym), ``first_study``, ``first_patient_id``."""
+    seen: dict[str, tuple[str, str]] = {}
+    rows = []
+    for tables in studies:
+        for pid, sig in record_signatures(tables).items():
+            if sig in seen and seen[sig][0] != tables.study:
+                rows.append((tables.study, pid, *seen[sig]))
+            else:
+                seen.setdefault(sig, (tables.study, pid))
+    return pd.DataFrame(rows, columns=["study", "patient_id", "first_study", "first_patient_id"])
+
+
+def _declared(overlapping: list[list[str]], a: str, b: str) -> bool:
+    return any(a in group and b in group for group in overlapping)
+
+
+def resolve_shared_records(
+    studies: list[StudyTables], overlapping: list[list[str]] | None = None
+) -> tuple[list[StudyTables], pd.DataFrame]:
+    """Refuse records shared between studies, unless the config declares those studies
+    overlapping (``overlapping_studies``): then each shared record is kept once, in the study
+    listed first, and the dropped copies are returned (study, patient_id, kept as ...)."""
+    overlapping = overlapping or []
+    shared = shared_records(studies)
+    undeclared = shared[
+        [not _declared(overlapping, s, f) for s, f in zip(shared["study"], shared["first_study"])]
+    ]
+    if len(undeclared):
+        pairs = undeclared.groupby(["first_study", "study"]).size()
+        listing = "; ".join(f"{n} of study {b} also in study {a}" for (a, b), n in pairs.items())
+        first = undeclared.iloc[0]
+        raise ValueError(
+            f"the same patient records appear in two studies ({listing}; e.g. {first.patient_id} "
+            f"of {first.study} = {first.first_patient_id} of {first.first_study}): is one export "
+            "configured twice? If these studies really share patients, list them together under "
+            "overlapping_studies in the config (each shared record is then counted once)"
+        )
+    if shared.empty:
+        return studies, shared
+    out = []
+    for tables in studies:
+        drop = set(shared.loc[shared["study"] == tables.study, "patient_id"])
+        keep = {
+            name: frame[~frame["patient_id"].isin(drop)].reset_index(drop=True)
+            for name, frame in (
+                ("subjects", tables.subjects),
+                ("ratings", tables.ratings),
+                ("medication", tables.medication),
+            )
+        }
+        out.append(StudyTables(study=tables.study, **keep))
+    return out, shared

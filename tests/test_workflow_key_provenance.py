@@ -1,0 +1,214 @@
+"""Issue 8 at workflow level: a fresh copy without KETAMINE_BZD_KEY, key and raw-file checksums
+as rerun facts, missing files on every run, duplicate studies, soft problems in QC, config and
+results/ errors. Targets stop at the cohort (no analyses), so the runs are cheap.
+"""
+
+import datetime as dt
+import os
+import re
+import shutil
+
+import pandas as pd
+import pytest
+import yaml
+
+from ketamine_bzd.checksum import file_sha256
+from ketamine_bzd.formats import FORMATS
+from ketamine_bzd.pseudonym import key_fingerprint
+from ketamine_bzd.synthetic import generate_cohort
+from workflow_helpers import copy_workflow, snakemake
+
+pytestmark = pytest.mark.slow
+COHORT_TARGETS = ("results/cohort/provenance.csv", "results/qc/soft_problems.csv")
+FORMAT_OF = {"ket2009": "spss_wide", "ket2013": "ecrf_cz"}
+
+
+def _output(proc):
+    """Snakemake prints parse-time errors on stdout, job errors on stderr."""
+    return proc.stdout + proc.stderr
+
+
+def _would_run(proc):
+    """Rule names of the jobs a dry run lists."""
+    return set(re.findall(r"^rule (\w+):", proc.stdout, re.M))
+
+
+# ----------------------------------------------------------------------------- fresh clone
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory):
+    """A fresh copy run to the cohort on the synthetic default WITHOUT KETAMINE_BZD_KEY at
+    --cores 2 (both ingest jobs start together and need the key file that does not exist)."""
+    workdir = copy_workflow(tmp_path_factory.mktemp("fresh"))
+    assert not (workdir / ".ketamine_bzd_key").exists()
+    proc = snakemake(workdir, *COHORT_TARGETS, key=None)
+    return workdir, proc
+
+
+def test_fresh_copy_without_key_env_runs_and_records_the_key_fingerprint(fresh):
+    workdir, proc = fresh
+    key_file = workdir / ".ketamine_bzd_key"
+    key = key_file.read_text()
+    assert re.fullmatch(r"[0-9a-f]{64}", key) and oct(key_file.stat().st_mode & 0o777) == "0o600"
+    fingerprint = key_fingerprint(key.encode())
+    provenance = pd.read_csv(workdir / "results/cohort/provenance.csv")
+    report = pd.read_csv(workdir / "results/qc/ingest_report.csv")
+    assert set(provenance["key_fingerprint"]) == {fingerprint} == set(report["key_fingerprint"])
+    assert key not in proc.stdout + proc.stderr and key not in provenance.to_csv()
+    # every raw file's checksum, in QC and in the cohort's provenance
+    for table in (provenance, report):
+        assert len(table) == 6
+        for path, sha in zip(table["file"], table["sha256"]):
+            assert sha == file_sha256(workdir / path)
+    # one console line per ingest job, and the (empty) soft-problem table
+    assert "ingest ket2009: no soft problems" in proc.stderr
+    assert "ingest ket2013: no soft problems" in proc.stderr
+    assert pd.read_csv(workdir / "results/qc/soft_problems.csv").empty
+
+
+def test_changing_the_key_reruns_every_ingest(fresh):
+    workdir, _ = fresh
+    assert not _would_run(snakemake(workdir, "-n", *COHORT_TARGETS, key=None))
+    changed = snakemake(workdir, "-n", *COHORT_TARGETS, key="another-key")
+    assert {"ingest", "ingest_report", "cohort"} <= _would_run(changed)
+    assert changed.stdout.count("rule ingest:") == 2  # both studies: one key space
+
+
+def test_key_file_inside_results_is_refused(fresh):
+    workdir, _ = fresh
+    proc = snakemake(workdir, "-n", "--config", "pseudonymization_key_file=results/key",
+                     key=None, check=False)
+    assert proc.returncode != 0
+    assert "pseudonymization_key_file 'results/key' is inside results/" in _output(proc)
+    assert not (workdir / "results/key").exists()
+
+
+def test_yaml_syntax_error_in_config_yaml_names_file_and_line(fresh, tmp_path):
+    workdir = copy_workflow(tmp_path / "wf")
+    text = (workdir / "config.yaml").read_text()
+    lines = text.splitlines()
+    n = next(i for i, line in enumerate(lines) if line.startswith("  seed:"))
+    lines[n] = "  seed: [20200819"
+    (workdir / "config.yaml").write_text("\n".join(lines) + "\n")
+    proc = snakemake(workdir, "-n", check=False)
+    assert proc.returncode != 0
+    assert re.search(rf"config\.yaml, line \d+, column \d+: YAML syntax error.*line {n + 1}", _output(proc)), _output(proc)
+
+
+def test_unwritable_results_is_one_clear_line(fresh, tmp_path):
+    workdir = copy_workflow(tmp_path / "wf")
+    shutil.rmtree(workdir / "results")
+    if os.geteuid() == 0:  # root writes through chmod a-w: point results/ at read-only /sys
+        (workdir / "results").symlink_to("/sys")
+    else:
+        (workdir / "results").mkdir()
+        (workdir / "results").chmod(0o555)
+    proc = snakemake(workdir, "-n", check=False)
+    assert proc.returncode != 0
+    out = _output(proc)
+    assert "results/ (" in out and "is not writable" in out
+    assert "Traceback" not in out and len(out.splitlines()) < 10, out
+
+
+# ----------------------------------------------------------------------------- own exports
+
+
+def _shift_first_visit(path, code="D1", days=-5):
+    """Date the first ``code`` MADRS rating ``days`` earlier (a 24 h visit before the infusion)."""
+    text = path.read_text(encoding="cp1250")
+    m = re.search(rf";{code};(\d\d\.\d\d\.\d{{4}});MADRS;", text)
+    date = dt.datetime.strptime(m[1], "%d.%m.%Y") + dt.timedelta(days=days)
+    path.write_text(text[: m.start(1)] + date.strftime("%d.%m.%Y") + text[m.end(1):], encoding="cp1250")
+    return text[: m.start()].count("\n")  # data row (the header is row 0)
+
+
+@pytest.fixture(scope="module")
+def own(tmp_path_factory):
+    """Own exports outside results/: the 24 h MADRS of one ket2013 patient dated before the
+    infusion, and the ket2009 export configured a second time as study ket2009b."""
+    workdir = copy_workflow(tmp_path_factory.mktemp("own"))
+    base = tmp_path_factory.mktemp("exports")
+    truth = generate_cohort(47, 20200819)
+    exports = {s: FORMATS[f].write(truth[s], base / s) for s, f in FORMAT_OF.items()}
+    row = _shift_first_visit(exports["ket2013"]["ratings"])
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    config["synthetic"]["enabled"] = False
+    config["studies"] = {
+        s: {"format": FORMAT_OF[s], "files": {r: str(p) for r, p in exports[s].items()}}
+        for s in FORMAT_OF
+    }
+    config["studies"]["ket2009b"] = config["studies"]["ket2009"]
+    (workdir / "twice.yaml").write_text(yaml.safe_dump(config))
+    config["overlapping_studies"] = [["ket2009", "ket2009b"]]
+    (workdir / "overlap.yaml").write_text(yaml.safe_dump(config))
+    first = snakemake(workdir, *COHORT_TARGETS, "--configfile", "twice.yaml", check=False)
+    return workdir, exports, row, first
+
+
+def test_the_same_export_configured_twice_is_an_error_naming_both_studies(own):
+    _, _, _, first = own
+    assert first.returncode != 0
+    assert ("ERROR in rule cohort: the same patient records appear in two studies (20 of study "
+            "ket2009b also in study ket2009;") in first.stderr
+    assert "overlapping_studies" in first.stderr
+
+
+def _complete(workdir):
+    """The own-exports run with the overlap declared (a no-op once done)."""
+    return snakemake(workdir, *COHORT_TARGETS, "--configfile", "overlap.yaml")
+
+
+def test_declared_overlap_counts_each_record_once(own):
+    workdir, *_ = own
+    _complete(workdir)
+    patients = pd.read_parquet(workdir / "results/cohort/patients.parquet")
+    assert len(patients) == 47 and set(patients["study"]) == {"ket2009", "ket2013"}
+    provenance = pd.read_csv(workdir / "results/cohort/provenance.csv")
+    dropped = provenance.groupby("study")["shared_records_dropped"].first().to_dict()
+    assert dropped == {"ket2009": 0, "ket2009b": 20, "ket2013": 0}
+    assert provenance["data_source"].eq("study exports").all()
+
+
+def test_off_schedule_visit_is_counted_in_qc_and_on_the_console(own):
+    workdir, _, row, first = own
+    problems = pd.read_csv(workdir / "results/qc/soft_problems.csv")
+    assert problems[["study", "count", "example"]].values.tolist() == [["ket2013", 1, f"hodnoceni.csv row {row}"]]
+    assert problems["kind"].iloc[0].startswith("off-schedule visit")
+    assert "ingest ket2013: 1 soft problem(s) (off-schedule visit" in first.stderr
+
+
+def test_an_edited_export_reruns_ingest_even_if_its_mtime_lies(own):
+    workdir, exports, *_ = own
+    path = exports["ket2009"]["medication"]
+    _complete(workdir)
+    assert not _would_run(snakemake(workdir, "-n", *COHORT_TARGETS, "--configfile", "overlap.yaml"))
+    stat = path.stat()
+    original = path.read_bytes()
+    try:
+        path.write_bytes(original.replace(b",venlafaxine,75,", b",venlafaxine,150,", 1))
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # mtime as before the edit
+        proc = snakemake(workdir, "-n", *COHORT_TARGETS, "--configfile", "overlap.yaml")
+        assert {"ingest", "cohort"} <= _would_run(proc)
+        # the edited file's two studies (it is configured twice), not the other one
+        studies = set(re.findall(r"wildcards: study=(\w+)", proc.stdout))
+        assert studies == {"ket2009", "ket2009b"}, proc.stdout
+        assert re.search(r"reason: .*[Pp]arams have changed", proc.stdout), proc.stdout
+    finally:
+        path.write_bytes(original)
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+@pytest.mark.parametrize("dry", [True, False])
+def test_a_missing_file_stops_every_run(own, dry):
+    workdir, exports, *_ = own
+    config = yaml.safe_load((workdir / "overlap.yaml").read_text())
+    missing = str(exports["ket2013"]["ratings"]) + ".moved"
+    config["studies"]["ket2013"]["files"]["ratings"] = missing
+    (workdir / "missing.yaml").write_text(yaml.safe_dump(config))
+    # results of an earlier run exist: the run must still stop, naming study, role and path
+    _complete(workdir)
+    proc = snakemake(workdir, *(["-n"] if dry else []), *COHORT_TARGETS,
+                     "--configfile", "missing.yaml", check=False)
+    assert proc.returncode != 0
+    assert f"study 'ket2013', file role 'ratings': {missing}" in _output(proc)
