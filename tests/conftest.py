@@ -1,12 +1,15 @@
 """Shared fixtures: one full run of the default workflow serves every workflow-level test."""
 
+import datetime as dt
 import os
+import re
 import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
-from workflow_helpers import copy_workflow, snakemake
+from workflow_helpers import COHORT_TARGETS, copy_workflow, snakemake
 
 
 @pytest.fixture(scope="session")
@@ -28,3 +31,43 @@ def default_run_copy(default_run, tmp_path):
     dest = tmp_path / "run"
     shutil.copytree(default_run, dest, symlinks=True)
     return dest
+
+
+def _shift_first_visit(path, code="D1", days=-5):
+    """Date the first ``code`` MADRS rating ``days`` earlier (a 24 h visit before the infusion);
+    return its data row (the header is row 0)."""
+    text = path.read_text(encoding="cp1250")
+    m = re.search(rf";{code};(\d\d\.\d\d\.\d{{4}});MADRS;", text)
+    date = dt.datetime.strptime(m[1], "%d.%m.%Y") + dt.timedelta(days=days)
+    path.write_text(text[: m.start(1)] + date.strftime("%d.%m.%Y") + text[m.end(1):], encoding="cp1250")
+    return text[: m.start()].count("\n")
+
+
+@pytest.fixture(scope="session")
+def own_exports_run(tmp_path_factory):
+    """A copy run to the cohort (COHORT_TARGETS) on own exports outside results/: the 24 h MADRS
+    of one ket2013 patient dated before the infusion, and the ket2009 export configured a second
+    time as study ket2009b. ``twice.yaml`` (the first run, which must fail at the cohort) and
+    ``overlap.yaml`` (the same with the two declared overlapping_studies) are in the copy.
+    Returns (workdir, exports {study: {role: path}}, edited row, first run's process)."""
+    from ketamine_bzd.formats import FORMATS
+    from ketamine_bzd.synthetic import generate_cohort
+
+    formats = {"ket2009": "spss_wide", "ket2013": "ecrf_cz"}
+    workdir = copy_workflow(tmp_path_factory.mktemp("own"))
+    base = tmp_path_factory.mktemp("exports")
+    truth = generate_cohort(47, 20200819)
+    exports = {s: FORMATS[f].write(truth[s], base / s) for s, f in formats.items()}
+    row = _shift_first_visit(exports["ket2013"]["ratings"])
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    config["synthetic"]["enabled"] = False
+    config["studies"] = {
+        s: {"format": formats[s], "files": {r: str(p) for r, p in exports[s].items()}}
+        for s in formats
+    }
+    config["studies"]["ket2009b"] = config["studies"]["ket2009"]
+    (workdir / "twice.yaml").write_text(yaml.safe_dump(config))
+    config["overlapping_studies"] = [["ket2009", "ket2009b"]]
+    (workdir / "overlap.yaml").write_text(yaml.safe_dump(config))
+    first = snakemake(workdir, *COHORT_TARGETS, "--configfile", "twice.yaml", check=False)
+    return workdir, exports, row, first

@@ -3,7 +3,6 @@ as rerun facts, missing files on every run, duplicate studies, soft problems in 
 results/ errors. Targets stop at the cohort (no analyses), so the runs are cheap.
 """
 
-import datetime as dt
 import os
 import re
 import shutil
@@ -13,14 +12,10 @@ import pytest
 import yaml
 
 from ketamine_bzd.checksum import file_sha256
-from ketamine_bzd.formats import FORMATS
 from ketamine_bzd.pseudonym import key_fingerprint
-from ketamine_bzd.synthetic import generate_cohort
-from workflow_helpers import copy_workflow, snakemake
+from workflow_helpers import COHORT_TARGETS, copy_workflow, snakemake
 
 pytestmark = pytest.mark.slow
-COHORT_TARGETS = ("results/cohort/provenance.csv", "results/qc/soft_problems.csv")
-FORMAT_OF = {"ket2009": "spss_wide", "ket2013": "ecrf_cz"}
 
 
 def _output(proc):
@@ -112,42 +107,12 @@ def test_unwritable_results_is_one_clear_line(fresh, tmp_path):
 
 
 # ----------------------------------------------------------------------------- own exports
+# own_exports_run (conftest.py): the 24 h MADRS of one ket2013 patient dated before the infusion,
+# and the ket2009 export configured a second time as study ket2009b.
 
 
-def _shift_first_visit(path, code="D1", days=-5):
-    """Date the first ``code`` MADRS rating ``days`` earlier (a 24 h visit before the infusion)."""
-    text = path.read_text(encoding="cp1250")
-    m = re.search(rf";{code};(\d\d\.\d\d\.\d{{4}});MADRS;", text)
-    date = dt.datetime.strptime(m[1], "%d.%m.%Y") + dt.timedelta(days=days)
-    path.write_text(text[: m.start(1)] + date.strftime("%d.%m.%Y") + text[m.end(1):], encoding="cp1250")
-    return text[: m.start()].count("\n")  # data row (the header is row 0)
-
-
-@pytest.fixture(scope="module")
-def own(tmp_path_factory):
-    """Own exports outside results/: the 24 h MADRS of one ket2013 patient dated before the
-    infusion, and the ket2009 export configured a second time as study ket2009b."""
-    workdir = copy_workflow(tmp_path_factory.mktemp("own"))
-    base = tmp_path_factory.mktemp("exports")
-    truth = generate_cohort(47, 20200819)
-    exports = {s: FORMATS[f].write(truth[s], base / s) for s, f in FORMAT_OF.items()}
-    row = _shift_first_visit(exports["ket2013"]["ratings"])
-    config = yaml.safe_load((workdir / "config.yaml").read_text())
-    config["synthetic"]["enabled"] = False
-    config["studies"] = {
-        s: {"format": FORMAT_OF[s], "files": {r: str(p) for r, p in exports[s].items()}}
-        for s in FORMAT_OF
-    }
-    config["studies"]["ket2009b"] = config["studies"]["ket2009"]
-    (workdir / "twice.yaml").write_text(yaml.safe_dump(config))
-    config["overlapping_studies"] = [["ket2009", "ket2009b"]]
-    (workdir / "overlap.yaml").write_text(yaml.safe_dump(config))
-    first = snakemake(workdir, *COHORT_TARGETS, "--configfile", "twice.yaml", check=False)
-    return workdir, exports, row, first
-
-
-def test_the_same_export_configured_twice_is_an_error_naming_both_studies(own):
-    _, _, _, first = own
+def test_the_same_export_configured_twice_is_an_error_naming_both_studies(own_exports_run):
+    _, _, _, first = own_exports_run
     assert first.returncode != 0
     assert ("ERROR in rule cohort: the same patient records appear in two studies (20 of study "
             "ket2009b also in study ket2009;") in first.stderr
@@ -159,8 +124,8 @@ def _complete(workdir):
     return snakemake(workdir, *COHORT_TARGETS, "--configfile", "overlap.yaml")
 
 
-def test_declared_overlap_counts_each_record_once(own):
-    workdir, *_ = own
+def test_declared_overlap_counts_each_record_once(own_exports_run):
+    workdir, *_ = own_exports_run
     _complete(workdir)
     patients = pd.read_parquet(workdir / "results/cohort/patients.parquet")
     assert len(patients) == 47 and set(patients["study"]) == {"ket2009", "ket2013"}
@@ -170,16 +135,16 @@ def test_declared_overlap_counts_each_record_once(own):
     assert provenance["data_source"].eq("study exports").all()
 
 
-def test_off_schedule_visit_is_counted_in_qc_and_on_the_console(own):
-    workdir, _, row, first = own
+def test_off_schedule_visit_is_counted_in_qc_and_on_the_console(own_exports_run):
+    workdir, _, row, first = own_exports_run
     problems = pd.read_csv(workdir / "results/qc/soft_problems.csv")
     assert problems[["study", "count", "example"]].values.tolist() == [["ket2013", 1, f"hodnoceni.csv row {row}"]]
     assert problems["kind"].iloc[0].startswith("off-schedule visit")
     assert "ingest ket2013: 1 soft problem(s) (off-schedule visit" in first.stderr
 
 
-def test_an_edited_export_reruns_ingest_even_if_its_mtime_lies(own):
-    workdir, exports, *_ = own
+def test_an_edited_export_reruns_ingest_even_if_its_mtime_lies(own_exports_run):
+    workdir, exports, *_ = own_exports_run
     path = exports["ket2009"]["medication"]
     _complete(workdir)
     assert not _would_run(snakemake(workdir, "-n", *COHORT_TARGETS, "--configfile", "overlap.yaml"))
@@ -200,8 +165,8 @@ def test_an_edited_export_reruns_ingest_even_if_its_mtime_lies(own):
 
 
 @pytest.mark.parametrize("dry", [True, False])
-def test_a_missing_file_stops_every_run(own, dry):
-    workdir, exports, *_ = own
+def test_a_missing_file_stops_every_run(own_exports_run, dry):
+    workdir, exports, *_ = own_exports_run
     config = yaml.safe_load((workdir / "overlap.yaml").read_text())
     missing = str(exports["ket2013"]["ratings"]) + ".moved"
     config["studies"]["ket2013"]["files"]["ratings"] = missing

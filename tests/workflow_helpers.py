@@ -41,3 +41,7 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900,
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+# Targets that stop after ingest and the cohort (no analyses): cheap workflow-level tests.
+COHORT_TARGETS = ("results/cohort/provenance.csv", "results/qc/soft_problems.csv")
