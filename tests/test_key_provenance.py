@@ -110,10 +110,14 @@ def test_cohort_refuses_studies_pseudonymized_with_different_keys():
 
 
 @pytest.fixture(scope="module")
-def ingested(tmp_path_factory):
+def truth():
+    return generate_cohort(47, 20200819)
+
+
+@pytest.fixture(scope="module")
+def ingested(tmp_path_factory, truth):
     """ket2009 (spss_wide) read from its synthetic export: StudyTables and the files."""
     base = tmp_path_factory.mktemp("exports")
-    truth = generate_cohort(47, 20200819)
     files = FORMATS["spss_wide"].write(truth["ket2009"], base / "ket2009")
     return files, FORMATS["spss_wide"].read("ket2009", files, b"k")
 
@@ -155,8 +159,7 @@ def test_the_same_export_configured_twice_is_an_error_naming_both_studies(ingest
         resolve_shared_records([a, b], [["ket2009", "ket2013"]])
 
 
-def test_distinct_studies_share_no_records(tmp_path):
-    truth = generate_cohort(47, 20200819)
+def test_distinct_studies_share_no_records(tmp_path, truth):
     tables = []
     for study, fmt in (("ket2009", "spss_wide"), ("ket2013", "ecrf_cz")):
         files = FORMATS[fmt].write(truth[study], tmp_path / study)
@@ -193,3 +196,25 @@ def test_soft_problems_are_counted_by_kind_with_an_example_location():
     line = summary_line("ket2013", t)
     assert line.startswith("ingest ket2013: 4 soft problem(s)") and "\n" not in line
     assert summary_line("ket2009", count_soft_problems("ket2009", [])) == "ingest ket2009: no soft problems"
+
+
+@pytest.mark.parametrize(("shift", "flagged"), [(-1, False), (-2, True), (-5, True), (2, False), (3, True)])
+def test_a_24h_rating_dated_before_the_infusion_is_an_off_schedule_visit(tmp_path, truth, shift, flagged):
+    """issue 8, finding 6: the 24 h visit (nominal day 1) dated on day -1 is within 2 days of its
+    nominal day but before the infusion; it is flagged as well as one more than 2 days off."""
+    import datetime as dt
+    import re
+
+    files = FORMATS["ecrf_cz"].write(truth["ket2013"], tmp_path / "ket2013")
+    path = files["ratings"]
+    text = path.read_text(encoding="cp1250")
+    m = re.search(r";D1;(\d\d\.\d\d\.\d{4});MADRS;", text)
+    date = dt.datetime.strptime(m[1], "%d.%m.%Y") + dt.timedelta(days=shift)
+    path.write_text(text[: m.start(1)] + date.strftime("%d.%m.%Y") + text[m.end(1):], encoding="cp1250")
+    row = text[: m.start()].count("\n")
+    warnings = FORMATS["ecrf_cz"].read("ket2013", files, b"k").warnings
+    problems = count_soft_problems("ket2013", warnings)
+    if flagged:
+        assert problems["count"].tolist() == [1] and problems["example"].tolist() == [f"hodnoceni.csv row {row}"]
+    else:
+        assert problems.empty, warnings

@@ -18,7 +18,7 @@ SOFT_PROBLEM_COLUMNS = ["kind", "study", "count", "example"]
 _LINE = re.compile(r"^(?P<file>.+?) row (?P<row>\d+): (?P<what>.*)$", re.S)
 # kind -> pattern of the adapter's message (first match wins)
 KINDS = {
-    "off-schedule visit (visit date far from the visit's nominal study day)": re.compile(
+    "off-schedule visit (dated > 2 days from its nominal study day or across the infusion)": re.compile(
         r"^visit .* dated study day"
     ),
     "prescription clipped to the study period": re.compile(r"clipped to the study period"),

@@ -302,7 +302,8 @@ def _ratings(recs, infusion, pseudo, quarantine, warnings):
         if score is None:
             continue  # visit not rated: becomes a 'missing' row like an absent one
         day = (date - infusion[pid]).days
-        if abs(day - VISIT_STUDY_DAY[visit]) > 2:
+        # off schedule: far from the nominal day, or on the wrong side of the infusion (day 0)
+        if abs(day - VISIT_STUDY_DAY[visit]) > 2 or (day < 0) != (VISIT_STUDY_DAY[visit] < 0):
             warnings.append(f"{path} row {row}: visit {f[VISIT_CODE]} dated study day {day}, "
                             f"nominal day {VISIT_STUDY_DAY[visit]}")
         observed[key] = (score, day)
