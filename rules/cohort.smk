@@ -6,7 +6,9 @@ rule cohort:
         medication=expand(interim("{study}", "medication.parquet"), study=STUDIES),
         diazepam_table=diazepam_table(),
         fluoxetine_table=fluoxetine_table(),
-        code=package_code("cohort", "definitions", "equivalents", "canonical"),
+        code=package_code(
+            "cohort", "definitions", "equivalents", "canonical", "resource_tables"
+        ),
     output:
         patients="results/cohort/patients.parquet",
         visits="results/cohort/visits.parquet",

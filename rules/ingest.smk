@@ -2,9 +2,12 @@ rule ingest:
     """Read one study's raw export, validate it, pseudonymize identifiers, write Parquet."""
     input:
         unpack(ingest_inputs),
-        code=package_code("formats", "canonical", "errors", "pseudonym"),
+        code=package_code(
+            "formats", "canonical", "errors", "pseudonym", "resource_tables"
+        ),
         drugs="resources/drugs.csv",
         brands="resources/brands_cz.csv",
+        dose_limits="resources/max_daily_doses.csv",
     output:
         subjects=interim("{study}", "subjects.parquet"),
         ratings=interim("{study}", "ratings.parquet"),

@@ -49,6 +49,14 @@ def contains_identifier(value, identifiers: Collection[str]) -> bool:
     )
 
 
+def scrub(text: str, identifiers: Collection[str]) -> str:
+    """``text`` with every whole-token occurrence of an identifier replaced by ``(withheld)``."""
+    for i in identifiers:
+        if i and i in text:
+            text = re.sub(rf"(?<![0-9A-Za-z]){re.escape(i)}(?![0-9A-Za-z])", "(withheld)", text)
+    return text
+
+
 def capped(text: str) -> str:
     """``text`` cut to ``ECHO_MAX_CHARS`` characters, saying so and giving its length."""
     if len(text) <= ECHO_MAX_CHARS:
@@ -109,6 +117,8 @@ class IngestError(ValueError):
             self.value, self.value_withheld = None, True
         if self.column is not None and contains_identifier(self.column, identifiers):
             self.column = "(withheld: looks like an identifier)"
+        if self.value_withheld:  # our reason may restate the value (a dose, a total)
+            self.reason = scrub(str(self.reason), identifiers)
         self.args = (self._message(),)
         return self
 
@@ -120,10 +130,15 @@ class ResourceError(IngestError):
 
 @dataclass
 class Quarantine:
-    """Rows excluded at ingest, each with its reason (never silently dropped)."""
+    """Rows excluded at ingest, each with its reason (never silently dropped).
+
+    ``identifiers``: the raw identifiers of the export (filled by the reader); a quarantined
+    value equal to or containing one is withheld in :meth:`frame`.
+    """
 
     study: str
     records: list[dict] = field(default_factory=list)
+    identifiers: set[str] = field(default_factory=set)
 
     def add(self, file, row, column, value, reason) -> None:
         if value is not None:
@@ -147,6 +162,11 @@ class Quarantine:
         return sum(1 for r in self.records if r["file"] == str(file))
 
     def frame(self) -> pd.DataFrame:
-        return pd.DataFrame(self.records, columns=QUARANTINE_COLUMNS).astype(
-            {"row": "int64"}
-        )
+        frame = pd.DataFrame(self.records, columns=QUARANTINE_COLUMNS).astype({"row": "int64"})
+        if self.identifiers and len(frame):
+            hidden = frame["value"].map(
+                lambda v: v is not None and not PSEUDONYM_SHAPE.match(v)
+                and contains_identifier(v, self.identifiers)
+            )
+            frame.loc[hidden, "value"] = WITHHELD
+        return frame

@@ -211,7 +211,7 @@ def _read(study, files, key, identifiers) -> IngestResult:
     for role in FILE_ROLES:
         if role not in files:
             raise IngestError(f"<{role}>", f"no path given for file role {role!r}")
-    quarantine = Quarantine(study)
+    quarantine = Quarantine(study, identifiers=identifiers)
     pseudo = common.Pseudonyms(study, key)
     warnings: list[str] = []
 

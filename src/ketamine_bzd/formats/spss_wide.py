@@ -175,7 +175,7 @@ def read(study: str, files: dict[str, Path], key: bytes) -> IngestResult:
 
 
 def _read(study, files, key, identifiers) -> IngestResult:
-    quarantine = Quarantine(study)
+    quarantine = Quarantine(study, identifiers=identifiers)
     pseudo = common.Pseudonyms(study, key)
     warnings: list[str] = []
     for role in FILE_ROLES:
