@@ -41,6 +41,8 @@ from ..resource_tables import Column, read_resource
 RESOURCES_DIR = Path(__file__).resolve().parents[3] / "resources"
 REPORT_COLUMNS = ["study", "file", "rows_read", "rows_accepted", "rows_quarantined"]
 FLOAT_SUBJECT_COLUMNS = [*SUBJECT_RANGES, *PK_COLUMNS]
+# counts: a fraction is a typo, not a value
+WHOLE_SUBJECT_COLUMNS = ("n_hospitalizations",)
 
 
 @dataclass
@@ -403,6 +405,9 @@ def parse_int(file, row, column, text: str) -> int:
     s = text.strip()
     if not _INTEGER.match(s):
         raise IngestError(file, "not an integer", row=row, column=column, value=text)
+    if len(s.lstrip("+-")) > 9:  # int() refuses > 4300 digits; no field here needs 10
+        raise IngestError(file, "integer with more than 9 digits", row=row, column=column,
+                          value=text)
     return int(s)
 
 
@@ -429,9 +434,10 @@ def check_range(file, row, column, value: float | None, lo: float, hi: float, wh
 
 
 def check_whole(file, row, column, value: float | None, what: str):
-    """Rating-scale totals are sums of item scores: whole numbers (``23,5`` is a typo)."""
+    """Rating-scale totals (sums of item scores) and counts are whole numbers (``23,5`` is a
+    typo)."""
     if value is not None and not float(value).is_integer():
-        raise IngestError(file, f"{what} must be a whole number of points", row=row,
+        raise IngestError(file, f"{what} must be a whole number", row=row,
                           column=column, value=value)
     return value
 

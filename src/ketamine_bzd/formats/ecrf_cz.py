@@ -24,6 +24,7 @@ import numpy as np
 
 from ..canonical import (
     PK_ANALYTES,
+    PK_MAX_NG_ML,
     PK_TIMES_MIN,
     SCORE_RANGE,
     STUDY_DAYS,
@@ -263,6 +264,8 @@ def _patients(study, recs, pseudo):
         for col, header in SUBJECT_HEADERS.items():
             value = common.parse_number(path, row, header, f[header], decimal=DECIMAL)
             rec[col] = common.check_range(path, row, header, value, *SUBJECT_RANGES[col], header)
+            if col in common.WHOLE_SUBJECT_COLUMNS:
+                common.check_whole(path, row, header, value, header)
         if f[EPISODE] not in EPISODE_CODES:
             raise IngestError(path, "episode must be 'první' (first) or 'opakovaná' (recurrent)",
                               row=row, column=EPISODE, value=f[EPISODE])
@@ -277,6 +280,7 @@ def _patients(study, recs, pseudo):
             if value < 0:
                 raise IngestError(path, "serum level must be >= 0 ng/ml, '<LLOQ', '<LOD' or empty",
                                   row=row, column=header, value=text)
+            common.check_range(path, row, header, value, 0, PK_MAX_NG_ML, "serum level (ng/ml)")
             rec[col], rec[f"{col}_status"] = value, "measured"
         out.append(rec)
     return out, infusion

@@ -25,6 +25,7 @@ import pyreadstat
 
 from ..canonical import (
     PK_ANALYTES,
+    PK_MAX_NG_ML,
     PK_TIMES_MIN,
     SCALES,
     SCORE_RANGE,
@@ -36,6 +37,7 @@ from ..canonical import (
 from ..errors import IngestError, Quarantine
 from . import common
 from .common import IngestResult
+from .sav_structure import check_sav_structure
 
 FILE_ROLES = ("patients", "medication")
 DEFAULT_FILENAMES = {"patients": "patients.sav", "medication": "medication_daily.csv"}
@@ -200,6 +202,8 @@ def _read_sav(study, path: Path, pseudo, quarantine, identifiers):
         kind = common.sniff_binary(data) or ("file is empty" if not data else "file is text")
         raise IngestError(path, f"not a readable SPSS .sav file ({kind}; an SPSS .sav starts "
                           "with the signature $FL2)")
+    # ReadStat trusts the dictionary's counts; a damaged one can crash the process
+    check_sav_structure(path, data)
     try:
         frame, meta = pyreadstat.read_sav(str(path), user_missing=True)
     except Exception as exc:  # pyreadstat raises several types for a damaged .sav
@@ -248,6 +252,8 @@ def _read_sav(study, path: Path, pseudo, quarantine, identifiers):
         for col, (var, label) in SUBJECT_VARS.items():
             out[col] = common.check_range(path, row, var, number(row, var, rec[var]),
                                           *SUBJECT_RANGES[col], label)
+            if col in common.WHOLE_SUBJECT_COLUMNS:
+                common.check_whole(path, row, var, out[col], label)
         episode = number(row, "EPISODE", rec["EPISODE"])
         if episode not in EPISODE_CODES:
             raise IngestError(path, "episode must be coded 1 (first) or 2 (recurrent)", row=row,
@@ -283,6 +289,7 @@ def _pk(path, row, var, value, user_missing):
             path, "unknown serum-level code (allowed: a level >= 0 ng/ml, -1 below LLOQ, "
             "-2 below LOD, -9 or system-missing not sampled)", row=row, column=var, value=value,
         )
+    common.check_range(path, row, var, value, 0, PK_MAX_NG_ML, "serum level (ng/ml)")
     return value, "measured"
 
 
