@@ -165,7 +165,7 @@ class Quarantine:
         frame = pd.DataFrame(self.records, columns=QUARANTINE_COLUMNS).astype({"row": "int64"})
         if self.identifiers and len(frame):
             hidden = frame["value"].map(
-                lambda v: v is not None and not PSEUDONYM_SHAPE.match(v)
+                lambda v: isinstance(v, str) and not PSEUDONYM_SHAPE.match(v)
                 and contains_identifier(v, self.identifiers)
             )
             frame.loc[hidden, "value"] = WITHHELD

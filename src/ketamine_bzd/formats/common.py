@@ -185,8 +185,8 @@ def _field_at(data: bytes, pos: int, delimiter: str, encoding: str) -> tuple[str
 
 ENCODING_NAMES = {"cp1250": "cp1250 (Windows-1250)", "utf-8": "UTF-8"}
 MAGIC = {  # file signatures of things handed over instead of a CSV export
-    b"PK\x03\x04": "a zip archive (an Excel .xlsx workbook?)",
-    b"\xd0\xcf\x11\xe0": "an OLE2 document (an Excel .xls workbook?)",
+    b"PK\x03\x04": "a zip archive, e.g. an Excel .xlsx workbook",
+    b"\xd0\xcf\x11\xe0": "an OLE2 document, e.g. an Excel .xls workbook",
     b"$FL2": "an SPSS .sav file",
     b"$FL3": "an SPSS .sav file (compressed)",
     b"%PDF": "a PDF document",
@@ -442,11 +442,11 @@ def check_whole(file, row, column, value: float | None, what: str):
     return value
 
 
-def require_patients(file, n_patients: int, n_read: int) -> None:
+def require_patients(file, n_patients: int, n_read: int, what: str = "a header only") -> None:
     """A study without a single patient record cannot be analysed: say so plainly."""
     if n_patients == 0:
-        extra = f" ({n_read} blank record(s), quarantined)" if n_read else ""
-        raise IngestError(file, f"no patient records: the file has a header only{extra}")
+        extra = f" and {n_read} blank record(s)" if n_read else ""
+        raise IngestError(file, f"no patient records: the file has {what}{extra}")
 
 
 def check_dose(file, row, column, value: float | None, what: str = "dose"):

@@ -185,7 +185,7 @@ def _read(study, files, key, identifiers) -> IngestResult:
             raise IngestError(f"<{role}>", f"no path given for file role {role!r}")
     sav = common.require_file(files["patients"], "patients")
     subjects, observed, n_sav = _read_sav(study, sav, pseudo, quarantine, identifiers)
-    common.require_patients(sav, len(subjects), n_sav)
+    common.require_patients(sav, len(subjects), n_sav, "a dictionary but no cases")
     patients = subjects["patient_id"].tolist()
     med_records, n_med, med_path = _read_medication(files["medication"], set(patients), pseudo,
                                                     quarantine, identifiers)
