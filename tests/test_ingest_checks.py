@@ -11,7 +11,13 @@ import pyreadstat
 import pytest
 
 from ketamine_bzd.equivalents import load_table
-from ketamine_bzd.errors import ECHO_MAX_CHARS, WITHHELD, IngestError, Quarantine, ResourceError
+from ketamine_bzd.errors import (
+    ECHO_MAX_CHARS,
+    WITHHELD,
+    IngestError,
+    Quarantine,
+    ResourceError,
+)
 from ketamine_bzd.formats import common, ecrf_cz, spss_wide
 from ketamine_bzd.formats.example import example_truth
 
@@ -147,7 +153,7 @@ def test_id_shaped_value_is_withheld_even_if_unknown(spss):
 
 
 def test_id_in_a_sav_numeric_variable_is_withheld(spss):
-    frame, meta = pyreadstat.read_sav(str(spss["patients"]), user_missing=True)
+    frame, _ = pyreadstat.read_sav(str(spss["patients"]), user_missing=True)
     frame["AGE"] = frame["ID"]  # swapped: a string variable where a number belongs
     pyreadstat.write_sav(frame, str(spss["patients"]))
     err = read_error(spss_wide, spss)
@@ -228,17 +234,17 @@ def test_patients_file_with_header_only(fmt, ecrf, spss, tmp_path):
     assert ("a header only" if fmt == "ecrf" else "a dictionary but no cases") in str(err)
 
 
+EQ_HEADER = "drug,mg_equivalent_to_reference,reference_drug,reference_mg,source\n"
+
+
 @pytest.mark.parametrize(
     "content, row, column, match",
     [
-        ('drug,mg_equivalent_to_reference,reference_drug,reference_mg,source\n'
-         'x,1,diazepam,10,"unclosed\n', 1, None, "malformed record"),
-        ("drug,mg_equivalent_to_reference,reference_drug,reference_mg,source\n"
-         "x,1,diazepam,10,a source,extra\n", 1, None, "6 fields but the header has 5"),
-        ("drug,mg_equivalent_to_reference,reference_drug,reference_mg,source\n"
-         "x,1,diazepam,10,s\ny,abc,diazepam,10,s\n", 2, "mg_equivalent_to_reference", "positive"),
-        ("drug;mg_equivalent_to_reference;reference_drug;reference_mg;source\n"
-         "x;1;diazepam;10;s\n", 0, "drug", "delimiter must be ','"),
+        (EQ_HEADER + 'x,1,diazepam,10,"unclosed\n', 1, None, "malformed record"),
+        (EQ_HEADER + "x,1,diazepam,10,a source,extra\n", 1, None, "6 fields but the header has 5"),
+        (EQ_HEADER + "x,1,diazepam,10,s\ny,abc,diazepam,10,s\n", 2, "mg_equivalent_to_reference",
+         "positive"),
+        (EQ_HEADER.replace(",", ";") + "x;1;diazepam;10;s\n", 0, "drug", "delimiter must be ','"),
     ],
 )
 def test_malformed_equivalence_table_names_file_row_column(tmp_path, content, row, column, match):

@@ -244,7 +244,7 @@ def test_fuzz_sav_dictionary_bytes(spss, fast_validation):
     @settings(FUZZ, max_examples=EXAMPLES["sav_dictionary_bytes"])
     @given(case=sav_dictionary_mutation(spss))
     def fuzz(case):
-        pos, mutated = case
+        _, mutated = case
         spss.reset()
         spss.files["patients"].write_bytes(mutated)
         # a byte of the ID variable's name or of the data can change identifiers: not here

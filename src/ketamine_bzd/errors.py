@@ -108,7 +108,7 @@ class IngestError(ValueError):
 
     def withhold_identifiers(
         self, identifiers: Collection[str], id_columns: Collection[str] = ()
-    ) -> "IngestError":
+    ) -> IngestError:
         """Withhold the value if it is in an identifier column or contains a raw identifier of
         the export (the reader knows them; the shape test alone misses e.g. plain numbers)."""
         if self.value is not None and (
