@@ -295,3 +295,14 @@ def test_quarantine_frame_with_blank_and_identifier_values():
     q.add("f.csv", 1, None, None, "blank line")
     q.add("f.csv", 2, "DAY", 101, "study day outside the study period -7..7")
     assert q.frame()["value"].tolist()[1] == WITHHELD
+
+
+@pytest.mark.parametrize("value", ["K09-001", "13-0042", "PAT0042", "S_123", "k09/17"])
+def test_identifier_shapes_are_withheld(value):
+    assert WITHHELD in str(IngestError("f.csv", "r", row=1, column="c", value=value))
+
+
+@pytest.mark.parametrize("value", ["D5", "2014-03-12", "12/03/2014", "-7.5", "61", 61.0, "Neurol 10",
+                                   "Zoloft 100mg", "1,5", "<LLOQ"])
+def test_ordinary_values_are_shown(value):
+    assert f"value {value!r}" in str(IngestError("f.csv", "r", row=1, column="c", value=value))

@@ -174,8 +174,9 @@ def byte_mutation(draw, export: Export, roles: tuple[str, ...]):
         pos = where[draw(st.integers(0, len(where) - 1))]
         return role, pos, data[:pos] + data[pos + 1:]
     pos = draw(st.integers(0, len(data) - (op == "replace")))
-    # whitespace replacing the first or last character of a field is stripped: a deletion
-    alphabet = [b for b in HOSTILE[fmt] if op == "insert" or b not in b" \t"]
+    # whitespace replacing a field's first or last character is stripped, and a line end
+    # replacing a record's last character leaves a shorter value and a blank line: deletions
+    alphabet = [b for b in HOSTILE[fmt] if op == "insert" or b not in b" \t\r\n"]
     byte = bytes([draw(st.sampled_from(alphabet))])
     if op == "replace" and data[pos:pos + 1] == byte:
         return role, pos, data

@@ -23,9 +23,9 @@ QUARANTINE_COLUMNS = ["study", "file", "row", "column", "value", "reason"]
 ECHO_MAX_CHARS = 80
 WITHHELD = "value withheld (looks like an identifier)"
 # Subject-code shapes: letters then digits (K09-001, PAT0042, S_123) or two digit groups joined
-# by - _ or / (13-0042). Dates (two separators), decimals, plain numbers and codes with one digit
-# (D5) do not match, so ordinary values are still shown.
-ID_SHAPE = re.compile(r"^[A-Za-z]{1,6}[-_/ ]?\d{2,}(?:[-_/]\d+)?$|^\d{2,}[-_/]\d{2,}$")
+# by - _ or / (13-0042). Dates (two separators), decimals, plain numbers, codes with one digit
+# (D5) and names with a space ("Neurol 10") do not match, so ordinary values are still shown.
+ID_SHAPE = re.compile(r"^[A-Za-z]{1,6}[-_/]?\d{2,}(?:[-_/]\d+)?$|^\d{2,}[-_/]\d{2,}$")
 # our own pseudonyms (ketamine_bzd.pseudonym) are safe to show
 PSEUDONYM_SHAPE = re.compile(r"^P[0-9a-f]{16}$")
 
