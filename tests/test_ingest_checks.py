@@ -306,3 +306,9 @@ def test_identifier_shapes_are_withheld(value):
                                    "Zoloft 100mg", "1,5", "<LLOQ"])
 def test_ordinary_values_are_shown(value):
     assert f"value {value!r}" in str(IngestError("f.csv", "r", row=1, column="c", value=value))
+
+
+def test_cp1250_medication_file_is_named_as_such(spss):
+    path = spss["medication"]
+    path.write_bytes(path.read_bytes() + "101,1,oxazepam Léčiva,10,0\n".encode("cp1250"))
+    assert "the file looks cp1250 (Windows-1250) or Latin-1 encoded" in str(read_error(spss_wide, spss))

@@ -261,9 +261,21 @@ def decode_text(path: Path, encoding: str, delimiter: str, id_column: str | None
     except UnicodeDecodeError as exc:
         raise IngestError(
             path, f"bytes not valid in the expected encoding {encoding} "
-            f"(byte 0x{data[exc.start]:02x}); re-export the file as {encoding}",
+            f"(byte 0x{data[exc.start]:02x}){_looks_like(data, encoding)}; re-export the file "
+            f"as {encoding}",
             **where(exc.start, encoding),
         ) from None
+
+
+def _looks_like(data: bytes, expected: str) -> str:
+    """Name the encoding the file probably has, when it is not the expected one."""
+    if expected == "utf-8":
+        try:
+            data.decode("cp1250")
+        except UnicodeDecodeError:
+            return ""
+        return ": the file looks cp1250 (Windows-1250) or Latin-1 encoded"
+    return ""
 
 
 @dataclass
