@@ -135,8 +135,8 @@ class DoseLimits:
         limit, label = self.limits[drug]
         raise IngestError(
             file, f"{what} {format_number(amount)} mg of {drug} is above the maximum plausible "
-            f"daily dose {format_number(limit)} mg (twice the label maximum "
-            f"{format_number(label)} mg; resources/max_daily_doses.csv)",
+            f"daily dose {format_number(limit)} mg (label maximum {format_number(label)} mg; "
+            "resources/max_daily_doses.csv)",
             row=row, column=column, value=text,
         )
 
