@@ -8,7 +8,12 @@ rule cohort:
         diazepam_table=diazepam_table(),
         fluoxetine_table=fluoxetine_table(),
         code=package_code(
-            "cohort", "definitions", "equivalents", "canonical", "provenance"
+            "cohort",
+            "definitions",
+            "equivalents",
+            "canonical",
+            "provenance",
+            "resource_tables",
         ),
     output:
         patients="results/cohort/patients.parquet",

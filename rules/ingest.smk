@@ -10,9 +10,11 @@ rule ingest:
             "checksum",
             "provenance",
             "soft_problems",
+            "resource_tables",
         ),
         drugs="resources/drugs.csv",
         brands="resources/brands_cz.csv",
+        dose_limits="resources/max_daily_doses.csv",
     output:
         subjects=interim("{study}", "subjects.parquet"),
         ratings=interim("{study}", "ratings.parquet"),

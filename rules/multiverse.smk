@@ -9,7 +9,7 @@ MV_TABLES = (
     if MV["tables"] == "all"
     else list(MV["tables"])
 )
-MV_CODE = package_code("multiverse", "definitions", "equivalents")
+MV_CODE = package_code("multiverse", "definitions", "equivalents", "resource_tables")
 MULTIVERSE_OUTPUTS = [
     f"{SENS}/specifications.parquet",
     f"{SENS}/specifications.csv",

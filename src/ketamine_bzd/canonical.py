@@ -26,6 +26,10 @@ PK_STATUS = ("measured", "below_lloq", "below_lod", "missing")
 # GC-MS limits of the paper (Methods): ng/ml
 PK_LLOQ_NG_ML = {"ketamine": 50.0, "norketamine": 8.0}
 PK_LOD_NG_ML = {"ketamine": 20.0, "norketamine": 1.0}
+# Hard upper limit of a serum level: ten times the plasma levels of ketamine anaesthesia (of the
+# order of 1,000-5,000 ng/ml); the paper's subanaesthetic infusion gives a few hundred. Catches
+# unit errors (pg/ml or ng/l entered as ng/ml are 1,000-fold).
+PK_MAX_NG_ML = 50_000.0
 DRUG_CLASSES = ("bzd", "ad")
 
 PK_COLUMNS = [f"{a}_ng_ml_{t}min" for a in PK_ANALYTES for t in PK_TIMES_MIN]

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from .errors import ResourceError
+from .resource_tables import Column, read_resource
+
 TABLE_COLUMNS = ["drug", "mg_equivalent_to_reference", "reference_drug", "reference_mg", "source"]
 
 
@@ -45,34 +48,31 @@ class EquivalenceTable:
         return dose_mg * drugs.map(self.factors).astype(float)
 
 
+TABLE_SPEC = [
+    Column("drug"),
+    Column("mg_equivalent_to_reference", "positive"),
+    Column("reference_drug"),
+    Column("reference_mg", "positive"),
+    Column("source", empty="no source (every row must cite where its equivalence comes from)"),
+]
+
+
 def load_table(path: str | Path, name: str | None = None) -> EquivalenceTable:
+    """Read and validate an equivalence table; a malformed one raises
+    :class:`~ketamine_bzd.errors.ResourceError` naming file, row, column and value."""
     path = Path(path)
-    frame = pd.read_csv(path)
-    missing = [c for c in TABLE_COLUMNS if c not in frame.columns]
-    if missing:
-        raise ValueError(f"equivalence table {path}: missing column(s) {missing}")
-    references = frame[["reference_drug", "reference_mg"]].drop_duplicates()
-    if len(references) != 1:
-        raise ValueError(f"equivalence table {path}: rows use more than one reference dose")
-    if frame["drug"].duplicated().any():
-        dup = frame.loc[frame["drug"].duplicated(), "drug"].iloc[0]
-        raise ValueError(f"equivalence table {path}: drug {dup!r} listed twice")
-    bad = frame[~(frame["mg_equivalent_to_reference"] > 0)]
-    if len(bad):
-        row = bad.index[0]
-        raise ValueError(
-            f"equivalence table {path}: row {row + 1}, column 'mg_equivalent_to_reference', "
-            f"value {bad.iloc[0]['mg_equivalent_to_reference']!r}: must be a positive number"
-        )
-    if frame["source"].isna().any():
-        row = frame.index[frame["source"].isna()][0]
-        raise ValueError(f"equivalence table {path}: row {row + 1} has no source")
-    ref_drug, ref_mg = references.iloc[0]
-    factors = dict(zip(frame["drug"], float(ref_mg) / frame["mg_equivalent_to_reference"]))
+    rows = read_resource(path, TABLE_SPEC, key="drug")
+    ref_drug, ref_mg = rows[0]["reference_drug"], rows[0]["reference_mg"]
+    for r in rows:
+        if (r["reference_drug"], r["reference_mg"]) != (ref_drug, ref_mg):
+            raise ResourceError(
+                path, f"rows use more than one reference dose ({ref_mg:g} mg {ref_drug} in the "
+                f"first row)", row=r["_row"], column="reference_mg", value=r["reference_mg"],
+            )
     return EquivalenceTable(
         name=name or path.stem,
         reference_drug=str(ref_drug),
         reference_mg=float(ref_mg),
-        factors=factors,
-        sources=dict(zip(frame["drug"], frame["source"])),
+        factors={r["drug"]: float(ref_mg) / r["mg_equivalent_to_reference"] for r in rows},
+        sources={r["drug"]: r["source"] for r in rows},
     )

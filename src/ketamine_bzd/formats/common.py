@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..canonical import (
+    DRUG_CLASSES,
     MEDICATION_COLUMNS,
     PK_COLUMNS,
     RATING_COLUMNS,
@@ -33,12 +34,15 @@ from ..canonical import (
     VISITS,
     StudyTables,
 )
-from ..errors import IngestError, Quarantine
+from ..errors import IngestError, Quarantine, ResourceError
 from ..pseudonym import pseudonymize
+from ..resource_tables import Column, read_resource
 
 RESOURCES_DIR = Path(__file__).resolve().parents[3] / "resources"
 REPORT_COLUMNS = ["study", "file", "rows_read", "rows_accepted", "rows_quarantined"]
 FLOAT_SUBJECT_COLUMNS = [*SUBJECT_RANGES, *PK_COLUMNS]
+# counts: a fraction is a typo, not a value
+WHOLE_SUBJECT_COLUMNS = ("n_hospitalizations",)
 
 
 @dataclass
@@ -61,18 +65,92 @@ class IngestResult:
 # ----------------------------------------------------------------------------- registers
 
 
+DRUG_SPEC = [Column("drug"), Column("drug_class", "choice", DRUG_CLASSES),
+             Column("atc_code", required=False)]
+BRAND_SPEC = [Column("brand"), Column("drug"), Column("strength_mg", "positive"),
+              Column("form", required=False), Column("source")]
+DOSE_LIMIT_SPEC = [Column("drug"), Column("label_max_daily_mg", "positive"),
+                   Column("max_plausible_daily_mg", "positive"), Column("source")]
+
+
 @lru_cache(maxsize=4)
 def load_drugs(path: str | Path | None = None) -> dict[str, str]:
     """Generic drug name -> class (``bzd``/``ad``) from ``resources/drugs.csv``."""
-    frame = pd.read_csv(path or RESOURCES_DIR / "drugs.csv", dtype=str)
-    return dict(zip(frame["drug"], frame["drug_class"]))
+    rows = read_resource(path or RESOURCES_DIR / "drugs.csv", DRUG_SPEC, key="drug")
+    return {r["drug"]: r["drug_class"] for r in rows}
 
 
 @lru_cache(maxsize=4)
 def load_brands(path: str | Path | None = None) -> dict[str, tuple[str, float]]:
-    """Czech brand with strength (e.g. ``Rivotril 0,5 mg``) -> (generic drug, mg per tablet)."""
-    frame = pd.read_csv(path or RESOURCES_DIR / "brands_cz.csv", dtype={"brand": str, "drug": str})
-    return {b: (d, float(s)) for b, d, s in zip(frame["brand"], frame["drug"], frame["strength_mg"])}
+    """Czech brand with strength (e.g. ``Rivotril 0,5 mg``) -> (generic drug, mg per tablet);
+    every brand's drug must be in ``drugs.csv``."""
+    path = Path(path or RESOURCES_DIR / "brands_cz.csv")
+    rows = read_resource(path, BRAND_SPEC, key="brand")
+    drugs = load_drugs()
+    for r in rows:
+        if r["drug"] not in drugs:
+            raise ResourceError(path, "drug missing from resources/drugs.csv", row=r["_row"],
+                                column="drug", value=r["drug"])
+    return {r["brand"]: (r["drug"], r["strength_mg"]) for r in rows}
+
+
+@lru_cache(maxsize=4)
+def load_dose_limits(path: str | Path | None = None) -> dict[str, tuple[float, float]]:
+    """Drug -> (maximum plausible daily dose, label maximum daily dose), mg/day, from
+    ``resources/max_daily_doses.csv``: one sourced row for every drug of ``drugs.csv``.
+
+    The plausible maximum is twice the labelled (SmPC / prescribing information) maximum:
+    above-label doses occur in treatment-resistant depression, keying and unit errors (an extra
+    zero, µg for mg) are 10-fold or more.
+    """
+    path = Path(path or RESOURCES_DIR / "max_daily_doses.csv")
+    rows = read_resource(path, DOSE_LIMIT_SPEC, key="drug")
+    for r in rows:
+        if r["max_plausible_daily_mg"] < r["label_max_daily_mg"]:
+            raise ResourceError(path, "maximum plausible daily dose below the label maximum",
+                                row=r["_row"], column="max_plausible_daily_mg",
+                                value=r["max_plausible_daily_mg"])
+    limits = {r["drug"]: (r["max_plausible_daily_mg"], r["label_max_daily_mg"]) for r in rows}
+    missing = sorted(set(load_drugs()) - set(limits))
+    if missing:
+        raise ResourceError(path, f"no maximum daily dose for drug(s) of drugs.csv: "
+                            f"{', '.join(missing)}")
+    return limits
+
+
+class DoseLimits:
+    """Checks daily doses against ``resources/max_daily_doses.csv``, for both formats.
+
+    ``check_record``: a single record's dose (also one that is later quarantined: an
+    implausible number is an error, whatever its day). ``add_daily``: running total per
+    patient, study day and drug (regular and as-needed together), checked as it grows, so the
+    error names the record that pushed the day over the limit.
+    """
+
+    def __init__(self):
+        self.limits = load_dose_limits()
+        self.totals: dict[tuple, float] = {}
+
+    def _raise(self, file, row, column, text, drug, amount, what):
+        limit, label = self.limits[drug]
+        raise IngestError(
+            file, f"{what} {format_number(amount)} mg of {drug} is above the maximum plausible "
+            f"daily dose {format_number(limit)} mg (label maximum {format_number(label)} mg; "
+            "resources/max_daily_doses.csv)",
+            row=row, column=column, value=text,
+        )
+
+    def check_record(self, file, row, column, text, drug, dose_mg):
+        if dose_mg > self.limits[drug][0] + 1e-9:
+            self._raise(file, row, column, text, drug, dose_mg, "daily dose")
+
+    def add_daily(self, file, row, column, text, pid, day, drug, dose_mg):
+        key = (pid, int(day), drug)
+        total = self.totals.get(key, 0.0) + float(dose_mg)
+        self.totals[key] = total
+        if total > self.limits[drug][0] + 1e-9:
+            self._raise(file, row, column, text, drug, total,
+                        f"with this record the daily total on study day {int(day)} is")
 
 
 # ----------------------------------------------------------------------------- decoding
@@ -105,6 +183,38 @@ def _field_at(data: bytes, pos: int, delimiter: str, encoding: str) -> tuple[str
     return column, fields[index] if index < len(fields) else ""
 
 
+ENCODING_NAMES = {"cp1250": "cp1250 (Windows-1250)", "utf-8": "UTF-8"}
+MAGIC = {  # file signatures of things handed over instead of a CSV export
+    b"PK\x03\x04": "a zip archive, e.g. an Excel .xlsx workbook",
+    b"\xd0\xcf\x11\xe0": "an OLE2 document, e.g. an Excel .xls workbook",
+    b"$FL2": "an SPSS .sav file",
+    b"$FL3": "an SPSS .sav file (compressed)",
+    b"%PDF": "a PDF document",
+    b"\x1f\x8b": "a gzip archive",
+}
+
+
+def sniff_binary(data: bytes) -> str | None:
+    """What a file is if it is not 8-bit text: ``"file is UTF-16 encoded"``, ``"file is binary
+    (a zip archive ...)"``, or ``None`` for plain text. Looks at the first 4 KB only."""
+    head = data[:4096]
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "file is UTF-32 encoded (byte-order mark)"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "file is UTF-16 encoded (byte-order mark)"
+    for magic, kind in MAGIC.items():
+        if head.startswith(magic):
+            return f"file is binary ({kind}), not a delimited text export"
+    nul = head.count(b"\x00")
+    if nul:
+        # UTF-16 text without a byte-order mark: every other byte of ASCII characters is NUL
+        half = max(len(head) // 2, 1)
+        if nul >= 0.3 * half and max(head[0::2].count(0), head[1::2].count(0)) >= 0.9 * nul:
+            return "file looks UTF-16 encoded (NUL bytes between the characters)"
+        return f"file is binary ({nul} NUL bytes in its first {len(head)} bytes), not a delimited text export"
+    return None
+
+
 def decode_text(path: Path, encoding: str, delimiter: str, id_column: str | None = None) -> str:
     """Decode a whole export strictly in ``encoding`` ("cp1250" or "utf-8").
 
@@ -121,6 +231,10 @@ def decode_text(path: Path, encoding: str, delimiter: str, id_column: str | None
                 "value": None if (row > 0 and column == id_column) else value}
 
     data = path.read_bytes()
+    kind = sniff_binary(data)
+    if kind is not None:
+        raise IngestError(path, f"{kind}; this format must be {ENCODING_NAMES[encoding]} text "
+                          "(re-export it as delimited text)")
     if encoding == "cp1250":
         if data.startswith(codecs.BOM_UTF8):
             raise IngestError(
@@ -147,9 +261,21 @@ def decode_text(path: Path, encoding: str, delimiter: str, id_column: str | None
     except UnicodeDecodeError as exc:
         raise IngestError(
             path, f"bytes not valid in the expected encoding {encoding} "
-            f"(byte 0x{data[exc.start]:02x}); re-export the file as {encoding}",
+            f"(byte 0x{data[exc.start]:02x}){_looks_like(data, encoding)}; re-export the file "
+            f"as {encoding}",
             **where(exc.start, encoding),
         ) from None
+
+
+def _looks_like(data: bytes, expected: str) -> str:
+    """Name the encoding the file probably has, when it is not the expected one."""
+    if expected == "utf-8":
+        try:
+            data.decode("cp1250")
+        except UnicodeDecodeError:
+            return ""
+        return ": the file looks cp1250 (Windows-1250) or Latin-1 encoded"
+    return ""
 
 
 @dataclass
@@ -171,20 +297,24 @@ def read_records(
     delimiter: str,
     quarantine: Quarantine,
     id_column: str | None = None,
+    identifiers: set[str] | None = None,
 ) -> Records:
     """Parse a delimited export strictly. Blank records are quarantined (reason ``blank line``).
 
     Columns are matched by exact header text (surrounding spaces ignored); extra columns are
-    ignored; a missing or duplicated column, or a record with the wrong number of fields, is a
-    hard error.
+    ignored; a missing or duplicated column, a header that splits on another delimiter, a
+    record with the wrong number of fields, or a file whose last record has no line terminator
+    (cut off) is a hard error. The raw values of ``id_column`` are added to ``identifiers`` so
+    that the caller can keep them out of messages.
     """
     path = require_file(path, role)
     text = decode_text(path, encoding, delimiter, id_column)
+    if not text.strip():
+        raise IngestError(path, "empty file: no header line", row=0)
+    check_line_terminator(path, text, delimiter)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
         header = [h.strip() for h in next(reader)]
-    except StopIteration:
-        raise IngestError(path, "empty file: no header line", row=0) from None
     except csv.Error as exc:
         raise IngestError(path, f"malformed header line: {exc}", row=0) from None
     seen = set()
@@ -194,8 +324,15 @@ def read_records(
         seen.add(name)
     for name in columns:
         if name not in seen:
+            other = sniff_delimiter(text, delimiter, columns)
+            if other is not None:
+                raise IngestError(
+                    path, f"delimiter looks like {other!r} (the header splits into columns on "
+                    f"it); this format's delimiter is {delimiter!r}", row=0,
+                )
             raise IngestError(path, "missing column", row=0, column=name)
     index = {name: header.index(name) for name in columns}
+    id_index = index.get(id_column)
     rows, n = [], 0
     try:
         for record in reader:
@@ -204,6 +341,8 @@ def read_records(
             if all(not f.strip() for f in record):
                 quarantine.add(path, row, None, None, "blank line")
                 continue
+            if identifiers is not None and id_index is not None and id_index < len(record):
+                identifiers.add(record[id_index].strip())
             if len(record) != len(header):
                 raise IngestError(
                     path, f"record has {len(record)} fields but the header has {len(header)} "
@@ -213,6 +352,41 @@ def read_records(
     except csv.Error as exc:
         raise IngestError(path, f"malformed record: {exc}", row=reader.line_num - 1) from None
     return Records(path, rows, n)
+
+
+def check_line_terminator(path: Path, text: str, delimiter: str) -> None:
+    """A file must end with a line terminator: without one its last record may have been cut
+    inside its last field (``14`` read as ``1``), which no other check can see."""
+    if text.endswith(("\n", "\r")):
+        return
+    last_start = max(text.rfind("\n"), text.rfind("\r")) + 1
+    row = len(re.findall(r"\r\n|\n|\r", text[:last_start]))
+    header = re.split(r"\r\n|\n|\r", text, maxsplit=1)[0].lstrip("\ufeff").split(delimiter)
+    field = text[last_start:].count(delimiter)
+    column = header[field].strip() if row > 0 and field < len(header) else None
+    raise IngestError(
+        path, "file does not end with a line terminator: its last record may be cut off "
+        "(re-export or copy the complete file)", row=row, column=column,
+    )
+
+
+def sniff_delimiter(text: str, delimiter: str, columns: list[str]) -> str | None:
+    """Another delimiter that splits the header into more of the expected ``columns`` than
+    ``delimiter`` does (e.g. ``','`` in a file that should be ``';'``-separated), else None."""
+    line = re.split(r"\r\n|\n|\r", text, maxsplit=1)[0].lstrip("\ufeff")
+
+    def hits(sep):
+        return len({h.strip().strip('"') for h in line.split(sep)} & set(columns))
+
+    best, score = None, hits(delimiter)
+    for sep in (",", ";", "\t", "|"):
+        if sep != delimiter and line.count(sep) and hits(sep) > score:
+            best, score = sep, hits(sep)
+    if best is None and delimiter not in line:
+        counts = {sep: line.count(sep) for sep in (",", ";", "\t", "|") if sep != delimiter}
+        sep = max(counts, key=counts.get)
+        best = sep if counts[sep] else None
+    return best
 
 
 # ----------------------------------------------------------------------------- values
@@ -243,6 +417,9 @@ def parse_int(file, row, column, text: str) -> int:
     s = text.strip()
     if not _INTEGER.match(s):
         raise IngestError(file, "not an integer", row=row, column=column, value=text)
+    if len(s.lstrip("+-")) > 9:  # int() refuses > 4300 digits; no field here needs 10
+        raise IngestError(file, "integer with more than 9 digits", row=row, column=column,
+                          value=text)
     return int(s)
 
 
@@ -266,6 +443,22 @@ def check_range(file, row, column, value: float | None, lo: float, hi: float, wh
             row=row, column=column, value=value,
         )
     return value
+
+
+def check_whole(file, row, column, value: float | None, what: str):
+    """Rating-scale totals (sums of item scores) and counts are whole numbers (``23,5`` is a
+    typo)."""
+    if value is not None and not float(value).is_integer():
+        raise IngestError(file, f"{what} must be a whole number", row=row,
+                          column=column, value=value)
+    return value
+
+
+def require_patients(file, n_patients: int, n_read: int, what: str = "a header only") -> None:
+    """A study without a single patient record cannot be analysed: say so plainly."""
+    if n_patients == 0:
+        extra = f" and {n_read} blank record(s)" if n_read else ""
+        raise IngestError(file, f"no patient records: the file has {what}{extra}")
 
 
 def check_dose(file, row, column, value: float | None, what: str = "dose"):

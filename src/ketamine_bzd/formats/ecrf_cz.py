@@ -24,6 +24,7 @@ import numpy as np
 
 from ..canonical import (
     PK_ANALYTES,
+    PK_MAX_NG_ML,
     PK_TIMES_MIN,
     SCORE_RANGE,
     STUDY_DAYS,
@@ -196,32 +197,41 @@ def _brand_for(drug: str, dose: float, brands) -> tuple[str, float]:
 
 
 def read(study: str, files: dict[str, Path], key: bytes) -> IngestResult:
-    """Ingest an ``ecrf_cz`` export strictly (see module doc and ``docs/data-contract.md``)."""
+    """Ingest an ``ecrf_cz`` export strictly (see module doc and ``docs/data-contract.md``).
+
+    Raw identifiers seen in the files are collected first, so that an error whose value equals
+    or contains one (e.g. an ID in a swapped score column) withholds it."""
+    identifiers: set[str] = set()
+    try:
+        return _read(study, files, key, identifiers)
+    except IngestError as err:
+        raise err.withhold_identifiers(identifiers, (ID,))
+
+
+def _read(study, files, key, identifiers) -> IngestResult:
     for role in FILE_ROLES:
         if role not in files:
             raise IngestError(f"<{role}>", f"no path given for file role {role!r}")
-    quarantine = Quarantine(study)
+    quarantine = Quarantine(study, identifiers=identifiers)
     pseudo = common.Pseudonyms(study, key)
     warnings: list[str] = []
 
     def records(role, columns):
         return common.read_records(files[role], role, columns, encoding=ENCODING,
-                                   delimiter=DELIMITER, quarantine=quarantine, id_column=ID)
+                                   delimiter=DELIMITER, quarantine=quarantine, id_column=ID,
+                                   identifiers=identifiers)
 
     pat = records("patients", PATIENT_COLUMNS)
     subjects, infusion = _patients(study, pat, pseudo)
+    common.require_patients(pat.file, len(subjects), pat.n_read)
     patients = [s["patient_id"] for s in subjects]
     rat = records("ratings", RATING_COLUMNS)
     observed = _ratings(rat, infusion, pseudo, quarantine, warnings)
-    drugs, brands = common.load_drugs(), common.load_brands()
+    drugs, brands, limits = common.load_drugs(), common.load_brands(), common.DoseLimits()
     pres = records("prescriptions", PRESCRIPTION_COLUMNS)
-    med = _prescriptions(pres, infusion, pseudo, quarantine, warnings, brands)
+    med = _prescriptions(pres, infusion, pseudo, quarantine, warnings, brands, limits)
     prn = records("prn", PRN_COLUMNS)
-    med += _prn(prn, infusion, pseudo, quarantine, brands)
-    for drug in {m[2] for m in med}:
-        if drug not in drugs:
-            raise IngestError(common.RESOURCES_DIR / "brands_cz.csv",
-                              "brand maps to a drug missing from drugs.csv", value=drug)
+    med += _prn(prn, infusion, pseudo, quarantine, brands, limits)
     return common.result(
         study,
         common.subjects_frame(subjects),
@@ -254,6 +264,8 @@ def _patients(study, recs, pseudo):
         for col, header in SUBJECT_HEADERS.items():
             value = common.parse_number(path, row, header, f[header], decimal=DECIMAL)
             rec[col] = common.check_range(path, row, header, value, *SUBJECT_RANGES[col], header)
+            if col in common.WHOLE_SUBJECT_COLUMNS:
+                common.check_whole(path, row, header, value, header)
         if f[EPISODE] not in EPISODE_CODES:
             raise IngestError(path, "episode must be 'první' (first) or 'opakovaná' (recurrent)",
                               row=row, column=EPISODE, value=f[EPISODE])
@@ -268,6 +280,7 @@ def _patients(study, recs, pseudo):
             if value < 0:
                 raise IngestError(path, "serum level must be >= 0 ng/ml, '<LLOQ', '<LOD' or empty",
                                   row=row, column=header, value=text)
+            common.check_range(path, row, header, value, 0, PK_MAX_NG_ML, "serum level (ng/ml)")
             rec[col], rec[f"{col}_status"] = value, "measured"
         out.append(rec)
     return out, infusion
@@ -287,6 +300,7 @@ def _ratings(recs, infusion, pseudo, quarantine, warnings):
         scale = SCALE_NAMES[f[SCALE]]
         score = common.parse_number(path, row, SCORE, f[SCORE], decimal=DECIMAL)
         common.check_range(path, row, SCORE, score, *SCORE_RANGE[scale], f"{f[SCALE]} score")
+        common.check_whole(path, row, SCORE, score, f"{f[SCALE]} score")
         date = common.parse_date(path, row, VISIT_DATE, f[VISIT_DATE]) if f[VISIT_DATE] else None
         if score is not None and date is None:
             raise IngestError(path, "visit date missing for a rated visit", row=row, column=VISIT_DATE,
@@ -330,13 +344,15 @@ def _tablets(recs, row, column, text):
     return n
 
 
-def _prescriptions(recs, infusion, pseudo, quarantine, warnings, brands):
+def _prescriptions(recs, infusion, pseudo, quarantine, warnings, brands, limits):
     path, out = recs.file, []
     lo, hi = STUDY_DAYS
     for row, f in recs.rows:
         pid = _patient(recs, row, f, pseudo)
         drug, strength = _brand(recs, row, f, brands)
         tablets = _tablets(recs, row, TABLETS_DAY, f[TABLETS_DAY])
+        dose = round(tablets * strength, 9)
+        limits.check_record(path, row, TABLETS_DAY, f[TABLETS_DAY], drug, dose)
         start = common.parse_date(path, row, START, f[START])
         stop = common.parse_date(path, row, STOP, f[STOP]) if f[STOP] else None
         if stop is not None and stop < start:
@@ -354,17 +370,20 @@ def _prescriptions(recs, infusion, pseudo, quarantine, warnings, brands):
         if first < lo or last > hi:
             warnings.append(f"{path} row {row}: prescription days {first}..{last} clipped to "
                             f"the study period {lo}..{hi}")
-        dose = round(tablets * strength, 9)
-        out += [(pid, d, drug, dose, False) for d in range(max(first, lo), min(last, hi) + 1)]
+        for d in range(max(first, lo), min(last, hi) + 1):
+            limits.add_daily(path, row, TABLETS_DAY, f[TABLETS_DAY], pid, d, drug, dose)
+            out.append((pid, d, drug, dose, False))
     return out
 
 
-def _prn(recs, infusion, pseudo, quarantine, brands):
+def _prn(recs, infusion, pseudo, quarantine, brands, limits):
     path, out = recs.file, []
     for row, f in recs.rows:
         pid = _patient(recs, row, f, pseudo)
         drug, strength = _brand(recs, row, f, brands)
         tablets = _tablets(recs, row, PRN_TABLETS, f[PRN_TABLETS])
+        dose = round(tablets * strength, 9)
+        limits.check_record(path, row, PRN_TABLETS, f[PRN_TABLETS], drug, dose)
         date = common.parse_date(path, row, PRN_DATE, f[PRN_DATE])
         if pid not in infusion:
             quarantine.add(path, row, ID, pid, "patient not in the patients file")
@@ -374,5 +393,6 @@ def _prn(recs, infusion, pseudo, quarantine, brands):
             quarantine.add(path, row, PRN_DATE, f[PRN_DATE],
                            f"administration on study day {day}, outside the study period -7..7")
             continue
-        out.append((pid, day, drug, round(tablets * strength, 9), True))
+        limits.add_daily(path, row, PRN_TABLETS, f[PRN_TABLETS], pid, day, drug, dose)
+        out.append((pid, day, drug, dose, True))
     return out

@@ -25,6 +25,7 @@ import pyreadstat
 
 from ..canonical import (
     PK_ANALYTES,
+    PK_MAX_NG_ML,
     PK_TIMES_MIN,
     SCALES,
     SCORE_RANGE,
@@ -36,6 +37,7 @@ from ..canonical import (
 from ..errors import IngestError, Quarantine
 from . import common
 from .common import IngestResult
+from .sav_structure import check_sav_structure
 
 FILE_ROLES = ("patients", "medication")
 DEFAULT_FILENAMES = {"patients": "patients.sav", "medication": "medication_daily.csv"}
@@ -163,17 +165,30 @@ def _write_medication(truth: StudyTables, path: Path) -> None:
 
 
 def read(study: str, files: dict[str, Path], key: bytes) -> IngestResult:
-    """Ingest a ``spss_wide`` export strictly (see module doc and ``docs/data-contract.md``)."""
-    quarantine = Quarantine(study)
+    """Ingest a ``spss_wide`` export strictly (see module doc and ``docs/data-contract.md``).
+
+    Raw identifiers seen in the files are collected first, so that an error whose value equals
+    or contains one (e.g. an ID in a swapped score variable) withholds it."""
+    identifiers: set[str] = set()
+    try:
+        return _read(study, files, key, identifiers)
+    except IngestError as err:
+        raise err.withhold_identifiers(identifiers, ("ID",))
+
+
+def _read(study, files, key, identifiers) -> IngestResult:
+    quarantine = Quarantine(study, identifiers=identifiers)
     pseudo = common.Pseudonyms(study, key)
     warnings: list[str] = []
     for role in FILE_ROLES:
         if role not in files:
             raise IngestError(f"<{role}>", f"no path given for file role {role!r}")
     sav = common.require_file(files["patients"], "patients")
-    subjects, observed, n_sav = _read_sav(study, sav, pseudo, quarantine)
+    subjects, observed, n_sav = _read_sav(study, sav, pseudo, quarantine, identifiers)
+    common.require_patients(sav, len(subjects), n_sav, "a dictionary but no cases")
     patients = subjects["patient_id"].tolist()
-    med_records, n_med, med_path = _read_medication(files["medication"], set(patients), pseudo, quarantine)
+    med_records, n_med, med_path = _read_medication(files["medication"], set(patients), pseudo,
+                                                    quarantine, identifiers)
     ratings = common.ratings_frame(study, patients, observed)
     medication = common.medication_frame(study, patients, med_records, common.load_drugs())
     return common.result(
@@ -181,14 +196,23 @@ def read(study: str, files: dict[str, Path], key: bytes) -> IngestResult:
     )
 
 
-def _read_sav(study, path: Path, pseudo, quarantine):
+def _read_sav(study, path: Path, pseudo, quarantine, identifiers):
+    data = path.read_bytes()
+    if not data.startswith((b"$FL2", b"$FL3")):
+        kind = common.sniff_binary(data) or ("file is empty" if not data else "file is text")
+        raise IngestError(path, f"not a readable SPSS .sav file ({kind}; an SPSS .sav starts "
+                          "with the signature $FL2)")
+    # ReadStat trusts the dictionary's counts; a damaged one can crash the process
+    check_sav_structure(path, data)
     try:
         frame, meta = pyreadstat.read_sav(str(path), user_missing=True)
-    except Exception as exc:  # pyreadstat raises several types for a file that is not a .sav
-        raise IngestError(path, f"not a readable SPSS .sav file ({type(exc).__name__}: {exc})") from None
+    except Exception as exc:  # pyreadstat raises several types for a damaged .sav
+        raise IngestError(path, f"not a readable SPSS .sav file ({type(exc).__name__}: "
+                          f"{str(exc)[:200]})") from None
     for var in SAV_VARIABLES:
         if var not in frame.columns:
             raise IngestError(path, "missing variable", column=var)
+    identifiers.update(common.raw_id_text(v) for v in frame["ID"] if not _blank(v))
     ranges = meta.missing_ranges or {}
 
     def user_missing(var, value) -> bool:
@@ -228,6 +252,8 @@ def _read_sav(study, path: Path, pseudo, quarantine):
         for col, (var, label) in SUBJECT_VARS.items():
             out[col] = common.check_range(path, row, var, number(row, var, rec[var]),
                                           *SUBJECT_RANGES[col], label)
+            if col in common.WHOLE_SUBJECT_COLUMNS:
+                common.check_whole(path, row, var, out[col], label)
         episode = number(row, "EPISODE", rec["EPISODE"])
         if episode not in EPISODE_CODES:
             raise IngestError(path, "episode must be coded 1 (first) or 2 (recurrent)", row=row,
@@ -243,6 +269,7 @@ def _read_sav(study, path: Path, pseudo, quarantine):
                 var = score_var(scale, visit)
                 score = common.check_range(path, row, var, number(row, var, rec[var]),
                                            *SCORE_RANGE[scale], f"{SCALE_VAR[scale]} score")
+                common.check_whole(path, row, var, score, f"{SCALE_VAR[scale]} score")
                 if score is not None:
                     observed[(pid, scale, visit)] = (score, VISIT_STUDY_DAY[visit])
         subjects.append(out)
@@ -262,14 +289,15 @@ def _pk(path, row, var, value, user_missing):
             path, "unknown serum-level code (allowed: a level >= 0 ng/ml, -1 below LLOQ, "
             "-2 below LOD, -9 or system-missing not sampled)", row=row, column=var, value=value,
         )
+    common.check_range(path, row, var, value, 0, PK_MAX_NG_ML, "serum level (ng/ml)")
     return value, "measured"
 
 
-def _read_medication(path, known: set[str], pseudo, quarantine):
+def _read_medication(path, known: set[str], pseudo, quarantine, identifiers):
     path = common.require_file(path, "medication")
     recs = common.read_records(path, "medication", MED_COLUMNS, encoding="utf-8", delimiter=",",
-                               quarantine=quarantine, id_column="ID")
-    drugs = common.load_drugs()
+                               quarantine=quarantine, id_column="ID", identifiers=identifiers)
+    drugs, limits = common.load_drugs(), common.DoseLimits()
     out, seen = [], {}
     for row, f in recs.rows:
         if not f["ID"]:
@@ -283,6 +311,7 @@ def _read_medication(path, known: set[str], pseudo, quarantine):
         dose = common.check_dose(path, row, "DOSE_MG",
                                  common.parse_number(path, row, "DOSE_MG", f["DOSE_MG"], decimal="."),
                                  "daily dose (mg)")
+        limits.check_record(path, row, "DOSE_MG", f["DOSE_MG"], drug, dose)
         if f["PRN"] not in ("0", "1"):
             raise IngestError(path, "as-needed flag must be 0 or 1", row=row, column="PRN",
                               value=f["PRN"])
@@ -297,6 +326,7 @@ def _read_medication(path, known: set[str], pseudo, quarantine):
         elif not common.in_study_period(day):
             quarantine.add(path, row, "DAY", day, "study day outside the study period -7..7")
         else:
+            limits.add_daily(path, row, "DOSE_MG", f["DOSE_MG"], pid, day, drug, dose)
             out.append((pid, day, drug, dose, prn))
     return out, recs.n_read, path
 
