@@ -29,8 +29,9 @@ def main(smk, log):
                              n_permutations=mv["n_permutations"], seed=mv["permutation_seed"],
                              firth_test=mv.get("permutation_firth_test", "lrt"))
     result["n_failed"] = int((specs["status"] == "failed").sum())
+    result["n_not_estimable"] = int((specs["status"] == "not_estimable").sum())
     result["n_excluded_by_rules"] = int(len(grid.excluded))
-    result["paper_specification"] = specs.loc[specs["is_paper"], ["spec_id", "estimate", "ci_low", "ci_high", "p_value"]].to_dict("records")
+    result["paper_specification"] = specs.loc[specs["is_paper"], ["spec_id", "status", "estimate", "ci_low", "ci_high", "p_value", "warnings"]].to_dict("records")
     write_json(result, smk.output.joint, p.data_source)
     log.info("joint inference: %s", result["statistics"])
     write_table(one_at_a_time(specs), smk.output.one_at_a_time, p.data_source)
