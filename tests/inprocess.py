@@ -95,6 +95,9 @@ def run_default_target(workdir: Path, configfile: Path, env: dict | None = None)
                                    run_name="__main__")
                 except SystemExit as exc:  # ketamine_bzd.runner.run exits 1 after logging
                     ok = exc.code in (0, None)
+                except Exception as exc:  # noqa: BLE001 - outside runner.run (e.g. an import)
+                    ok = False
+                    print(f"ERROR in rule {job['rule']} (before its runner): {exc!r}", file=stderr)
                 finally:
                     for h in logging.root.handlers:
                         if h not in handlers:
