@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from degenerate_cohorts import REPO, SMALL_GRID, build_truth
+
 from ketamine_bzd import analysis as a
 from ketamine_bzd import paper
 from ketamine_bzd.cohort import CohortSettings, add_equivalents, derive, merge

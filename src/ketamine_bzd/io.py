@@ -74,7 +74,7 @@ def finite_json(obj, reasons: dict[str, str] | None = None) -> tuple[object, lis
     found: list[dict] = []
 
     def reason_for(path: str, stack: list[dict]) -> str:
-        prefixes = [p for p in reasons if path == p or path.startswith(p + ".") or path.startswith(p + "[")]
+        prefixes = [p for p in reasons if path == p or path.startswith((p + ".", p + "["))]
         if prefixes:
             return reasons[max(prefixes, key=len)]
         return _nearest_reason(stack) or "no reason given by the analysis"
