@@ -134,10 +134,13 @@ def _snakemake_cell(name, exports, workdir, small_grid):
 
 
 @pytest.fixture(scope="module")
-def snakemake_workdir(tmp_path_factory):
-    # one copy for every cell: numba's on-disk cache is keyed by the source path, so the
-    # kernels compile once for the module instead of once per cell
-    return copy_workflow(tmp_path_factory.mktemp("degenerate_snakemake"))
+def snakemake_workdir(default_run, tmp_path_factory):
+    # a copy of the completed default run (shared with the other workflow tests): its numba
+    # cache (__pycache__ beside the kernels, mtimes kept) spares each cell minutes of
+    # compilation; every cell then starts from an empty results/ and .snakemake/
+    dest = tmp_path_factory.mktemp("degenerate_snakemake") / "run"
+    shutil.copytree(default_run, dest, symlinks=True)
+    return dest
 
 
 @pytest.mark.slow
