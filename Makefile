@@ -6,7 +6,7 @@ SNAKEMAKE := $(VENV)/bin/snakemake
 CORES ?= all
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 
-.PHONY: run report test bench lint fmt test-cluster dry-run clean check-config
+.PHONY: run report test bench lint fmt test-cluster test-matrix dry-run clean check-config
 
 $(VENV)/.installed-base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ fmt: $(VENV)/.installed-test
 
 test-cluster: $(VENV)/.installed-test
 	bash tests/cluster/run.sh
+
+# every degenerate cohort (docs/reliability.md) through the real snakemake command line
+test-matrix: $(VENV)/.installed-test
+	KETAMINE_BZD_MATRIX=1 $(PY) -m pytest -m matrix tests/test_degenerate_matrix.py
 
 clean:
 	rm -rf results/* .snakemake

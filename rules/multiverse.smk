@@ -62,7 +62,7 @@ rule multiverse_combine:
         permutations=expand(
             f"{SENS}/slices/{{table}}/permutations.npz", table=MV_TABLES
         ),
-        code=MV_CODE,
+        code=MV_CODE + package_code("figures"),
     output:
         parquet=f"{SENS}/specifications.parquet",
         csv=report(
@@ -111,7 +111,7 @@ rule multiverse_bootstrap:
         patients="results/cohort/patients.parquet",
         medication_daily="results/cohort/medication_daily.parquet",
         table=diazepam_table(MV["paper"]["table"]),
-        code=MV_CODE,
+        code=MV_CODE + package_code("figures"),
     output:
         resamples=f"{SENS}/cutoff_bootstrap.parquet",
         summary=report(

@@ -12,9 +12,10 @@ def main(smk, log):
     rm, posthoc, mixed = a.repeated_measures(patients, settings)
     for w in a.collect_warnings(rm, "rm_anova") + a.collect_warnings(mixed, "mixed_model"):
         log.warning(w)
-    gxt = rm["effects"]["group_x_time"]
-    log.info("group x time: F(%g,%g) = %.3f, p = %.4f, p_GG = %.4f", gxt["df1"], gxt["df2"], gxt["f"],
-             gxt["p_value"], gxt["p_gg"])
+    if rm["estimable"]:
+        gxt = rm["effects"]["group_x_time"]
+        log.info("group x time: F(%s,%s) = %s, p = %s, p_GG = %s", gxt["df1"], gxt["df2"], gxt["f"],
+                 gxt["p_value"], gxt["p_gg"])
     write_json({"settings": settings.to_dict(), **rm}, smk.output.rm_anova, p.data_source)
     write_table(posthoc, smk.output.posthoc, p.data_source)
     write_json({"settings": settings.to_dict(), **mixed}, smk.output.mixed, p.data_source)

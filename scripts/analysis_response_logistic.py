@@ -14,7 +14,7 @@ def main(smk, log):
     for w in response["warnings"] + logistic["warnings"]:
         log.warning(w)
     r = response["response_by_bzd_group"]
-    log.info("response BZD+ vs BZD-: %s, Fisher p %.4f", r["table"], r["p_value"])
+    log.info("response BZD+ vs BZD-: %s, Fisher p %s", r["table"], r["p_value"])
     write_json({"settings": settings.to_dict(), **response}, smk.output.response, p.data_source)
     write_json({"settings": settings.to_dict(), **logistic}, smk.output.logistic, p.data_source)
 

@@ -29,9 +29,14 @@ def main(smk, log):
                              n_permutations=mv["n_permutations"], seed=mv["permutation_seed"],
                              firth_test=mv.get("permutation_firth_test", "lrt"))
     result["n_failed"] = int((specs["status"] == "failed").sum())
+    result["n_not_estimable"] = int((specs["status"] == "not_estimable").sum())
     result["n_excluded_by_rules"] = int(len(grid.excluded))
-    result["paper_specification"] = specs.loc[specs["is_paper"], ["spec_id", "estimate", "ci_low", "ci_high", "p_value"]].to_dict("records")
-    write_json(result, smk.output.joint, p.data_source)
+    result["paper_specification"] = specs.loc[specs["is_paper"], ["spec_id", "status", "estimate", "ci_low", "ci_high", "p_value", "warnings"]].to_dict("records")
+    # the curve statistics are medians / shares over specifications (and permutations): with
+    # no finite estimate among them they are undefined, and the JSON writer says so
+    why = (f"undefined: {len(specs) - result['n_estimable']} of {len(specs)} specifications have no finite "
+           "estimate (status not_estimable or failed in specifications.csv, with their warnings)")
+    write_json(result, smk.output.joint, p.data_source, reasons={"statistics": why, "median_estimate": why})
     log.info("joint inference: %s", result["statistics"])
     write_table(one_at_a_time(specs), smk.output.one_at_a_time, p.data_source)
     specification_curve(specs, smk.output.curve, alpha=mv["alpha"], dpi=p.dpi,

@@ -64,10 +64,14 @@ def test_zero_cell_warns_separation_dataset():
     assert any("zero cell" in w for w in res.warnings)
 
 
-def test_empty_group_raises():
+def test_empty_group_has_no_p_value_and_says_why():
+    # issue 8: no BZD+ patient (a cohort without BZD users) crashed analysis_response_logistic
     df = pd.DataFrame({"g": ["a", "a", "a"], "y": [True, False, True]})
-    with pytest.raises(ValueError, match="no patients"):
-        response_by_group(df, "g", "y", groups=["a", "b"])
+    res = response_by_group(df, "g", "y", groups=["a", "b"])
+    assert res.table == [[2, 1], [0, 0]] and res.groups[1].n == 0
+    d = res.to_dict()
+    assert d["p_value"] is None and d["groups"][1]["rate"] is None and d["odds_ratio_conditional"] is None
+    assert res.warnings == ["group(s) ['b'] of 'g' have no patients: rates not compared, no p value"]
 
 
 def test_all_responding_warns():

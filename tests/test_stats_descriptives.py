@@ -96,8 +96,9 @@ def test_missing_values_counted(df):
 
 def test_bad_input():
     x = pd.DataFrame({"g": ["a"] * 3, "v": [1.0, 2.0, 3.0]})
-    with pytest.raises(ValueError, match="no patients"):
-        compare_groups(x, "v", "g", groups=["a", "b"])
+    empty = compare_groups(x, "v", "g", groups=["a", "b"])  # a group without patients
+    assert empty.n == (3, 0) and empty.mean[0] == 2.0 and np.isnan(empty.mean[1]) and np.isnan(empty.p_value)
+    assert "['b'] of 'g' have no patient" in empty.warnings[0]
     with pytest.raises(ValueError, match="missing column"):
         compare_groups(x, "w", "g")
     const = pd.DataFrame({"g": ["a", "a", "b", "b"], "v": [1.0, 1.0, 1.0, 1.0]})
@@ -109,3 +110,23 @@ def test_level_outside_groups_raises():
     x = pd.DataFrame({"g": ["a", "b", "c"], "v": [1.0, 2.0, 3.0]})
     with pytest.raises(ValueError, match="outside groups"):
         compare_groups(x, "v", "g", groups=["a", "b"])
+
+
+def test_binary_value_outside_the_row_levels_is_counted_not_an_error():
+    # issue 8 finding 3: a patient without antidepressant (ad_therapy 'none') crashed Table 1
+    x = pd.DataFrame({"g": ["a", "a", "a", "b", "b", "b"],
+                      "ad": ["monotherapy", "none", "combination", "none", "combination", "combination"]})
+    r = compare_groups(x, "ad", "g", kind="binary", test="fisher", levels=("monotherapy", "combination"))
+    assert r.counts == ((1, 1), (0, 2)) and r.n == (2, 2)
+    assert "2 patient(s) with ad outside ['monotherapy', 'combination'] not counted" in r.warnings[0]
+    assert "'none': 2" in r.warnings[0]
+    assert 0 < r.p_value <= 1
+
+
+def test_markdown_shows_na_not_nan_for_an_empty_group():
+    x = pd.DataFrame({"g": ["a"] * 3, "v": [1.0, 2.0, 3.0], "s": ["F", "M", "F"]})
+    specs = [RowSpec("v", "V"), RowSpec("s", "Sex", "binary", "fisher", levels=("F", "M"))]
+    table = build_table(x, "g", specs, groups=["a", "b"])
+    text = render_markdown(table)
+    assert "nan" not in text.lower()
+    assert "| 2.0 ± 1.0 (n=3) | NA ± NA (n=0) | NA" in text and "| 2/1 (n=3) | 0/0 (n=0) | NA" in text

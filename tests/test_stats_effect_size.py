@@ -50,5 +50,7 @@ def test_bad_input():
     with pytest.raises(ValueError, match="missing"):
         hedges_g([1.0, np.nan, 2.0], [1.0, 2.0])
     d = pd.DataFrame({"g": [True] * 3, "v": [1.0, 2.0, 3.0]})
-    with pytest.raises(ValueError, match="no patients"):
-        group_difference_tests(d, "g", ["v"], groups=[False, True])
+    # an empty group keeps its row, statistics undefined and the reason in `warnings`
+    row = group_difference_tests(d, "g", ["v"], groups=[False, True]).iloc[0]
+    assert (row["n_1"], row["n_2"]) == (0, 3) and "hedges_g" not in row.index
+    assert row["warnings"] == "not estimable: hedges_g needs at least 2 patients per group, got 0 and 3"

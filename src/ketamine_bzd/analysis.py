@@ -266,6 +266,16 @@ def logistic(patients: pd.DataFrame, settings: AnalysisSettings) -> dict:
 # --- repeated measures ------------------------------------------------------------------
 
 
+def _estimable(what: str, fit) -> dict:
+    """``fit()`` with ``estimable: true``, or, when the data cannot support the model (a group
+    without patients, a rank-deficient design: ValueError), ``estimable: false`` with the
+    reason in ``error`` and ``warnings`` (as the ROC and logistic blocks)."""
+    try:
+        return {"estimable": True, **fit()}
+    except ValueError as err:
+        return {"estimable": False, "error": str(err), "warnings": [f"{what} not computed: {err}"]}
+
+
 def repeated_measures(patients: pd.DataFrame, settings: AnalysisSettings) -> tuple[dict, pd.DataFrame, dict]:
     """RM-ANOVA (BZD group x visit on MADRS), post hoc tests and the linear mixed model.
 
@@ -276,8 +286,12 @@ def repeated_measures(patients: pd.DataFrame, settings: AnalysisSettings) -> tup
     groups = [BZD_PLUS, BZD_MINUS]
     kw = dict(subject="patient_id", group="bzd_group", columns=MADRS_COLUMNS, groups=groups,
               times=list(MADRS_VISITS))
-    rm = rm_anova(patients, dv="madrs", alpha=settings.alpha, **kw).to_dict()
-    se = simple_effects(patients, alpha=settings.alpha, **kw)
+    rm = _estimable("RM-ANOVA", lambda: rm_anova(patients, dv="madrs", alpha=settings.alpha, **kw).to_dict())
+    try:
+        se = simple_effects(patients, alpha=settings.alpha, **kw)
+    except ValueError as err:  # e.g. a group without a complete patient: every visit undefined
+        se = pd.DataFrame({"time": list(MADRS_VISITS), "group_1": BZD_PLUS, "group_2": BZD_MINUS,
+                           "warnings": f"not estimable: {err}"})
     se.insert(0, "analysis", "simple_effect_madrs")
     se.insert(1, "variable", [f"madrs_{t}" for t in se["time"]])
     tt = group_difference_tests(patients, "bzd_group", REL_CHANGE_COLUMNS, groups=groups,
@@ -286,7 +300,8 @@ def repeated_measures(patients: pd.DataFrame, settings: AnalysisSettings) -> tup
     tt.insert(1, "time", [c.rsplit("_", 1)[1] for c in tt["variable"]])
     tt["p_bonferroni"] = np.nan
     posthoc = pd.concat([se, tt], ignore_index=True)
-    mm = mixed_model(patients, dv="madrs", alpha=settings.alpha, **kw).to_dict()
+    posthoc["warnings"] = posthoc.pop("warnings").fillna("")
+    mm = _estimable("mixed model", lambda: mixed_model(patients, dv="madrs", alpha=settings.alpha, **kw).to_dict())
     rm = {"bzd_cutoff_mg": settings.bzd_cutoff_mg, **rm}
     mm = {"bzd_cutoff_mg": settings.bzd_cutoff_mg, **mm}
     return to_jsonable(rm), posthoc, to_jsonable(mm)

@@ -63,9 +63,25 @@ def save(fig, stem: str | Path, dpi: int) -> list[Path]:
     return paths
 
 
+NOT_ESTIMABLE = "not estimable"
+
+
+def estimable(x) -> bool:
+    """A value that can be drawn or printed as a number (not None, NaN or infinite)."""
+    try:
+        return x is not None and bool(np.isfinite(float(x)))
+    except (TypeError, ValueError):
+        return False
+
+
+def fmt_number(x, spec: str = ".2f") -> str:
+    """``x`` formatted with ``spec``, or "not estimable": a figure never prints "nan"."""
+    return format(float(x), spec) if estimable(x) else NOT_ESTIMABLE
+
+
 def _fmt_p(p) -> str:
-    if p is None or not np.isfinite(p):
-        return "p = NA"
+    if not estimable(p):
+        return f"p {NOT_ESTIMABLE}"
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
@@ -98,18 +114,20 @@ def roc_figure(coordinates: pd.DataFrame, roc: dict, data_source: str):
             ax.fill_between(fpr, lo, hi, step="post", color="0.6", alpha=0.3, lw=0,
                             label="95 % CI of sensitivity (Clopper-Pearson)")
             ax.step(fpr, tpr, where="post", color="black", lw=1.4, label="empirical ROC")
-            ax.plot(1 - block["specificity"], block["sensitivity"], "o", color="#1b7837", ms=7,
-                    label=f"Youden criterion >{block['cutoff_mg']:.2f} mg")
+            if estimable(block["specificity"]) and estimable(block["sensitivity"]):
+                ax.plot(1 - block["specificity"], block["sensitivity"], "o", color="#1b7837", ms=7,
+                        label=f"Youden criterion >{fmt_number(block['cutoff_mg'])} mg")
             cut = block.get("at_configured_cutoff")
-            if cut:
+            if cut and estimable(cut["specificity"]) and estimable(cut["sensitivity"]):
                 ax.plot(1 - cut["specificity"], cut["sensitivity"], "s", mfc="none", mec="#b2182b", ms=10, mew=1.5,
                         label=f"cut-off {cut['criterion']} mg: sens {100 * cut['sensitivity']:.1f} %, "
                               f"spec {100 * cut['specificity']:.1f} %")
-            ci = block["auc_ci_exact"]
+            ci = block.get("auc_ci_exact") or (None, None)
             ax.set_title(
                 f"{'all patients' if pop == 'all' else 'BZD users'} "
                 f"({block['n_positive']} nonresponders, {block['n_negative']} responders)\n"
-                f"AUC = {block['auc']:.2f} (95 % CI {ci[0]:.2f}-{ci[1]:.2f}), {_fmt_p(block['p_value'])}",
+                f"AUC = {fmt_number(block['auc'])} (95 % CI {fmt_number(ci[0])}-{fmt_number(ci[1])}), "
+                f"{_fmt_p(block['p_value'])}",
                 fontsize=8.5,
             )
             ax.legend(loc="lower right", fontsize=6.5, frameon=False)
@@ -153,7 +171,7 @@ def madrs_course_figure(patients: pd.DataFrame, posthoc: pd.DataFrame, data_sour
         for v, day in visits.items():
             if v in se.index:
                 p = se.loc[v, "p_bonferroni"]
-                text = "p<0.001" if p < 0.001 else f"p={p:.2f}"
+                text = f"p {NOT_ESTIMABLE}" if not estimable(p) else "p<0.001" if p < 0.001 else f"p={p:.2f}"
                 ax.text(day, top, text, ha="right" if day == 0 else "left" if day == 1 else "center",
                         va="bottom", fontsize=7)
         ax.text(1.0, -0.16, "p: BZD+ vs BZD- at the visit, Bonferroni over the 4 visits", transform=ax.transAxes,
@@ -188,8 +206,10 @@ def dose_response_figure(patients: pd.DataFrame, data_source: str, cutoff_mg: fl
         ax.set_xlabel("BZD dose (mg/day diazepam equivalent, mean over days -1 to 7)")
         ax.set_ylabel("MADRS reduction at day 7 (% of baseline)")
         title = "Dose-response: MADRS change at day 7 vs BZD dose"
-        if correlation and correlation.get("rho") is not None:
+        if correlation and estimable(correlation.get("rho")):
             title += f"\nSpearman rho = {correlation['rho']:.2f}, {_fmt_p(correlation['p_value'])} (n = {correlation['n']})"
+        elif correlation:
+            title += f"\nSpearman rho {NOT_ESTIMABLE} (n = {correlation['n']}; see logistic.json warnings)"
         ax.set_title(title, fontsize=9.5)
         ax.legend(loc="best", fontsize=7, frameon=False)
         fig.tight_layout(rect=(0, 0.03, 1, 1))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .canonical import StudyTables
@@ -25,6 +27,10 @@ def write_table(frame: pd.DataFrame, path: str | Path, data_source: str | None =
     path.parent.mkdir(parents=True, exist_ok=True)
     if data_source is not None:
         frame = label(frame, data_source)
+    floats = frame.select_dtypes("floating").columns
+    if len(floats) and np.isinf(frame[floats].to_numpy()).any():
+        # an infinite value is not estimable: an empty cell like NaN (the row's warnings say why)
+        frame = frame.assign(**{c: frame[c].where(np.isfinite(frame[c]) | frame[c].isna()) for c in floats})
     if path.suffix == ".parquet":
         frame.to_parquet(path, index=False, engine="pyarrow", compression="zstd")
     elif path.suffix == ".csv":
@@ -40,12 +46,80 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
-def write_json(obj: dict, path: str | Path, data_source: str | None = None) -> None:
+NOT_ESTIMABLE = "not estimable"
+
+
+def _nearest_reason(stack: list[dict]) -> str | None:
+    """The reason an analysis gave next to a value: the nearest enclosing object's ``error``,
+    ``reason`` or ``warnings`` (a list or a "; "-joined string)."""
+    for obj in reversed(stack):
+        for key in ("error", "reason", "warnings"):
+            v = obj.get(key)
+            if isinstance(v, list) and v:
+                return "; ".join(map(str, v))
+            if isinstance(v, str) and v:
+                return v
+    return None
+
+
+def finite_json(obj, reasons: dict[str, str] | None = None) -> tuple[object, list[dict]]:
+    """``obj`` with every non-finite float (NaN, +-inf) replaced by ``None``, and one record
+    ``{"path", "value", "reason"}`` per replacement.
+
+    The reason is, in this order: ``reasons[prefix]`` for the longest matching path prefix
+    (given by the caller), the nearest enclosing object's ``error``/``reason``/``warnings``,
+    or a plain "no reason given". numpy scalars become Python numbers.
+    """
+    reasons = reasons or {}
+    found: list[dict] = []
+
+    def reason_for(path: str, stack: list[dict]) -> str:
+        prefixes = [p for p in reasons if path == p or path.startswith((p + ".", p + "["))]
+        if prefixes:
+            return reasons[max(prefixes, key=len)]
+        return _nearest_reason(stack) or "no reason given by the analysis"
+
+    def walk(value, path: str, stack: list[dict]):
+        if isinstance(value, dict):
+            inner = stack + [value]
+            return {str(k): walk(v, f"{path}.{k}" if path else str(k), inner) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [walk(v, f"{path}[{i}]", stack) for i, v in enumerate(value)]
+        if isinstance(value, np.ndarray):
+            return walk(value.tolist(), path, stack)
+        if isinstance(value, (bool, np.bool_)):
+            return bool(value)
+        if isinstance(value, np.integer):
+            return int(value)
+        if isinstance(value, (float, np.floating)):
+            v = float(value)
+            if math.isfinite(v):
+                return v
+            found.append({"path": path, "value": str(v), "reason": reason_for(path, stack)})
+            return None
+        return value
+
+    return walk(obj, "", []), found
+
+
+def write_json(obj: dict, path: str | Path, data_source: str | None = None,
+               reasons: dict[str, str] | None = None) -> None:
+    """JSON with ``data_source`` first; the one place where NaN and infinity become ``null``.
+
+    Every such value is listed in ``warnings`` as "<path>: not estimable (nan) - <reason>"
+    (``finite_json``), so that a quantity that cannot be estimated is never a number and
+    never null without a reason. Same object -> same bytes.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    clean, replaced = finite_json(obj, reasons)
+    if replaced:
+        notes = [f"{r['path']}: {NOT_ESTIMABLE} ({r['value']}) - {r['reason']}" for r in replaced]
+        previous = clean.get("warnings") or []
+        clean["warnings"] = (previous if isinstance(previous, list) else [previous]) + notes
     if data_source is not None:
-        obj = {DATA_SOURCE_COLUMN: data_source, **obj}
-    path.write_text(json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n")
+        clean = {DATA_SOURCE_COLUMN: data_source, **clean}
+    path.write_text(json.dumps(clean, indent=2, sort_keys=False, allow_nan=False) + "\n")
 
 
 def write_study_tables(

@@ -40,6 +40,7 @@ class CutoffBootstrapResult:
     seed: int
     n_undefined: int  # resamples without a cut-off (no positive Youden index)
     n_separated: int  # resamples whose model fit shows separation (coefficients diverge)
+    warnings: list[str]  # why a quantity is not estimable (NaN here, null in the JSON)
 
 
 def _stratified_indices(positive: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
@@ -74,7 +75,14 @@ def cutoff_bootstrap(dose_mg: np.ndarray, nonresponse: np.ndarray, covariates: n
     X0 = _design(dose[None], np.array([c0]), Z[None])
     m0 = fit_logit(X0, y, exposure_index=1)
     eta0 = X0[0] @ m0.params[0]
-    app_model = float(roc_auc(eta0, y).auc[0])
+    warnings = []
+    if np.isfinite(eta0).all():
+        app_model = float(roc_auc(eta0, y).auc[0])
+    else:  # e.g. one dose for everyone: no cut-off, no exposed patient, no model to score
+        app_model = float("nan")
+        warnings.append(f"the model on the observed data cannot be fitted (observed cut-off {c0}, "
+                        f"{int((dose > c0).sum())} patient(s) above it): its apparent and corrected AUC are "
+                        "not estimable")
     app_rule = (float(obs.sensitivity[0]) + float(obs.specificity[0])) / 2
 
     idx = _stratified_indices(y, n_boot, seed)
@@ -115,5 +123,5 @@ def cutoff_bootstrap(dose_mg: np.ndarray, nonresponse: np.ndarray, covariates: n
         corrected_auc_rule=app_rule - opt_rule, apparent_auc_model=app_model,
         optimism_model=opt_model, corrected_auc_model=app_model - opt_model,
         n_boot=n_boot, seed=seed, n_undefined=int(undefined.sum()),
-        n_separated=int(mb.separation.sum()),
+        n_separated=int(mb.separation.sum()), warnings=warnings,
     )

@@ -459,8 +459,16 @@ def specification_table(grid: Grid, data: PatientData, specs: pd.DataFrame | Non
         out["statistic"] = r.estimate[0] / r.se[0]  # Wald z (t for OLS) on the log-odds scale
     out["effect_scale"] = np.where(binary, "odds ratio (nonresponse)", "mean difference (relative MADRS change)")
     out["method"] = r.method
-    out["status"] = np.where(specs["table"].isin(list(data.failed_tables)), "failed", "ok")
-    out["warnings"] = ["; ".join(w) for w in r.warnings]
+    failed = specs["table"].isin(list(data.failed_tables)).to_numpy()
+    # an estimate that is not a finite number (separation, an empty group, a constant dose) is
+    # "not_estimable", never "ok"; the fit's warnings say why
+    finite = np.isfinite(out["estimate"].to_numpy(float))
+    out["status"] = np.where(failed, "failed", np.where(finite, "ok", "not_estimable"))
+    warnings = ["; ".join(w) for w in r.warnings]
+    out["warnings"] = [
+        w if (ok or failed_i or w) else "estimate not finite (no reason given by the fit)"
+        for w, ok, failed_i in zip(warnings, finite, failed)
+    ]
     out["is_paper"] = out["spec_id"] == "|".join(grid.paper[k] for k in
                                                   ("exposure", "outcome", "window", "table",
                                                    "population", "adjustment", "estimator"))

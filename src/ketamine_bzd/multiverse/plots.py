@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from ..figures import NOT_ESTIMABLE, fmt_number  # noqa: E402
 from .grid import DIMENSIONS  # noqa: E402
 
 
@@ -46,6 +47,11 @@ def specification_curve(specs: pd.DataFrame, path: str, *, scale: str = "odds ra
     ax.set_ylabel(scale)
     ax.legend(loc="upper left", fontsize=7, markerscale=3)
     ax.set_title(title or f"Specification curve ({len(s)} specifications, binary exposures)", fontsize=9)
+    n_not = int(((specs["effect_scale"] == scale) & specs["exposure_kind"].isin(["roc", "cutoff", "median_users"])
+                 & ~np.isfinite(specs["estimate"])).sum())
+    if n_not:  # left out of the curve, never drawn as a number
+        ax.text(0.99, 0.02, f"{n_not} specification(s) {NOT_ESTIMABLE} (not shown; see specifications.csv)",
+                transform=ax.transAxes, ha="right", va="bottom", fontsize=7, color="0.3")
     for row, (d, v) in enumerate(levels):
         on = (s[d] == v).to_numpy()
         ax2.scatter(x[on], np.full(on.sum(), row), s=1, marker="|", color="tab:blue" if d != "exposure" else "tab:green")
@@ -120,10 +126,13 @@ def cutoff_bootstrap_plot(resamples: pd.DataFrame, observed_cutoff: float, path:
             k = int(np.flatnonzero(bins == round(observed_cutoff, 3))[0])
             ax.bar([k], [counts.iloc[k]], color="red", label=f"observed cut-off > {observed_cutoff:.3g} mg")
             ax.legend(fontsize=7)
+    else:
+        ax.text(0.5, 0.5, f"Youden cut-off {NOT_ESTIMABLE} in every resample", ha="center", va="center",
+                transform=ax.transAxes)
     ax.set_xlabel("Youden cut-off (diazepam eq. mg/day) in stratified bootstrap resamples")
     ax.set_ylabel("resamples")
-    ax.set_title(f"apparent AUC {apparent_auc:.3f}, optimism-corrected {corrected_auc:.3f} "
-                 "(cut-off + adjusted model)", fontsize=8)
+    ax.set_title(f"apparent AUC {fmt_number(apparent_auc, '.3f')}, optimism-corrected "
+                 f"{fmt_number(corrected_auc, '.3f')} (cut-off + adjusted model)", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=dpi)
     plt.close(fig)

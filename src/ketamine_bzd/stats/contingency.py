@@ -98,16 +98,22 @@ def response_by_group(
     extra = set(data[group].unique()) - set(levels)
     if extra:
         raise ValueError(f"{group!r} has level(s) {sorted(map(str, extra))} outside groups={levels}")
-    rates, table = [], []
+    rates, table, empty = [], [], []
     for g in levels:
         y = data.loc[data[group] == g, outcome]
-        if len(y) == 0:
-            raise ValueError(f"group {g!r} of {group!r} has no patients")
         k = int((y == event).sum())
-        rates.append(GroupRate(str(g), len(y), k, len(y) - k, k / len(y), clopper_pearson(k, len(y), alpha)))
+        if len(y) == 0:  # e.g. no BZD+ patient: kept with n = 0 and an undefined rate
+            empty.append(str(g))
+        rate = k / len(y) if len(y) else math.nan
+        rates.append(GroupRate(str(g), len(y), k, len(y) - k, rate, clopper_pearson(k, len(y), alpha)))
         table.append([k, len(y) - k])
     f = fisher_2x2(table, alpha)
     warnings = list(f["warnings"])
+    if empty:
+        # nothing to compare with: no p value (Fisher's p of a table with an empty row is a
+        # trivial 1), the rate of the empty group undefined
+        warnings = [f"group(s) {empty} of {group!r} have no patients: rates not compared, no p value"]
+        f["p_value"] = math.nan
     if miss.any():
         warnings.insert(0, f"{int(miss.sum())} patient(s) with missing {group!r} or {outcome!r} excluded")
     ev = np.asarray(table)[:, 0].sum()

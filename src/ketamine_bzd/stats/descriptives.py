@@ -137,21 +137,39 @@ def compare_groups(
     if outside:
         raise ValueError(f"{group!r} has level(s) {sorted(map(str, outside))} outside groups={g_levels}")
     cols_v = [data.loc[data[group] == g, variable] for g in g_levels]
-    for g, v in zip(g_levels, cols_v):
-        if len(v) == 0:
-            raise ValueError(f"group {g!r} of {group!r} has no patients" + (f" in subset {subset!r}" if subset else ""))
+    if kind == "binary" and levels is not None:
+        # a value the row does not compare (e.g. ad_therapy 'none' in "AD mono/comb") is left
+        # out of the row and counted in a warning, never an error and never silently
+        other = [v[v.notna() & ~v.isin(list(levels))] for v in cols_v]
+        if sum(len(o) for o in other):
+            shown = pd.concat(other).astype(str).value_counts().sort_index()
+            warnings.append(
+                f"{int(shown.sum())} patient(s) with {variable} outside {list(map(str, levels))} not counted "
+                f"in this row ({', '.join(f'{k!r}: {n}' for k, n in shown.items())})"
+            )
+            cols_v = [v[~v.index.isin(o.index)] for v, o in zip(cols_v, other)]
     n_missing = tuple(int(v.isna().sum()) for v in cols_v)
     vals = [v.dropna() for v in cols_v]
     n = tuple(len(v) for v in vals)
     if sum(n_missing):
         warnings.append(f"missing {variable}: {n_missing[0]} in {g_levels[0]!r}, {n_missing[1]} in {g_levels[1]!r}")
-    for g, k in zip(g_levels, n):
-        if k == 0:
-            raise ValueError(f"group {g!r} has no non-missing {variable!r}")
+    empty = [g for g, k in zip(g_levels, n) if k == 0]
+    if empty:
+        # a group without data (e.g. no BZD+ patient): the row is kept with its counts and
+        # every statistic undefined (null in JSON, empty in CSV, "NA" in Markdown)
+        where = f" in subset {subset!r}" if subset else ""
+        warnings.append(f"group(s) {[str(g) for g in empty]} of {group!r} have no patient with {variable!r}{where}: "
+                        "not compared")
     res: dict = dict(
         mean=None, sd=None, median=None, counts=None, statistic=math.nan, df=None, p_value=math.nan, p_method="none"
     )
-    if kind == "continuous":
+    if empty and kind == "continuous":  # the group with data keeps its descriptives
+        res.update(
+            mean=tuple(float(v.astype(float).mean()) if len(v) else math.nan for v in vals),
+            sd=tuple(float(v.astype(float).std(ddof=1)) if len(v) > 1 else math.nan for v in vals),
+            median=tuple(float(v.astype(float).median()) if len(v) else math.nan for v in vals),
+        )
+    elif kind == "continuous":
         x, y = (np.asarray(v, dtype=float) for v in vals)
         m = (float(x.mean()), float(y.mean()))
         sd = (float(x.std(ddof=1)) if n[0] > 1 else math.nan, float(y.std(ddof=1)) if n[1] > 1 else math.nan)
@@ -178,7 +196,7 @@ def compare_groups(
             res.update(mw)
         elif test != "none":
             raise ValueError(f"test {test!r} not valid for a continuous row")
-    elif kind == "binary":
+    if kind == "binary":
         allv = pd.concat(vals)
         lv = list(levels) if levels is not None else sorted(allv.unique().tolist())
         if len(lv) != 2:
@@ -188,16 +206,21 @@ def compare_groups(
             raise ValueError(f"{variable!r} has values {sorted(map(str, outside))} outside levels {lv}")
         counts = tuple((int((v == lv[0]).sum()), int((v == lv[1]).sum())) for v in vals)
         res.update(counts=counts)
-        p1, p2 = counts[0][0] / n[0], counts[1][0] / n[1]
-        denom = math.sqrt((p1 * (1 - p1) + p2 * (1 - p2)) / 2)
-        res.update(smd=(p1 - p2) / denom if denom > 0 else math.nan)
-        if test == "fisher":
+        if empty:
+            pass
+        else:
+            p1, p2 = counts[0][0] / n[0], counts[1][0] / n[1]
+            denom = math.sqrt((p1 * (1 - p1) + p2 * (1 - p2)) / 2)
+            res.update(smd=(p1 - p2) / denom if denom > 0 else math.nan)
+        if test == "fisher" and empty:
+            pass
+        elif test == "fisher":
             res.update(p_value=float(stats.fisher_exact(np.array(counts)).pvalue), p_method="fisher_exact_two_sided")
             res["statistic"] = math.nan
         elif test != "none":
             raise ValueError(f"test {test!r} not valid for a binary row")
         levels = tuple(str(v) for v in lv)
-    else:
+    elif kind != "continuous":
         raise ValueError(f"unknown kind {kind!r}")
     return GroupComparison(
         variable=variable,
@@ -247,6 +270,14 @@ def _fmt_p(p) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
+def _fmt_num(x, digits: int) -> str:
+    """A number to ``digits`` decimals, or "NA" when it is undefined (the reason is in the
+    row's warnings, printed under the table): never "nan"."""
+    if x is None or not np.isfinite(x):
+        return "NA"
+    return f"{x:.{digits}f}"
+
+
 def render_markdown(table: pd.DataFrame, *, digits: int = 1, title: str | None = None) -> str:
     """Markdown rendering: mean ± SD or counts a/b, n (missing) per group, p with test mark."""
     g1, g2 = table["group_1"].iloc[0], table["group_2"].iloc[0]
@@ -263,7 +294,7 @@ def render_markdown(table: pd.DataFrame, *, digits: int = 1, title: str | None =
             if r["kind"] == "binary":
                 c = f"{int(r[f'count_a_{k}'])}/{int(r[f'count_b_{k}'])}"
             else:
-                c = f"{r[f'mean_{k}']:.{digits}f} ± {r[f'sd_{k}']:.{digits}f}"
+                c = f"{_fmt_num(r[f'mean_{k}'], digits)} ± {_fmt_num(r[f'sd_{k}'], digits)}"
             c += f" (n={int(r[f'n_{k}'])}" + (f", {int(r[f'n_missing_{k}'])} missing)" if r[f"n_missing_{k}"] else ")")
             cells.append(c)
         label = r["label"]

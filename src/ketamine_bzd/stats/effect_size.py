@@ -124,13 +124,16 @@ def group_difference_tests(
     for c in columns:
         xa = frame.loc[frame[group] == groups[0], c]
         xb = frame.loc[frame[group] == groups[1], c]
-        if len(xa) == 0 or len(xb) == 0:
-            raise ValueError(f"group {groups[0] if len(xa) == 0 else groups[1]!r} of {group!r} has no patients")
-        r = hedges_g(xa.dropna(), xb.dropna(), alpha=alpha, ci_method=ci_method)
+        row = {"variable": c, "group_1": str(groups[0]), "group_2": str(groups[1]),
+               "n_missing_1": int(xa.isna().sum()), "n_missing_2": int(xb.isna().sum())}
+        try:
+            r = hedges_g(xa.dropna(), xb.dropna(), alpha=alpha, ci_method=ci_method)
+        except ValueError as err:  # e.g. an empty group: the row stays, its statistics undefined
+            rows.append({**row, "n_1": int(xa.notna().sum()), "n_2": int(xb.notna().sum()),
+                         "warnings": f"not estimable: {err}"})
+            continue
         d = r.to_dict()
-        d.pop("warnings")
+        warnings = d.pop("warnings")
         ci = d.pop("ci")
-        rows.append({"variable": c, "group_1": str(groups[0]), "group_2": str(groups[1]),
-                     "n_missing_1": int(xa.isna().sum()), "n_missing_2": int(xb.isna().sum()),
-                     **d, "ci_low": ci[0], "ci_high": ci[1]})
+        rows.append({**row, **d, "ci_low": ci[0], "ci_high": ci[1], "warnings": "; ".join(warnings)})
     return pd.DataFrame(rows)

@@ -259,8 +259,11 @@ def simple_effects(
     for t, c in zip(times, columns):
         a = data.loc[data[group] == levels[0], c].dropna().to_numpy(float)
         b = data.loc[data[group] == levels[1], c].dropna().to_numpy(float)
-        if len(a) < 2 or len(b) < 2:
-            raise ValueError(f"visit {t!r}: fewer than 2 patients in a group")
+        if len(a) < 2 or len(b) < 2:  # the visit stays in the table, its test undefined
+            rows.append({"time": t, "group_1": str(levels[0]), "group_2": str(levels[1]),
+                         "n_1": len(a), "n_2": len(b), "n_family": m, "n_dropped": len(dropped),
+                         "warnings": f"visit {t!r}: fewer than 2 patients in a group, not compared"})
+            continue
         df = len(a) + len(b) - 2
         sp2 = ((len(a) - 1) * a.var(ddof=1) + (len(b) - 1) * b.var(ddof=1)) / df
         se = math.sqrt(sp2 * (1 / len(a) + 1 / len(b)))
@@ -277,7 +280,7 @@ def simple_effects(
                 "ci_low": diff - q * se, "ci_high": diff + q * se,
                 "ci_low_bonferroni": diff - qb * se, "ci_high_bonferroni": diff + qb * se,
                 "p_value": pval, "p_bonferroni": min(1.0, m * pval), "n_family": m,
-                "n_dropped": len(dropped),
+                "n_dropped": len(dropped), "warnings": "",
             }
         )
     return pd.DataFrame(rows)
