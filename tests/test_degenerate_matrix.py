@@ -38,11 +38,21 @@ KEY_OUTPUTS = [
 NAN_TOKEN = re.compile(r"(?<![A-Za-z_])(nan|-?inf|infinity)(?![A-Za-z_])", re.IGNORECASE)
 
 
+class _Exports(dict):
+    """A cell's raw exports, written on first use (the synthetic draw is cached)."""
+
+    def __init__(self, base: Path):
+        super().__init__()
+        self.base = base
+
+    def __missing__(self, name):
+        self[name] = build_cell(name, self.base / name)
+        return self[name]
+
+
 @pytest.fixture(scope="session")
 def exports(tmp_path_factory):
-    """Every cell's raw exports, written once per session (the synthetic draw is cached)."""
-    base = tmp_path_factory.mktemp("degenerate_exports")
-    return {name: build_cell(name, base / name) for name in CELLS}
+    return _Exports(tmp_path_factory.mktemp("degenerate_exports"))
 
 
 # --- what every cell must satisfy ----------------------------------------------------------
