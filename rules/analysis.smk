@@ -29,6 +29,8 @@ ANALYSIS_OUTPUTS = [
     for stem in FIGURES.values()
     for ext in ("png", "pdf")
 ]
+MMRM_FIGURE = f"{MAIN}/figures/mmrm_ls_means"
+ANALYSIS_OUTPUTS += [f"{MAIN}/mmrm.json", f"{MMRM_FIGURE}.png", f"{MMRM_FIGURE}.pdf"]
 
 
 rule analysis_tables:
@@ -168,6 +170,42 @@ rule analysis_repeated_measures:
         data_source=DATA_SOURCE,
     script:
         "../scripts/analysis_repeated_measures.py"
+
+
+rule analysis_mmrm:
+    """MMRM of the MADRS change from baseline (BZD group x visit + baseline x visit, unstructured
+    covariance, REML, Satterthwaite df) and the figure of its LS means."""
+    input:
+        patients="results/cohort/patients.parquet",
+        code=package_code("analysis", "figures", "definitions", "stats"),
+    output:
+        mmrm=report(
+            f"{MAIN}/mmrm.json",
+            caption="../report/analysis_mmrm.rst",
+            category="3. Analysis",
+            subcategory="Course of MADRS",
+        ),
+        figure_png=report(
+            f"{MMRM_FIGURE}.png",
+            caption="../report/analysis_mmrm_figure.rst",
+            category="3. Analysis",
+            subcategory="Figures",
+        ),
+        figure_pdf=f"{MMRM_FIGURE}.pdf",
+    log:
+        "results/logs/analysis/mmrm.log",
+    benchmark:
+        "results/logs/benchmarks/analysis/mmrm.tsv"
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        analysis=analysis_params("figures"),
+        data_source=DATA_SOURCE,
+    script:
+        "../scripts/analysis_mmrm.py"
 
 
 rule analysis_figures:

@@ -17,6 +17,7 @@ MAIN_FILES = [
     "response_by_group.json", "logistic.json", "rm_anova.json", "posthoc.csv", "mixed_model.json",
     "paper_comparison.csv",
 ] + [f"figures/{s}.{e}" for s in ("figure1_roc", "figure2_madrs_course", "dose_response") for e in ("png", "pdf")]
+MAIN_FILES += ["mmrm.json", "figures/mmrm_ls_means.png", "figures/mmrm_ls_means.pdf"]
 
 
 TARGETS = [f"results/main/{f}" for f in MAIN_FILES]
@@ -86,3 +87,18 @@ def test_analysis_rerun_gives_identical_bytes(main_dir):
     snakemake(workdir, *TARGETS, "--forcerun", "analysis_tables", "analysis_roc", "analysis_response_logistic",
               "analysis_repeated_measures", "analysis_figures", "analysis_paper_comparison")
     assert _digests(main_dir) == before
+
+
+def test_mmrm_json_reports_the_model_and_missing_visits(main_dir):
+    """results/main/mmrm.json: converged MMRM on the synthetic cohort, counts reconcile, every
+    LS mean and group difference with a finite Satterthwaite df, CI and p."""
+    obj = json.loads((main_dir / "mmrm.json").read_text())
+    assert obj["estimable"] and obj["converged"] and obj["groups"] == ["BZD+", "BZD-"]
+    assert obj["visits"] == ["day1", "day3", "day7"] and obj["settings"]["alpha"] == 0.05
+    assert sum(obj["n_per_group"].values()) == obj["n_patients"]
+    assert obj["n_observations"] + obj["n_missing_visits"] == 3 * obj["n_patients"]
+    assert obj["n_missing_visits"] == sum(obj["missing_by_visit"].values())
+    assert len(obj["ls_means"]) == 6 and len(obj["contrasts"]) == 3
+    for row in obj["ls_means"] + obj["contrasts"]:
+        assert row["df"] > 0 and row["ci_low"] < row["estimate"] < row["ci_high"]
+    assert all(0 <= c["p_value"] <= 1 and c["se_kr"] >= c["se"] for c in obj["contrasts"])

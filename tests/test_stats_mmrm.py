@@ -169,15 +169,16 @@ def test_satterthwaite_df_exact_by_numerical_differentiation():
 
     hess_num = np.array([(grad(th + h * e) - grad(th - h * e)) / (2 * h) for e in np.eye(len(th))])
     np.testing.assert_allclose(der[2], hess_num, rtol=1e-6, atol=1e-9)
-    l = M.ls_mean_row(names, "True", "True", "day7", "day1", 0) - M.ls_mean_row(names, "False", "True", "day7", "day1", 0)
+    lv = M.ls_mean_row(names, "True", "True", "day7", "day1", 0)
+    lv = lv - M.ls_mean_row(names, "False", "True", "day7", "day1", 0)
 
     def var_l(t):
-        return float(l @ M.gls_at_sigma(y, X, subj, vis, 3, M.sigma_from_theta(t, 3))[1] @ l)
+        return float(lv @ M.gls_at_sigma(y, X, subj, vis, 3, M.sigma_from_theta(t, 3))[1] @ lv)
 
     g_num = np.array([(var_l(th + h * e) - var_l(th - h * e)) / (2 * h) for e in np.eye(len(th))])
     W_num = 2 * np.linalg.inv(hess_num)
     df_num = 2 * var_l(th) ** 2 / (g_num @ W_num @ g_num)
-    assert M.satterthwaite_df(fit, l) == pytest.approx(df_num, rel=1e-6)
+    assert M.satterthwaite_df(fit, lv) == pytest.approx(df_num, rel=1e-6)
     m = fitted("mmrm_dropout")
     assert m.contrasts.loc[m.contrasts["visit"] == "day7", "df"].iloc[0] == pytest.approx(df_num, rel=1e-6)
 

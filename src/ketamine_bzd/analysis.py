@@ -26,6 +26,7 @@ from .stats.descriptives import RowSpec, build_table, render_markdown
 from .stats.effect_size import group_difference_tests
 from .stats.logistic import fit_logistic
 from .stats.mixed import mixed_model
+from .stats.mmrm import mmrm
 from .stats.rm_anova import rm_anova, simple_effects
 from .stats.roc import roc_from_frame
 
@@ -307,6 +308,22 @@ def repeated_measures(patients: pd.DataFrame, settings: AnalysisSettings) -> tup
     return to_jsonable(rm), posthoc, to_jsonable(mm)
 
 
+def mmrm_analysis(patients: pd.DataFrame, settings: AnalysisSettings) -> dict:
+    """MMRM of the MADRS change from baseline at days 1, 3, 7 (``stats.mmrm``): BZD group x visit
+    + baseline MADRS x visit, unstructured covariance, REML, Satterthwaite df. Every patient with
+    a baseline and at least one post-baseline MADRS is used. A design that cannot be estimated
+    (e.g. a group without any patient at a visit) gives ``estimable: false`` and the reason."""
+    follow_up = [f"madrs_{v}" for v in d.FOLLOW_UP_VISITS]
+    try:
+        res = mmrm(patients, subject="patient_id", group="bzd_group", baseline="madrs_day0", columns=follow_up,
+                   groups=[BZD_PLUS, BZD_MINUS], visits=list(d.FOLLOW_UP_VISITS), dv="madrs_change_from_baseline",
+                   alpha=settings.alpha)
+    except ValueError as err:
+        return to_jsonable({"bzd_cutoff_mg": settings.bzd_cutoff_mg, "estimable": False, "error": str(err),
+                            "warnings": [f"MMRM not fitted: {err}"]})
+    return to_jsonable({"bzd_cutoff_mg": settings.bzd_cutoff_mg, "estimable": True, **res.to_dict()})
+
+
 # --- cohort facts the paper prints ------------------------------------------------------
 
 
@@ -366,6 +383,6 @@ def cohort_facts(patients: pd.DataFrame) -> dict[str, float]:
 
 __all__ = [
     "AnalysisSettings", "add_groups", "collect_warnings", "comparison_table", "table_markdown",
-    "operating_point", "roc", "response", "logistic", "dose_correlation", "repeated_measures",
+    "operating_point", "roc", "response", "logistic", "dose_correlation", "repeated_measures", "mmrm_analysis",
     "cohort_facts", "BZD_PLUS", "BZD_MINUS", "RESPONDERS", "NONRESPONDERS",
 ]

@@ -7,6 +7,8 @@
   with the Bonferroni-adjusted p of the group difference at each visit.
 - Dose-response: relative MADRS change at day 7 against the diazepam-equivalent dose, responders
   and nonresponders marked, the cut-off as a vertical line, Spearman's rho in the title.
+- MMRM: LS-mean change in MADRS from baseline at days 1, 3, 7 by BZD group with CIs and the
+  group difference per visit (``mmrm_figure``).
 
 Every figure carries its data source in a footer; with synthetic data a large
 "SYNTHETIC DATA" mark is drawn across it. Reproducible bytes: fixed size and dpi, no
@@ -212,6 +214,56 @@ def dose_response_figure(patients: pd.DataFrame, data_source: str, cutoff_mg: fl
             title += f"\nSpearman rho {NOT_ESTIMABLE} (n = {correlation['n']}; see logistic.json warnings)"
         ax.set_title(title, fontsize=9.5)
         ax.legend(loc="best", fontsize=7, frameon=False)
+        fig.tight_layout(rect=(0, 0.03, 1, 1))
+        label_data_source(fig, data_source)
+    return fig
+
+
+def mmrm_figure(result: dict, data_source: str, cutoff_mg: float = 8.0):
+    """LS-mean change in MADRS from baseline (MMRM, ``mmrm.json``) at days 1, 3, 7 by BZD group,
+    with the (1 - alpha) Satterthwaite CIs, groups dodged; the group difference with its CI and
+    p above each visit. A model that was not estimated or did not converge is said so in the
+    panel, with no numbers drawn."""
+    days = {"day1": 1, "day3": 3, "day7": 7}
+    with plt.rc_context(RC):
+        fig, ax = plt.subplots(figsize=(5.8, 4.6))
+        ax.axhline(0, color="0.6", lw=0.8, ls=":")
+        ok = result.get("estimable", False) and result.get("converged", False)
+        if not ok:
+            reason = result.get("error") or "; ".join(result.get("warnings", [])) or "not estimated"
+            ax.text(0.5, 0.5, f"MMRM: no estimates\n{reason}", transform=ax.transAxes, ha="center", va="center",
+                    fontsize=8, wrap=True)
+            ax.set_yticks([])
+        else:
+            ls = pd.DataFrame(result["ls_means"])
+            level = round(100 * (1 - result["alpha"]))
+            for k, g in enumerate(result["groups"]):
+                sub = ls[ls["group"] == g].set_index("visit").loc[[v for v in days if v in set(ls["visit"])]]
+                x = np.array([days[v] for v in sub.index], float) + (k - 0.5) * 0.36
+                m = sub["estimate"].to_numpy(float)
+                lo, hi = sub["ci_low"].to_numpy(float), sub["ci_high"].to_numpy(float)
+                desc = f"> {cutoff_mg:g} mg" if g == "BZD+" else f"0-{cutoff_mg:g} mg"
+                ax.errorbar(x, m, yerr=[m - lo, hi - m], marker="o", ms=4.5, capsize=3, lw=1.3,
+                            color=GROUP_COLOURS.get(g),
+                            label=f"{g} ({desc} DZ eq., n = {result['n_per_group'][g]})")
+            top = ax.get_ylim()[1]
+            for c in result["contrasts"]:
+                ax.text(days[c["visit"]], top,
+                        f"{c['estimate']:+.1f} ({c['ci_low']:+.1f} to {c['ci_high']:+.1f})\n"
+                        f"{_fmt_p(c['p_value'])}",
+                        ha="center", va="bottom", fontsize=6.5)
+            # below the axes: the LS means can sit anywhere in the panel
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, fontsize=7, frameon=False)
+            note = (f"LS means at the mean baseline MADRS {result['baseline_mean']:.1f}; {level} % CIs, "
+                    f"Satterthwaite df. Above: {result['groups'][0]} minus {result['groups'][1]} "
+                    f"({level} % CI), p. Missing visits: {result['n_missing_visits']}.")
+            ax.text(0.5, -0.27, note, transform=ax.transAxes, ha="center", fontsize=5.8, color="0.3")
+        ax.set_xticks(list(days.values()), ["day 1", "day 3", "day 7"])
+        ax.set_xlim(0, 8)
+        ax.set_xlabel("visit (days after the infusion)")
+        ax.set_ylabel("change in MADRS from baseline (LS mean, points)")
+        ax.set_title("MMRM: change in MADRS from baseline by BZD dose group\n"
+                     "(unstructured covariance, REML; adjusted for baseline MADRS)", fontsize=9, pad=26)
         fig.tight_layout(rect=(0, 0.03, 1, 1))
         label_data_source(fig, data_source)
     return fig

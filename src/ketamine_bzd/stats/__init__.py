@@ -2,6 +2,7 @@
 
 Modules: ``descriptives`` (Tables 1-2), ``roc`` (MedCalc-style ROC), ``contingency`` (Fisher),
 ``logistic`` (ML + Firth), ``rm_anova`` (mixed-design ANOVA), ``effect_size`` (Hedges' g),
-``mixed`` (linear mixed model). Methods and their mapping to Statistica / MedCalc / R:
+``mixed`` (linear mixed model), ``mmrm`` (MMRM, unstructured covariance). Methods and their
+mapping to Statistica / MedCalc / R:
 ``docs/methods.md``.
 """

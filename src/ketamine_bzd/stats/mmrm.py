@@ -370,9 +370,9 @@ def satterthwaite_df(fit: UnstructuredFit, contrast: np.ndarray) -> float:
     """Satterthwaite (1946) df of l'beta: 2 (l'Phi l)^2 / (g'W g), g_i = l'Phi B_i Phi l."""
     if not fit.converged:
         return math.nan
-    l = np.asarray(contrast, float)
-    v = float(l @ fit.beta_cov @ l)
-    pl = fit.beta_cov @ l
+    lv = np.asarray(contrast, float)
+    v = float(lv @ fit.beta_cov @ lv)
+    pl = fit.beta_cov @ lv
     g = np.array([pl @ b @ pl for b in fit.b_mats])
     return float(2 * v * v / (g @ fit.theta_cov @ g))
 
@@ -395,11 +395,11 @@ def kenward_roger(fit: UnstructuredFit, contrast: np.ndarray) -> tuple[float, fl
     """(SE from Phi_A, df m) of one contrast l'beta, Kenward & Roger (1997) sec. 3 with q = 1."""
     if not fit.converged:
         return math.nan, math.nan
-    l = np.asarray(contrast, float)[None, :]
+    lv = np.asarray(contrast, float)[None, :]
     phi, W = fit.beta_cov, fit.theta_cov
     P = -fit.b_mats
     q = 1
-    theta_mat = l.T @ np.linalg.inv(l @ phi @ l.T) @ l
+    theta_mat = lv.T @ np.linalg.inv(lv @ phi @ lv.T) @ lv
     mv = [theta_mat @ phi @ Pi @ phi for Pi in P]
     tr = np.array([np.trace(m) for m in mv])
     a1 = float(tr @ W @ tr)
@@ -412,7 +412,7 @@ def kenward_roger(fit: UnstructuredFit, contrast: np.ndarray) -> tuple[float, fl
     v_star = 2 / q * (1 + c1 * b) / (1 - c2 * b) ** 2 / (1 - c3 * b)
     rho = v_star / (2 * e_star**2)
     m = 4 + (q + 2) / (q * rho - 1)
-    se = math.sqrt(float(l[0] @ kenward_roger_cov(fit) @ l[0]))
+    se = math.sqrt(float(lv[0] @ kenward_roger_cov(fit) @ lv[0]))
     return se, float(m)
 
 
@@ -466,17 +466,17 @@ def design_matrix(long: pd.DataFrame, groups: list[str], visits: list[str]) -> t
 
 def ls_mean_row(names: list[str], group: str, g1: str, visit: str, first: str, base: float) -> np.ndarray:
     """Row l with l'beta = the LS mean of ``group`` at ``visit``, baseline at ``base``."""
-    l = np.zeros(len(names))
-    l[names.index("intercept")] = 1.0
-    l[names.index("baseline")] = base
+    lv = np.zeros(len(names))
+    lv[names.index("intercept")] = 1.0
+    lv[names.index("baseline")] = base
     if group == g1:
-        l[names.index(f"group[{g1}]")] = 1.0
+        lv[names.index(f"group[{g1}]")] = 1.0
     if visit != first:
-        l[names.index(f"visit[{visit}]")] = 1.0
-        l[names.index(f"visit[{visit}]:baseline")] = base
+        lv[names.index(f"visit[{visit}]")] = 1.0
+        lv[names.index(f"visit[{visit}]:baseline")] = base
         if group == g1:
-            l[names.index(f"group[{g1}]:visit[{visit}]")] = 1.0
-    return l
+            lv[names.index(f"group[{g1}]:visit[{visit}]")] = 1.0
+    return lv
 
 
 def _t_inference(est: float, se: float, df: float, alpha: float) -> dict:
@@ -569,16 +569,17 @@ def mmrm(
     for t in visits:
         rows = {g: ls_mean_row(names, g, groups[0], t, visits[0], base_mean) for g in groups}
         for g in groups:
-            l = rows[g]
-            est, se = float(l @ fit.beta), math.sqrt(float(l @ fit.beta_cov @ l))
-            df = satterthwaite_df(fit, l)
+            lv = rows[g]
+            est, se = float(lv @ fit.beta), math.sqrt(float(lv @ fit.beta_cov @ lv))
+            df = satterthwaite_df(fit, lv)
             i = _t_inference(est, se, df, alpha)
-            ls_rows.append({"visit": t, "group": g, "n_observed": int(((long["_group"] == g) & (long["_visit"] == t)).sum()),
+            n_obs = int(((long["_group"] == g) & (long["_visit"] == t)).sum())
+            ls_rows.append({"visit": t, "group": g, "n_observed": n_obs,
                             "estimate": est, "se": se, "df": df, "ci_low": i["ci_low"], "ci_high": i["ci_high"]})
-        l = rows[groups[0]] - rows[groups[1]]
-        est, se = float(l @ fit.beta), math.sqrt(float(l @ fit.beta_cov @ l))
-        df = satterthwaite_df(fit, l)
-        se_kr = math.sqrt(float(l @ cov_kr @ l)) if fit.converged else math.nan
+        lv = rows[groups[0]] - rows[groups[1]]
+        est, se = float(lv @ fit.beta), math.sqrt(float(lv @ fit.beta_cov @ lv))
+        df = satterthwaite_df(fit, lv)
+        se_kr = math.sqrt(float(lv @ cov_kr @ lv)) if fit.converged else math.nan
         i, ik = _t_inference(est, se, df, alpha), _t_inference(est, se_kr, df, alpha)
         ctr_rows.append({"visit": t, "group_1": groups[0], "group_2": groups[1], "estimate": est, "se": se,
                          "df": df, "t": i["t"], "p_value": i["p_value"], "ci_low": i["ci_low"],
