@@ -97,7 +97,7 @@ class UnstructuredFit:
 
 
 class _Design:
-    """Rows sorted by patient and visit; per-row partner indices for each theta element."""
+    """Rows sorted by patient and visit, grouped by missing-data pattern."""
 
     def __init__(self, y, X, subject, visit, n_visits):
         order = np.lexsort((visit, subject))
@@ -110,28 +110,13 @@ class _Design:
         starts = np.flatnonzero(np.r_[True, self.subject[1:] != self.subject[:-1]])
         self.blocks = [np.arange(a, b) for a, b in zip(starts, np.r_[starts[1:], self.N])]
         self.pairs = [(a, b) for a in range(self.T) for b in range(a + 1)]  # UN(a+1, b+1)
-        # partner[i][v] = row u of the same patient with {visit(u), visit(v)} = pair i, else -1:
-        # then (D_i z)[v] = z[partner[i][v]] for the 0/1 matrix D_i = dV/dtheta_i.
-        self.partner = np.full((len(self.pairs), self.N), -1)
-        for rows in self.blocks:
-            where = {int(self.visit[r]): int(r) for r in rows}
-            for i, (a, b) in enumerate(self.pairs):
-                if a in where and b in where:
-                    self.partner[i, where[a]] = where[b]
-                    self.partner[i, where[b]] = where[a]
         # Patients grouped by their pattern of observed visits (Sigma's sub-block is shared).
         patterns: dict[tuple, list] = {}
         for rows in self.blocks:
             patterns.setdefault(tuple(self.visit[rows]), []).append(rows)
         self.patterns = [(np.array(k), np.array(v)) for k, v in patterns.items()]
-
-    def apply_d(self, i: int, z: np.ndarray) -> np.ndarray:
-        """D_i z (z of N rows, any trailing shape)."""
-        part = self.partner[i]
-        out = np.zeros_like(z)
-        has = part >= 0
-        out[has] = z[part[has]]
-        return out
+        # per pattern: X (n, m, p) and y (n, m), gathered once
+        self.data = {k: (self.X[np.array(v)], self.y[np.array(v)]) for k, v in patterns.items()}
 
 
 def _sigma(theta: np.ndarray, T: int) -> np.ndarray:
@@ -162,10 +147,12 @@ def _criterion(d: _Design, S: np.ndarray, gradient: bool = False):
             return None
         Vi = np.linalg.inv(sub)
         vinv[tuple(vis)] = Vi
-        Xs, ys = d.X[rows], d.y[rows]  # (n, m, p), (n, m)
-        XtVX += np.einsum("nmp,mk,nkq->pq", Xs, Vi, Xs)
-        XtVy += np.einsum("nmp,mk,nk->p", Xs, Vi, ys)
-        yVy += float(np.einsum("nm,mk,nk->", ys, Vi, ys))
+        Xs, ys = d.data[tuple(vis)]  # (n, m, p), (n, m)
+        VX = np.einsum("mk,nkq->nmq", Vi, Xs).reshape(-1, d.p)  # stacked V_k^-1 X_k
+        Xf = Xs.reshape(-1, d.p)
+        XtVX += Xf.T @ VX
+        XtVy += VX.T @ ys.reshape(-1)
+        yVy += float(np.sum((ys @ Vi) * ys))
         logdet += len(rows) * 2 * float(np.log(np.diag(c)).sum())
     try:
         cx = np.linalg.cholesky(XtVX)
@@ -182,49 +169,73 @@ def _criterion(d: _Design, S: np.ndarray, gradient: bool = False):
     G = np.zeros_like(S)
     for vis, rows in d.patterns:
         Vi = vinv[tuple(vis)]
-        Bs = np.einsum("mk,nkp->nmp", Vi, d.X[rows])
-        rs = (d.y[rows] - d.X[rows] @ beta) @ Vi
-        G[np.ix_(vis, vis)] += (len(rows) * Vi - np.einsum("nmp,pq,nkq->mk", Bs, phi, Bs)
-                                - rs.T @ rs)
+        Xs, ys = d.data[tuple(vis)]
+        Bs = np.einsum("mk,nkp->nmp", Vi, Xs)
+        rs = (ys - Xs @ beta) @ Vi
+        BP = Bs @ phi  # (n, m, p)
+        G[np.ix_(vis, vis)] += len(rows) * Vi - np.einsum("nmp,nkp->mk", BP, Bs) - rs.T @ rs
     return m2l, G
 
 
-def _vinv_dense(d: _Design, vinv: dict) -> np.ndarray:
-    M = np.zeros((d.N, d.N))
-    for vis, rows in d.patterns:
-        Vi = vinv[tuple(vis)]
-        for r in rows:
-            M[np.ix_(r, r)] = Vi
-    return M
-
-
 def _derivatives(d: _Design, S: np.ndarray):
-    """-2 l_R with its exact gradient and Hessian in theta, and the df pieces B_i, Q_ij."""
+    """-2 l_R with its exact gradient and Hessian in theta, and the df pieces B_i, Q_ij.
+
+    V is block diagonal with blocks V_k = Sigma[o_k, o_k] (o_k = patient k's visits) and
+    V_i = dV/dtheta_i has blocks E_ik = E_i[o_k, o_k], E_i the symmetric 0/1 unit matrix of
+    Sigma's element i. With P = V^-1 - B Phi B' (B = V^-1 X), r = P y = V^-1 (y - X beta):
+      tr(P V_i)         = sum_k tr(V_k^-1 E_ik) - tr(Phi B_i)
+      tr(P V_i P V_j)   = sum_k tr(V_k^-1 E_ik V_k^-1 E_jk) - 2 tr(Phi Q_ji) + tr(Phi B_i Phi B_j)
+      r'V_i P V_j r     = sum_k r_k'E_ik V_k^-1 E_jk r_k - u_i'Phi u_j
+    with B_i = X'V^-1 V_i V^-1 X, Q_ij = X'V^-1 V_i V^-1 V_j V^-1 X, u_i = X'V^-1 V_i r, each a
+    sum over patients, computed once per missing-data pattern: memory and time grow with the
+    number of patients, not its square."""
     out = _criterion(d, S)
     if out is None:
         return None
     m2l, beta, phi, vinv = out
-    Vinv = _vinv_dense(d, vinv)
-    B = Vinv @ d.X  # V^-1 X
-    P = Vinv - B @ phi @ B.T
-    r = P @ d.y  # = V^-1 (y - X beta)
-    k = len(d.pairs)
-    # (P D_i)[u, v] = P[u, partner_i(v)] on the rows v that have a partner (R_i), so
-    # tr(P D_i P D_j) = sum_{u in R_j, v in R_i} P[u, partner_i(v)] P[v, partner_j(u)].
-    rows = [np.flatnonzero(d.partner[i] >= 0) for i in range(k)]
-    w = [d.apply_d(i, r) for i in range(k)]  # D_i r
-    DB = [d.apply_d(i, B) for i in range(k)]  # D_i V^-1 X
-    grad = np.array([P[rows[i], d.partner[i, rows[i]]].sum() - r @ w[i] for i in range(k)])
+    k, p = len(d.pairs), d.p
+    units = []
+    for a, b in d.pairs:
+        E = np.zeros((d.T, d.T))
+        E[a, b] = E[b, a] = 1.0
+        units.append(E)
+    b_mats = np.zeros((k, p, p))
+    q_mats = np.zeros((k, k, p, p))
+    u = np.zeros((k, p))
+    tr_vi = np.zeros(k)
+    r_e_r = np.zeros(k)
+    tr_dd = np.zeros((k, k))
+    r_vpv_r = np.zeros((k, k))
+    for vis, rows in d.patterns:
+        Vi = vinv[tuple(vis)]
+        n = len(rows)
+        Xs, ys = d.data[tuple(vis)]
+        Bs = np.einsum("mk,nkp->nmp", Vi, Xs)  # V_k^-1 X_k
+        rs = (ys - Xs @ beta) @ Vi  # r_k (V_k^-1 symmetric)
+        Es = [E[np.ix_(vis, vis)] for E in units]
+        ViE = [Vi @ E for E in Es]
+        # patient sums once per pattern; every term below is a contraction of these with an
+        # m x m matrix M: sum_k B_k'M B_k = <M, CB>, sum_k B_k'M r_k = <M, CU>, sum_k r_k'M r_k = <M, CR>
+        CB = np.einsum("nmp,nkq->mkpq", Bs, Bs)
+        CU = np.einsum("nmp,nk->mkp", Bs, rs)
+        CR = rs.T @ rs
+        for i, E in enumerate(Es):
+            b_mats[i] += np.tensordot(E, CB, axes=([0, 1], [0, 1]))
+            u[i] += np.tensordot(E, CU, axes=([0, 1], [0, 1]))
+            tr_vi[i] += n * np.trace(ViE[i])
+            r_e_r[i] += np.sum(E * CR)
+            for j, F in enumerate(Es):
+                EVF = E @ Vi @ F
+                q_mats[i, j] += np.tensordot(EVF, CB, axes=([0, 1], [0, 1]))
+                tr_dd[i, j] += n * np.sum(ViE[i] * ViE[j].T)
+                r_vpv_r[i, j] += np.sum(EVF * CR)
+    grad = tr_vi - np.einsum("pq,iqp->i", phi, b_mats) - r_e_r
     hess = np.empty((k, k))
-    Pw = [P @ wi for wi in w]
     for i in range(k):
-        for j in range(i + 1):
-            a = P[np.ix_(rows[j], d.partner[i, rows[i]])]
-            b = P[np.ix_(rows[i], d.partner[j, rows[j]])]
-            hess[i, j] = hess[j, i] = -np.sum(a * b.T) + 2 * w[i] @ Pw[j]
-    b_mats = np.array([B.T @ DB[i] for i in range(k)])  # X'V^-1 D_i V^-1 X
-    VDB = [Vinv @ x for x in DB]
-    q_mats = np.array([[DB[i].T @ VDB[j] for j in range(k)] for i in range(k)])
+        for j in range(k):
+            tr_pp = tr_dd[i, j] - 2 * np.trace(phi @ q_mats[j, i]) + np.trace(phi @ b_mats[i] @ phi @ b_mats[j])
+            hess[i, j] = -tr_pp + 2 * (r_vpv_r[i, j] - u[i] @ phi @ u[j])
+    hess = (hess + hess.T) / 2  # symmetric up to rounding
     return m2l, grad, hess, beta, phi, b_mats, q_mats
 
 
