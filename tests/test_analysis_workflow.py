@@ -85,7 +85,7 @@ def test_analysis_rerun_gives_identical_bytes(main_dir):
     before = _digests(main_dir)
     workdir = main_dir.parents[1]
     snakemake(workdir, *TARGETS, "--forcerun", "analysis_tables", "analysis_roc", "analysis_response_logistic",
-              "analysis_repeated_measures", "analysis_figures", "analysis_paper_comparison")
+              "analysis_repeated_measures", "analysis_figures", "analysis_paper_comparison", "analysis_mmrm")
     assert _digests(main_dir) == before
 
 

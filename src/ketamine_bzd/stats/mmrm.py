@@ -265,7 +265,7 @@ def _chol_to_sigma(par: np.ndarray, T: int) -> tuple[np.ndarray, np.ndarray]:
     return L @ L.T, L
 
 
-def _nan_fit(d: _Design, message: str, m2l=math.nan, n_iter=0, dec=math.nan) -> UnstructuredFit:
+def _nan_fit(d: _Design, message: str, n_iter: int = 0, dec: float = math.nan) -> UnstructuredFit:
     k = len(d.pairs)
     return UnstructuredFit(
         beta=np.full(d.p, np.nan), beta_cov=np.full((d.p, d.p), np.nan), sigma=np.full((d.T, d.T), np.nan),
