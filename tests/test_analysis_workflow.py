@@ -101,4 +101,5 @@ def test_mmrm_json_reports_the_model_and_missing_visits(main_dir):
     assert len(obj["ls_means"]) == 6 and len(obj["contrasts"]) == 3
     for row in obj["ls_means"] + obj["contrasts"]:
         assert row["df"] > 0 and row["ci_low"] < row["estimate"] < row["ci_high"]
-    assert all(0 <= c["p_value"] <= 1 and c["se_kr"] >= c["se"] for c in obj["contrasts"])
+    # Kenward-Roger never shrinks the SE (with complete data its adjustment is 0 up to rounding)
+    assert all(0 <= c["p_value"] <= 1 and c["se_kr"] >= c["se"] * (1 - 1e-9) for c in obj["contrasts"])
