@@ -261,3 +261,14 @@ def test_bad_input_raises():
     e.loc[e["bzd_plus"], "madrs_day7"] = np.nan
     with pytest.raises(ValueError, match="no observation at visit 'day7'"):
         run("paper_shaped", e)
+
+
+def test_no_variation_is_reported_not_raised():
+    """Every patient's MADRS unchanged from baseline (the degenerate cohort "no_responders" of
+    issue 8 comes close): no covariance to estimate, no numbers, a reason."""
+    d = data("paper_shaped")
+    for c in COLUMNS:
+        d[c] = d["madrs_day0"]
+    m = run("paper_shaped", d)
+    assert not m.converged and any("singular" in w for w in m.warnings)
+    json.dumps(m.to_dict(), allow_nan=False)

@@ -284,7 +284,11 @@ def fit_unstructured(y, X, subject, visit, n_visits: int, *, max_newton: int = 5
     T = d.T
     # 1) L-BFGS on the log-Cholesky factor (Sigma stays positive definite).
     S0 = _start(d)
-    L0 = np.linalg.cholesky(S0)
+    try:
+        L0 = np.linalg.cholesky(S0)
+    except np.linalg.LinAlgError:
+        return _nan_fit(d, "REML not fitted: the residual covariance is singular (no variation left in the "
+                        "outcome at some visit, e.g. no change from baseline in any patient)")
     p0 = L0[np.tril_indices(T)].copy()
     diag_pos = [i for i, (a, b) in enumerate(zip(*np.tril_indices(T))) if a == b]
     p0[diag_pos] = np.log(p0[diag_pos])
