@@ -8,6 +8,9 @@ scratch copy of the repository, not in a shared checkout whose ``results/`` othe
     python tests/reference/export_synthetic.py results/cohort/patients.parquet synthetic_seed7_n30.csv
 
 (``synthetic_default_n47.csv``: the same without the overlay, i.e. seed 20200819, 47 patients.)
+``synthetic_default_n47_study.csv`` (the heterogeneity reference, ``meta.R``) adds the ``study``
+column: ``python tests/reference/export_synthetic.py patients.parquet synthetic_default_n47_study.csv --study``
+(exported at commit 446fbcd; the synthetic cohort differs from the 1270ba3 snapshot).
 ``bzd_plus`` is added as the analysis stage adds it (``analysis.add_groups``, cut-off 8 mg).
 Floats are written with full precision so R reads the same numbers.
 """
@@ -23,10 +26,11 @@ from ketamine_bzd.analysis import add_groups
 COLUMNS = ["patient_id", "responder", "diazepam_eq_mg", "bzd_plus", "madrs_day0", "bai_day0"]
 
 
-def main(src: str, dst: str) -> None:
+def main(src: str, dst: str, with_study: bool = False) -> None:
     patients = add_groups(pd.read_parquet(src), 8)
-    patients[COLUMNS].to_csv(dst, index=False)
+    columns = [*COLUMNS[:1], "study", *COLUMNS[1:]] if with_study else COLUMNS
+    patients[columns].to_csv(dst, index=False)
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    main(*sys.argv[1:3], with_study="--study" in sys.argv[3:])

@@ -446,8 +446,9 @@ def _ml_polish(X: np.ndarray, y: np.ndarray, beta: np.ndarray) -> tuple[np.ndarr
     return beta, float(-2 * np.sum(y * eta - np.logaddexp(0, eta)))
 
 
-def _ml_blocks(X, y, terms, alpha, z, warns):
-    """ML blocks for every term; a numerical failure gives ``estimable = False`` and a warning."""
+def _ml_blocks(X, y, terms, alpha, z, warns, profile=True):
+    """ML blocks for every term; a numerical failure gives ``estimable = False`` and a warning.
+    ``profile=False``: no profile CI and no LRT p (None), only the Wald results."""
     try:
         with _warnings.catch_warnings():
             _warnings.simplefilter("ignore")
@@ -468,6 +469,13 @@ def _ml_blocks(X, y, terms, alpha, z, warns):
     blocks = {}
     for j, t in enumerate(terms):
         b, se = float(params[j]), float(bse[j])
+        if not profile:
+            blocks[t] = CoefficientBlock(
+                term=t, estimable=True, estimate=b, se=se, odds_ratio=_exp(b),
+                ci_wald=(_exp(b - z * se), _exp(b + z * se)),
+                p_value=float(pvalues[j]), p_value_method="wald", p_wald=float(pvalues[j]),
+            )
+            continue
         try:
             lo, hi = profile_ci_ml(X, y, j, b, se, deviance, alpha)
             for lim, side in ((lo, "lower"), (hi, "upper")):
@@ -491,8 +499,9 @@ def _ml_blocks(X, y, terms, alpha, z, warns):
     return blocks
 
 
-def _firth_blocks(X, y, terms, alpha, z, warns):
-    """Firth blocks for every term; see ``_firth_newton`` and ``firth_profile``."""
+def _firth_blocks(X, y, terms, alpha, z, warns, profile=True):
+    """Firth blocks for every term; see ``_firth_newton`` and ``firth_profile``.
+    ``profile=False``: no profile CI and no penalized LRT p, the p is the Wald p."""
     try:
         fit = _firth_newton(X, y, _firth_start(X, y))
     except _NUMERICAL_ERRORS as err:
@@ -510,6 +519,15 @@ def _firth_blocks(X, y, terms, alpha, z, warns):
         bse = np.full(len(coef), np.nan)
         warns.append("Firth standard errors not computed: the information matrix at the estimate is singular")
     p_w = 2 * stats.norm.sf(np.abs(coef / bse))
+    if not profile:
+        if not fit.converged:
+            warns.append(f"Firth fit did not converge ({fit.message}); Firth results are not reported")
+            return {t: CoefficientBlock(term=t, estimable=False) for t in terms}
+        return {t: CoefficientBlock(
+            term=t, estimable=True, estimate=float(coef[j]), se=float(bse[j]), odds_ratio=_exp(coef[j]),
+            ci_wald=(_exp(coef[j] - z * bse[j]), _exp(coef[j] + z * bse[j])),
+            p_value=float(p_w[j]), p_value_method="wald", p_wald=float(p_w[j]),
+        ) for j, t in enumerate(terms)}
     if fit.converged:
         p_l, ci_pl, prof_warns = firth_profile(X, y, coef, bse, alpha, terms)
         warns.extend(prof_warns)
@@ -537,6 +555,7 @@ def fit_logistic(
     event=True,
     focus: str | None = None,
     alpha: float = 0.05,
+    profile: bool = True,
 ) -> LogisticResult:
     """Logistic regression of ``outcome == event`` on ``predictors`` (+ intercept).
 
@@ -548,6 +567,8 @@ def fit_logistic(
     Raises ``ValueError`` (only) for bad input: missing column, non-numeric or infinite
     predictor, outcome that is not binary or has no variation, constant or collinear
     predictors, ``alpha`` outside (0, 1). Numerical failures are reported in ``warnings``.
+    ``profile=False`` skips the profile CIs and likelihood-ratio p values (the slow part) and
+    reports Wald results only (the study estimates of ``stats.meta`` need no more).
     """
     from firthmodels import detect_separation
 
@@ -582,8 +603,8 @@ def fit_logistic(
         )
         ml_blocks = {t: CoefficientBlock(term=t, estimable=False) for t in terms}
     else:
-        ml_blocks = _ml_blocks(X, y, terms, alpha, z, warns)
-    firth_blocks = _firth_blocks(X, y, terms, alpha, z, warns)
+        ml_blocks = _ml_blocks(X, y, terms, alpha, z, warns, profile)
+    firth_blocks = _firth_blocks(X, y, terms, alpha, z, warns, profile)
     rows = [{"method": "ml", **ml_blocks[t].to_dict()} for t in terms]
     rows += [{"method": "firth", **firth_blocks[t].to_dict()} for t in terms]
 
