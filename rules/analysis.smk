@@ -31,6 +31,13 @@ ANALYSIS_OUTPUTS = [
 ]
 MMRM_FIGURE = f"{MAIN}/figures/mmrm_ls_means"
 ANALYSIS_OUTPUTS += [f"{MAIN}/mmrm.json", f"{MMRM_FIGURE}.png", f"{MMRM_FIGURE}.pdf"]
+# Study heterogeneity of the paper's adjusted OR (issue 12): stats.meta, forest plot.
+HETEROGENEITY_FOREST = f"{MAIN}/figures/forest_heterogeneity"
+ANALYSIS_OUTPUTS += [
+    f"{MAIN}/heterogeneity.json",
+    f"{HETEROGENEITY_FOREST}.png",
+    f"{HETEROGENEITY_FOREST}.pdf",
+]
 
 
 rule analysis_tables:
@@ -288,3 +295,38 @@ rule analysis_paper_comparison:
         data_source=DATA_SOURCE,
     script:
         "../scripts/analysis_paper_comparison.py"
+
+
+rule analysis_heterogeneity:
+    """The paper's adjusted OR within each study, random-effects pooling, one-stage model."""
+    input:
+        patients="results/cohort/patients.parquet",
+        code=package_code("analysis", "heterogeneity", "figures", "definitions", "stats"),
+    output:
+        heterogeneity=report(
+            f"{MAIN}/heterogeneity.json",
+            caption="../report/analysis_heterogeneity.rst",
+            category="3. Analysis",
+            subcategory="Study heterogeneity",
+        ),
+        forest_png=report(
+            f"{HETEROGENEITY_FOREST}.png",
+            caption="../report/analysis_forest_heterogeneity.rst",
+            category="3. Analysis",
+            subcategory="Study heterogeneity",
+        ),
+        forest_pdf=f"{HETEROGENEITY_FOREST}.pdf",
+    log:
+        "results/logs/analysis/heterogeneity.log",
+    benchmark:
+        "results/logs/benchmarks/analysis/heterogeneity.tsv"
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        analysis=analysis_params("logistic", "figures"),
+        data_source=DATA_SOURCE,
+    script:
+        "../scripts/analysis_heterogeneity.py"

@@ -18,6 +18,7 @@ MAIN_FILES = [
     "paper_comparison.csv",
 ] + [f"figures/{s}.{e}" for s in ("figure1_roc", "figure2_madrs_course", "dose_response") for e in ("png", "pdf")]
 MAIN_FILES += ["mmrm.json", "figures/mmrm_ls_means.png", "figures/mmrm_ls_means.pdf"]
+MAIN_FILES += ["heterogeneity.json", "figures/forest_heterogeneity.png", "figures/forest_heterogeneity.pdf"]
 
 
 TARGETS = [f"results/main/{f}" for f in MAIN_FILES]

@@ -10,7 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ketamine_bzd.stats.meta import heterogeneity, random_effects, tau2_dersimonian_laird, tau2_reml
+from ketamine_bzd.stats.meta import (
+    heterogeneity,
+    random_effects,
+    tau2_dersimonian_laird,
+    tau2_reml,
+)
 
 REF_DIR = Path(__file__).parent / "reference"
 REF = json.loads((REF_DIR / "out" / "meta.json").read_text())

@@ -35,8 +35,14 @@ from scipy import optimize, stats
 from ._result import require_columns, to_jsonable
 from .logistic import fit_logistic
 
-__all__ = ["tau2_dersimonian_laird", "tau2_reml", "random_effects", "study_estimates", "one_stage",
-           "heterogeneity"]
+__all__ = [
+    "heterogeneity",
+    "one_stage",
+    "random_effects",
+    "study_estimates",
+    "tau2_dersimonian_laird",
+    "tau2_reml",
+]
 
 
 def _check_yi_vi(yi, vi) -> tuple[np.ndarray, np.ndarray]:
@@ -176,7 +182,7 @@ def _chosen_block(res) -> tuple[str, str, object]:
 def _model_block(frame: pd.DataFrame, predictors: list[str], focus: str, alpha: float) -> dict:
     """The paper's logistic model (nonresponse) on ``frame``: the focus term's log OR, Wald SE
     and CI from ML or Firth (see ``_chosen_block``), or ``estimable: False`` with the reason."""
-    out = {"n": int(len(frame)), "estimable": False, "estimator": None, "estimator_reason": None,
+    out = {"n": len(frame), "estimable": False, "estimator": None, "estimator_reason": None,
            "log_odds_ratio": None, "se": None, "odds_ratio": None, "ci_wald": None, "p_wald": None,
            "separation": None, "warnings": []}
     try:
