@@ -301,7 +301,9 @@ rule analysis_heterogeneity:
     """The paper's adjusted OR within each study, random-effects pooling, one-stage model."""
     input:
         patients="results/cohort/patients.parquet",
-        code=package_code("analysis", "heterogeneity", "figures", "definitions", "stats"),
+        code=package_code(
+            "analysis", "heterogeneity", "figures", "definitions", "stats"
+        ),
     output:
         heterogeneity=report(
             f"{MAIN}/heterogeneity.json",
