@@ -40,7 +40,7 @@ def main(smk, log):
     log.info("joint inference: %s", result["statistics"])
     write_table(one_at_a_time(specs), smk.output.one_at_a_time, p.data_source)
     specification_curve(specs, smk.output.curve, alpha=mv["alpha"], dpi=p.dpi,
-                         title=f"Specification curve — {p.data_source}")
+                         title=f"Specification curve — {p.data_source}", joint=result)
     forest_plot(specs, smk.output.forest, dpi=p.dpi)
 
 
