@@ -30,6 +30,8 @@ import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
 GROUP_COLOURS = {"BZD+": "#b2182b", "BZD-": "#2166ac"}
+# horizontal offset between the groups in Figure 2 (days): the CI bars (caps 3 pt) stay apart
+FIGURE2_DODGE_DAYS = 0.36
 RC = {
     "svg.hashsalt": "ketamine-bzd",
     "font.size": 9,
@@ -162,7 +164,8 @@ def madrs_course_figure(patients: pd.DataFrame, posthoc: pd.DataFrame, data_sour
         for k, g in enumerate(groups):
             sub = patients[patients["bzd_group"] == g]
             rows = [mean_ci(sub[f"madrs_{v}"], alpha) for v in visits]
-            x = np.array(list(visits.values()), float) + (k - 0.5) * 0.12
+            # dodge the groups by 0.36 days so that their CI bars sit side by side, not on top of each other
+            x = np.array(list(visits.values()), float) + (k - (len(groups) - 1) / 2) * FIGURE2_DODGE_DAYS
             m = np.array([r[0] for r in rows])
             lo = np.array([r[1] for r in rows])
             hi = np.array([r[2] for r in rows])
@@ -181,7 +184,8 @@ def madrs_course_figure(patients: pd.DataFrame, posthoc: pd.DataFrame, data_sour
         ax.set_xticks(list(visits.values()), ["baseline", "day 1", "day 3", "day 7"])
         ax.set_xlabel("visit (days after the infusion; baseline = day before)")
         ax.set_ylabel("MADRS (mean, 95 % CI)")
-        ax.legend(loc="lower left", fontsize=7, frameon=False)
+        # best free corner: a fixed one covered the BZD+ CI at day 1 on the default cohort
+        ax.legend(loc="best", fontsize=7, frameon=False)
         ax.set_title("Figure 2. MADRS after a single ketamine infusion by BZD dose group", fontsize=9.5, pad=16)
         fig.tight_layout(rect=(0, 0.03, 1, 1))
         label_data_source(fig, data_source)
