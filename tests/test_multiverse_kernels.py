@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -134,6 +135,36 @@ def test_separation_flag_agrees_with_linear_programme():
         if res.zero_cell[b]:
             assert lp, b
     assert n_sep >= 5 and agree >= 0.95 * (B - res.rank_deficient.sum() - res.no_outcome_variation.sum())
+
+
+FINITE_MLE = ["finite_mle_per10mg_remission_day7_study_ket2009.csv", "finite_mle_per10mg_response_any_bzd_users.csv"]
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+@pytest.mark.parametrize("name", FINITE_MLE)
+def test_extreme_fitted_probability_at_a_finite_mle_is_not_separation(name, backend):
+    """Two multiverse specifications of the default synthetic cohort (issue 12):
+    per_10mg|remission_day7|mean_dm1_d7|paper|study_ket2009|adjusted|ml (20 patients, 3 remitters)
+    and per_10mg|response_any|mean_dm1_d7|paper|bzd_users|adjusted|ml (19 patients, 5
+    responders). A patient at 94 mg/day (9.4 units) has a fitted probability within 1e-10 of 1
+    at the MLE, which once made the engine report separation and no estimate. The Konis LP finds
+    no separating direction and statsmodels converges to the same finite estimate."""
+    import pandas as pd
+
+    data = pd.read_csv(Path(__file__).parent / "reference" / "data" / name)
+    X = np.column_stack([np.ones(len(data)), data[["per_10mg", "madrs_day0", "bai_day0"]].to_numpy(float)])
+    y = data["nonresponse"].to_numpy(float)
+    assert 3 <= min(y.sum(), len(y) - y.sum()) <= 5
+    assert not detect_separation(X[:, 1:], y).separation
+    ref = sm.Logit(y, X).fit(disp=0, method="newton", maxiter=100, tol=1e-12)
+    assert ref.mle_retvals["converged"]
+    res = fit_logit(X, y, backend=backend)
+    assert res.n_fitted_extreme[0] >= 1  # the situation the old divergence test misread
+    assert res.converged[0] and not res.separation[0]
+    np.testing.assert_allclose(res.params[0], ref.params, rtol=TOL, atol=TOL)
+    np.testing.assert_allclose(res.bse[0], ref.bse, rtol=TOL, atol=TOL)
+    (warns,) = res.warnings()
+    assert not any("(separation)" in w for w in warns) and any("finite MLE" in w for w in warns)
 
 
 def test_degenerate_specifications_are_flagged_not_fitted():

@@ -20,10 +20,17 @@ from ._batch import (
     prepare,
 )
 
-# A fitted probability this close to 0 or 1 needs |eta| > 23: with n ~ 50 that
-# only happens when the likelihood is being maximised at infinity (separation).
+# A fitted probability this close to 0 or 1 needs |eta| > 23. That alone is no proof of
+# separation: at a finite MLE a patient far out on a continuous exposure (94 mg/day is 9.4
+# units of per_10mg; a slope of 3 puts eta at 28) has such a fitted probability too. Divergence
+# is declared only when, in addition, the likelihood has stopped moving while the Newton steps
+# do not shrink (``STEP_SHRINK``); see ``fit_logit``.
 FITTED_EXTREME_EPS = 1e-10
 EXTREME_ETA = float(-np.log(FITTED_EXTREME_EPS))
+# Newton steps toward a finite optimum shrink quadratically (each a tiny fraction of the one
+# before); toward an MLE at infinity they tend to a constant length along the separating
+# direction. A step at least this fraction of the previous one is "not shrinking".
+STEP_SHRINK = 0.5
 # Relative size of floating-point noise in a summed log-likelihood.
 LLF_NOISE = 64 * np.finfo(np.float64).eps
 
@@ -71,12 +78,16 @@ class LogitResult(_Common):
     converged: np.ndarray
     n_iter: np.ndarray
     n_fitted_extreme: np.ndarray  # (B,) included rows with fitted p within 1e-10 of 0 or 1
-    separation: np.ndarray  # (B,) zero_cell | n_fitted_extreme > 0 (MLE does not exist)
+    # (B,) zero_cell | (n_fitted_extreme > 0 & not converged): the MLE does not exist. Extreme
+    # fitted probabilities at a converged (finite) estimate are not separation.
+    separation: np.ndarray
 
     def warnings(self) -> list[list[str]]:
         """Human-readable warnings per specification (empty list = none)."""
         flags = _describe(self)
-        flags["fitted probabilities numerically 0 or 1 (separation)"] = self.n_fitted_extreme > 0
+        flags["fitted probabilities numerically 0 or 1 (separation)"] = (self.n_fitted_extreme > 0) & ~self.converged
+        flags["fitted probabilities numerically 0 or 1 at the converged estimate (finite MLE, no separation: "
+              "an influential patient)"] = (self.n_fitted_extreme > 0) & self.converged
         fitted = ~(self.rank_deficient | self.no_outcome_variation)
         flags["Newton-Raphson did not converge"] = fitted & ~self.converged
         flags["singular Fisher information (SE not available)"] = fitted & ~np.isfinite(self.bse).all(axis=1)
@@ -187,6 +198,7 @@ def _fit_ml_chunk(b: Batch, *, exposure_index: int | None, max_iter: int, tol: f
     delta = np.zeros((m, p))
     step = np.zeros(m)
     ll_prev = np.full(m, -np.inf)
+    prev_step = np.full(m, np.inf)  # length of the Newton step before the last one
     noise = LLF_NOISE * w.sum(axis=1)
     for it in range(max_iter + 1):
         if not live.any():
@@ -215,8 +227,9 @@ def _fit_ml_chunk(b: Batch, *, exposure_index: int | None, max_iter: int, tol: f
         conv = ok & ~bad & (it > 0) & (last_step < tol)
         # Under separation the likelihood creeps towards its supremum while
         # coefficients grow without bound: stop once fitted probabilities sit
-        # at 0/1 and the likelihood no longer moves.
-        diverged = (extreme > 0) & (ll - ll_prev < 1e-8)
+        # at 0/1, the likelihood no longer moves and the steps do not shrink
+        # (near a finite MLE they shrink quadratically: iterate on to convergence).
+        diverged = (extreme > 0) & (ll - ll_prev < 1e-8) & (last_step >= STEP_SHRINK * prev_step)
         done = live & (conv | diverged | ~ok | bad | (it == max_iter))
         if done.any():
             fin = np.flatnonzero(done)
@@ -233,6 +246,7 @@ def _fit_ml_chunk(b: Batch, *, exposure_index: int | None, max_iter: int, tol: f
                 work, X, y, w, inc = work[keep], X[keep], y[keep], w[keep], inc[keep]
                 plan = plan.take(keep)
                 beta, mu, ll, L, noise = beta[keep], mu[keep], ll[keep], L[keep], noise[keep]
+                last_step = last_step[keep]
                 live = live[keep]
         score = np.matmul((w * (y - mu))[:, None, :], X)[:, 0, :]
         delta = _chol_solve(L, score)
@@ -241,13 +255,14 @@ def _fit_ml_chunk(b: Batch, *, exposure_index: int | None, max_iter: int, tol: f
         beta = beta + delta
         step = np.ones(live.size)
         ll_prev = ll
+        prev_step = last_step
 
     with np.errstate(invalid="ignore", divide="ignore"):
         z = params / bse
     return LogitResult(
         params=params, bse=bse, zvalues=z, pvalues=2.0 * stats.norm.sf(np.abs(z)), llf=llf,
         converged=converged, n_iter=n_iter, n_fitted_extreme=n_extreme,
-        separation=desc["zero_cell"] | (n_extreme > 0), **desc,
+        separation=desc["zero_cell"] | ((n_extreme > 0) & ~converged), **desc,
     )
 
 
@@ -268,7 +283,7 @@ def _fit_ml_numba(b: Batch, desc: dict[str, np.ndarray], fit: np.ndarray, *, max
         start = _start(b.X[work], b.y[work], b.w[work])
         pw, var, lw, cw, iw, ew = logit_newton(np.ascontiguousarray(b.X), b.y, b.w, work, start,
                                                max_iter, tol,
-                                               max_halving, LLF_NOISE, EXTREME_ETA)
+                                               max_halving, LLF_NOISE, EXTREME_ETA, STEP_SHRINK)
         params[work], llf[work], converged[work], n_iter[work], n_extreme[work] = pw, lw, cw, iw, ew
         bse[work] = np.sqrt(var)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -276,7 +291,7 @@ def _fit_ml_numba(b: Batch, desc: dict[str, np.ndarray], fit: np.ndarray, *, max
     return LogitResult(
         params=params, bse=bse, zvalues=z, pvalues=2.0 * stats.norm.sf(np.abs(z)), llf=llf,
         converged=converged, n_iter=n_iter, n_fitted_extreme=n_extreme,
-        separation=desc["zero_cell"] | (n_extreme > 0), **desc,
+        separation=desc["zero_cell"] | ((n_extreme > 0) & ~converged), **desc,
     )
 
 

@@ -144,7 +144,7 @@ def _loglik(xt, ys, ws, m, p, beta, eta, mu):
 
 
 @njit(**_JIT)
-def logit_newton(X, y, w, work, start, max_iter, tol, max_halving, llf_noise, extreme_eta):
+def logit_newton(X, y, w, work, start, max_iter, tol, max_halving, llf_noise, extreme_eta, step_shrink):
     """ML Newton-Raphson for the elements ``work`` of the batch (see ``_fit_ml_chunk``).
 
     Returns params, variances (diag of the inverse information; NaN where unavailable),
@@ -187,6 +187,7 @@ def logit_newton(X, y, w, work, start, max_iter, tol, max_halving, llf_noise, ex
             delta[j] = 0.0
         step = 0.0
         ll_prev = -np.inf
+        prev_step = np.inf
         for it in range(max_iter + 1):
             ll = _loglik(xt, ys, ws, m, p, beta, eta, mu)
             # Lazy line search: halve only when the last step lowered the likelihood.
@@ -211,7 +212,9 @@ def logit_newton(X, y, w, work, start, max_iter, tol, max_halving, llf_noise, ex
             for j in range(p):
                 last_step = max(last_step, abs(step * delta[j]))
             conv = ok and not bad and it > 0 and last_step < tol
-            diverged = extreme > 0 and (ll - ll_prev < 1e-8)
+            # divergence (separation): extreme fits, a still likelihood and steps that do not
+            # shrink; at a finite MLE with extreme fits the steps shrink and Newton goes on
+            diverged = extreme > 0 and (ll - ll_prev < 1e-8) and last_step >= step_shrink * prev_step
             if conv or diverged or not ok or bad or it == max_iter:
                 _chol_inverse(L, p, Linv, Ginv)
                 for j in range(p):
@@ -245,6 +248,7 @@ def logit_newton(X, y, w, work, start, max_iter, tol, max_halving, llf_noise, ex
                 beta[j] = beta[j] + delta[j]
             step = 1.0
             ll_prev = ll
+            prev_step = last_step
     return params, var, llf, converged, n_iter, n_extreme
 
 
