@@ -27,9 +27,12 @@ fit_logit(X, y, mask=None, *, exposure_index=None, max_iter=50, tol=1e-8,
     n_fitted_extreme, separation, rank_deficient, no_outcome_variation.
     ``separation`` is True when the binary exposure (``exposure_index``) has an
     empty cell in its 2x2 table with the outcome -- an exact, LP-free proof
-    that the MLE does not exist whatever the covariates -- or when fitted
-    probabilities reach 0/1 within 1e-10 (|linear predictor| > 23; divergence,
-    as R's glm warns); iteration then stops once the likelihood stops moving.
+    that the MLE does not exist whatever the covariates -- or when the fit
+    diverges: fitted probabilities within 1e-10 of 0/1 (|linear predictor| > 23,
+    as R's glm warns), the likelihood no longer moving and the Newton steps no
+    longer shrinking; iteration then stops. Extreme fitted probabilities at a
+    converged estimate (a patient far out on a continuous dose) are a finite
+    MLE, not separation (warned about; docs/multiverse.md, issue 12).
     Matches statsmodels ``Logit`` to ~1e-10 when not separated.
     ``backend="numba"`` (default) runs each specification's Newton loop compiled
     (``_numba.py``); ``backend="numpy"`` is the vectorized reference it is tested
