@@ -93,6 +93,7 @@ def test_report_loads_without_errors_and_every_figure_renders(report, browser, t
     names = {r.rsplit("/", 1)[-1] for r in rendered}
     assert {"figure1_roc.png", "figure2_madrs_course.png", "dose_response.png"} <= names
     assert {"specification_curve.png", "forest_one_at_a_time.png"} <= names
+    assert "forest_heterogeneity.png" in names
     print(f"report: {len(rendered)} figures rendered; screenshots in {tmp_path}")
 
 
