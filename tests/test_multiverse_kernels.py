@@ -167,6 +167,29 @@ def test_extreme_fitted_probability_at_a_finite_mle_is_not_separation(name, back
     assert not any("(separation)" in w for w in warns) and any("finite MLE" in w for w in warns)
 
 
+def test_separation_flag_equals_the_lp_with_a_skewed_continuous_dose():
+    """A right-skewed dose (like mg/day: most near 0, a few far out) with a strong effect puts
+    fitted probabilities at 0/1 at many finite MLEs; the flag must still be exactly the LP's
+    (the divergence test alone misreported 19 of 1,500 such fits, issue 12)."""
+    rng = np.random.default_rng(1)
+    B, n = 400, 47
+    X = np.ones((B, n, 4))
+    X[:, :, 1] = rng.random((B, n)) < 0.3
+    X[:, :, 2] = rng.normal(25, 5, (B, n)).round()
+    X[:, :, 3] = rng.gamma(1, 3, (B, n))
+    y = (rng.random((B, n)) < expit(-1 + 2.5 * X[:, :, 1] + 0.4 * X[:, :, 3] - 0.02 * X[:, :, 2])).astype(float)
+    mask = rng.random((B, n)) < 0.6
+    lp = None
+    for backend in ("numba", "numpy"):
+        res = _quiet(fit_logit, X, y, mask, backend=backend)
+        fitted = np.flatnonzero(~(res.rank_deficient | res.no_outcome_variation))
+        if lp is None:  # the LP is the slow part: once for both backends
+            lp = np.array([detect_separation(X[b][mask[b]][:, 1:], y[b][mask[b]]).separation for b in fitted])
+        assert lp.sum() >= 20 and (res.n_fitted_extreme[fitted][~lp] > 0).sum() >= 2
+        np.testing.assert_array_equal(res.separation[fitted], lp)
+        assert res.converged[fitted][~lp].all()
+
+
 def test_degenerate_specifications_are_flagged_not_fitted():
     X, y, mask = _specs(8, 3, 47, 3, p_include=1.0)
     X = X.copy()
