@@ -170,14 +170,14 @@ def test_extreme_fitted_probability_at_a_finite_mle_is_not_separation(name, back
 def test_separation_flag_equals_the_lp_with_a_skewed_continuous_dose():
     """A right-skewed dose (like mg/day: most near 0, a few far out) with a strong effect puts
     fitted probabilities at 0/1 at many finite MLEs; the flag must still be exactly the LP's
-    (the divergence test alone misreported 19 of 1,500 such fits, issue 12)."""
+    (the divergence test alone misreports all 11 finite MLEs with extreme fits here, issue 12)."""
     rng = np.random.default_rng(1)
-    B, n = 400, 47
+    B, n = 150, 47
     X = np.ones((B, n, 4))
     X[:, :, 1] = rng.random((B, n)) < 0.3
     X[:, :, 2] = rng.normal(25, 5, (B, n)).round()
     X[:, :, 3] = rng.gamma(1, 3, (B, n))
-    y = (rng.random((B, n)) < expit(-1 + 2.5 * X[:, :, 1] + 0.4 * X[:, :, 3] - 0.02 * X[:, :, 2])).astype(float)
+    y = (rng.random((B, n)) < expit(-1 + 2.5 * X[:, :, 1] + 0.8 * X[:, :, 3] - 0.02 * X[:, :, 2])).astype(float)
     mask = rng.random((B, n)) < 0.6
     lp = None
     for backend in ("numba", "numpy"):
@@ -185,7 +185,7 @@ def test_separation_flag_equals_the_lp_with_a_skewed_continuous_dose():
         fitted = np.flatnonzero(~(res.rank_deficient | res.no_outcome_variation))
         if lp is None:  # the LP is the slow part: once for both backends
             lp = np.array([detect_separation(X[b][mask[b]][:, 1:], y[b][mask[b]]).separation for b in fitted])
-        assert lp.sum() >= 20 and (res.n_fitted_extreme[fitted][~lp] > 0).sum() >= 2
+        assert lp.sum() >= 50 and (res.n_fitted_extreme[fitted][~lp] > 0).sum() >= 10
         np.testing.assert_array_equal(res.separation[fitted], lp)
         assert res.converged[fitted][~lp].all()
 
