@@ -16,7 +16,7 @@ def main(smk, log):
     result = h.study_heterogeneity(patients, settings)
     for w in result["warnings"]:
         log.warning(w)
-    if result["pooled"]["estimable"]:
+    if result["pooled"]["estimable"] and result["pooled"]["reml"]["estimable"]:
         reml = result["pooled"]["reml"]
         log.info("%d studies: Q = %.3f (df %d, p = %.4f), I2 (REML) = %.1f %%, pooled OR (REML) %.3f",
                  result["n_studies_pooled"], reml["q"], reml["q_df"], reml["q_p_value"], reml["i2_percent"],

@@ -50,3 +50,19 @@ def test_one_study_gives_a_note_and_a_figure_not_a_crash(tmp_path):
     fig = h.forest_figure(res, "study exports")
     assert "pooling skipped" in fig.axes[0].get_title()
     assert all(p.stat().st_size > 1000 for p in f.save(fig, tmp_path / "forest", 72))
+
+
+def test_a_pooling_method_that_fails_is_reported_not_raised(monkeypatch, tmp_path):
+    from ketamine_bzd.stats import meta
+
+    def no_maximum(yi, vi):
+        raise ArithmeticError("REML tau^2: the restricted likelihood still increases at the end of the search")
+
+    monkeypatch.setattr(meta, "tau2_reml", no_maximum)
+    res = _result(pd.read_csv(DATA / "three_studies.csv"))
+    assert res["pooled"]["reml"]["estimable"] is False and res["pooled"]["dl"]["estimable"] is True
+    assert any(w.startswith("REML: not estimated") for w in res["warnings"])
+    json.dumps(res, allow_nan=False)
+    fig = h.forest_figure(res, "study exports")
+    assert "not estimable" in [t.get_text() for t in fig.axes[0].texts]
+    assert all(p.stat().st_size > 1000 for p in f.save(fig, tmp_path / "forest", 72))

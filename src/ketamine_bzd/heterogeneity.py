@@ -55,7 +55,8 @@ def forest_figure(result: dict, data_source: str):
     studies = result["studies"]
     pooled = result["pooled"]
     rows = []  # (label, OR, (lo, hi), kind, weight, right-hand text)
-    reml_w = dict(zip(pooled.get("studies", []), pooled["reml"]["weights_percent"])) if pooled["estimable"] else {}
+    methods = {k: pooled[k] for k in ("dl", "reml") if pooled["estimable"] and pooled[k]["estimable"]}
+    reml_w = dict(zip(pooled.get("studies", []), methods.get("reml", {}).get("weights_percent", [])))
     for s in studies:
         label = f"{s['study']} (n = {s['n']}, {s.get('n_exposed', '?')} BZD+)"
         if s["estimable"]:
@@ -67,6 +68,9 @@ def forest_figure(result: dict, data_source: str):
             rows.append((label, None, None, "missing", None, "not estimable"))
     if pooled["estimable"]:
         for key, name in (("dl", "DerSimonian-Laird"), ("reml", "REML")):
+            if key not in methods:
+                rows.append((f"random effects, {name}", None, None, "missing", None, "not estimable"))
+                continue
             b = pooled[key]
             ci, how = _pooled_ci(b)
             rows.append((f"random effects, {name}", b["odds_ratio"], ci, "pooled", None,
@@ -119,8 +123,9 @@ def forest_figure(result: dict, data_source: str):
         ax.set_xlabel(f"odds ratio of nonresponse, BZD+ (> {result['bzd_cutoff_mg']:g} mg/day DZ eq.) vs BZD-\n"
                       f"adjusted for {', '.join(result['covariates'])}; log scale, {100 * (1 - result['alpha']):g} % CI "
                       "(arrow: CI beyond the axis)")
-        if pooled["estimable"]:
-            b, d = pooled["reml"], pooled["dl"]
+        if methods:
+            b = methods.get("reml", methods.get("dl"))
+            d = methods.get("dl", b)
             p = b["q_p_value"]
             title = (f"Study heterogeneity: Q = {b['q']:.2f} (df {b['q_df']}, p = {p:.3f}), "
                      f"I\u00b2 = {b['i2_percent']:.0f} % (REML; DL {d['i2_percent']:.0f} %), "

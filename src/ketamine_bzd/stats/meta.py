@@ -257,8 +257,13 @@ def heterogeneity(patients: pd.DataFrame, covariates: list[str], alpha: float = 
         vi = [r["se"] ** 2 for r in usable]
         pooled = {"estimable": True, "studies": [r["study"] for r in usable]}
         for method in ("DL", "REML"):
-            block = random_effects(yi, vi, method, alpha)
-            pooled[method.lower()] = {**block, **_odds_ratio_scale(block)}
+            try:
+                block = random_effects(yi, vi, method, alpha)
+            except ArithmeticError as err:  # REML search without a maximum: say so, do not crash
+                pooled[method.lower()] = {"method": method, "estimable": False, "note": str(err)}
+                warnings.append(f"{method}: not estimated ({err})")
+                continue
+            pooled[method.lower()] = {"estimable": True, **block, **_odds_ratio_scale(block)}
             if block["se_hartung_knapp"] < block["se"]:
                 warnings.append(
                     f"{method}: Q = {block['q']:.3g} < k - 1 = {block['q_df']}, so the Hartung-Knapp SE "
