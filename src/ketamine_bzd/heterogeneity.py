@@ -39,8 +39,12 @@ def _fmt_or(or_, ci) -> str:
     def f(x):
         if x is None or not math.isfinite(x):
             return "inf"
+        if x < 0.01:
+            return "<0.01"
+        if x > 1e4:  # e.g. Hartung-Knapp with 2 studies (t on 1 df): digits would only mislead
+            return ">10000"
         return f"{x:.2f}" if x < 100 else f"{x:.0f}"
-    return f"{f(or_)} ({f(ci[0])}-{f(ci[1])})"
+    return f"{f(or_)} ({f(ci[0])} to {f(ci[1])})"
 
 
 def _pooled_ci(block: dict) -> tuple[tuple[float, float], str]:
@@ -133,6 +137,6 @@ def forest_figure(result: dict, data_source: str):
         else:
             title = f"Study heterogeneity: {pooled['note']}"
         ax.set_title(title, fontsize=8.5)
-        fig.tight_layout(rect=(0, 0.04, 0.76, 1))
+        fig.tight_layout(rect=(0, 0.04, 0.8, 1))
         label_data_source(fig, data_source)
     return fig
