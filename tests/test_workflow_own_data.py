@@ -44,8 +44,9 @@ def user_config(workdir, exports, extra=None, name="my_study.yaml"):
 
 
 def test_a_third_study_is_added_by_config_alone(workflow, exports, tmp_path):
-    # a third study in the spss_wide format: here the ket2009 files under another study name
-    third = {r: shutil.copy(p, tmp_path / p.name) for r, p in exports["ket2009"].items()}
+    # a third study in the spss_wide format: another synthetic cohort's ket2009 part (other patients:
+    # the same export configured twice is refused as duplicate records, tests/test_workflow_key_provenance.py)
+    third = FORMATS["spss_wide"].write(generate_cohort(47, 20211231)["ket2009"], tmp_path / "ket2021")
     cfg = user_config(workflow, exports, {"ket2021": {"format": "spss_wide", "files": {r: str(p) for r, p in third.items()}}})
     snakemake(workflow, "results/cohort/patients.parquet", "--replace-workflow-config", "--configfile", cfg.name)
     patients = pd.read_parquet(workflow / "results/cohort/patients.parquet")
