@@ -8,7 +8,11 @@ import pandas as pd
 from ketamine_bzd.io import read_table, write_json, write_table
 from ketamine_bzd.multiverse.grid import build_grid
 from ketamine_bzd.multiverse.inference import join_permutation_shards, joint_inference
-from ketamine_bzd.multiverse.plots import forest_plot, one_at_a_time, specification_curve
+from ketamine_bzd.multiverse.plots import (
+    forest_plot,
+    one_at_a_time,
+    specification_curve,
+)
 from ketamine_bzd.runner import run
 
 

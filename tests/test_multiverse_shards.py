@@ -4,6 +4,7 @@ bit for bit; the joint inference is then the same."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +48,7 @@ def test_shard_bounds_tile_the_permutations():
     assert shard_bounds(1000, 1) == [(0, 1000)]
     for p, k in ((1000, 4), (7, 3), (5, 5)):
         b = shard_bounds(p, k)
-        assert b[0][0] == 0 and b[-1][1] == p and all(x[1] == y[0] for x, y in zip(b, b[1:]))
+        assert b[0][0] == 0 and b[-1][1] == p and all(x[1] == y[0] for x, y in itertools.pairwise(b))
     with pytest.raises(ValueError):
         shard_bounds(10, 0)
 

@@ -20,6 +20,7 @@ significant and are left out of medians.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 import warnings as _warnings
@@ -43,7 +44,7 @@ def shard_bounds(n_permutations: int, n_shards: int) -> list[tuple[int, int]]:
         raise ValueError("n_permutations and n_shards must be >= 1")
     k = min(n_shards, n_permutations)
     cuts = [i * n_permutations // k for i in range(k + 1)]
-    return list(zip(cuts[:-1], cuts[1:]))
+    return list(itertools.pairwise(cuts))
 
 
 def permutation_curves(grid: Grid, data: PatientData, specs: pd.DataFrame, n_permutations: int,
