@@ -58,27 +58,34 @@ class MixedModelResult(Result):
 
 
 def _reml_stats(X, y, subj):
-    """Sufficient statistics of the random-intercept model: the totals X'X, X'y, y'y and, per
-    patient, n_i, the column sums s_i = X_i'1 and t_i = y_i'1. O(N k) time, O(patients k)
-    memory: no per-patient matrices and no dense N x N covariance."""
+    """Sufficient statistics of the random-intercept model, O(N k) once: the totals X'X, X'y,
+    y'y, and per distinct pattern g of (n_i, s_i = X_i'1) (with a categorical design: group x
+    which visits a patient has, a few dozen patterns however many patients) the number of
+    patients, the sum of t_i = y_i'1 and of t_i^2. Every likelihood evaluation then costs
+    O(patterns k^2), with no per-patient matrices and no dense N x N covariance."""
     _, codes = np.unique(subj, return_inverse=True)
     n_pat = int(codes.max()) + 1
     n = np.bincount(codes, minlength=n_pat).astype(float)
     sx = np.column_stack([np.bincount(codes, weights=X[:, j], minlength=n_pat) for j in range(X.shape[1])])
     sy = np.bincount(codes, weights=y, minlength=n_pat)
-    return n, X.T @ X, X.T @ y, float(y @ y), sx, sy
+    patterns, pattern_of, count = np.unique(np.column_stack([n, sx]), axis=0, return_inverse=True,
+                                            return_counts=True)
+    pattern_of = pattern_of.ravel()
+    sum_sy = np.bincount(pattern_of, weights=sy, minlength=len(patterns))
+    sum_sy2 = np.bincount(pattern_of, weights=sy * sy, minlength=len(patterns))
+    return patterns[:, 0], patterns[:, 1:], count.astype(float), sum_sy, sum_sy2, X.T @ X, X.T @ y, float(y @ y)
 
 
 def _gls_normal_equations(tau2, sigma2, suff):
     """X'V^-1X, X'V^-1y and y'V^-1y for the compound-symmetric V_i = sigma2 I + tau2 J, in
     closed form: V_i^-1 = (I - c_i J) / sigma2 with c_i = tau2 / (sigma2 + n_i tau2)
-    (Searle, Casella & McCulloch 1992, sec. 3.3), so each is a total minus a per-patient
-    rank-one correction."""
-    n, XX, Xy, yy, sx, sy = suff
+    (Searle, Casella & McCulloch 1992, sec. 3.3), so each is a total minus rank-one corrections
+    c_i s_i s_i', c_i t_i s_i, c_i t_i^2, summed per pattern of (n_i, s_i)."""
+    n, sx, count, sum_sy, sum_sy2, XX, Xy, yy = suff
     c = tau2 / (sigma2 + n * tau2)
-    XtVX = (XX - (sx * c[:, None]).T @ sx) / sigma2
-    XtVy = (Xy - (c * sy) @ sx) / sigma2
-    ytVy = (yy - np.sum(c * sy * sy)) / sigma2
+    XtVX = (XX - (sx * (count * c)[:, None]).T @ sx) / sigma2
+    XtVy = (Xy - (c * sum_sy) @ sx) / sigma2
+    ytVy = (yy - np.sum(c * sum_sy2)) / sigma2
     return XtVX, XtVy, ytVy
 
 
@@ -93,9 +100,9 @@ def _reml_loglik(X, y, subj, tau2, sigma2, suff=None):
     """Restricted log-likelihood (Patterson & Thompson 1971; Harville 1977) of the
     random-intercept model, with the constants nlme and statsmodels include."""
     suff = suff if suff is not None else _reml_stats(X, y, subj)
-    n = suff[0]
+    n, count = suff[0], suff[2]
     XtVX, XtVy, ytVy = _gls_normal_equations(tau2, sigma2, suff)
-    logdet = float(np.sum((n - 1) * math.log(sigma2) + np.log(sigma2 + n * tau2)))
+    logdet = float(np.sum(count * ((n - 1) * math.log(sigma2) + np.log(sigma2 + n * tau2))))
     _, ld = np.linalg.slogdet(XtVX)
     beta = np.linalg.solve(XtVX, XtVy)
     quad = ytVy - XtVy @ beta
