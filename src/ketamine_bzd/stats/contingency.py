@@ -28,7 +28,7 @@ __all__ = ["GroupRate", "ResponseByGroup", "conditional_odds_ratio_ci", "fisher_
 
 # Largest conditional support (tables with the observed margins) for which scipy's interval is
 # used; it costs O(support^2) per cdf evaluation there, the log-space sums O(support).
-EXACT_CI_SCIPY_MAX_SUPPORT = 5000
+EXACT_CI_SCIPY_MAX_SUPPORT = 1000
 
 
 def conditional_odds_ratio_ci(table, alpha: float = 0.05) -> tuple[float, float]:
