@@ -224,8 +224,8 @@ say "SLURM run: ${t_slurm} s, ${n_jobs} jobs submitted"
 # The multiverse permutations run as multiverse.permutation_shards jobs per table
 # (config-fast.yaml: 4): each shard must have been its own SLURM job.
 want_shards=$("$venv_bin/python" -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['multiverse'].get('permutation_shards', 1))" "$wf/config.yaml")
-n_shards=$(grep -A12 '^rule multiverse_permutations:' "$work/slurm.log" | grep -oE 'shard=[0-9]+' | sort -u | wc -l)
-n_shard_jobs=$(grep -A12 '^rule multiverse_permutations:' "$work/slurm.log" | grep -cE 'wildcards: table=[^,]+, shard=[0-9]+' || true)
+n_shards=$(grep -E -A12 '^(local)?rule multiverse_permutations:' "$work/slurm.log" | grep -oE 'shard=[0-9]+' | sort -u | wc -l)
+n_shard_jobs=$(grep -E -A12 '^(local)?rule multiverse_permutations:' "$work/slurm.log" | grep -cE 'wildcards: table=[^,]+, shard=[0-9]+' || true)
 [ "$n_shards" -eq "$want_shards" ] \
     || die "expected ${want_shards} multiverse permutation shards as SLURM jobs, saw ${n_shards}"
 say "multiverse permutations: ${n_shard_jobs} jobs (${n_shards} shards per table)"
