@@ -1,7 +1,9 @@
 # Sensitivity analyses as a multiverse (issue 4; docs/multiverse.md). Execution is batched: one
 # job per equivalence table (a slice of the grid, addressable as
-# results/sensitivity/slices/<table>/specifications.parquet) fits all its specifications and
-# permutations at once; the combine job joins the slices for the joint inference and figures.
+# results/sensitivity/slices/<table>/specifications.parquet) fits all its specifications; its
+# permutations are split into multiverse.permutation_shards jobs (issue 10; permutation i
+# depends only on (seed, i), so the shards join to the unsharded result bit for bit); the
+# combine job joins the slices and shards for the joint inference and figures.
 SENS = "results/sensitivity"
 MV = config["multiverse"]
 MV_TABLES = (
@@ -10,6 +12,11 @@ MV_TABLES = (
     else list(MV["tables"])
 )
 MV_CODE = package_code("multiverse", "definitions", "equivalents", "resource_tables")
+# Parameters of the observed fits: sharding changes only how permutations are cut into jobs.
+MV_SLICE = {k: v for k, v in MV.items() if k not in ("bootstrap", "permutation_shards")}
+# Permutation shards per table: shard k runs permutations [k P / K, (k + 1) P / K)
+# (multiverse.inference.shard_bounds), K capped at P so that no shard is empty.
+MV_N_SHARDS = min(MV["permutation_shards"], MV["n_permutations"])
 MULTIVERSE_OUTPUTS = [
     f"{SENS}/specifications.parquet",
     f"{SENS}/specifications.csv",
@@ -23,7 +30,7 @@ MULTIVERSE_OUTPUTS = [
 
 
 rule multiverse_slice:
-    """All specifications of one diazepam equivalence table, observed and under permutation."""
+    """All specifications of one diazepam equivalence table on the observed data."""
     input:
         patients="results/cohort/patients.parquet",
         medication_daily="results/cohort/medication_daily.parquet",
@@ -32,7 +39,6 @@ rule multiverse_slice:
     output:
         specifications=f"{SENS}/slices/{{table}}/specifications.parquet",
         excluded=f"{SENS}/slices/{{table}}/excluded.csv",
-        permutations=f"{SENS}/slices/{{table}}/permutations.npz",
     log:
         "results/logs/multiverse/slice_{table}.log",
     benchmark:
@@ -46,11 +52,42 @@ rule multiverse_slice:
         runtime=30,
     params:
         table=lambda wc: wc.table,
-        multiverse={k: v for k, v in MV.items() if k != "bootstrap"},
+        multiverse=MV_SLICE,
         studies=STUDIES,
         data_source=DATA_SOURCE,
     script:
         "../scripts/multiverse_slice.py"
+
+
+rule multiverse_permutations:
+    """One shard of the permutations of one table's specifications (joint inference null)."""
+    input:
+        patients="results/cohort/patients.parquet",
+        medication_daily="results/cohort/medication_daily.parquet",
+        table=lambda wc: diazepam_table(wc.table),
+        code=MV_CODE,
+    output:
+        permutations=f"{SENS}/slices/{{table}}/permutations/{{shard}}.npz",
+    log:
+        "results/logs/multiverse/permutations_{table}_{shard}.log",
+    benchmark:
+        "results/logs/benchmarks/multiverse/permutations_{table}_{shard}.tsv"
+    wildcard_constraints:
+        table="|".join(MV_TABLES),
+        shard=r"\d+",
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=3000,
+        runtime=30,
+    params:
+        table=lambda wc: wc.table,
+        shard=lambda wc: int(wc.shard),
+        n_shards=MV_N_SHARDS,
+        multiverse=MV_SLICE,
+        studies=STUDIES,
+    script:
+        "../scripts/multiverse_permutations.py"
 
 
 rule multiverse_combine:
@@ -60,7 +97,9 @@ rule multiverse_combine:
             f"{SENS}/slices/{{table}}/specifications.parquet", table=MV_TABLES
         ),
         permutations=expand(
-            f"{SENS}/slices/{{table}}/permutations.npz", table=MV_TABLES
+            f"{SENS}/slices/{{table}}/permutations/{{shard}}.npz",
+            table=MV_TABLES,
+            shard=range(MV_N_SHARDS),
         ),
         code=MV_CODE + package_code("figures"),
     output:
@@ -162,7 +201,7 @@ rule multiverse_specification:
         mem_mb=1000,
         runtime=5,
     params:
-        multiverse={k: v for k, v in MV.items() if k != "bootstrap"},
+        multiverse=MV_SLICE,
         studies=STUDIES,
         data_source=DATA_SOURCE,
     script:

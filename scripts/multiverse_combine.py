@@ -1,12 +1,18 @@
 """Snakemake entry point: the whole specification table, joint inference and the figures."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
 from ketamine_bzd.io import read_table, write_json, write_table
 from ketamine_bzd.multiverse.grid import build_grid
-from ketamine_bzd.multiverse.inference import joint_inference
-from ketamine_bzd.multiverse.plots import forest_plot, one_at_a_time, specification_curve
+from ketamine_bzd.multiverse.inference import join_permutation_shards, joint_inference
+from ketamine_bzd.multiverse.plots import (
+    forest_plot,
+    one_at_a_time,
+    specification_curve,
+)
 from ketamine_bzd.runner import run
 
 
@@ -16,9 +22,11 @@ def main(smk, log):
     grid = build_grid(mv, p.tables, p.studies)
     specs = pd.concat([read_table(f).drop(columns="data_source") for f in smk.input.specifications],
                       ignore_index=True)
-    arrays = [np.load(f) for f in smk.input.permutations]
-    perm = {k: np.concatenate([a[k] for a in arrays], axis=1) for k in ("estimate", "z", "p_value")}
-    ids = np.concatenate([a["spec_id"] for a in arrays])
+    shards = {t: [] for t in p.tables}  # a table's shards are files slices/<table>/permutations/<k>.npz
+    for f in smk.input.permutations:
+        shards[Path(f).parent.parent.name].append(dict(np.load(f)))
+    perm = join_permutation_shards([shards[t] for t in p.tables])
+    ids = perm.pop("spec_id")
     if not (ids == specs["spec_id"].to_numpy(str)).all():
         raise ValueError("permutation arrays and specification tables are out of step")
     if len(specs) != len(grid.specifications):

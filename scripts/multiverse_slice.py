@@ -1,11 +1,8 @@
-"""Snakemake entry point: all specifications of one equivalence table, observed and permuted."""
-
-import numpy as np
+"""Snakemake entry point: all specifications of one equivalence table on the observed data."""
 
 from ketamine_bzd.io import read_table, write_table
 from ketamine_bzd.multiverse.engine import prepare_data, specification_table
 from ketamine_bzd.multiverse.grid import build_grid
-from ketamine_bzd.multiverse.inference import permutation_curves
 from ketamine_bzd.runner import run
 
 
@@ -22,13 +19,6 @@ def main(smk, log):
     specs = specification_table(grid, data, alpha=mv["alpha"])
     write_table(specs, smk.output.specifications, p.data_source)
     write_table(grid.excluded, smk.output.excluded, p.data_source)
-    curves = permutation_curves(grid, data, grid.specifications, mv["n_permutations"],
-                                mv["permutation_seed"], alpha=mv["alpha"],
-                                firth_test=mv.get("permutation_firth_test", "lrt"))
-    log.info("%d permutations x %d specifications in %.1f s", mv["n_permutations"],
-             len(specs), float(curves["seconds"]))
-    np.savez_compressed(smk.output.permutations, spec_id=specs["spec_id"].to_numpy(str),
-                        **{k: v for k, v in curves.items() if k != "seconds"})
 
 
 run(snakemake, main)  # noqa: F821

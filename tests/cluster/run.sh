@@ -221,6 +221,14 @@ t_slurm=$(( SECONDS - t0 ))
 n_jobs=$(grep -c 'has been submitted with SLURM jobid' "$work/slurm.log" || true)
 [ "$n_jobs" -gt 0 ] || die "SLURM run submitted no jobs (did it run locally?)"
 say "SLURM run: ${t_slurm} s, ${n_jobs} jobs submitted"
+# The multiverse permutations run as multiverse.permutation_shards jobs per table
+# (config-fast.yaml: 4): each shard must have been its own SLURM job.
+want_shards=$("$venv_bin/python" -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['multiverse'].get('permutation_shards', 1))" "$wf/config.yaml")
+n_shards=$(grep -E -A12 '^(local)?rule multiverse_permutations:' "$work/slurm.log" | grep -oE 'shard=[0-9]+' | sort -u | wc -l)
+n_shard_jobs=$(grep -E -A12 '^(local)?rule multiverse_permutations:' "$work/slurm.log" | grep -cE 'wildcards: table=[^,]+, shard=[0-9]+' || true)
+[ "$n_shards" -eq "$want_shards" ] \
+    || die "expected ${want_shards} multiverse permutation shards as SLURM jobs, saw ${n_shards}"
+say "multiverse permutations: ${n_shard_jobs} jobs (${n_shards} shards per table)"
 
 "$venv_bin/python" "$here/compare_results.py" "$work/results.local" "$wf/results" \
     || die "local and SLURM results differ"
@@ -231,4 +239,5 @@ echo "failing_job_detected: ${t_fail} s"
 echo "local_run: ${t_local} s"
 echo "slurm_run: ${t_slurm} s"
 echo "slurm_jobs: ${n_jobs} jobs"
+echo "slurm_permutation_shard_jobs: ${n_shard_jobs} jobs"
 say "OK"

@@ -20,6 +20,7 @@ significant and are left out of medians.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 import warnings as _warnings
@@ -35,13 +36,26 @@ from .grid import Grid
 log = logging.getLogger(__name__)
 
 
+def shard_bounds(n_permutations: int, n_shards: int) -> list[tuple[int, int]]:
+    """Split permutations 0..P-1 into ``n_shards`` contiguous ranges [first, stop) whose sizes
+    differ by at most one (``multiverse.permutation_shards``); K is capped at P, so no shard
+    is empty."""
+    if n_permutations < 1 or n_shards < 1:
+        raise ValueError("n_permutations and n_shards must be >= 1")
+    k = min(n_shards, n_permutations)
+    cuts = [i * n_permutations // k for i in range(k + 1)]
+    return list(itertools.pairwise(cuts))
+
+
 def permutation_curves(grid: Grid, data: PatientData, specs: pd.DataFrame, n_permutations: int,
                        seed: int, *, alpha: float = 0.05, chunk: int = 16,
-                       firth_test: str = "lrt") -> dict[str, np.ndarray]:
+                       firth_test: str = "lrt", first: int = 0) -> dict[str, np.ndarray]:
     """Estimates, aligned z and p of every specification under ``n_permutations`` within-study
-    relabellings (float32, shape (P, S)). Deterministic for a seed; the relabellings depend
-    only on the studies and the seed, so slices of the grid computed separately combine."""
-    perms = permutation_indices(data.study, n_permutations, seed)
+    relabellings, numbers ``first`` .. ``first + n_permutations - 1`` (float32, shape (P, S)).
+    Deterministic for a seed; relabelling i depends only on the studies, the seed and i, and each
+    is fitted on its own, so slices of the grid and shards of the permutations computed
+    separately combine to the unsharded arrays bit for bit. The relabellings are drawn per chunk,
+    so memory is O(chunk x patients), not O(P x patients)."""
     S = len(specs)
     out = {k: np.empty((n_permutations, S), np.float32) for k in ("estimate", "z", "p_value")}
     sign = expected_sign(grid, specs.reset_index(drop=True))
@@ -49,18 +63,46 @@ def permutation_curves(grid: Grid, data: PatientData, specs: pd.DataFrame, n_per
     # Identical fits are identical under every relabelling: key them once.
     keys = design_keys(grid, data, specs.reset_index(drop=True))
     for start in range(0, n_permutations, chunk):
-        r = evaluate(grid, data, specs, perms[start:start + chunk], alpha=alpha,
-                     firth_test=firth_test, keys=keys)
-        sl = slice(start, start + chunk)
+        stop = min(start + chunk, n_permutations)
+        perms = permutation_indices(data.study, stop - start, seed, first=first + start)
+        r = evaluate(grid, data, specs, perms, alpha=alpha, firth_test=firth_test, keys=keys)
+        sl = slice(start, stop)
         out["estimate"][sl] = r.estimate
         with np.errstate(invalid="ignore", divide="ignore"):
             out["z"][sl] = sign * r.estimate / r.se
         out["p_value"][sl] = r.p_value
-        done = min(start + chunk, n_permutations)
+        done = stop
         # a long step: its progress goes to the rule's log
         if done == n_permutations or done // chunk % max(1, n_permutations // chunk // 10) == 0:
             log.info("permutations %d/%d (%.1f s)", done, n_permutations, time.perf_counter() - t0)
     out["seconds"] = np.array(time.perf_counter() - t0)
+    return out
+
+
+def join_permutation_shards(tables: list[list[dict[str, np.ndarray]]]) -> dict[str, np.ndarray]:
+    """The (P, S) arrays of the whole grid from per-table lists of permutation shards (each a
+    mapping with ``spec_id``, ``first`` and the ``estimate``/``z``/``p_value`` rows of its
+    permutations): shards stacked in permutation order within a table, tables side by side.
+    Raises ``ValueError`` when shards of a table are missing, overlap or disagree on the
+    specifications, or tables have different numbers of permutations."""
+    keys = ("estimate", "z", "p_value")
+    per_table, ids = [], []
+    for shards in tables:
+        shards = sorted(shards, key=lambda a: int(a["first"]))
+        expect = 0
+        for a in shards:
+            if int(a["first"]) != expect:
+                raise ValueError(f"permutation shards do not tile 0..P-1: expected a shard from {expect}, "
+                                 f"got one from {int(a['first'])}")
+            expect += a["estimate"].shape[0]
+            if not np.array_equal(a["spec_id"], shards[0]["spec_id"]):
+                raise ValueError("permutation shards of one table list different specifications")
+        per_table.append({k: np.concatenate([a[k] for a in shards], axis=0) for k in keys})
+        ids.append(shards[0]["spec_id"])
+    if len({t["z"].shape[0] for t in per_table}) > 1:
+        raise ValueError("tables have different numbers of permutations")
+    out = {k: np.concatenate([t[k] for t in per_table], axis=1) for k in keys}
+    out["spec_id"] = np.concatenate(ids)
     return out
 
 

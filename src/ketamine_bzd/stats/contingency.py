@@ -5,7 +5,11 @@
   R ``fisher.test`` (and ``scipy.stats.fisher_exact``).
 - Odds ratio: the conditional maximum-likelihood estimate with the exact conditional CI
   (Cornfield 1956), as R ``fisher.test`` reports (``scipy.stats.contingency.odds_ratio``,
-  ``kind="conditional"``); the sample (cross-product) odds ratio is given too.
+  ``kind="conditional"``); the sample (cross-product) odds ratio is given too. Above
+  ``EXACT_CI_SCIPY_MAX_SUPPORT`` tables in the conditional support (registry-sized tables, where
+  scipy's noncentral hypergeometric cdf takes minutes) the same interval is found by the same
+  bracketing and root search on a cdf summed in log space over the support
+  (``conditional_odds_ratio_ci``), which agrees with scipy to ~1e-10.
 """
 
 from __future__ import annotations
@@ -20,7 +24,56 @@ from scipy.stats.contingency import odds_ratio
 
 from ._result import Result, clopper_pearson, require_columns
 
-__all__ = ["GroupRate", "ResponseByGroup", "fisher_2x2", "response_by_group"]
+__all__ = ["GroupRate", "ResponseByGroup", "conditional_odds_ratio_ci", "fisher_2x2", "response_by_group"]
+
+# Largest conditional support (tables with the observed margins) for which scipy's interval is
+# used; it costs O(support^2) per cdf evaluation there, the log-space sums O(support).
+EXACT_CI_SCIPY_MAX_SUPPORT = 1000
+
+
+def conditional_odds_ratio_ci(table, alpha: float = 0.05) -> tuple[float, float]:
+    """Exact conditional (Cornfield 1956) CI of the odds ratio of ``[[a, b], [c, d]]``, as
+    ``scipy.stats.contingency.odds_ratio(kind="conditional").confidence_interval`` and R
+    ``fisher.test``: the noncentrality psi where P(X >= a; psi) = alpha / 2 (lower) and
+    P(X <= a; psi) = alpha / 2 (upper), X Fisher's noncentral hypergeometric with the table's
+    margins. The tail sums are taken in log space over the whole support (O(support) per psi),
+    the root by scipy's bracketing (factor 2 from psi = 1) and brentq to xtol 1e-13."""
+    from scipy.optimize import brentq
+    from scipy.special import gammaln, logsumexp
+
+    t = np.asarray(table, dtype=np.int64)
+    a, b, c, d = (int(v) for v in t.ravel())
+    M, n, N = a + b + c + d, a + b, a + c
+    xs = np.arange(max(0, N - (M - n)), min(n, N) + 1)
+    base = (gammaln(n + 1) - gammaln(xs + 1) - gammaln(n - xs + 1)
+            + gammaln(M - n + 1) - gammaln(N - xs + 1) - gammaln(M - n - N + xs + 1))
+    upper_tail, lower_tail = xs >= a, xs <= a
+
+    def tail(mask, psi):
+        logw = base + xs * math.log(psi)
+        return float(np.exp(logsumexp(logw[mask]) - logsumexp(logw)))
+
+    def solve(func):  # scipy.stats._odds_ratio._solve: func increasing in psi
+        psi, factor = 1.0, 2.0
+        value = func(psi)
+        if value == 0:
+            return psi
+        if value > 0:
+            psi /= factor
+            while func(psi) > 0:
+                psi /= factor
+            lo, hi = psi, factor * psi
+        else:
+            psi *= factor
+            while func(psi) < 0:
+                psi *= factor
+            lo, hi = psi / factor, psi
+        return brentq(func, lo, hi, xtol=1e-13)
+
+    lower = 0.0 if a * d == 0 else solve(lambda psi: tail(upper_tail, psi) - alpha / 2)
+    upper = math.inf if b * c == 0 else solve(lambda psi: alpha / 2 - tail(lower_tail, psi))
+    return float(lower), float(upper)
+
 
 
 @dataclass
@@ -60,7 +113,12 @@ def fisher_2x2(table, alpha: float = 0.05) -> dict:
         warnings.append("a row or column of the 2 x 2 table is empty: odds ratio undefined, p = 1")
         return {"p_value": p, "or_cond": math.nan, "or_ci": (math.nan, math.nan), "or_sample": math.nan, "warnings": warnings}
     res = odds_ratio(t, kind="conditional")
-    ci = res.confidence_interval(confidence_level=1 - alpha)
+    support = int(min(t[0].sum(), t[:, 0].sum()) - max(0, t[:, 0].sum() - t[1].sum())) + 1
+    if support <= EXACT_CI_SCIPY_MAX_SUPPORT:
+        ci = res.confidence_interval(confidence_level=1 - alpha)
+        ci = (ci.low, ci.high)
+    else:
+        ci = conditional_odds_ratio_ci(t, alpha)
     a, b, c, d = t.ravel()
     or_sample = (a * d) / (b * c) if b * c > 0 else (math.inf if a * d > 0 else math.nan)
     if (t == 0).any():
@@ -68,7 +126,7 @@ def fisher_2x2(table, alpha: float = 0.05) -> dict:
     return {
         "p_value": p,
         "or_cond": float(res.statistic),
-        "or_ci": (float(ci.low), float(ci.high)),
+        "or_ci": (float(ci[0]), float(ci[1])),
         "or_sample": float(or_sample),
         "warnings": warnings,
     }

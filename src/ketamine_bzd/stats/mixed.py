@@ -57,42 +57,52 @@ class MixedModelResult(Result):
     warnings: list[str] = field(default_factory=list)
 
 
-def _gls(X: np.ndarray, y: np.ndarray, subj: np.ndarray, tau2: float, sigma2: float):
+def _reml_stats(X, y, subj):
+    """Sufficient statistics of the random-intercept model, O(N k) once: the totals X'X, X'y,
+    y'y, and per distinct pattern g of (n_i, s_i = X_i'1) (with a categorical design: group x
+    which visits a patient has, a few dozen patterns however many patients) the number of
+    patients, the sum of t_i = y_i'1 and of t_i^2. Every likelihood evaluation then costs
+    O(patterns k^2), with no per-patient matrices and no dense N x N covariance."""
+    _, codes = np.unique(subj, return_inverse=True)
+    n_pat = int(codes.max()) + 1
+    n = np.bincount(codes, minlength=n_pat).astype(float)
+    sx = np.column_stack([np.bincount(codes, weights=X[:, j], minlength=n_pat) for j in range(X.shape[1])])
+    sy = np.bincount(codes, weights=y, minlength=n_pat)
+    patterns, pattern_of, count = np.unique(np.column_stack([n, sx]), axis=0, return_inverse=True,
+                                            return_counts=True)
+    pattern_of = pattern_of.ravel()
+    sum_sy = np.bincount(pattern_of, weights=sy, minlength=len(patterns))
+    sum_sy2 = np.bincount(pattern_of, weights=sy * sy, minlength=len(patterns))
+    return patterns[:, 0], patterns[:, 1:], count.astype(float), sum_sy, sum_sy2, X.T @ X, X.T @ y, float(y @ y)
+
+
+def _gls_normal_equations(tau2, sigma2, suff):
+    """X'V^-1X, X'V^-1y and y'V^-1y for the compound-symmetric V_i = sigma2 I + tau2 J, in
+    closed form: V_i^-1 = (I - c_i J) / sigma2 with c_i = tau2 / (sigma2 + n_i tau2)
+    (Searle, Casella & McCulloch 1992, sec. 3.3), so each is a total minus rank-one corrections
+    c_i s_i s_i', c_i t_i s_i, c_i t_i^2, summed per pattern of (n_i, s_i)."""
+    n, sx, count, sum_sy, sum_sy2, XX, Xy, yy = suff
+    c = tau2 / (sigma2 + n * tau2)
+    XtVX = (XX - (sx * (count * c)[:, None]).T @ sx) / sigma2
+    XtVy = (Xy - (c * sum_sy) @ sx) / sigma2
+    ytVy = (yy - np.sum(c * sum_sy2)) / sigma2
+    return XtVX, XtVy, ytVy
+
+
+def _gls(X: np.ndarray, y: np.ndarray, subj: np.ndarray, tau2: float, sigma2: float, suff=None):
     """GLS estimate and covariance for the compound-symmetric V_i = sigma2 I + tau2 J."""
-    XtVX = np.zeros((X.shape[1], X.shape[1]))
-    XtVy = np.zeros(X.shape[1])
-    for s in np.unique(subj):
-        idx = subj == s
-        n = int(idx.sum())
-        Vi_inv = (np.eye(n) - tau2 / (sigma2 + n * tau2) * np.ones((n, n))) / sigma2
-        Xi = X[idx]
-        XtVX += Xi.T @ Vi_inv @ Xi
-        XtVy += Xi.T @ Vi_inv @ y[idx]
+    XtVX, XtVy, _ = _gls_normal_equations(tau2, sigma2, suff if suff is not None else _reml_stats(X, y, subj))
     cov = np.linalg.inv(XtVX)
     return cov @ XtVy, cov
-
-
-def _reml_stats(X, y, subj):
-    """Per-patient sufficient statistics (X_i'X_i, X_i'y_i, y_i'y_i, sums, n_i)."""
-    out = []
-    for s in np.unique(subj):
-        idx = np.flatnonzero(subj == s)
-        Xi, yi = X[idx], y[idx]
-        out.append((len(idx), Xi.T @ Xi, Xi.T @ yi, float(yi @ yi), Xi.sum(axis=0), float(yi.sum())))
-    n = np.array([o[0] for o in out], float)
-    return (n, np.array([o[1] for o in out]), np.array([o[2] for o in out]), np.array([o[3] for o in out]),
-            np.array([o[4] for o in out]), np.array([o[5] for o in out]))
 
 
 def _reml_loglik(X, y, subj, tau2, sigma2, suff=None):
     """Restricted log-likelihood (Patterson & Thompson 1971; Harville 1977) of the
     random-intercept model, with the constants nlme and statsmodels include."""
-    n, XX, Xy, yy, sx, sy = suff if suff is not None else _reml_stats(X, y, subj)
-    c = tau2 / (sigma2 + n * tau2)
-    XtVX = (XX.sum(axis=0) - np.einsum("i,ij,ik->jk", c, sx, sx)) / sigma2
-    XtVy = (Xy.sum(axis=0) - (c * sy) @ sx) / sigma2
-    ytVy = (yy.sum() - np.sum(c * sy * sy)) / sigma2
-    logdet = float(np.sum((n - 1) * math.log(sigma2) + np.log(sigma2 + n * tau2)))
+    suff = suff if suff is not None else _reml_stats(X, y, subj)
+    n, count = suff[0], suff[2]
+    XtVX, XtVy, ytVy = _gls_normal_equations(tau2, sigma2, suff)
+    logdet = float(np.sum(count * ((n - 1) * math.log(sigma2) + np.log(sigma2 + n * tau2))))
     _, ld = np.linalg.slogdet(XtVX)
     beta = np.linalg.solve(XtVX, XtVy)
     quad = ytVy - XtVy @ beta
@@ -124,6 +134,36 @@ def _reml_polish(X, y, subj, start):
     h = 1e-5
     grad = [(nll(best.x + h * e) - nll(best.x - h * e)) / (2 * h) for e in np.eye(2)]
     return math.exp(best.x[0]), math.exp(best.x[1]), -float(best.fun), bool(max(map(abs, grad)) < 1e-4)
+
+
+# Above this many patients statsmodels' MixedLM (a Python loop over patients in every
+# likelihood evaluation) gives no start values and no cross-check log-likelihood: the REML fit
+# here is closed-form per patient and needs neither.
+STATSMODELS_MAX_PATIENTS = 5000
+
+
+def _statsmodels_start(y, exog, subj, warns):
+    """statsmodels MixedLM REML estimate (start values), its log-likelihood (cross-check) and
+    what the REML maximisation starts from."""
+    start = None
+    try:
+        model = sm.MixedLM(y, exog, groups=subj, exog_re=np.ones((len(y), 1)))
+        with _warnings.catch_warnings(record=True) as caught:
+            _warnings.simplefilter("always")
+            res = model.fit(reml=True, method=["lbfgs", "bfgs"], maxiter=1000)
+        for w in caught:
+            if "converge" in str(w.message).lower() or "boundary" in str(w.message).lower():
+                warns.append(f"statsmodels: {w.message}")
+        start = (float(res.cov_re.iloc[0, 0]), float(res.scale))
+        sm_llf = float(res.llf)
+        start_from = "statsmodels MixedLM estimates"
+        if not (all(np.isfinite(start)) and min(start) > 0):  # _reml_polish then uses moments
+            start_from = "moment start values (statsmodels MixedLM estimate at the boundary)"
+    except (np.linalg.LinAlgError, ValueError) as err:
+        warns.append(f"statsmodels MixedLM failed ({err}); REML maximised directly from moment start values")
+        sm_llf = math.nan
+        start_from = "moment start values (statsmodels MixedLM failed)"
+    return start, sm_llf, start_from
 
 
 def mixed_model(
@@ -174,24 +214,15 @@ def mixed_model(
     X = exog.to_numpy(float)
     y = long["_y"].to_numpy(float)
     subj = long[subject].astype(str).to_numpy()
-    start = None
-    try:
-        model = sm.MixedLM(y, exog, groups=subj, exog_re=np.ones((len(long), 1)))
-        with _warnings.catch_warnings(record=True) as caught:
-            _warnings.simplefilter("always")
-            res = model.fit(reml=True, method=["lbfgs", "bfgs"], maxiter=1000)
-        for w in caught:
-            if "converge" in str(w.message).lower() or "boundary" in str(w.message).lower():
-                warns.append(f"statsmodels: {w.message}")
-        start = (float(res.cov_re.iloc[0, 0]), float(res.scale))
-        sm_llf = float(res.llf)
-        start_from = "statsmodels MixedLM estimates"
-        if not (all(np.isfinite(start)) and min(start) > 0):  # _reml_polish then uses moments
-            start_from = "moment start values (statsmodels MixedLM estimate at the boundary)"
-    except (np.linalg.LinAlgError, ValueError) as err:
-        warns.append(f"statsmodels MixedLM failed ({err}); REML maximised directly from moment start values")
-        sm_llf = math.nan
-        start_from = "moment start values (statsmodels MixedLM failed)"
+    n_pat = long[subject].nunique()
+    if n_pat > STATSMODELS_MAX_PATIENTS:
+        start, sm_llf = None, math.nan
+        start_from = f"moment start values (statsmodels MixedLM not run above {STATSMODELS_MAX_PATIENTS} patients)"
+        warns.append(f"statsmodels MixedLM cross-check not run for {n_pat} patients (more than "
+                     f"{STATSMODELS_MAX_PATIENTS}: it loops over patients in Python); REML maximised "
+                     "directly from moment start values")
+    else:
+        start, sm_llf, start_from = _statsmodels_start(y, exog, subj, warns)
     tau2, sigma2, llf, ok = _reml_polish(X, y, subj, start)
     if not ok:
         warns.append("REML optimisation did not converge")
@@ -204,7 +235,6 @@ def mixed_model(
     fixed["z"] = fixed["estimate"] / fixed["se"]
     fixed["p_value"] = 2 * stats.norm.sf(np.abs(fixed["z"]))
 
-    n_pat = long[subject].nunique()
     df_t = float(df) if df is not None else float(n_pat - len(groups))
     rows = []
     for i, t in enumerate(times):
