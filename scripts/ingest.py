@@ -30,7 +30,9 @@ def main(smk, log):
         if expected is not None and expected != sha256[str(path)]:
             raise ValueError(f"study {study}, file {role} ({path}) changed while the workflow ran; "
                              "rerun the workflow")
-    result = FORMATS[smk.params.format].read(study, files, key)
+    # only formats with options (sdtm) take them; the schema documents each key
+    options = {"options": dict(smk.params.options)} if smk.params.options else {}
+    result = FORMATS[smk.params.format].read(study, files, key, **options)
     for warning in result.warnings:
         log.warning(warning)
     write_study_tables(result.tables, smk.output, {KEY_FINGERPRINT_METADATA: fingerprint})
