@@ -1,5 +1,5 @@
 """The ``sdtm`` format: round trips, the SDTM-specific hard errors, quarantine and the rules
-for day 0, visits, QS totals, CM doses/frequencies/partial dates (docs/data-contract.md, 4)."""
+for day 0, visits, QS totals, CM doses/frequencies/partial dates (docs/data-contract.md, section 6)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import numpy as np
 import pandas as pd
 import pyreadstat
 import pytest
+from test_formats_roundtrip import assert_tables_equal
 
 from ketamine_bzd.canonical import VISIT_STUDY_DAY
 from ketamine_bzd.errors import IngestError
 from ketamine_bzd.formats import FORMATS, sdtm
 from ketamine_bzd.formats.example import canonical_order, example_truth, expected_read
-from test_formats_roundtrip import assert_tables_equal
 
 KEY = b"test-key"
 
@@ -293,3 +293,22 @@ def test_written_xpt_is_version5_with_a_fixed_stamp(files):
     head = files["dm"].read_bytes()[:640]
     assert head.startswith(sdtm.XPORT_MAGIC + b"RARY HEADER RECORD")
     assert head.count(b"01JAN00:00:00:00") == 4
+
+
+def test_nominal_rule_takes_visitdy_from_sv_when_qs_has_none(files):
+    edit(files, "qs", lambda f: f.drop(columns=["VISITDY"]))
+    assert_tables_equal(read(files).tables, expected_read(example_truth("s"), KEY))
+    without_sv = {r: p for r, p in files.items() if r != "sv"}
+    assert raises(without_sv, "needs VISITDY in QS or an SV file").column == "VISITDY"
+    # the window rule needs no planned day at all
+    assert_tables_equal(read(without_sv, visit_rule="window").tables,
+                        expected_read(example_truth("s"), KEY))
+
+
+def test_screening_visit_is_quarantined_not_dropped(files):
+    qs = load(files["qs"])
+    screening = qs[qs["VISITNUM"] == 1].assign(VISITNUM=0.0, VISITDY=-14.0, QSDTC="2014-02-26")
+    save(pd.concat([screening, qs], ignore_index=True), files["qs"])
+    result = read(files)
+    assert result.quarantine["reason"].str.contains("VISITDY -14 is not a visit").sum() == len(screening)
+    reconciles(result)

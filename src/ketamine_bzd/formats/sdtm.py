@@ -2,7 +2,7 @@
 
 Each domain is one file, a SAS transport file (``.xpt``, XPORT v5 or v8, read with pyreadstat)
 or a UTF-8 CSV with the same variables (``.csv``). File roles (``docs/data-contract.md``,
-section 4):
+section 6):
 
 - required: ``dm`` (demographics), ``ex`` (exposure: defines day 0), ``qs`` (MADRS, BDI-II,
   BAI), ``cm`` (concomitant medication);
@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import itertools
 import math
 import re
 from dataclasses import dataclass, field
@@ -32,7 +33,6 @@ import pandas as pd
 import pyreadstat
 
 from ..canonical import (
-    PK_ANALYTES,
     PK_COLUMNS,
     PK_TIMES_MIN,
     SCALES,
@@ -135,7 +135,7 @@ class Options:
     scales: dict = field(default_factory=lambda: {k: dict(v) for k, v in DEFAULT_SCALES.items()})
 
     @classmethod
-    def from_config(cls, options: dict | None) -> "Options":
+    def from_config(cls, options: dict | None) -> Options:
         options = dict(options or {})
         unknown = set(options) - set(cls.__dataclass_fields__)
         if unknown:
@@ -169,7 +169,7 @@ class Options:
 
     def check(self) -> None:
         spans = sorted(tuple(self.visit_windows[v]) for v in VISITS)
-        for (lo1, hi1), (lo2, hi2) in zip(spans, spans[1:]):
+        for (lo1, hi1), (lo2, hi2) in itertools.pairwise(spans):
             if lo2 <= hi1:
                 raise ValueError(f"sdtm options: visit_windows overlap ({lo1}..{hi1}, {lo2}..{hi2})")
         for visit, (lo, hi) in self.visit_windows.items():
@@ -270,7 +270,7 @@ def read_domain(path, role: str, quarantine: Quarantine) -> Domain:
                               row=0)
         try:
             frame, _ = pyreadstat.read_xport(str(path))
-        except Exception as exc:  # ReadstatError and friends: one clear message
+        except pyreadstat.ReadstatError as exc:  # one clear message, not a traceback
             raise IngestError(path, f"unreadable SAS transport file ({exc})", row=0) from None
         names = [str(c).upper() for c in frame.columns]
         records = [dict(zip(names, values)) for values in frame.itertuples(index=False, name=None)]
@@ -339,14 +339,14 @@ class _Context:
 
 def read(study: str, files: dict[str, Path], key: bytes, options: dict | Options | None = None
          ) -> IngestResult:
-    """Ingest SDTM domains strictly (see module doc and ``docs/data-contract.md``, section 4)."""
+    """Ingest SDTM domains strictly (see module doc and ``docs/data-contract.md``, section 6)."""
     opts = options if isinstance(options, Options) else Options.from_config(options)
     for role in REQUIRED_ROLES:
         if role not in files:
             raise IngestError(f"<{role}>", f"no path given for file role {role!r}")
     unknown = set(files) - set(FILE_ROLES)
     if unknown:
-        raise IngestError(f"<{sorted(unknown)[0]}>", f"unknown file role (sdtm roles: {FILE_ROLES})")
+        raise IngestError(f"<{min(unknown)}>", f"unknown file role (sdtm roles: {FILE_ROLES})")
     ctx = _Context(study, opts, Quarantine(study), common.Pseudonyms(study, key), [])
     domains = {role: read_domain(files[role], role, ctx.quarantine)
                for role in FILE_ROLES if role in files}
