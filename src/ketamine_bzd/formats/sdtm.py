@@ -209,23 +209,32 @@ def parse_dtc(file, row, column, text) -> IsoDate | None:
     s = _text(text)
     if s == "":
         return None
+    parsed = _iso_date(s)
+    if parsed is None:
+        raise IngestError(file, "date does not parse as ISO 8601 (YYYY-MM-DD, YYYY-MM or YYYY, "
+                          "optionally with Thh:mm)", row=row, column=column, value=s)
+    return parsed
+
+
+@lru_cache(maxsize=65536)
+def _iso_date(s: str) -> IsoDate | None:
+    # cached: a domain repeats the same few hundred dates many times
     m = _ISO.match(s)
+    if not m:
+        return None
     try:
-        if m:
-            y = int(m[1])
-            if m[3]:
-                d = dt.date(y, int(m[2]), int(m[3]))
-                return IsoDate(s, d, d)
-            if m[2]:
-                month = int(m[2])
-                first = dt.date(y, month, 1)
-                last = (dt.date(y + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1))
-                return IsoDate(s, first, last)
-            return IsoDate(s, dt.date(y, 1, 1), dt.date(y, 12, 31))
+        y = int(m[1])
+        if m[3]:
+            d = dt.date(y, int(m[2]), int(m[3]))
+            return IsoDate(s, d, d)
+        if m[2]:
+            month = int(m[2])
+            first = dt.date(y, month, 1)
+            last = dt.date(y + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1)
+            return IsoDate(s, first, last)
+        return IsoDate(s, dt.date(y, 1, 1), dt.date(y, 12, 31))
     except ValueError:
-        pass
-    raise IngestError(file, "date does not parse as ISO 8601 (YYYY-MM-DD, YYYY-MM or YYYY, "
-                      "optionally with Thh:mm)", row=row, column=column, value=s)
+        return None
 
 
 # ----------------------------------------------------------------------------- files
@@ -243,10 +252,12 @@ class Domain:
 
 
 def _text(value) -> str:
+    if isinstance(value, str):
+        return value.strip()
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, float):
-        return common.format_number(value)
+        return str(int(value)) if value.is_integer() else repr(value)
     return str(value).strip()
 
 
@@ -301,7 +312,7 @@ def read_domain(path, role: str, quarantine: Quarantine) -> Domain:
             raise IngestError(path, f"missing required variable of {role.upper()}", row=0, column=var)
     out = []
     for i, rec in enumerate(records, start=1):
-        if not rec or all(_text(v) == "" for v in rec.values()):
+        if not rec or not any(_text(v) for v in rec.values()):
             quarantine.add(path, i, None, None, "blank record")
             continue
         out.append((i, rec))
