@@ -99,8 +99,9 @@ def _items(prefix: str, n: int) -> tuple[str, ...]:
     return tuple(f"{prefix}{i:02d}" for i in range(1, n + 1))
 
 
-# CDISC QRS naming of the three instruments (QSCAT = the short name; QSTESTCD = short-name stem
-# + version digit + item number); check them against your define.xml and override in the config
+# QSCAT/QSTESTCD of the three instruments, modelled on the CDISC QRS naming pattern (short name;
+# stem + version digit + item number) but not verified against the published terminology: check
+# them against the study's define.xml and override them in the config (options.scales)
 DEFAULT_SCALES = {
     "madrs": {"category": "MADRS", "total": "MADRS111", "items": _items("MADRS1", 10),
               "item_range": (0, 6)},
