@@ -312,3 +312,17 @@ def test_screening_visit_is_quarantined_not_dropped(files):
     result = read(files)
     assert result.quarantine["reason"].str.contains("VISITDY -14 is not a visit").sum() == len(screening)
     reconciles(result)
+
+
+def test_schema_documents_every_option_with_the_code_default():
+    from pathlib import Path
+
+    import yaml
+
+    schema = yaml.safe_load((Path(__file__).parents[1] / "schemas/config.schema.yaml").read_text())
+    props = schema["properties"]["studies"]["additionalProperties"]["properties"]["options"]["properties"]
+    assert set(props) == set(sdtm.Options.__dataclass_fields__)
+    assert all(p.get("description") and "default" in p for p in props.values())
+    defaults = sdtm.Options()
+    from_schema = sdtm.Options.from_config({k: p["default"] for k, p in props.items()})
+    assert from_schema == defaults
