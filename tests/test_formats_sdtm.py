@@ -326,3 +326,11 @@ def test_schema_documents_every_option_with_the_code_default():
     defaults = sdtm.Options()
     from_schema = sdtm.Options.from_config({k: p["default"] for k, p in props.items()})
     assert from_schema == defaults
+
+
+def test_csv_qs_with_xpt_sv_match_visits_by_number(files, tmp_path):
+    qs = load(files["qs"]).drop(columns=["VISITDY"])
+    qs["VISITNUM"] = qs["VISITNUM"].map(lambda v: f"{v:.1f}")  # "1.0" as text in the CSV
+    files = {**files, "qs": tmp_path / "qs.csv"}
+    qs.to_csv(files["qs"], index=False)
+    assert_tables_equal(read(files).tables, expected_read(example_truth("s"), KEY))

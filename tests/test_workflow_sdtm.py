@@ -3,6 +3,7 @@ a directory of dm.xpt, ex.xpt, qs.xpt and cm.xpt with one config entry (README, 
 your own exports"). Resampling counts are small so that this stays cheap in ``make test``."""
 
 import pandas as pd
+import pyreadstat
 import pytest
 import yaml
 from workflow_helpers import copy_workflow, snakemake
@@ -52,10 +53,11 @@ def run(tmp_path_factory):
     mv["estimators"] = ["ml"]
     (workdir / "three_studies.yaml").write_text(yaml.safe_dump(config))
     snakemake(workdir, "--configfile", "three_studies.yaml", "--replace-workflow-config")
-    return workdir
+    return workdir, config, written
 
 
 def test_three_studies_reach_every_result(run):
+    run = run[0]
     patients = pd.read_parquet(run / "results/cohort/patients.parquet")
     assert patients["study"].value_counts().to_dict() == {"trial3": 30, "ket2013": 27, "ket2009": 20}
     assert patients["patient_id"].is_unique
@@ -74,6 +76,7 @@ def test_three_studies_reach_every_result(run):
 
 
 def test_no_raw_sdtm_identifier_reaches_results(run):
+    run = run[0]
     truth = generate_cohort(52, 20200819)["ket2013"]
     raw = {str(p) for p in truth.subjects["patient_id"]}
     for path in (run / "results").rglob("*"):
@@ -81,3 +84,20 @@ def test_no_raw_sdtm_identifier_reaches_results(run):
             text = path.read_text(errors="replace")
             hits = [r for r in raw if f",{r}," in text or f'"{r}"' in text]
             assert not hits, (path, hits[:3])
+
+
+def test_an_sdtm_hard_error_stops_the_run_with_one_clear_message(run, tmp_path):
+    workdir, config, written = run
+    cm = pyreadstat.read_xport(str(written["cm"]))[0]
+    cm.loc[0, "CMENDTC"] = "2000-01-01"
+    bad = tmp_path / "cm.xpt"
+    sdtm.write_xpt(cm, bad, "CM")
+    study = dict(config["studies"]["trial3"], files={**config["studies"]["trial3"]["files"], "cm": str(bad)})
+    (workdir / "bad_sdtm.yaml").write_text(yaml.safe_dump({**config, "studies": {"bad3": study}}))
+    proc = snakemake(workdir, "results/interim/bad3/subjects.parquet", "--configfile", "bad_sdtm.yaml",
+                     "--replace-workflow-config", check=False)
+    assert proc.returncode != 0
+    line = next((x for x in proc.stderr.splitlines() if x.startswith("ERROR in rule ingest")), None)
+    assert line is not None, proc.stderr[-3000:]
+    for fragment in (str(bad), "row 1", "'CMENDTC'", "'2000-01-01'", "ends before it starts"):
+        assert fragment in line, (fragment, line)

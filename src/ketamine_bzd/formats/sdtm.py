@@ -581,7 +581,7 @@ def _qs(ctx, dom, sv):
                               column="QSDTC", value=when.text)
         if not ctx.analysed(dom, row, pid):
             continue
-        visitnum = _text(rec["VISITNUM"]) if has_visitnum else ""
+        visitnum = _visitnum(dom, row, rec) if has_visitnum else ""
         key = (pid, scale, visitnum or (when.earliest.isoformat() if when else ""))
         ev = events.setdefault(key, {"rows": [], "values": {}, "date": None, "visitdy": None,
                                      "first_row": row})
@@ -677,11 +677,16 @@ def _score(ctx, dom, scale, ev) -> float | None:
     return float(sum(values[c][0] for c in present))
 
 
+def _visitnum(dom: Domain, row: int, rec: dict) -> str:
+    """VISITNUM as a key that is the same for 1, 1.0 and "1.0" (XPORT numeric vs CSV text)."""
+    return _text(_number(dom.file, row, "VISITNUM", rec["VISITNUM"]))
+
+
 def _sv_visitdy(ctx, sv: Domain) -> dict:
     out = {}
     for row, rec in sv.rows:
         pid = ctx.patient(sv, row, rec)
-        visitnum, visitdy = _text(rec["VISITNUM"]), _text(rec["VISITDY"])
+        visitnum, visitdy = _visitnum(sv, row, rec), _text(rec["VISITDY"])
         if visitdy:
             out[pid, visitnum] = int(_number(sv.file, row, "VISITDY", rec["VISITDY"]))
     return out
