@@ -334,3 +334,16 @@ def test_csv_qs_with_xpt_sv_match_visits_by_number(files, tmp_path):
     files = {**files, "qs": tmp_path / "qs.csv"}
     qs.to_csv(files["qs"], index=False)
     assert_tables_equal(read(files).tables, expected_read(example_truth("s"), KEY))
+
+
+def test_sdtm_warnings_are_counted_as_their_own_soft_problem_kinds(files):
+    from ketamine_bzd.soft_problems import count_soft_problems
+
+    def change(f):
+        f.loc[0, "CMSTDTC"] = "2014-02"
+    edit(files, "cm", change)
+    edit(files, "ex", lambda f: f.drop(index=2))
+    kinds = set(count_soft_problems("s", read(files).warnings)["kind"])
+    assert "partial medication date imputed (SDTM CM)" in kinds
+    assert "subject not exposed to the study drug, not analysed (SDTM)" in kinds
+    assert "other" not in kinds
