@@ -22,7 +22,10 @@ DATA_SOURCE = (
 FORMAT_ROLES = {
     "spss_wide": ("patients", "medication"),
     "ecrf_cz": ("patients", "ratings", "prescriptions", "prn"),
+    "sdtm": ("dm", "ex", "qs", "cm", "sv", "suppdm", "vs", "pc"),
 }
+# Roles a study may leave out (as ketamine_bzd.formats.*.OPTIONAL_ROLES).
+FORMAT_OPTIONAL_ROLES = {"sdtm": ("sv", "suppdm", "vs", "pc")}
 
 
 def mem_mb_scaled(base_mb, mb_per_input_mb):
@@ -51,10 +54,13 @@ def study_files(study):
             "config of your own, run with --replace-workflow-config)"
         )
     roles = set(FORMAT_ROLES[spec["format"]])
-    if set(files) != roles:
+    optional = set(FORMAT_OPTIONAL_ROLES.get(spec["format"], ()))
+    if not roles - optional <= set(files) <= roles:
         raise ValueError(
             f"config: study {study!r} (format {spec['format']}) needs files for exactly "
-            f"{sorted(roles)}, got {sorted(files)}"
+            f"{sorted(roles - optional)}"
+            + (f" (optional: {sorted(optional)})" if optional else "")
+            + f", got {sorted(files)}"
         )
     return dict(files)
 

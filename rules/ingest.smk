@@ -15,6 +15,7 @@ rule ingest:
         drugs="resources/drugs.csv",
         brands="resources/brands_cz.csv",
         dose_limits="resources/max_daily_doses.csv",
+        cmdecod="resources/sdtm_cmdecod.csv",
     output:
         subjects=interim("{study}", "subjects.parquet"),
         ratings=interim("{study}", "ratings.parquet"),
@@ -37,6 +38,7 @@ rule ingest:
     params:
         format=lambda wc: config["studies"][wc.study]["format"],
         roles=lambda wc: list(study_files(wc.study)),
+        options=lambda wc: config["studies"][wc.study].get("options", {}),
         key_file=config["pseudonymization_key_file"],
         # facts, not mtimes: a changed key or raw-file checksum reruns ingest
         key_fingerprint=KEY_FINGERPRINT,

@@ -30,7 +30,12 @@ def main(smk, log):
         if expected is not None and expected != sha256[str(path)]:
             raise ValueError(f"study {study}, file {role} ({path}) changed while the workflow ran; "
                              "rerun the workflow")
-    result = FORMATS[smk.params.format].read(study, files, key)
+    module = FORMATS[smk.params.format]
+    # only formats with an Options class (sdtm) take options; the schema documents each key
+    if smk.params.options and not hasattr(module, "Options"):
+        raise ValueError(f"config: study {study!r}: format {smk.params.format} takes no options")
+    options = {"options": dict(smk.params.options)} if smk.params.options else {}
+    result = module.read(study, files, key, **options)
     for warning in result.warnings:
         log.warning(warning)
     write_study_tables(result.tables, smk.output, {KEY_FINGERPRINT_METADATA: fingerprint})

@@ -18,6 +18,10 @@ def test_workflow_file_roles_match_the_format_modules():
     block = text[text.index("FORMAT_ROLES = {") + len("FORMAT_ROLES = ") :]
     block = block[: block.index("\n}\n") + 2]
     assert eval(block) == {name: tuple(m.FILE_ROLES) for name, m in FORMATS.items()}
+    block = text[text.index("FORMAT_OPTIONAL_ROLES = {") + len("FORMAT_OPTIONAL_ROLES = ") :]
+    block = block[: block.index("}\n") + 2]
+    optional = {name: tuple(m.OPTIONAL_ROLES) for name, m in FORMATS.items() if hasattr(m, "OPTIONAL_ROLES")}
+    assert eval(block) == optional
 
 
 def test_default_config_files_are_the_formats_default_names():

@@ -72,7 +72,8 @@ SUBJECTS_SCHEMA = pa.DataFrameSchema(
             c: pa.Column(float, _in_range(lo, hi), nullable=True)
             for c, (lo, hi) in SUBJECT_RANGES.items()
         },
-        "episode": pa.Column(str, pa.Check.isin(["first", "recurrent"])),
+        # may be missing: an SDTM study without SUPPDM does not record it
+        "episode": pa.Column(str, pa.Check.isin(["first", "recurrent"]), nullable=True),
         **{c: pa.Column(float, pa.Check.ge(0), nullable=True) for c in PK_COLUMNS},
         **{f"{c}_status": pa.Column(str, pa.Check.isin(PK_STATUS)) for c in PK_COLUMNS},
     },

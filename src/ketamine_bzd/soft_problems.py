@@ -22,6 +22,11 @@ KINDS = {
         r"^visit .* dated study day"
     ),
     "prescription clipped to the study period": re.compile(r"clipped to the study period"),
+    # sdtm (docs/data-contract.md, section 6)
+    "partial medication date imputed (SDTM CM)": re.compile(r"^partial CM(ST|EN)DTC .* imputed"),
+    "rating total missing: partial item set (SDTM QS)": re.compile(r"has no total record and items"),
+    "RFSTDTC differs from the first study-drug exposure (SDTM)": re.compile(r"^RFSTDTC .* differs"),
+    "subject not exposed to the study drug, not analysed (SDTM)": re.compile(r"not exposed to the study drug"),
 }
 OTHER = "other"
 

@@ -8,9 +8,9 @@ and ``read(study, files, key) -> IngestResult`` (strict: hard errors raise
 
 from __future__ import annotations
 
-from . import ecrf_cz, spss_wide
+from . import ecrf_cz, sdtm, spss_wide
 from .common import IngestResult
 
-FORMATS = {"spss_wide": spss_wide, "ecrf_cz": ecrf_cz}
+FORMATS = {"spss_wide": spss_wide, "ecrf_cz": ecrf_cz, "sdtm": sdtm}
 
-__all__ = ["FORMATS", "IngestResult", "ecrf_cz", "spss_wide"]
+__all__ = ["FORMATS", "IngestResult", "ecrf_cz", "sdtm", "spss_wide"]
