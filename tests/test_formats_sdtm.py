@@ -347,3 +347,72 @@ def test_sdtm_warnings_are_counted_as_their_own_soft_problem_kinds(files):
     assert "partial medication date imputed (SDTM CM)" in kinds
     assert "subject not exposed to the study drug, not analysed (SDTM)" in kinds
     assert "other" not in kinds
+
+
+# ----------------------------------------------------------------------------- plausibility
+# the limits of the other formats (common.DoseLimits, PK_MAX_NG_ML, whole-number counts/scores)
+
+
+@pytest.mark.parametrize("dose,unit,match,value", [
+    (10_000.0, "mg", (r"single dose 10000 mg of clonazepam is above the maximum plausible daily "
+                      r"dose 40 mg \(label maximum 20 mg; resources/max_daily_doses.csv\)"), "10000"),
+    (10.0, "g", "single dose 10000 mg of clonazepam", "10"),  # g for mg
+])
+def test_cm_single_dose_above_the_maximum_plausible_daily_dose(files, dose, unit, match, value):
+    def change(f):
+        f.loc[0, "CMDOSE"], f.loc[0, "CMDOSU"] = dose, unit
+    edit(files, "cm", change)
+    err = raises(files, match)
+    assert (err.row, err.column, err.value) == (1, "CMDOSE", value)
+
+
+def test_cm_implausible_dose_is_an_error_even_when_the_record_is_quarantined(files):
+    def change(f):
+        f.loc[0, "CMDOSE"] = 10_000.0
+        f.loc[0, "CMSTDTC"], f.loc[0, "CMENDTC"] = "2000-01-01", "2000-01-02"
+    edit(files, "cm", change)
+    assert raises(files, "single dose 10000 mg of clonazepam").row == 1
+
+
+@pytest.mark.parametrize("frequency,daily", [("QID", 60), ("BID", None)])
+def test_cm_daily_dose_from_frequency_above_the_maximum(files, frequency, daily):
+    def change(f):
+        f.loc[0, "CMDOSE"], f.loc[0, "CMDOSFRQ"] = 15.0, frequency  # 60 / 30 mg of max 40
+    edit(files, "cm", change)
+    if daily is None:
+        assert 30.0 in read(files).tables.medication["dose_mg"].tolist()
+        return
+    err = raises(files, f"daily dose {daily} mg of clonazepam is above the maximum plausible")
+    assert (err.row, err.column, err.value) == (1, "CMDOSE", "15")
+
+
+def test_cm_daily_total_of_regular_and_prn_above_the_maximum_names_the_record(files):
+    def change(f):
+        prn = f.iloc[[0]].assign(CMDOSE=39.5, CMDOSFRQ="PRN", CMSTDTC="2014-03-10",
+                                 CMENDTC="2014-03-10")  # + 1 mg QD that day = 40.5 mg
+        return pd.concat([f, prn], ignore_index=True)
+    edit(files, "cm", change)
+    err = raises(files, r"with this record the daily total on study day -?\d+ is 40.5 mg of "
+                 "clonazepam is above the maximum plausible daily dose 40 mg")
+    assert (err.row, err.column, err.value) == (len(load(files["cm"])), "CMDOSE", "39.5")
+
+
+def test_pc_serum_level_above_the_maximum(files):
+    def change(f):
+        f.loc[1, "PCORRES"], f.loc[1, "PCSTRESN"] = "60000", 60_000.0
+    edit(files, "pc", change)
+    err = raises(files, r"serum level \(ng/ml\) outside the allowed range 0..50000")
+    assert (err.row, err.column, err.value) == (2, "PCSTRESN", 60_000.0)
+
+
+def test_fractional_hospitalisation_count_and_scores_are_errors(files, tmp_path):
+    edit(files, "suppdm", lambda f: f.__setitem__("QVAL", f["QVAL"].where(f.index != 3, "2.5")))
+    err = raises(files, "NHOSP must be a whole number")
+    assert (err.row, err.column, err.value) == (4, "QVAL", 2.5)
+    edit(files, "suppdm", lambda f: f.__setitem__("QVAL", f["QVAL"].where(f.index != 3, "2")))
+
+    def total(f):
+        f.loc[0, "QSORRES"], f.loc[0, "QSSTRESN"] = "30.5", 30.5
+    edit(files, "qs", total)
+    err = raises(files, "MADRS total score must be a whole number")
+    assert (err.row, err.column, err.value) == (1, "QSSTRESN", 30.5)

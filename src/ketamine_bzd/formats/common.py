@@ -119,7 +119,7 @@ def load_dose_limits(path: str | Path | None = None) -> dict[str, tuple[float, f
 
 
 class DoseLimits:
-    """Checks daily doses against ``resources/max_daily_doses.csv``, for both formats.
+    """Checks daily doses against ``resources/max_daily_doses.csv``, for every format.
 
     ``check_record``: a single record's dose (also one that is later quarantined: an
     implausible number is an error, whatever its day). ``add_daily``: running total per
@@ -140,9 +140,11 @@ class DoseLimits:
             row=row, column=column, value=text,
         )
 
-    def check_record(self, file, row, column, text, drug, dose_mg):
+    def check_record(self, file, row, column, text, drug, dose_mg, what="daily dose"):
+        # ``what``: "single dose" for one administration (sdtm CMDOSE), which is implausible
+        # above the daily maximum too
         if dose_mg > self.limits[drug][0] + 1e-9:
-            self._raise(file, row, column, text, drug, dose_mg, "daily dose")
+            self._raise(file, row, column, text, drug, dose_mg, what)
 
     def add_daily(self, file, row, column, text, pid, day, drug, dose_mg):
         key = (pid, int(day), drug)

@@ -34,6 +34,7 @@ import pyreadstat
 
 from ..canonical import (
     PK_COLUMNS,
+    PK_MAX_NG_ML,
     PK_TIMES_MIN,
     SCALES,
     SCORE_RANGE,
@@ -375,7 +376,7 @@ def read(study: str, files: dict[str, Path], key: bytes, options: dict | Options
         _pc(ctx, domains["pc"], by_pid)
     observed = _qs(ctx, domains["qs"], domains.get("sv"))
     drugs = common.load_drugs()
-    med = _cm(ctx, domains["cm"], drugs)
+    med = _cm(ctx, domains["cm"], drugs, common.DoseLimits())
     return common.result(
         study,
         common.subjects_frame(subjects),
@@ -482,6 +483,8 @@ def _suppdm(ctx, dom, by_pid):
             value = common.parse_number(dom.file, row, "QVAL", qval, decimal=".")
             by_pid[pid][col] = common.check_range(dom.file, row, "QVAL", value,
                                                   *SUBJECT_RANGES[col], qnam)
+            if col in common.WHOLE_SUBJECT_COLUMNS:
+                common.check_whole(dom.file, row, "QVAL", value, qnam)
 
 
 def _vs(ctx, dom, by_pid):
@@ -540,6 +543,9 @@ def _pc(ctx, dom, by_pid):
             if _text(rec["PCSTRESU"]) not in PC_UNITS:
                 raise IngestError(dom.file, f"serum level unit must be one of {PC_UNITS}", row=row,
                                   column="PCSTRESU", value=_text(rec["PCSTRESU"]))
+            # every unit of PC_UNITS is ng/ml, so the canonical limit applies as it stands
+            common.check_range(dom.file, row, "PCSTRESN", value, 0, PK_MAX_NG_ML,
+                               "serum level (ng/ml)")
             status = "measured"
         else:
             status = "missing"
@@ -662,9 +668,13 @@ def _score(ctx, dom, scale, ev) -> float | None:
         if code in values and values[code][0] is not None:
             common.check_range(dom.file, values[code][1], "QSSTRESN", values[code][0], lo_item,
                                hi_item, f"{code} item score")
+            common.check_whole(dom.file, values[code][1], "QSSTRESN", values[code][0],
+                               f"{code} item score")
     total = values.get(spec["total"], (None, None))
     if total[0] is not None:
-        return common.check_range(dom.file, total[1], "QSSTRESN", total[0], *SCORE_RANGE[scale],
+        common.check_range(dom.file, total[1], "QSSTRESN", total[0], *SCORE_RANGE[scale],
+                           f"{spec['category']} total score")
+        return common.check_whole(dom.file, total[1], "QSSTRESN", total[0],
                                   f"{spec['category']} total score")
     present = [c for c in spec["items"] if c in values and values[c][0] is not None]
     if not present:
@@ -695,7 +705,7 @@ def _sv_visitdy(ctx, sv: Domain) -> dict:
 # --- CM
 
 
-def _cm(ctx, dom, drugs):
+def _cm(ctx, dom, drugs, limits: common.DoseLimits):
     table = load_cmdecod()
     lo, hi = STUDY_DAYS
     out = []
@@ -718,7 +728,14 @@ def _cm(ctx, dom, drugs):
         if freq not in FREQ_PER_DAY and freq not in (PRN, ONCE) and not (freq == "" and total):
             raise IngestError(dom.file, f"unparseable frequency (known: {', '.join([*FREQ_PER_DAY, PRN, ONCE])})",
                               row=row, column="CMDOSFRQ", value=_text(rec["CMDOSFRQ"]))
-        dose = _cm_dose(dom, row, rec)
+        dose, dose_column = _cm_dose(dom, row, rec)
+        daily = total if total else dose * FREQ_PER_DAY.get(freq, 1)
+        daily_column = "CMDOSTOT" if total else dose_column
+        daily_text = _text(rec[daily_column])
+        # checked before any quarantine: an implausible number is an error, whatever its day
+        limits.check_record(dom.file, row, dose_column, _text(rec[dose_column]), drug, dose,
+                            "single dose")
+        limits.check_record(dom.file, row, daily_column, daily_text, drug, daily)
         start = parse_dtc(dom.file, row, "CMSTDTC", rec["CMSTDTC"])
         end = parse_dtc(dom.file, row, "CMENDTC", rec["CMENDTC"])
         if start is None:
@@ -749,15 +766,16 @@ def _cm(ctx, dom, drugs):
         if first < lo or last > hi:
             ctx.warnings.append(f"{dom.file} row {row}: medication days {first}..{last} clipped "
                                 f"to the study period {lo}..{hi}")
-        daily = total if total else dose * FREQ_PER_DAY.get(freq, 1)
-        common.check_dose(dom.file, row, "CMDOSTOT" if total else "CMDOSE", daily)
-        out += [(pid, d, drug, round(daily, 9), as_needed)
-                for d in range(max(first, lo), min(last, hi) + 1)]
+        common.check_dose(dom.file, row, daily_column, daily)
+        for d in range(max(first, lo), min(last, hi) + 1):
+            limits.add_daily(dom.file, row, daily_column, daily_text, pid, d, drug, daily)
+            out.append((pid, d, drug, round(daily, 9), as_needed))
     return out
 
 
-def _cm_dose(dom, row, rec) -> float:
-    """mg per administration from CMDOSE/CMDOSU, else a numeric CMDOSTXT (with CMDOSU)."""
+def _cm_dose(dom, row, rec) -> tuple[float, str]:
+    """(mg per administration, the variable it came from) from CMDOSE/CMDOSU, else a numeric
+    CMDOSTXT (with CMDOSU)."""
     unit = _text(rec.get("CMDOSU", "")) if "CMDOSU" in dom.variables else ""
     dose, column = None, "CMDOSE"
     if "CMDOSE" in dom.variables:
@@ -772,7 +790,7 @@ def _cm_dose(dom, row, rec) -> float:
         raise IngestError(dom.file, f"unknown dose unit (known: {', '.join(UNIT_TO_MG)})", row=row,
                           column="CMDOSU", value=unit)
     common.check_dose(dom.file, row, column, dose)
-    return dose * UNIT_TO_MG.get(unit, UNIT_TO_MG.get(unit.lower()))
+    return dose * UNIT_TO_MG.get(unit, UNIT_TO_MG.get(unit.lower())), column
 
 
 # ----------------------------------------------------------------------------- write
