@@ -392,7 +392,7 @@ def test_cm_daily_total_of_regular_and_prn_above_the_maximum_names_the_record(fi
                                  CMENDTC="2014-03-10")  # + 1 mg QD that day = 40.5 mg
         return pd.concat([f, prn], ignore_index=True)
     edit(files, "cm", change)
-    err = raises(files, r"with this record the daily total on study day -?\d+ is 40.5 mg of "
+    err = raises(files, r"with this record the daily total on study day -?\d+, of 40.5 mg of "
                  "clonazepam is above the maximum plausible daily dose 40 mg")
     assert (err.row, err.column, err.value) == (len(load(files["cm"])), "CMDOSE", "39.5")
 

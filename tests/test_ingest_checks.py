@@ -86,7 +86,7 @@ def test_spss_daily_total_regular_plus_as_needed_above_maximum(spss):
     n = len(path.read_bytes().splitlines()) - 1
     err = read_error(spss_wide, spss)
     assert (err.row, err.column) == (n, "DOSE_MG")
-    assert "daily total on study day -7 is 45 mg of clonazepam" in str(err)
+    assert "daily total on study day -7, of 45 mg of clonazepam" in str(err)
 
 
 def test_ecrf_overlapping_prescriptions_above_maximum(ecrf):
@@ -96,7 +96,7 @@ def test_ecrf_overlapping_prescriptions_above_maximum(ecrf):
     n = len(path.read_bytes().splitlines()) - 1
     err = read_error(ecrf_cz, ecrf)
     assert (err.file, err.row, err.column) == (str(path), n, "Tablet denně")
-    assert "daily total on study day -7 is 41 mg of clonazepam" in str(err)
+    assert "daily total on study day -7, of 41 mg of clonazepam" in str(err)
 
 
 @pytest.mark.parametrize("fmt", ["ecrf", "spss"])

@@ -152,7 +152,7 @@ class DoseLimits:
         self.totals[key] = total
         if total > self.limits[drug][0] + 1e-9:
             self._raise(file, row, column, text, drug, total,
-                        f"with this record the daily total on study day {int(day)} is")
+                        f"with this record the daily total on study day {int(day)}, of")
 
 
 # ----------------------------------------------------------------------------- decoding
