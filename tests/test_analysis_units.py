@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from analysis_helpers import make_patients
 from ketamine_bzd import analysis as a
 from ketamine_bzd import figures as f
 from ketamine_bzd import paper
+
+from analysis_helpers import make_patients
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = a.AnalysisSettings(bootstrap_n=50)

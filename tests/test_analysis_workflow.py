@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from ketamine_bzd import paper
+
 from workflow_helpers import snakemake
 
 pytestmark = pytest.mark.slow

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +22,7 @@ from ketamine_bzd.synthetic import generate_cohort
 SEEDS = [20200819, 1, 2, 3]
 
 
-@lru_cache(maxsize=None)
+@cache
 def cohort_of(seed: int):
     """The 47-patient cohort of ``seed``, built once per test session (about 2-4 s each)."""
     return generate_cohort(seed=seed)

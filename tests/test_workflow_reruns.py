@@ -9,7 +9,7 @@ import time
 import pytest
 import yaml
 
-from workflow_helpers import SNAKEMAKE, copy_workflow, snakemake
+from workflow_helpers import SNAKEMAKE, copy_workflow, run_env, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -48,9 +48,8 @@ def test_second_run_does_nothing_and_says_so(full_run):
 
 def _start_and_interrupt(workdir, sig):
     """Start the default run and send ``sig`` once the cohort stage has begun."""
-    env = {**os.environ, "KETAMINE_BZD_KEY": "test-key", "PYTHONPATH": str(workdir / "src")}
     proc = subprocess.Popen(
-        [*SNAKEMAKE, "--cores", "2", "--profile", "profiles/default"], cwd=workdir, env=env,
+        [*SNAKEMAKE, "--cores", "2", "--profile", "profiles/default"], cwd=workdir, env=run_env(),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
     deadline = time.monotonic() + 120
@@ -115,12 +114,32 @@ def test_changing_an_analysis_parameter_reruns_only_its_analysis(full_run):
         assert untouched not in redone
 
 
-def test_changing_package_code_reruns_the_rules_that_call_it(full_run):
+def test_changing_a_permutation_setting_leaves_the_bootstrap_alone(full_run):
     workdir, _ = full_run
-    module = workdir / "src/ketamine_bzd/definitions.py"
-    module.write_text(module.read_text() + "\n# a change to the code the cohort rule runs\n")
+    cfg_path = workdir / "config.yaml"
+    config = yaml.safe_load(cfg_path.read_text())
+    config["multiverse"]["n_permutations"] += 1
+    cfg_path.write_text(yaml.safe_dump(config, sort_keys=False))
     before = mtimes(workdir)
     snakemake(workdir)
     redone = changed(before, mtimes(workdir))
-    assert "results/cohort/patients.parquet" in redone
-    assert "results/interim/ket2009/subjects.parquet" not in redone
+    assert "results/sensitivity/joint_inference.json" in redone
+    assert "results/sensitivity/cutoff_bootstrap.json" not in redone
+    assert "results/main/roc.json" not in redone
+
+
+def test_changing_package_code_reruns_the_rules_that_call_it(full_run):
+    workdir, _ = full_run
+    package = workdir / "src"  # the copy's own package, edited below
+    module = package / "ketamine_bzd/definitions.py"
+    text = module.read_text()
+    module.write_text(text + "\n# a comment: the code the cohort rule runs is unchanged\n")
+    proc = snakemake(workdir, package=package)
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+    module.write_text(text + "\nCHANGED_FOR_A_TEST = 1\n")
+    before = mtimes(workdir)
+    snakemake(workdir, package=package)
+    redone = changed(before, mtimes(workdir))
+    assert "results/cohort/patients.parquet" in redone  # cohort imports definitions
+    assert "results/sensitivity/joint_inference.json" in redone  # so does the multiverse
+    assert "results/interim/ket2009/subjects.parquet" not in redone  # ingest does not
