@@ -1,9 +1,7 @@
-"""Fast checks of the workflow definition: file names, schema, lint, conda env in step."""
+"""Fast checks of the workflow definition: file names, schema, lint (the env: test_locks.py)."""
 
-import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import yaml
@@ -39,27 +37,6 @@ def test_config_validates_against_schema_and_enum_lists_every_format():
     schema = yaml.safe_load((REPO / "schemas/config.schema.yaml").read_text())
     fmt = schema["properties"]["studies"]["additionalProperties"]["properties"]["format"]
     assert set(fmt["enum"]) == set(FORMATS)
-
-
-def _pins(spec: str) -> tuple[str, str]:
-    m = re.match(r"([A-Za-z0-9_.-]+)\s*(.*)", spec.strip())
-    return m.group(1).lower().replace("_", "-"), m.group(2).replace(" ", "")
-
-
-def test_conda_env_is_in_step_with_pyproject():
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    pins = dict(_pins(d) for d in project["dependencies"])
-    env = yaml.safe_load((REPO / "envs/ketamine-bzd.yaml").read_text())
-    conda = {}
-    for dep in env["dependencies"]:
-        for spec in dep["pip"] if isinstance(dep, dict) else [dep]:
-            name, rng = _pins(spec)
-            conda[name.replace("matplotlib-base", "matplotlib")] = rng
-    # the workflow runs scripts only; snakemake and the report's pygments belong to the driver
-    for name, rng in pins.items():
-        if name in ("snakemake", "pygments"):
-            continue
-        assert conda.get(name) == rng, f"{name}: pyproject {rng!r} vs envs {conda.get(name)!r}"
 
 
 def test_snakemake_lint_is_clean():
