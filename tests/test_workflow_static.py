@@ -54,3 +54,27 @@ def test_snakefmt_clean():
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _schema_keys(node, path=(), config=None, fixed=True):
+    """(path, property schema, config value or None) of every property, nested items included."""
+    for key, sub in (node.get("properties") or {}).items():
+        value = config.get(key) if fixed and isinstance(config, dict) else None
+        yield (*path, key), sub, fixed, value
+        yield from _schema_keys(sub, (*path, key), value, fixed)
+        for inner in (sub.get("additionalProperties"), sub.get("items")):
+            if isinstance(inner, dict):
+                yield from _schema_keys(inner, (*path, key, "*"), None, False)
+
+
+def test_every_schema_key_has_a_description_and_the_config_yaml_default():
+    schema = yaml.safe_load((REPO / "schemas/config.schema.yaml").read_text())
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    keys = list(_schema_keys(schema, config=config))
+    assert len(keys) > 60
+    for path, sub, fixed, value in keys:
+        name = ".".join(path)
+        assert sub.get("description", "").strip(), f"{name}: no description"
+        if fixed:  # keys at fixed places: the default is config.yaml's value (one truth, checked)
+            assert "default" in sub, f"{name}: no default"
+            assert sub["default"] == value, f"{name}: schema default {sub['default']!r} != config.yaml {value!r}"
