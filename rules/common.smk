@@ -83,7 +83,9 @@ def config_table(path):
         return path
     if Path(path).parts[0] == "resources":
         return shipped(Path(*Path(path).parts[1:]).as_posix())
-    raise WorkflowError(f"config: equivalence table {path!r} not found in {os.getcwd()}")
+    raise WorkflowError(
+        f"config: equivalence table {path!r} not found in {os.getcwd()}"
+    )
 
 
 def study_files(study):

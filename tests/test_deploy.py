@@ -37,11 +37,13 @@ use rule * from ketamine_bzd
 
 
 def digest(root: Path) -> dict[str, str]:
-    """sha256 of every result file; not logs and benchmarks (timings, host) or the report."""
+    """sha256 of every result file; not logs and benchmarks (timings, host), the report, or the
+    clone's placeholder results/.gitkeep."""
     return {
         p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted((root / "results").rglob("*"))
         if p.is_file() and p.relative_to(root).parts[1] != "logs" and p.suffix != ".html"
+        and p.name != ".gitkeep"
     }
 
 

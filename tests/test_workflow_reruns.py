@@ -143,3 +143,23 @@ def test_changing_package_code_reruns_the_rules_that_call_it(full_run):
     assert "results/cohort/patients.parquet" in redone  # cohort imports definitions
     assert "results/sensitivity/joint_inference.json" in redone  # so does the multiverse
     assert "results/interim/ket2009/subjects.parquet" not in redone  # ingest does not
+
+
+def test_make_run_rebuilds_the_report_only_when_a_result_changed(full_run, tmp_path):
+    workdir, _ = full_run
+    venv = tmp_path / "venv"  # stands for a venv installed after the lock was written
+    venv.mkdir()
+    (venv / ".installed-base").touch()
+    report = workdir / "results/report.html"
+    report.write_text("a report built after every result")
+    now = time.time()
+    os.utime(report, (now - 1, now - 1))  # the results are older still (the run before)
+
+    def up_to_date():
+        proc = subprocess.run(["make", "-q", "results/report.html", f"VENV={venv}"], cwd=workdir,
+                              capture_output=True, text=True)
+        return proc.returncode == 0
+
+    assert up_to_date()
+    os.utime(workdir / "results/main/roc.json", (now, now))
+    assert not up_to_date()
