@@ -22,8 +22,13 @@ from pathlib import Path
 PACKAGE = "ketamine_bzd"
 
 
-@cache
 def _tree(path: Path) -> ast.Module:
+    stat = path.stat()  # a file edited since it was parsed is parsed again
+    return _parse(path, stat.st_mtime_ns, stat.st_size)
+
+
+@cache
+def _parse(path: Path, mtime_ns: int, size: int) -> ast.Module:
     return ast.parse(path.read_bytes(), filename=str(path))
 
 
