@@ -12,7 +12,12 @@ validate(config, "../schemas/config.schema.yaml")
 # Scripts import the installed package (`make run` installs it; with --use-conda the env's
 # post-deploy script installs it into the conda env, from the folder named here).
 CONDA_ENV = "../envs/ketamine-bzd.yaml"
-os.environ.setdefault("KETAMINE_BZD_WORKFLOW_DIR", str(workflow.basedir))
+# The workflow's own folder: the parent of rules/ (workflow.basedir is the user's folder when
+# the workflow runs as a module; for a remote module this is a URL).
+WORKFLOW_DIR = os.path.dirname(
+    workflow.current_basedir.get_path_or_uri(secret_free=True).rstrip("/")
+)
+os.environ.setdefault("KETAMINE_BZD_WORKFLOW_DIR", WORKFLOW_DIR)
 STUDIES = list(config["studies"])
 SYNTHETIC = config["synthetic"]["enabled"]
 DATA_SOURCE = (
@@ -42,7 +47,7 @@ def package_dir():
     spec = importlib.util.find_spec("ketamine_bzd")
     if spec is not None and spec.submodule_search_locations:
         return Path(next(iter(spec.submodule_search_locations)))
-    local = Path(str(workflow.basedir)) / "src" / "ketamine_bzd"
+    local = Path(WORKFLOW_DIR) / "src" / "ketamine_bzd"
     if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
         if local.is_dir():  # the conda env installs this very copy (post-deploy script)
             return local
