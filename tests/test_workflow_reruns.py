@@ -143,8 +143,9 @@ def test_changing_package_code_reruns_the_rules_that_call_it(full_run):
 
 def test_make_run_rebuilds_the_report_only_when_a_result_changed(full_run, tmp_path):
     workdir, _ = full_run
-    venv = tmp_path / "venv"  # stands for a venv installed after the lock was written
-    venv.mkdir()
+    venv = tmp_path / "venv"  # stands for a venv installed after the locks were written
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin/uv").touch()
     (venv / ".installed-base").touch()
     report = workdir / "results/report.html"
     report.write_text("a report built after every result")
