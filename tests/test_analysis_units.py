@@ -216,6 +216,7 @@ def _digest(paths):
     return [hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in paths]
 
 
+@pytest.mark.slow  # renders every figure twice; `make test-fast` skips it
 def test_figures_are_byte_reproducible_and_labelled(tmp_path, patients, results):
     ds = "synthetic (seed 1, n=47; not patient data)"
     digests = []

@@ -102,6 +102,7 @@ def test_no_raw_id_in_outputs(tmp_path):
             assert raw not in text
 
 
+@pytest.mark.slow  # generates the synthetic cohort; `make test-fast` skips it
 @pytest.mark.parametrize("study", sorted(STUDY_FORMAT))
 def test_round_trip_synthetic_cohort(study, tmp_path):
     from ketamine_bzd.synthetic import generate_cohort

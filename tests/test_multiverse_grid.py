@@ -25,6 +25,9 @@ from ketamine_bzd.multiverse.inference import joint_inference, permutation_curve
 from ketamine_bzd.stats.logistic import _firth_constrained, _penalized_loglik
 from ketamine_bzd.synthetic import generate_cohort
 
+# heavy (compiles the numba kernels / fits the whole grid): `make test-fast` skips it
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 TOL = 1e-6
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())

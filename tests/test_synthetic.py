@@ -391,6 +391,7 @@ def check_secondary(d: pd.DataFrame) -> list[str]:
     return bad
 
 
+@pytest.mark.slow  # several full cohort searches; `make test-fast` skips it
 @pytest.mark.parametrize("seed", SEEDS)
 def test_secondary_targets(seed):
     assert check_secondary(derive(cohort_of(seed))) == []
@@ -424,6 +425,7 @@ def test_other_seeds_exact(seed, default):
     assert not d["age_years"].equals(derive(default)["age_years"])
 
 
+@pytest.mark.slow  # a 1,000-patient cohort; `make test-fast` skips it
 def test_resampled_proportions():
     cohort = generate_cohort(1000, seed=5)
     for t in cohort.values():
