@@ -76,7 +76,15 @@ def code_hash(*modules):
 
 
 def shipped(name):
-    """A file of the workflow's resources/, found also when the workflow runs as a module."""
+    """A file of the workflow's resources/, found also when the workflow runs as a module.
+
+    Inside the working directory (a clone) it is named by its relative path, so that a moved
+    or copied run folder keeps its inputs (Snakemake reruns a job whose input paths changed).
+    """
+    local = Path(WORKFLOW_DIR, "resources", name)
+    here = Path.cwd().resolve()
+    if local.is_file() and local.resolve().is_relative_to(here):
+        return os.path.relpath(local.resolve(), here)
     return workflow.source_path(f"../resources/{name}")
 
 
