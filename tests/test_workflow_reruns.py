@@ -121,7 +121,8 @@ def test_changing_a_permutation_setting_leaves_the_bootstrap_alone(full_run):
     config["multiverse"]["n_permutations"] += 1
     cfg_path.write_text(yaml.safe_dump(config, sort_keys=False))
     jobs, _ = planned(workdir)
-    assert set(jobs) == {"multiverse_slice", "multiverse_combine", "all"}
+    assert {"multiverse_permutations", "multiverse_combine"} <= set(jobs)
+    assert set(jobs) <= {"multiverse_slice", "multiverse_permutations", "multiverse_combine", "all"}
 
 
 def test_changing_package_code_reruns_the_rules_that_call_it(full_run):
