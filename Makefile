@@ -1,26 +1,47 @@
-# Quick start: `make run` (venv + install + whole workflow on the synthetic default), `make test`.
+# Quick start: `make run` (venv + locked install + whole workflow on the synthetic default), `make test`.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SNAKEMAKE := $(VENV)/bin/snakemake
 CORES ?= all
 PIP_FLAGS ?= --quiet --disable-pip-version-check
+# Locked installs: exact versions with hashes (requirements/*.lock, made by `make lock`), then the
+# package itself without dependencies, built by the locked setuptools. uv installs them (as
+# hash-checked as pip, and 2-14x faster here: docs/development.md); uv itself comes from
+# requirements/bootstrap.lock through pip, hash-checked too.
+UV := $(VENV)/bin/uv
+INSTALL_LOCKED = $(UV) pip install --quiet --python $(PY) --require-hashes --no-deps -r
+INSTALL_SELF = $(UV) pip install --quiet --python $(PY) --no-deps --no-build-isolation -e .
+LOCK = $(UV) pip compile pyproject.toml requirements/build.in --generate-hashes --quiet \
+	--python-version 3.11 --python-platform x86_64-manylinux_2_28
 
-.PHONY: run report test bench lint fmt test-cluster test-matrix dry-run clean check-config
+.PHONY: run report test test-fast bench lint fmt test-cluster test-matrix dry-run clean check-config lock
 
-$(VENV)/.installed-base: pyproject.toml
+$(UV): requirements/bootstrap.lock
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install $(PIP_FLAGS) -e .
+	$(VENV)/bin/pip install $(PIP_FLAGS) --require-hashes --no-deps -r requirements/bootstrap.lock
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install $(PIP_FLAGS) -e ".[test]"
+$(VENV)/.installed-base: requirements/base.lock pyproject.toml | $(UV)
+	$(INSTALL_LOCKED) requirements/base.lock
+	$(INSTALL_SELF)
+	touch $@
+
+$(VENV)/.installed-test: requirements/test.lock pyproject.toml | $(UV)
+	$(INSTALL_LOCKED) requirements/test.lock
+	$(INSTALL_SELF)
 	touch $(VENV)/.installed-base $@
 
 run: $(VENV)/.installed-base
 	$(SNAKEMAKE) --cores $(CORES) --profile profiles/default
-	$(MAKE) --no-print-directory report
+	@$(MAKE) --no-print-directory results/report.html
+
+# The report is rebuilt only when a result, a caption or the config is newer than it
+# (the prerequisites are listed after the workflow has run: `run` calls make again).
+REPORT_INPUTS = $(shell find results -type f ! -path 'results/logs/*' ! -name report.html \
+	! -name .gitkeep 2>/dev/null) $(wildcard report/*.rst) config.yaml
+results/report.html: $(REPORT_INPUTS) | $(VENV)/.installed-base
+	$(SNAKEMAKE) --cores 1 --profile profiles/default --report $@
 
 report: $(VENV)/.installed-base
 	$(SNAKEMAKE) --cores 1 --profile profiles/default --report results/report.html
@@ -35,15 +56,29 @@ dry-run: $(VENV)/.installed-base
 test: $(VENV)/.installed-test
 	$(PY) -m pytest
 
+# Unit tests only: no workflow runs (those are marked slow).
+test-fast: $(VENV)/.installed-test
+	$(PY) -m pytest -m "not slow"
+
 bench: $(VENV)/.installed-test
 	@for b in benchmarks/bench_*.py; do echo "# $$b"; $(PY) $$b || exit 1; done
 
 lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(SNAKEMAKE) --lint
 	$(VENV)/bin/snakefmt --check Snakefile rules/
 
 fmt: $(VENV)/.installed-test
 	$(VENV)/bin/snakefmt Snakefile rules/
+
+# Regenerate the locks after a change of pyproject.toml's dependencies.
+lock: | $(UV)
+	$(LOCK) -o requirements/base.lock
+	$(LOCK) --extra test -o requirements/test.lock
+	$(LOCK) --extra slurm -o requirements/slurm.lock
+	$(UV) pip compile requirements/bootstrap.in --generate-hashes --quiet --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 -o requirements/bootstrap.lock
 
 test-cluster: $(VENV)/.installed-test
 	bash tests/cluster/run.sh

@@ -2,7 +2,7 @@
 MAIN = "results/main"
 
 
-ANALYSIS_CODE = package_code("analysis", "paper", "definitions", "stats")
+ANALYSIS_CODE = code_hash("analysis", "paper", "io", "runner")
 FIGURES = {
     "figure1": "figure1_roc",
     "figure2": "figure2_madrs_course",
@@ -44,7 +44,6 @@ rule analysis_tables:
     """Table 1 (responders vs nonresponders) and Table 2 (BZD+ vs BZD-)."""
     input:
         patients="results/cohort/patients.parquet",
-        code=ANALYSIS_CODE,
     output:
         table1_csv=report(
             f"{MAIN}/table1.csv",
@@ -72,6 +71,7 @@ rule analysis_tables:
     params:
         analysis=analysis_params(),
         data_source=DATA_SOURCE,
+        code=ANALYSIS_CODE,
     script:
         "../scripts/analysis_tables.py"
 
@@ -80,7 +80,6 @@ rule analysis_roc:
     """ROC of the diazepam-equivalent dose for nonresponse, all patients and BZD users."""
     input:
         patients="results/cohort/patients.parquet",
-        code=ANALYSIS_CODE,
     output:
         roc=report(
             f"{MAIN}/roc.json",
@@ -101,6 +100,7 @@ rule analysis_roc:
     params:
         analysis=analysis_params("roc"),
         data_source=DATA_SOURCE,
+        code=ANALYSIS_CODE,
     script:
         "../scripts/analysis_roc.py"
 
@@ -109,7 +109,6 @@ rule analysis_response_logistic:
     """Response rate by BZD group (Fisher) and logistic regressions of nonresponse."""
     input:
         patients="results/cohort/patients.parquet",
-        code=ANALYSIS_CODE,
     output:
         response=report(
             f"{MAIN}/response_by_group.json",
@@ -135,6 +134,7 @@ rule analysis_response_logistic:
     params:
         analysis=analysis_params("logistic"),
         data_source=DATA_SOURCE,
+        code=ANALYSIS_CODE,
     script:
         "../scripts/analysis_response_logistic.py"
 
@@ -143,7 +143,6 @@ rule analysis_repeated_measures:
     """RM-ANOVA of MADRS (BZD group x visit), post hoc tests and the linear mixed model."""
     input:
         patients="results/cohort/patients.parquet",
-        code=ANALYSIS_CODE,
     output:
         rm_anova=report(
             f"{MAIN}/rm_anova.json",
@@ -175,6 +174,7 @@ rule analysis_repeated_measures:
     params:
         analysis=analysis_params("effect_size"),
         data_source=DATA_SOURCE,
+        code=ANALYSIS_CODE,
     script:
         "../scripts/analysis_repeated_measures.py"
 
@@ -184,7 +184,6 @@ rule analysis_mmrm:
     covariance, REML, Satterthwaite df) and the figure of its LS means."""
     input:
         patients="results/cohort/patients.parquet",
-        code=package_code("analysis", "figures", "definitions", "stats"),
     output:
         mmrm=report(
             f"{MAIN}/mmrm.json",
@@ -211,6 +210,7 @@ rule analysis_mmrm:
     params:
         analysis=analysis_params("figures"),
         data_source=DATA_SOURCE,
+        code=code_hash("analysis", "figures", "io", "runner"),
     script:
         "../scripts/analysis_mmrm.py"
 
@@ -223,7 +223,6 @@ rule analysis_figures:
         coordinates=f"{MAIN}/roc_coordinates.csv",
         logistic=f"{MAIN}/logistic.json",
         posthoc=f"{MAIN}/posthoc.csv",
-        code=package_code("analysis", "figures", "definitions"),
     output:
         figure1_png=report(
             f"{MAIN}/figures/{FIGURES['figure1']}.png",
@@ -258,6 +257,7 @@ rule analysis_figures:
     params:
         analysis=analysis_params("figures"),
         data_source=DATA_SOURCE,
+        code=code_hash("analysis", "figures", "io", "runner"),
     script:
         "../scripts/analysis_figures.py"
 
@@ -273,7 +273,6 @@ rule analysis_paper_comparison:
         logistic=f"{MAIN}/logistic.json",
         rm_anova=f"{MAIN}/rm_anova.json",
         posthoc=f"{MAIN}/posthoc.csv",
-        code=package_code("analysis", "paper"),
     output:
         comparison=report(
             f"{MAIN}/paper_comparison.csv",
@@ -293,6 +292,7 @@ rule analysis_paper_comparison:
     params:
         analysis=analysis_params(),
         data_source=DATA_SOURCE,
+        code=code_hash("analysis", "paper", "io", "runner"),
     script:
         "../scripts/analysis_paper_comparison.py"
 
@@ -301,9 +301,6 @@ rule analysis_heterogeneity:
     """The paper's adjusted OR within each study, random-effects pooling, one-stage model."""
     input:
         patients="results/cohort/patients.parquet",
-        code=package_code(
-            "analysis", "heterogeneity", "figures", "definitions", "stats"
-        ),
     output:
         heterogeneity=report(
             f"{MAIN}/heterogeneity.json",
@@ -330,5 +327,6 @@ rule analysis_heterogeneity:
     params:
         analysis=analysis_params("logistic", "figures"),
         data_source=DATA_SOURCE,
+        code=code_hash("analysis", "figures", "heterogeneity", "io", "runner"),
     script:
         "../scripts/analysis_heterogeneity.py"

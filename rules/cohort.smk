@@ -7,14 +7,6 @@ rule cohort:
         ingest_reports=expand(interim("{study}", "ingest_report.csv"), study=STUDIES),
         diazepam_table=diazepam_table(),
         fluoxetine_table=fluoxetine_table(),
-        code=package_code(
-            "cohort",
-            "definitions",
-            "equivalents",
-            "canonical",
-            "provenance",
-            "resource_tables",
-        ),
     output:
         patients="results/cohort/patients.parquet",
         visits="results/cohort/visits.parquet",
@@ -46,5 +38,6 @@ rule cohort:
         response_min_reduction=config["cohort"]["response_min_reduction"],
         overlapping_studies=config["overlapping_studies"],
         data_source=DATA_SOURCE,
+        code=code_hash("cohort", "equivalents", "io", "provenance", "runner"),
     script:
         "../scripts/cohort.py"

@@ -1,14 +1,23 @@
+import importlib.util
+import os
+from functools import cache
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
 validate(config, "../schemas/config.schema.yaml")
 
-PACKAGE = Path(workflow.basedir) / "src" / "ketamine_bzd"
 # Scripts import the installed package (`make run` installs it; with --use-conda the env's
-# post-deploy script installs it into the conda env).
+# post-deploy script installs it into the conda env, from the folder named here).
 CONDA_ENV = "../envs/ketamine-bzd.yaml"
+# The workflow's own folder: the parent of rules/ (workflow.basedir is the user's folder when
+# the workflow runs as a module; for a remote module this is a URL).
+WORKFLOW_DIR = os.path.dirname(
+    workflow.current_basedir.get_path_or_uri(secret_free=True).rstrip("/")
+)
+os.environ.setdefault("KETAMINE_BZD_WORKFLOW_DIR", WORKFLOW_DIR)
 STUDIES = list(config["studies"])
 SYNTHETIC = config["synthetic"]["enabled"]
 DATA_SOURCE = (
@@ -33,15 +42,63 @@ def mem_mb_scaled(base_mb, mb_per_input_mb):
     return lambda wildcards, input: int(base_mb + mb_per_input_mb * input.size_mb)
 
 
-def package_code(*modules):
-    """Package source files a rule runs, so that editing them reruns the rule."""
-    files = []
-    for name in modules:
-        path = PACKAGE / name
-        files += (
-            sorted(path.glob("*.py")) if path.is_dir() else [path.with_suffix(".py")]
-        )
-    return [str(f.relative_to(workflow.basedir)) for f in files]
+def package_dir():
+    """Folder of the ketamine_bzd package the scripts will import (found, not imported)."""
+    spec = importlib.util.find_spec("ketamine_bzd")
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    local = Path(WORKFLOW_DIR) / "src" / "ketamine_bzd"
+    if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
+        if local.is_dir():  # the conda env installs this very copy (post-deploy script)
+            return local
+    raise WorkflowError(
+        "the ketamine_bzd package is not installed in Snakemake's Python: run "
+        "`pip install --no-deps -e .` (or `make run`) in the workflow's folder, or use "
+        "--use-conda (README, Quick start)"
+    )
+
+
+@cache
+def codehash_module():
+    """ketamine_bzd/codehash.py, loaded by path: the package itself is not imported at parse."""
+    spec = importlib.util.spec_from_file_location(
+        "ketamine_bzd_codehash", package_dir() / "codehash.py"
+    )
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    return loaded
+
+
+def code_hash(*modules):
+    """Digest of the package code a rule runs (these modules and all they import), for its
+    `params:`: editing that code reruns the rule (ketamine_bzd/codehash.py)."""
+    return codehash_module().code_hash(package_dir(), modules)
+
+
+def shipped(name):
+    """A file of the workflow's resources/, found also when the workflow runs as a module.
+
+    Inside the working directory (a clone) it is named by its relative path, so that a moved
+    or copied run folder keeps its inputs (Snakemake reruns a job whose input paths changed).
+    """
+    local = Path(WORKFLOW_DIR, "resources", name)
+    here = Path.cwd().resolve()
+    if local.is_file() and local.resolve().is_relative_to(here):
+        return os.path.relpath(local.resolve(), here)
+    return workflow.source_path(f"../resources/{name}")
+
+
+def config_table(path):
+    """An equivalence table named in the config: relative to the working directory when the
+    file is there (a table of your own), else the copy shipped in the workflow's resources/
+    (the default tables, when the workflow runs as a module from another folder)."""
+    if Path(path).is_absolute() or Path(path).exists():
+        return path
+    if Path(path).parts[0] == "resources":
+        return shipped(Path(*Path(path).parts[1:]).as_posix())
+    raise WorkflowError(
+        f"config: equivalence table {path!r} not found in {os.getcwd()}"
+    )
 
 
 def study_files(study):
@@ -82,15 +139,19 @@ def interim(study, name):
 
 
 def diazepam_table(name=None):
-    return config["equivalents"]["diazepam_tables"][
-        name or config["equivalents"]["diazepam_default"]
-    ]
+    return config_table(
+        config["equivalents"]["diazepam_tables"][
+            name or config["equivalents"]["diazepam_default"]
+        ]
+    )
 
 
 def fluoxetine_table(name=None):
-    return config["equivalents"]["fluoxetine_tables"][
-        name or config["equivalents"]["fluoxetine_default"]
-    ]
+    return config_table(
+        config["equivalents"]["fluoxetine_tables"][
+            name or config["equivalents"]["fluoxetine_default"]
+        ]
+    )
 
 
 def analysis_params(*sections):

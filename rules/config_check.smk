@@ -10,10 +10,15 @@ def _stdlib_module(name):
     package (the env's package may be older than this checkout)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location(
-        f"_ketamine_bzd_{name}",
-        _Path(workflow.basedir) / "src" / "ketamine_bzd" / f"{name}.py",
-    )
+    # the workflow's own folder (parent of rules/), also when it runs as a module, where
+    # workflow.basedir is the user's folder; without a local src/, the installed package
+    here = workflow.current_basedir.get_path_or_uri(secret_free=True).rstrip("/")
+    path = _Path(here).parent / "src" / "ketamine_bzd" / f"{name}.py"
+    if not path.is_file():
+        found = importlib.util.find_spec("ketamine_bzd")
+        if found is not None and found.submodule_search_locations:
+            path = _Path(next(iter(found.submodule_search_locations))) / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"_ketamine_bzd_{name}", path)
     loaded = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(loaded)
     return loaded

@@ -2,20 +2,10 @@ rule ingest:
     """Read one study's raw export, validate it, pseudonymize identifiers, write Parquet."""
     input:
         unpack(ingest_inputs),
-        code=package_code(
-            "formats",
-            "canonical",
-            "errors",
-            "pseudonym",
-            "checksum",
-            "provenance",
-            "soft_problems",
-            "resource_tables",
-        ),
-        drugs="resources/drugs.csv",
-        brands="resources/brands_cz.csv",
-        dose_limits="resources/max_daily_doses.csv",
-        cmdecod="resources/sdtm_cmdecod.csv",
+        drugs=shipped("drugs.csv"),
+        brands=shipped("brands_cz.csv"),
+        dose_limits=shipped("max_daily_doses.csv"),
+        cmdecod=shipped("sdtm_cmdecod.csv"),
     output:
         subjects=interim("{study}", "subjects.parquet"),
         ratings=interim("{study}", "ratings.parquet"),
@@ -43,6 +33,16 @@ rule ingest:
         # facts, not mtimes: a changed key or raw-file checksum reruns ingest
         key_fingerprint=KEY_FINGERPRINT,
         raw_sha256=lambda wc: RAW_SHA256[wc.study],
+        code=code_hash(
+            "checksum",
+            "formats",
+            "io",
+            "provenance",
+            "pseudonym",
+            "runner",
+            "shipped",
+            "soft_problems",
+        ),
     script:
         "../scripts/ingest.py"
 
@@ -80,5 +80,6 @@ rule ingest_report:
         runtime=5,
     params:
         data_source=DATA_SOURCE,
+        code=code_hash("io", "runner"),
     script:
         "../scripts/ingest_report.py"

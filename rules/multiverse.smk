@@ -11,7 +11,14 @@ MV_TABLES = (
     if MV["tables"] == "all"
     else list(MV["tables"])
 )
-MV_CODE = package_code("multiverse", "definitions", "equivalents", "resource_tables")
+# multiverse.plots imports figures (its 'not estimable' formatting): code_hash follows imports
+MV_CODE = code_hash("multiverse", "io", "runner")
+PERMUTATION_KEYS = (
+    "n_permutations",
+    "permutation_seed",
+    "permutation_firth_test",
+    "permutation_shards",
+)
 # Parameters of the observed fits: sharding changes only how permutations are cut into jobs.
 MV_SLICE = {k: v for k, v in MV.items() if k not in ("bootstrap", "permutation_shards")}
 # Permutation shards per table: shard k runs permutations [k P / K, (k + 1) P / K)
@@ -35,7 +42,6 @@ rule multiverse_slice:
         patients="results/cohort/patients.parquet",
         medication_daily="results/cohort/medication_daily.parquet",
         table=lambda wc: diazepam_table(wc.table),
-        code=MV_CODE,
     output:
         specifications=f"{SENS}/slices/{{table}}/specifications.parquet",
         excluded=f"{SENS}/slices/{{table}}/excluded.csv",
@@ -55,6 +61,7 @@ rule multiverse_slice:
         multiverse=MV_SLICE,
         studies=STUDIES,
         data_source=DATA_SOURCE,
+        code=MV_CODE,
     script:
         "../scripts/multiverse_slice.py"
 
@@ -65,7 +72,6 @@ rule multiverse_permutations:
         patients="results/cohort/patients.parquet",
         medication_daily="results/cohort/medication_daily.parquet",
         table=lambda wc: diazepam_table(wc.table),
-        code=MV_CODE,
     output:
         permutations=f"{SENS}/slices/{{table}}/permutations/{{shard}}.npz",
     log:
@@ -86,6 +92,7 @@ rule multiverse_permutations:
         n_shards=MV_N_SHARDS,
         multiverse=MV_SLICE,
         studies=STUDIES,
+        code=MV_CODE,
     script:
         "../scripts/multiverse_permutations.py"
 
@@ -101,7 +108,6 @@ rule multiverse_combine:
             table=MV_TABLES,
             shard=range(MV_N_SHARDS),
         ),
-        code=MV_CODE + package_code("figures"),
     output:
         parquet=f"{SENS}/specifications.parquet",
         csv=report(
@@ -140,6 +146,7 @@ rule multiverse_combine:
         studies=STUDIES,
         dpi=config["analysis"]["figures"]["dpi"],
         data_source=DATA_SOURCE,
+        code=MV_CODE,
     script:
         "../scripts/multiverse_combine.py"
 
@@ -150,7 +157,6 @@ rule multiverse_bootstrap:
         patients="results/cohort/patients.parquet",
         medication_daily="results/cohort/medication_daily.parquet",
         table=diazepam_table(MV["paper"]["table"]),
-        code=MV_CODE + package_code("figures"),
     output:
         resamples=f"{SENS}/cutoff_bootstrap.parquet",
         summary=report(
@@ -173,10 +179,12 @@ rule multiverse_bootstrap:
         mem_mb=2000,
         runtime=10,
     params:
-        multiverse=MV,
+        # the grid without the permutation settings, which the bootstrap does not use
+        multiverse={k: v for k, v in MV.items() if k not in PERMUTATION_KEYS},
         studies=STUDIES,
         dpi=config["analysis"]["figures"]["dpi"],
         data_source=DATA_SOURCE,
+        code=MV_CODE,
     script:
         "../scripts/multiverse_bootstrap.py"
 
@@ -188,7 +196,6 @@ rule multiverse_specification:
         patients="results/cohort/patients.parquet",
         medication_daily="results/cohort/medication_daily.parquet",
         table=lambda wc: diazepam_table(wc.table),
-        code=MV_CODE,
     output:
         f"{SENS}/one/{{exposure}}/{{outcome}}/{{window}}/{{table}}/{{population}}/{{adjustment}}/{{estimator}}.json",
     log:
@@ -204,5 +211,6 @@ rule multiverse_specification:
         multiverse=MV_SLICE,
         studies=STUDIES,
         data_source=DATA_SOURCE,
+        code=MV_CODE,
     script:
         "../scripts/multiverse_specification.py"

@@ -1,8 +1,10 @@
 rule synthetic_exports:
     """Generate every study's raw export from the synthetic cohort (the embedded default)."""
     input:
-        code=package_code("synthetic", "formats", "canonical"),
-        brands="resources/brands_cz.csv",
+        drugs=shipped("drugs.csv"),
+        brands=shipped("brands_cz.csv"),
+        diazepam_paper=shipped("equivalents/diazepam_paper.csv"),
+        fluoxetine_hayasaka2015=shipped("equivalents/fluoxetine_hayasaka2015.csv"),
     output:
         synthetic_outputs(),
     log:
@@ -22,5 +24,6 @@ rule synthetic_exports:
             s: {"format": config["studies"][s]["format"], "files": study_files(s)}
             for s in STUDIES
         },
+        code=code_hash("synthetic", "formats", "runner", "shipped"),
     script:
         "../scripts/synthetic_exports.py"

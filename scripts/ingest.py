@@ -9,6 +9,7 @@ from ketamine_bzd.io import write_study_tables, write_table
 from ketamine_bzd.provenance import KEY_FINGERPRINT_METADATA
 from ketamine_bzd.pseudonym import key_fingerprint, load_key
 from ketamine_bzd.runner import run
+from ketamine_bzd.shipped import use_resources
 from ketamine_bzd.soft_problems import count_soft_problems, summary_line
 
 
@@ -35,7 +36,10 @@ def main(smk, log):
     if smk.params.options and not hasattr(module, "Options"):
         raise ValueError(f"config: study {study!r}: format {smk.params.format} takes no options")
     options = {"options": dict(smk.params.options)} if smk.params.options else {}
-    result = module.read(study, files, key, **options)
+    registers = {"drugs.csv": smk.input.drugs, "brands_cz.csv": smk.input.brands,
+                 "max_daily_doses.csv": smk.input.dose_limits, "sdtm_cmdecod.csv": smk.input.cmdecod}
+    with use_resources(registers):  # the rule's inputs, not the package's own copy
+        result = module.read(study, files, key, **options)
     for warning in result.warnings:
         log.warning(warning)
     write_study_tables(result.tables, smk.output, {KEY_FINGERPRINT_METADATA: fingerprint})

@@ -6,10 +6,22 @@ from pathlib import Path
 
 from ketamine_bzd.formats import FORMATS
 from ketamine_bzd.runner import run
+from ketamine_bzd.shipped import use_resources
 from ketamine_bzd.synthetic import generate_cohort
 
 
 def main(smk, log):
+    tables = {
+        "drugs.csv": smk.input.drugs,
+        "brands_cz.csv": smk.input.brands,
+        "equivalents/diazepam_paper.csv": smk.input.diazepam_paper,
+        "equivalents/fluoxetine_hayasaka2015.csv": smk.input.fluoxetine_hayasaka2015,
+    }
+    with use_resources(tables):  # the rule's inputs, not the package's own copy
+        write_exports(smk, log)
+
+
+def write_exports(smk, log):
     p = smk.params
     log.info("SYNTHETIC cohort: n_patients=%d seed=%d", p.n_patients, p.seed)
     truth = generate_cohort(n_patients=p.n_patients, seed=p.seed)

@@ -14,7 +14,8 @@ from workflow_helpers import COHORT_TARGETS, copy_workflow, snakemake
 
 @pytest.fixture(scope="session")
 def default_run(tmp_path_factory):
-    """A fresh copy of the repository after `snakemake` on the synthetic default (read-only use).
+    """A fresh copy of the repository after `snakemake` on the synthetic default with the small
+    test config (tests/config-test.yaml; read-only use).
 
     KETAMINE_BZD_TEST_RUN_DIR names an already completed run to reuse while developing tests.
     """

@@ -5,11 +5,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from analysis_helpers import make_patients
 
 from ketamine_bzd import analysis as a
 from ketamine_bzd import figures as f
 from ketamine_bzd.stats import mmrm as M
+
+from analysis_helpers import make_patients
 
 SYNTHETIC = "synthetic (seed 1, n=47; not patient data)"
 

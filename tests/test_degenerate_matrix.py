@@ -26,6 +26,7 @@ import pytest
 import yaml
 from degenerate_cohorts import CELLS, build_cell, cell_config
 from inprocess import run_default_target
+
 from workflow_helpers import copy_workflow, snakemake
 
 KEY = {"KETAMINE_BZD_KEY": "test-key"}

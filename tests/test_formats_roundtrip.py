@@ -102,12 +102,12 @@ def test_no_raw_id_in_outputs(tmp_path):
             assert raw not in text
 
 
+@pytest.mark.slow  # generates the synthetic cohort; `make test-fast` skips it
 @pytest.mark.parametrize("study", sorted(STUDY_FORMAT))
 def test_round_trip_synthetic_cohort(study, tmp_path):
-    synthetic = pytest.importorskip("ketamine_bzd.synthetic")
-    if not hasattr(synthetic, "generate_cohort"):
-        pytest.skip("ketamine_bzd.synthetic.generate_cohort not written yet")
-    cohort = synthetic.generate_cohort(47, 1)
+    from ketamine_bzd.synthetic import generate_cohort
+
+    cohort = generate_cohort(47, 1)
     truth = cohort[study]
     module = FORMATS[STUDY_FORMAT[study]]
     result = module.read(study, module.write(truth, tmp_path), KEY)

@@ -6,6 +6,9 @@ import pytest
 from ketamine_bzd.multiverse._auc import roc_auc, roc_cutoff
 from ketamine_bzd.multiverse.kernels import fit_firth, fit_logit
 
+# heavy (compiles the numba kernels / fits the whole grid): `make test-fast` skips it
+pytestmark = pytest.mark.slow
+
 
 def _data(seed, B=64, n=47, p=4):
     rng = np.random.default_rng(seed)

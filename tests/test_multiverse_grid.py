@@ -20,10 +20,13 @@ from ketamine_bzd.cohort import CohortSettings, add_equivalents, derive, merge
 from ketamine_bzd.equivalents import load_table
 from ketamine_bzd.multiverse.bootstrap import cutoff_bootstrap
 from ketamine_bzd.multiverse.engine import _evaluate, evaluate, prepare_data, specification_table
-from ketamine_bzd.multiverse.grid import DIMENSIONS, build_grid
+from ketamine_bzd.multiverse.grid import build_grid
 from ketamine_bzd.multiverse.inference import joint_inference, permutation_curves
 from ketamine_bzd.stats.logistic import _firth_constrained, _penalized_loglik
 from ketamine_bzd.synthetic import generate_cohort
+
+# heavy (compiles the numba kernels / fits the whole grid): `make test-fast` skips it
+pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 TOL = 1e-6

@@ -73,6 +73,7 @@ def test_logit_matches_statsmodels(n, p):
     assert checked >= 6
 
 
+@pytest.mark.slow  # many statsmodels fits; `make test-fast` skips it
 def test_logit_shared_design_with_masks_matches_glm():
     X, y, mask = _specs(2, 1, 47, 3)
     Xs, ys = np.nan_to_num(X[0]), np.nan_to_num(y[0])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +22,7 @@ from ketamine_bzd.synthetic import generate_cohort
 SEEDS = [20200819, 1, 2, 3]
 
 
-@lru_cache(maxsize=None)
+@cache
 def cohort_of(seed: int):
     """The 47-patient cohort of ``seed``, built once per test session (about 2-4 s each)."""
     return generate_cohort(seed=seed)
@@ -391,6 +391,7 @@ def check_secondary(d: pd.DataFrame) -> list[str]:
     return bad
 
 
+@pytest.mark.slow  # several full cohort searches; `make test-fast` skips it
 @pytest.mark.parametrize("seed", SEEDS)
 def test_secondary_targets(seed):
     assert check_secondary(derive(cohort_of(seed))) == []
@@ -424,6 +425,7 @@ def test_other_seeds_exact(seed, default):
     assert not d["age_years"].equals(derive(default)["age_years"])
 
 
+@pytest.mark.slow  # a 1,000-patient cohort; `make test-fast` skips it
 def test_resampled_proportions():
     cohort = generate_cohort(1000, seed=5)
     for t in cohort.values():

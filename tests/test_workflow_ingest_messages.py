@@ -6,10 +6,11 @@ import re
 
 import pytest
 import yaml
-from workflow_helpers import copy_workflow, snakemake
 
 from ketamine_bzd.formats import FORMATS
 from ketamine_bzd.synthetic import generate_cohort
+
+from workflow_helpers import copy_workflow, snakemake
 
 pytestmark = pytest.mark.slow
 FORMAT_OF = {"ket2009": "spss_wide", "ket2013": "ecrf_cz"}
@@ -36,7 +37,7 @@ def test_swapped_id_column_is_withheld_everywhere(tmp_path):
     proc = snakemake(workdir, "results/interim/ket2013/subjects.parquet", "--configfile", "mine.yaml",
                      check=False)
     assert proc.returncode != 0
-    line = next(l for l in proc.stderr.splitlines() if l.startswith("ERROR in rule ingest"))
+    line = next(s for s in proc.stderr.splitlines() if s.startswith("ERROR in rule ingest"))
     assert "hodnoceni.csv, row 1, column 'Celkové skóre', value withheld (looks like an identifier)" in line
     texts = {"console": proc.stdout + proc.stderr,
              "rule log": (workdir / "results/logs/ingest/ket2013.log").read_text()}

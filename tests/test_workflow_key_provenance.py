@@ -13,6 +13,7 @@ import yaml
 
 from ketamine_bzd.checksum import file_sha256
 from ketamine_bzd.pseudonym import key_fingerprint
+
 from workflow_helpers import COHORT_TARGETS, copy_workflow, snakemake
 
 pytestmark = pytest.mark.slow

@@ -12,6 +12,7 @@ import yaml
 
 from ketamine_bzd.formats import FORMATS
 from ketamine_bzd.synthetic import generate_cohort
+
 from workflow_helpers import copy_workflow, snakemake
 
 pytestmark = pytest.mark.slow
@@ -93,7 +94,7 @@ def test_hard_errors_stop_the_run_with_one_clear_message(workflow, exports, tmp_
     cfg = user_config(workflow, files, name=f"bad_{name}.yaml")
     proc = snakemake(workflow, f"results/interim/{study}/subjects.parquet", "--configfile", cfg.name, check=False)
     assert proc.returncode != 0
-    line = next((l for l in proc.stderr.splitlines() if l.startswith("ERROR in rule ingest")), None)
+    line = next((s for s in proc.stderr.splitlines() if s.startswith("ERROR in rule ingest")), None)
     assert line is not None, proc.stderr[-3000:]
     for fragment in fragments:
         fragment = fragment.format(row=row)

@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import re
 import signal
 import subprocess
 import time
@@ -9,7 +10,7 @@ import time
 import pytest
 import yaml
 
-from workflow_helpers import SNAKEMAKE, copy_workflow, snakemake
+from workflow_helpers import SNAKEMAKE, copy_workflow, run_env, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -46,15 +47,26 @@ def test_second_run_does_nothing_and_says_so(full_run):
     assert changed(before, mtimes(workdir)) == set()
 
 
-def _start_and_interrupt(workdir, sig):
-    """Start the default run and send ``sig`` once the cohort stage has begun."""
-    env = {**os.environ, "KETAMINE_BZD_KEY": "test-key", "PYTHONPATH": str(workdir / "src")}
+def planned(workdir, *args, package=None):
+    """Jobs a dry run plans, per rule, and its text: Snakemake's rerun decision, without running."""
+    proc = snakemake(workdir, "--dry-run", *args, package=package)
+    text = proc.stdout + proc.stderr
+    if "Nothing to be done" in text:
+        return {}, text
+    table = text[text.index("Job stats:"):]
+    jobs = {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+    jobs.pop("total", None)
+    return jobs, text
+
+
+def _start_and_interrupt(workdir, sig, after):
+    """Start the default run and send ``sig`` once the folder ``after`` exists."""
     proc = subprocess.Popen(
-        [*SNAKEMAKE, "--cores", "2", "--profile", "profiles/default"], cwd=workdir, env=env,
+        [*SNAKEMAKE, "--cores", "2", "--profile", "profiles/default"], cwd=workdir, env=run_env(),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
-    deadline = time.monotonic() + 120
-    while not (workdir / "results/cohort").exists() and time.monotonic() < deadline:
+    deadline = time.monotonic() + 300
+    while not (workdir / after).exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     if sig == signal.SIGKILL:
         os.killpg(proc.pid, sig)  # snakemake and its jobs die at once, as in a crash
@@ -65,23 +77,17 @@ def _start_and_interrupt(workdir, sig):
     assert not (workdir / "results/sensitivity/joint_inference.json").exists(), "interrupted too late"
 
 
-def test_interrupted_run_finishes_identically(full_run, tmp_path):
+def test_interrupted_then_crashed_run_finishes_identically(full_run, tmp_path):
     _, reference = full_run
-    other = copy_workflow(tmp_path / "wf_terminated")
-    _start_and_interrupt(other, signal.SIGTERM)
-    proc = snakemake(other)  # the next invocation, nothing else
-    assert "Nothing to be done" not in proc.stdout + proc.stderr
-    assert digest(other) == reference
-
-
-def test_crashed_run_finishes_identically_after_unlock(full_run, tmp_path):
-    _, reference = full_run
-    other = copy_workflow(tmp_path / "wf_killed")
-    _start_and_interrupt(other, signal.SIGKILL)
+    other = copy_workflow(tmp_path / "wf_interrupted")
+    _start_and_interrupt(other, signal.SIGTERM, after="results/cohort")
+    # the next invocation goes on where it stopped; this one crashes in the analyses (kill -9)
+    _start_and_interrupt(other, signal.SIGKILL, after="results/main")
     # a crash leaves snakemake's lock behind; releasing it is the one manual step (README)
     assert snakemake(other, check=False).returncode != 0
     snakemake(other, "--unlock")
-    snakemake(other)
+    proc = snakemake(other)
+    assert "Nothing to be done" not in proc.stdout + proc.stderr
     assert digest(other) == reference
 
 
@@ -90,14 +96,11 @@ def test_editing_one_study_export_reruns_only_that_study(full_run):
     raw = workdir / "results/synthetic/ket2009/medication_daily.csv"
     text = raw.read_text()
     assert ",venlafaxine,75," in text
-    before = mtimes(workdir)
     raw.write_text(text.replace(",venlafaxine,75,", ",venlafaxine,150,", 1))
-    snakemake(workdir)
-    redone = changed(before, mtimes(workdir))
-    assert "results/interim/ket2009/medication.parquet" in redone
-    assert not any(p.startswith("results/interim/ket2013/") for p in redone)
-    assert "results/cohort/patients.parquet" in redone
-    assert "results/synthetic/ket2013/pacienti.csv" not in redone
+    jobs, plan = planned(workdir)
+    assert jobs["ingest"] == 1 and "study=ket2009" in plan and "study=ket2013" not in plan
+    assert jobs["cohort"] == 1
+    assert "synthetic_exports" not in jobs
 
 
 def test_changing_an_analysis_parameter_reruns_only_its_analysis(full_run):
@@ -106,21 +109,55 @@ def test_changing_an_analysis_parameter_reruns_only_its_analysis(full_run):
     config = yaml.safe_load(cfg_path.read_text())
     config["analysis"]["roc"]["bootstrap_n"] = 500
     cfg_path.write_text(yaml.safe_dump(config, sort_keys=False))
-    before = mtimes(workdir)
-    snakemake(workdir)
-    redone = changed(before, mtimes(workdir))
-    assert "results/main/roc.json" in redone
-    for untouched in ("results/cohort/patients.parquet", "results/main/table1.csv",
-                      "results/main/rm_anova.json", "results/interim/ket2013/subjects.parquet"):
-        assert untouched not in redone
+    jobs, _ = planned(workdir)
+    # the ROC rule, what reads its outputs, and the final target
+    assert set(jobs) == {"analysis_roc", "analysis_figures", "analysis_paper_comparison", "all"}
+
+
+def test_changing_a_permutation_setting_leaves_the_bootstrap_alone(full_run):
+    workdir, _ = full_run
+    cfg_path = workdir / "config.yaml"
+    config = yaml.safe_load(cfg_path.read_text())
+    config["multiverse"]["n_permutations"] += 1
+    cfg_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    jobs, _ = planned(workdir)
+    assert {"multiverse_permutations", "multiverse_combine"} <= set(jobs)
+    assert set(jobs) <= {"multiverse_slice", "multiverse_permutations", "multiverse_combine", "all"}
 
 
 def test_changing_package_code_reruns_the_rules_that_call_it(full_run):
     workdir, _ = full_run
-    module = workdir / "src/ketamine_bzd/definitions.py"
-    module.write_text(module.read_text() + "\n# a change to the code the cohort rule runs\n")
+    package = workdir / "src"  # the copy's own package, edited below
+    module = package / "ketamine_bzd/definitions.py"
+    text = module.read_text()
+    module.write_text(text + "\n# a comment: the code the cohort rule runs is unchanged\n")
+    assert planned(workdir, package=package)[0] == {}
+    module.write_text(text + "\nCHANGED_FOR_A_TEST = 1\n")
+    jobs, _ = planned(workdir, package=package)
+    assert {"cohort", "multiverse_slice", "analysis_tables"} <= set(jobs)  # they import definitions
+    assert not {"ingest", "synthetic_exports", "ingest_report"} & set(jobs)  # these do not
+    # and the edit does take effect: a real run redoes the cohort
     before = mtimes(workdir)
-    snakemake(workdir)
-    redone = changed(before, mtimes(workdir))
-    assert "results/cohort/patients.parquet" in redone
-    assert "results/interim/ket2009/subjects.parquet" not in redone
+    snakemake(workdir, "results/cohort/patients.parquet", package=package)
+    assert "results/cohort/patients.parquet" in changed(before, mtimes(workdir))
+
+
+def test_make_run_rebuilds_the_report_only_when_a_result_changed(full_run, tmp_path):
+    workdir, _ = full_run
+    venv = tmp_path / "venv"  # stands for a venv installed after the locks were written
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin/uv").touch()
+    (venv / ".installed-base").touch()
+    report = workdir / "results/report.html"
+    report.write_text("a report built after every result")
+    now = time.time()
+    os.utime(report, (now - 1, now - 1))  # the results are older still (the run before)
+
+    def up_to_date():
+        proc = subprocess.run(["make", "-q", "results/report.html", f"VENV={venv}"], cwd=workdir,
+                              capture_output=True, text=True)
+        return proc.returncode == 0
+
+    assert up_to_date()
+    os.utime(workdir / "results/main/roc.json", (now, now))
+    assert not up_to_date()

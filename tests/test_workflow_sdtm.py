@@ -6,10 +6,11 @@ import pandas as pd
 import pyreadstat
 import pytest
 import yaml
-from workflow_helpers import copy_workflow, snakemake
 
 from ketamine_bzd.formats import FORMATS, sdtm
 from ketamine_bzd.synthetic import generate_cohort
+
+from workflow_helpers import copy_workflow, snakemake
 
 pytestmark = pytest.mark.slow
 FORMAT_OF = {"ket2009": "spss_wide", "ket2013": "ecrf_cz"}

@@ -1,9 +1,7 @@
-"""Fast checks of the workflow definition: file names, schema, lint, conda env in step."""
+"""Fast checks of the workflow definition: file names, schema, lint (the env: test_locks.py)."""
 
-import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import yaml
@@ -41,27 +39,6 @@ def test_config_validates_against_schema_and_enum_lists_every_format():
     assert set(fmt["enum"]) == set(FORMATS)
 
 
-def _pins(spec: str) -> tuple[str, str]:
-    m = re.match(r"([A-Za-z0-9_.-]+)\s*(.*)", spec.strip())
-    return m.group(1).lower().replace("_", "-"), m.group(2).replace(" ", "")
-
-
-def test_conda_env_is_in_step_with_pyproject():
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    pins = dict(_pins(d) for d in project["dependencies"])
-    env = yaml.safe_load((REPO / "envs/ketamine-bzd.yaml").read_text())
-    conda = {}
-    for dep in env["dependencies"]:
-        for spec in dep["pip"] if isinstance(dep, dict) else [dep]:
-            name, rng = _pins(spec)
-            conda[name.replace("matplotlib-base", "matplotlib")] = rng
-    # the workflow runs scripts only; snakemake and the report's pygments belong to the driver
-    for name, rng in pins.items():
-        if name in ("snakemake", "pygments"):
-            continue
-        assert conda.get(name) == rng, f"{name}: pyproject {rng!r} vs envs {conda.get(name)!r}"
-
-
 def test_snakemake_lint_is_clean():
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "--lint", "--cores", "1"],
@@ -77,3 +54,27 @@ def test_snakefmt_clean():
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _schema_keys(node, path=(), config=None, fixed=True):
+    """(path, property schema, config value or None) of every property, nested items included."""
+    for key, sub in (node.get("properties") or {}).items():
+        value = config.get(key) if fixed and isinstance(config, dict) else None
+        yield (*path, key), sub, fixed, value
+        yield from _schema_keys(sub, (*path, key), value, fixed)
+        for inner in (sub.get("additionalProperties"), sub.get("items")):
+            if isinstance(inner, dict):
+                yield from _schema_keys(inner, (*path, key, "*"), None, False)
+
+
+def test_every_schema_key_has_a_description_and_the_config_yaml_default():
+    schema = yaml.safe_load((REPO / "schemas/config.schema.yaml").read_text())
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    keys = list(_schema_keys(schema, config=config))
+    assert len(keys) > 60
+    for path, sub, fixed, value in keys:
+        name = ".".join(path)
+        assert sub.get("description", "").strip(), f"{name}: no description"
+        if fixed:  # keys at fixed places: the default is config.yaml's value (one truth, checked)
+            assert "default" in sub, f"{name}: no default"
+            assert sub["default"] == value, f"{name}: schema default {sub['default']!r} != config.yaml {value!r}"

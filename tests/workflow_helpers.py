@@ -1,4 +1,13 @@
-"""Run the Snakemake workflow in a throwaway copy of the repository (integration tests)."""
+"""Run the Snakemake workflow in a throwaway copy of the repository (integration tests).
+
+``copy_workflow(dest)`` copies what a fresh clone holds and, by default (``small=True``), merges
+``tests/config-test.yaml`` (few permutations and bootstrap draws) into the copy's config.yaml, so
+that a whole run takes well under a minute; ``small=False`` keeps the full default config.
+``snakemake(workdir, *args)`` runs the CLI there with the workflow profile. Every run imports
+this checkout's package (``src/``) unless ``package=`` names another folder, and all share one
+numba cache, so the compiled multiverse kernels are built once, not once per copy (numba keys
+its cache on the source file's path).
+"""
 
 from __future__ import annotations
 
@@ -6,34 +15,78 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+TEST_CONFIG = REPO / "tests/config-test.yaml"
+NUMBA_CACHE_DIR = Path(
+    os.environ.get("NUMBA_CACHE_DIR") or Path(tempfile.gettempdir()) / f"ketamine-bzd-numba-{os.getuid()}"
+)
 
 
-def copy_workflow(dest: Path) -> Path:
-    """Copy the git-tracked (and untracked, not ignored) files: what a fresh clone would have."""
+def deep_merge(base: dict, overlay: dict) -> dict:
+    """``overlay`` over ``base``: mappings key by key, other values (lists too) replaced."""
+    merged = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def copy_workflow(dest: Path, small: bool = True) -> Path:
+    """Copy the git-tracked (and untracked, not ignored) files: what a fresh clone would have.
+
+    ``small``: merge tests/config-test.yaml into the copy's config.yaml.
+    """
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
         cwd=REPO, check=True, capture_output=True,
     ).stdout.decode().split("\0")
     for rel in filter(None, listed):
         src = REPO / rel
-        if src.is_file():
-            target = dest / rel
+        target = dest / rel
+        if src.is_symlink():  # e.g. src/ketamine_bzd/resources -> ../../resources
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(os.readlink(src))
+        elif src.is_file():
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, target)
+    if small:
+        config = yaml.safe_load((dest / "config.yaml").read_text())
+        overlay = yaml.safe_load(TEST_CONFIG.read_text())
+        (dest / "config.yaml").write_text(yaml.safe_dump(deep_merge(config, overlay), sort_keys=False))
     return dest
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900,
-              key: str | None = "test-key"):
-    """``key=None`` runs without KETAMINE_BZD_KEY (the key file path, as on a fresh clone)."""
-    # the copy runs its own package code, not the checkout the venv was installed from
-    env = {**os.environ, "KETAMINE_BZD_KEY": key, "PYTHONPATH": str(workdir / "src")}
+def run_env(package: Path | None = None, key: str | None = "test-key", **extra: str) -> dict[str, str]:
+    """Environment of a workflow run: the key (``None``: no KETAMINE_BZD_KEY, the key file path
+    as on a fresh clone), the package imported, the shared numba cache."""
+    env = {
+        **os.environ,
+        "KETAMINE_BZD_KEY": key or "",
+        "PYTHONPATH": str(package or REPO / "src"),
+        "NUMBA_CACHE_DIR": str(NUMBA_CACHE_DIR),
+        **extra,
+    }
     if key is None:
         del env["KETAMINE_BZD_KEY"]
+    return env
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900,
+              key: str | None = "test-key", package: Path | None = None):
+    """``snakemake --cores 2 --profile profiles/default ARGS`` in ``workdir``.
+
+    ``key=None`` runs without KETAMINE_BZD_KEY. ``package``: folder put on PYTHONPATH (default:
+    this checkout's ``src``; a test that edits the copy's package code passes ``workdir / "src"``).
+    """
+    env = run_env(package, key)
     proc = subprocess.run(
         [*SNAKEMAKE, "--cores", "2", "--profile", "profiles/default", *args],
         cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout,

@@ -16,6 +16,7 @@ and the identity of patient records across studies.
 from __future__ import annotations
 
 import hashlib
+
 import pandas as pd
 
 from .canonical import MEDICATION_COLUMNS, RATING_COLUMNS, SUBJECT_COLUMNS, StudyTables

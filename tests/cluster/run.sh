@@ -35,7 +35,7 @@ say() { echo "[test-cluster] $*"; }
 die() { say "FAIL: $*" >&2; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || die "needs root (starts slurmd/slurmctld); see docs/cluster.md to use a real cluster instead"
-[ -x "$venv_bin/snakemake" ] || die "$venv_bin/snakemake not found; create the venv first (make install)"
+[ -x "$venv_bin/snakemake" ] || die "$venv_bin/snakemake not found; create the venv first (make test installs it)"
 
 work="$(mktemp -d /tmp/kbzd-test-cluster.XXXXXX)"
 export CLUSTER_RUN_DIR="$work/slurm"

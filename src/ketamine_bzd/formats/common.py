@@ -37,8 +37,8 @@ from ..canonical import (
 from ..errors import IngestError, Quarantine, ResourceError
 from ..pseudonym import pseudonymize
 from ..resource_tables import Column, read_resource
+from ..shipped import resource_path
 
-RESOURCES_DIR = Path(__file__).resolve().parents[3] / "resources"
 REPORT_COLUMNS = ["study", "file", "rows_read", "rows_accepted", "rows_quarantined"]
 FLOAT_SUBJECT_COLUMNS = [*SUBJECT_RANGES, *PK_COLUMNS]
 # counts: a fraction is a typo, not a value
@@ -73,28 +73,32 @@ DOSE_LIMIT_SPEC = [Column("drug"), Column("label_max_daily_mg", "positive"),
                    Column("max_plausible_daily_mg", "positive"), Column("source")]
 
 
-@lru_cache(maxsize=4)
+def drugs_path() -> Path:
+    """The drug register read: ``resources/drugs.csv`` as passed in by the rule, else shipped."""
+    return resource_path("drugs.csv")
+
+
+def brands_path() -> Path:
+    """The brand register read: ``resources/brands_cz.csv`` as passed in, else shipped."""
+    return resource_path("brands_cz.csv")
+
+
+def dose_limits_path() -> Path:
+    """The dose limits read: ``resources/max_daily_doses.csv`` as passed in, else shipped."""
+    return resource_path("max_daily_doses.csv")
+
+
 def load_drugs(path: str | Path | None = None) -> dict[str, str]:
     """Generic drug name -> class (``bzd``/``ad``) from ``resources/drugs.csv``."""
-    rows = read_resource(path or RESOURCES_DIR / "drugs.csv", DRUG_SPEC, key="drug")
-    return {r["drug"]: r["drug_class"] for r in rows}
+    return _read_drugs(Path(path or drugs_path()))
 
 
-@lru_cache(maxsize=4)
 def load_brands(path: str | Path | None = None) -> dict[str, tuple[str, float]]:
     """Czech brand with strength (e.g. ``Rivotril 0,5 mg``) -> (generic drug, mg per tablet);
     every brand's drug must be in ``drugs.csv``."""
-    path = Path(path or RESOURCES_DIR / "brands_cz.csv")
-    rows = read_resource(path, BRAND_SPEC, key="brand")
-    drugs = load_drugs()
-    for r in rows:
-        if r["drug"] not in drugs:
-            raise ResourceError(path, "drug missing from resources/drugs.csv", row=r["_row"],
-                                column="drug", value=r["drug"])
-    return {r["brand"]: (r["drug"], r["strength_mg"]) for r in rows}
+    return _read_brands(Path(path or brands_path()), drugs_path())
 
 
-@lru_cache(maxsize=4)
 def load_dose_limits(path: str | Path | None = None) -> dict[str, tuple[float, float]]:
     """Drug -> (maximum plausible daily dose, label maximum daily dose), mg/day, from
     ``resources/max_daily_doses.csv``: one sourced row for every drug of ``drugs.csv``.
@@ -103,7 +107,29 @@ def load_dose_limits(path: str | Path | None = None) -> dict[str, tuple[float, f
     above-label doses occur in treatment-resistant depression, keying and unit errors (an extra
     zero, µg for mg) are 10-fold or more.
     """
-    path = Path(path or RESOURCES_DIR / "max_daily_doses.csv")
+    return _read_dose_limits(Path(path or dose_limits_path()), drugs_path())
+
+
+# cached per file path (the rule passes the registers in; library use reads the shipped copy)
+@lru_cache(maxsize=4)
+def _read_drugs(path: Path) -> dict[str, str]:
+    rows = read_resource(path, DRUG_SPEC, key="drug")
+    return {r["drug"]: r["drug_class"] for r in rows}
+
+
+@lru_cache(maxsize=4)
+def _read_brands(path: Path, drugs_file: Path) -> dict[str, tuple[str, float]]:
+    rows = read_resource(path, BRAND_SPEC, key="brand")
+    drugs = _read_drugs(drugs_file)
+    for r in rows:
+        if r["drug"] not in drugs:
+            raise ResourceError(path, "drug missing from resources/drugs.csv", row=r["_row"],
+                                column="drug", value=r["drug"])
+    return {r["brand"]: (r["drug"], r["strength_mg"]) for r in rows}
+
+
+@lru_cache(maxsize=4)
+def _read_dose_limits(path: Path, drugs_file: Path) -> dict[str, tuple[float, float]]:
     rows = read_resource(path, DOSE_LIMIT_SPEC, key="drug")
     for r in rows:
         if r["max_plausible_daily_mg"] < r["label_max_daily_mg"]:
@@ -111,7 +137,7 @@ def load_dose_limits(path: str | Path | None = None) -> dict[str, tuple[float, f
                                 row=r["_row"], column="max_plausible_daily_mg",
                                 value=r["max_plausible_daily_mg"])
     limits = {r["drug"]: (r["max_plausible_daily_mg"], r["label_max_daily_mg"]) for r in rows}
-    missing = sorted(set(load_drugs()) - set(limits))
+    missing = sorted(set(_read_drugs(drugs_file)) - set(limits))
     if missing:
         raise ResourceError(path, f"no maximum daily dose for drug(s) of drugs.csv: "
                             f"{', '.join(missing)}")

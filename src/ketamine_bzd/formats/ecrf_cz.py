@@ -205,7 +205,7 @@ def read(study: str, files: dict[str, Path], key: bytes) -> IngestResult:
     try:
         return _read(study, files, key, identifiers)
     except IngestError as err:
-        raise err.withhold_identifiers(identifiers, (ID,))
+        raise err.withhold_identifiers(identifiers, (ID,)) from None  # no chained raw ids
 
 
 def _read(study, files, key, identifiers) -> IngestResult:

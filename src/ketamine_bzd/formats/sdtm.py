@@ -45,6 +45,7 @@ from ..canonical import (
     StudyTables,
 )
 from ..errors import IngestError, Quarantine
+from ..shipped import resource_path
 from . import common
 from .common import IngestResult
 
@@ -52,7 +53,6 @@ REQUIRED_ROLES = ("dm", "ex", "qs", "cm")
 OPTIONAL_ROLES = ("sv", "suppdm", "vs", "pc")
 FILE_ROLES = REQUIRED_ROLES + OPTIONAL_ROLES
 DEFAULT_FILENAMES = {role: f"{role}.xpt" for role in FILE_ROLES}
-CMDECOD_TABLE = common.RESOURCES_DIR / "sdtm_cmdecod.csv"
 OTHER_DRUG = "other"  # cmdecod table: a known drug that is neither a BZD nor an antidepressant
 XPORT_MAGIC = b"HEADER RECORD*******LIB"
 # ReadStat stamps the write time into the XPORT headers ("29NOV26:13:29:50"); a fixed stamp
@@ -182,9 +182,18 @@ class Options:
             raise ValueError("sdtm options: visit_days must differ between visits")
 
 
-@lru_cache(maxsize=4)
-def load_cmdecod(path: str | Path = CMDECOD_TABLE) -> dict[str, str]:
+def cmdecod_path() -> Path:
+    """The CMDECOD table read: ``resources/sdtm_cmdecod.csv`` as passed in by the rule, else shipped."""
+    return resource_path("sdtm_cmdecod.csv")
+
+
+def load_cmdecod(path: str | Path | None = None) -> dict[str, str]:
     """Upper-case ``CMDECOD`` -> generic drug (or ``other``), from ``resources/sdtm_cmdecod.csv``."""
+    return _read_cmdecod(Path(path or cmdecod_path()))
+
+
+@lru_cache(maxsize=4)
+def _read_cmdecod(path: Path) -> dict[str, str]:
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     return {c.strip().upper(): d for c, d in zip(frame["cmdecod"], frame["drug"])}
 
@@ -721,7 +730,7 @@ def _cm(ctx, dom, drugs, limits: common.DoseLimits):
             ctx.quarantine.add(dom.file, row, "CMDECOD", name, "not a BZD or antidepressant")
             continue
         if drug not in drugs:
-            raise IngestError(CMDECOD_TABLE, "CMDECOD maps to a drug missing from drugs.csv",
+            raise IngestError(cmdecod_path(), "CMDECOD maps to a drug missing from drugs.csv",
                               value=drug)
         freq = _text(rec["CMDOSFRQ"]).upper()
         total = _number(dom.file, row, "CMDOSTOT", rec["CMDOSTOT"]) if "CMDOSTOT" in dom.variables else None

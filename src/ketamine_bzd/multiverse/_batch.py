@@ -9,8 +9,9 @@ routines here flag bad matrices per batch element instead of raising.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from ._batch import Batch, cholesky, chol_inverse, chunked, gram, matvec, prepare
+from ._batch import Batch, chol_inverse, cholesky, chunked, gram, matvec, prepare
 
 
 @dataclass(frozen=True)

@@ -190,7 +190,7 @@ def design_keys(grid: Grid, data: PatientData, specs: pd.DataFrame) -> np.ndarra
     same way, so such specifications stay identical under every permutation. ROC and median
     cut-offs depend on the data and are keyed by their dose vector.
     """
-    keys, first, out = {}, {}, np.empty(len(specs), dtype=np.intp)
+    first, out = {}, np.empty(len(specs), dtype=np.intp)
     for i, r in enumerate(specs.itertuples(index=False)):
         dd = data.dose.get((r.table, r.window))
         e = grid.exposures[r.exposure]
@@ -335,7 +335,7 @@ def _evaluate(grid: Grid, data: PatientData, specs: pd.DataFrame | None = None,
                 f = fit_ols(X, yy, mm, alpha=alpha)
                 e, se, pv = f.params[:, 1], f.bse[:, 1], f.pvalues[:, 1]
                 lo, hi = f.ci_low[:, 1], f.ci_high[:, 1]
-                nobs, nx, ne = f.n_obs, np.full(B, np.nan), np.full(B, np.nan)
+                nobs, ne = f.n_obs, np.full(B, np.nan)
                 fw = f.warnings() if detail else None
                 method[g] = "OLS; t-based CI and p"
             elif fam == "ml":
@@ -347,7 +347,7 @@ def _evaluate(grid: Grid, data: PatientData, specs: pd.DataFrame | None = None,
                 se = np.where(good, f.bse[:, 1], np.nan)
                 pv = np.where(good, f.pvalues[:, 1], np.nan)
                 lo, hi = e - z * se, e + z * se
-                nobs, nx, ne = f.n_obs, f.n_exposed, f.n_events
+                nobs, ne = f.n_obs, f.n_events
                 fw = f.warnings() if detail else None
                 method[g] = "logistic ML (IRLS); Wald CI and p"
             else:
@@ -363,7 +363,7 @@ def _evaluate(grid: Grid, data: PatientData, specs: pd.DataFrame | None = None,
                 hi = f.pl_ci_high if detail and lrt else f.ci_high[:, 1]
                 if detail and lrt:
                     lo, hi = _profile_fallback(X, yy, mm, f, lo, hi, alpha)
-                nobs, nx, ne = f.n_obs, f.n_exposed, f.n_events
+                nobs, ne = f.n_obs, f.n_events
                 fw = f.warnings() if detail else None
                 method[g] = ("logistic Firth; profile penalized-likelihood CI, penalized LRT p"
                              if detail and lrt else

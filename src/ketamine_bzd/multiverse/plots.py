@@ -19,7 +19,6 @@ from matplotlib.lines import Line2D  # noqa: E402
 from ..figures import NOT_ESTIMABLE, fmt_number  # noqa: E402
 from .grid import DIMENSIONS  # noqa: E402
 
-
 # Colours of the sign x significance classes (specr's convention: significant positive,
 # significant negative, not significant), shared by the curve, the indicator panel and the histogram.
 CLASS_COLOURS = {"positive, p < alpha": "#b2182b", "negative, p < alpha": "#2166ac", "p >= alpha": "#a6a6a6"}

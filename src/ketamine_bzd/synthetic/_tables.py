@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..canonical import (
+    MEDICATION_COLUMNS,
     PK_ANALYTES,
     PK_COLUMNS,
     PK_LLOQ_NG_ML,
@@ -21,7 +22,6 @@ from ..canonical import (
     SUBJECT_COLUMNS,
     VISIT_STUDY_DAY,
     VISITS,
-    MEDICATION_COLUMNS,
     StudyTables,
 )
 from ._template import Template

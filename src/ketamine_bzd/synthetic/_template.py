@@ -32,11 +32,11 @@ from scipy.stats import norm
 from . import paper
 from ._fit import (
     Target,
-    pooled_t,
     TTestTarget,
     fit_integers,
     interval_distance,
     mann_whitney_z,
+    pooled_t,
     reading_interval,
     t_abs_interval,
     t_tests_penalty,
