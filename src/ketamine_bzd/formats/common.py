@@ -181,6 +181,21 @@ class DoseLimits:
                         f"with this record the daily total on study day {int(day)}, of")
 
 
+def dose_runs(days, doses) -> list[tuple[int, int, float]]:
+    """(first day, last day, dose) for each run of consecutive days with an unchanged dose.
+
+    The writers turn daily doses back into prescriptions with it (``ecrf_cz``, ``sdtm``).
+    """
+    runs = []
+    for day, dose in zip(days, doses):
+        day, dose = int(day), float(dose)
+        if runs and runs[-1][1] == day - 1 and runs[-1][2] == dose:
+            runs[-1][1] = day
+        else:
+            runs.append([day, day, dose])
+    return [tuple(r) for r in runs]
+
+
 # ----------------------------------------------------------------------------- decoding
 
 

@@ -128,7 +128,7 @@ def write(truth: StudyTables, outdir: Path) -> dict[str, Path]:
     rows = []
     for (pid, drug), g in sorted(regular.groupby(["patient_id", "drug"], sort=False),
                                  key=lambda kv: (order[kv[0][0]], kv[0][1])):
-        for first, last, dose in _runs(g["study_day"].tolist(), g["dose_mg"].tolist()):
+        for first, last, dose in common.dose_runs(g["study_day"].tolist(), g["dose_mg"].tolist()):
             brand, tablets = _brand_for(drug, dose, brands)
             rows.append([pid, brand,
                          common.format_date(infusion[pid] + dt.timedelta(days=first)),
@@ -158,18 +158,6 @@ def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
     w.writerow(header)
     w.writerows([[str(x) for x in r] for r in rows])
     path.write_bytes(buf.getvalue().encode(ENCODING))
-
-
-def _runs(days: list[int], doses: list[float]):
-    """(first day, last day, dose) for each run of consecutive days with an unchanged dose."""
-    runs = []
-    for day, dose in zip(days, doses):
-        day, dose = int(day), float(dose)
-        if runs and runs[-1][1] == day - 1 and runs[-1][2] == dose:
-            runs[-1][1] = day
-        else:
-            runs.append([day, day, dose])
-    return [tuple(r) for r in runs]
 
 
 def _brand_for(drug: str, dose: float, brands) -> tuple[str, float]:

@@ -891,7 +891,7 @@ def write(truth: StudyTables, outdir: Path) -> dict[str, Path]:
     for (pid, drug), g in sorted(regular.groupby(["patient_id", "drug"], sort=False),
                                  key=lambda kv: (order[str(kv[0][0])], kv[0][1])):
         g = g.sort_values("study_day")
-        for first, last, dose in _runs(g["study_day"].tolist(), g["dose_mg"].tolist()):
+        for first, last, dose in common.dose_runs(g["study_day"].tolist(), g["dose_mg"].tolist()):
             cm.append((str(pid), decod[drug], dose, "mg", "QD", iso(str(pid), first), iso(str(pid), last)))
     prn = med[med["as_needed"].astype(bool)]
     for r in sorted(prn.to_dict("records"),
@@ -926,17 +926,6 @@ def write_xpt(frame: pd.DataFrame, path: Path, name: str) -> None:
 
 def _isnan(x) -> bool:
     return x is None or (isinstance(x, float) and math.isnan(x))
-
-
-def _runs(days, doses):
-    runs = []
-    for day, dose in zip(days, doses):
-        day, dose = int(day), float(dose)
-        if runs and runs[-1][1] == day - 1 and runs[-1][2] == dose:
-            runs[-1][1] = day
-        else:
-            runs.append([day, day, dose])
-    return [tuple(r) for r in runs]
 
 
 def _split(total: float, n: int, item_max: int) -> list[int] | None:
