@@ -116,6 +116,7 @@ def inprocess_workdir(tmp_path_factory):
     return copy_workflow(tmp_path_factory.mktemp("degenerate_inprocess"))
 
 
+@pytest.mark.slow  # every stage on 13 cohorts (about 3 minutes); `make test-fast` skips it
 @pytest.mark.parametrize("name", list(CELLS))
 def test_cell_in_process(name, exports, inprocess_workdir):
     workdir = inprocess_workdir
