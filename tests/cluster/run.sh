@@ -27,7 +27,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 here="$repo/tests/cluster"
 venv_bin="$repo/.venv/bin"
 timeout_s="${CLUSTER_TIMEOUT_S:-1200}"
-budget_end=$(( SECONDS + ${CLUSTER_BUDGET_S:-540} ))
+budget_end=$(( SECONDS + ${CLUSTER_BUDGET_S:-2400} ))
 fail_bound_s=120
 t_start=$SECONDS
 
