@@ -15,9 +15,9 @@
 # Daemons and running snakemake processes are stopped on every exit path.
 #
 # Environment: KEEP_CLUSTER_WORKDIR=1 keeps the temp dir even on success;
-# CLUSTER_TIMEOUT_S bounds each snakemake run (default 360 s) and
-# CLUSTER_BUDGET_S all of them together (default 540 s, so that with clean-up
-# `make test-cluster` ends within 10 minutes even when something hangs);
+# CLUSTER_TIMEOUT_S bounds each snakemake run (default 1200 s) and
+# CLUSTER_BUDGET_S all of them together (default 2400 s, so that with clean-up
+# `make test-cluster` ends within about 40 minutes even when something hangs);
 # CLUSTER_FULL_CONFIG=1 runs with the workflow's own config.yaml (slow);
 # CLUSTER_WORKFLOW_DIR runs another git checkout's workflow (default: this one);
 # CLUSTER_INCLUDE_UNTRACKED=1 also copies untracked, not ignored files.
