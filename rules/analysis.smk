@@ -1,5 +1,5 @@
-# The paper's analyses (issue 3) on the cohort; outputs in results/main/ (docs/results.md).
-MAIN = "results/main"
+# The paper's analyses (issue 3) on the cohort; outputs in results/analysis/ (docs/results.md).
+ANALYSIS_DIR = "results/analysis"
 
 
 ANALYSIS_CODE = code_hash("analysis", "paper", "io", "runner")
@@ -9,7 +9,7 @@ FIGURES = {
     "dose_response": "dose_response",
 }
 ANALYSIS_OUTPUTS = [
-    f"{MAIN}/{name}"
+    f"{ANALYSIS_DIR}/{name}"
     for name in (
         "table1.csv",
         "table1.md",
@@ -25,16 +25,20 @@ ANALYSIS_OUTPUTS = [
         "paper_comparison.csv",
     )
 ] + [
-    f"{MAIN}/figures/{stem}.{ext}"
+    f"{ANALYSIS_DIR}/figures/{stem}.{ext}"
     for stem in FIGURES.values()
     for ext in ("png", "pdf")
 ]
-MMRM_FIGURE = f"{MAIN}/figures/mmrm_ls_means"
-ANALYSIS_OUTPUTS += [f"{MAIN}/mmrm.json", f"{MMRM_FIGURE}.png", f"{MMRM_FIGURE}.pdf"]
-# Study heterogeneity of the paper's adjusted OR (issue 12): stats.meta, forest plot.
-HETEROGENEITY_FOREST = f"{MAIN}/figures/forest_heterogeneity"
+MMRM_FIGURE = f"{ANALYSIS_DIR}/figures/mmrm_ls_means"
 ANALYSIS_OUTPUTS += [
-    f"{MAIN}/heterogeneity.json",
+    f"{ANALYSIS_DIR}/mmrm.json",
+    f"{MMRM_FIGURE}.png",
+    f"{MMRM_FIGURE}.pdf",
+]
+# Study heterogeneity of the paper's adjusted OR (issue 12): stats.meta, forest plot.
+HETEROGENEITY_FOREST = f"{ANALYSIS_DIR}/figures/forest_heterogeneity"
+ANALYSIS_OUTPUTS += [
+    f"{ANALYSIS_DIR}/heterogeneity.json",
     f"{HETEROGENEITY_FOREST}.png",
     f"{HETEROGENEITY_FOREST}.pdf",
 ]
@@ -46,19 +50,19 @@ rule analysis_tables:
         patients="results/cohort/patients.parquet",
     output:
         table1_csv=report(
-            f"{MAIN}/table1.csv",
+            f"{ANALYSIS_DIR}/table1.csv",
             caption="../report/analysis_table1.rst",
             category="3. Analysis",
             subcategory="Tables",
         ),
-        table1_md=f"{MAIN}/table1.md",
+        table1_md=f"{ANALYSIS_DIR}/table1.md",
         table2_csv=report(
-            f"{MAIN}/table2.csv",
+            f"{ANALYSIS_DIR}/table2.csv",
             caption="../report/analysis_table2.rst",
             category="3. Analysis",
             subcategory="Tables",
         ),
-        table2_md=f"{MAIN}/table2.md",
+        table2_md=f"{ANALYSIS_DIR}/table2.md",
     log:
         "results/logs/analysis/tables.log",
     benchmark:
@@ -82,12 +86,12 @@ rule analysis_roc:
         patients="results/cohort/patients.parquet",
     output:
         roc=report(
-            f"{MAIN}/roc.json",
+            f"{ANALYSIS_DIR}/roc.json",
             caption="../report/analysis_roc.rst",
             category="3. Analysis",
             subcategory="ROC",
         ),
-        coordinates=f"{MAIN}/roc_coordinates.csv",
+        coordinates=f"{ANALYSIS_DIR}/roc_coordinates.csv",
     log:
         "results/logs/analysis/roc.log",
     benchmark:
@@ -111,13 +115,13 @@ rule analysis_response_logistic:
         patients="results/cohort/patients.parquet",
     output:
         response=report(
-            f"{MAIN}/response_by_group.json",
+            f"{ANALYSIS_DIR}/response_by_group.json",
             caption="../report/analysis_response.rst",
             category="3. Analysis",
             subcategory="Response",
         ),
         logistic=report(
-            f"{MAIN}/logistic.json",
+            f"{ANALYSIS_DIR}/logistic.json",
             caption="../report/analysis_logistic.rst",
             category="3. Analysis",
             subcategory="Response",
@@ -145,19 +149,19 @@ rule analysis_repeated_measures:
         patients="results/cohort/patients.parquet",
     output:
         rm_anova=report(
-            f"{MAIN}/rm_anova.json",
+            f"{ANALYSIS_DIR}/rm_anova.json",
             caption="../report/analysis_rm_anova.rst",
             category="3. Analysis",
             subcategory="Course of MADRS",
         ),
         posthoc=report(
-            f"{MAIN}/posthoc.csv",
+            f"{ANALYSIS_DIR}/posthoc.csv",
             caption="../report/analysis_posthoc.rst",
             category="3. Analysis",
             subcategory="Course of MADRS",
         ),
         mixed=report(
-            f"{MAIN}/mixed_model.json",
+            f"{ANALYSIS_DIR}/mixed_model.json",
             caption="../report/analysis_mixed_model.rst",
             category="3. Analysis",
             subcategory="Course of MADRS",
@@ -186,7 +190,7 @@ rule analysis_mmrm:
         patients="results/cohort/patients.parquet",
     output:
         mmrm=report(
-            f"{MAIN}/mmrm.json",
+            f"{ANALYSIS_DIR}/mmrm.json",
             caption="../report/analysis_mmrm.rst",
             category="3. Analysis",
             subcategory="Course of MADRS",
@@ -219,32 +223,32 @@ rule analysis_figures:
     """Figure 1 (ROC), Figure 2 (MADRS course by group) and the dose-response plot."""
     input:
         patients="results/cohort/patients.parquet",
-        roc=f"{MAIN}/roc.json",
-        coordinates=f"{MAIN}/roc_coordinates.csv",
-        logistic=f"{MAIN}/logistic.json",
-        posthoc=f"{MAIN}/posthoc.csv",
+        roc=f"{ANALYSIS_DIR}/roc.json",
+        coordinates=f"{ANALYSIS_DIR}/roc_coordinates.csv",
+        logistic=f"{ANALYSIS_DIR}/logistic.json",
+        posthoc=f"{ANALYSIS_DIR}/posthoc.csv",
     output:
         figure1_png=report(
-            f"{MAIN}/figures/{FIGURES['figure1']}.png",
+            f"{ANALYSIS_DIR}/figures/{FIGURES['figure1']}.png",
             caption="../report/analysis_figure1.rst",
             category="3. Analysis",
             subcategory="Figures",
         ),
-        figure1_pdf=f"{MAIN}/figures/{FIGURES['figure1']}.pdf",
+        figure1_pdf=f"{ANALYSIS_DIR}/figures/{FIGURES['figure1']}.pdf",
         figure2_png=report(
-            f"{MAIN}/figures/{FIGURES['figure2']}.png",
+            f"{ANALYSIS_DIR}/figures/{FIGURES['figure2']}.png",
             caption="../report/analysis_figure2.rst",
             category="3. Analysis",
             subcategory="Figures",
         ),
-        figure2_pdf=f"{MAIN}/figures/{FIGURES['figure2']}.pdf",
+        figure2_pdf=f"{ANALYSIS_DIR}/figures/{FIGURES['figure2']}.pdf",
         dose_response_png=report(
-            f"{MAIN}/figures/{FIGURES['dose_response']}.png",
+            f"{ANALYSIS_DIR}/figures/{FIGURES['dose_response']}.png",
             caption="../report/analysis_dose_response.rst",
             category="3. Analysis",
             subcategory="Figures",
         ),
-        dose_response_pdf=f"{MAIN}/figures/{FIGURES['dose_response']}.pdf",
+        dose_response_pdf=f"{ANALYSIS_DIR}/figures/{FIGURES['dose_response']}.pdf",
     log:
         "results/logs/analysis/figures.log",
     benchmark:
@@ -266,16 +270,16 @@ rule analysis_paper_comparison:
     """Every number the paper reports next to the reproduced value (ketamine_bzd.paper)."""
     input:
         patients="results/cohort/patients.parquet",
-        table1=f"{MAIN}/table1.csv",
-        table2=f"{MAIN}/table2.csv",
-        roc=f"{MAIN}/roc.json",
-        response=f"{MAIN}/response_by_group.json",
-        logistic=f"{MAIN}/logistic.json",
-        rm_anova=f"{MAIN}/rm_anova.json",
-        posthoc=f"{MAIN}/posthoc.csv",
+        table1=f"{ANALYSIS_DIR}/table1.csv",
+        table2=f"{ANALYSIS_DIR}/table2.csv",
+        roc=f"{ANALYSIS_DIR}/roc.json",
+        response=f"{ANALYSIS_DIR}/response_by_group.json",
+        logistic=f"{ANALYSIS_DIR}/logistic.json",
+        rm_anova=f"{ANALYSIS_DIR}/rm_anova.json",
+        posthoc=f"{ANALYSIS_DIR}/posthoc.csv",
     output:
         comparison=report(
-            f"{MAIN}/paper_comparison.csv",
+            f"{ANALYSIS_DIR}/paper_comparison.csv",
             caption="../report/analysis_paper_comparison.rst",
             category="3. Analysis",
             subcategory="Comparison with the paper",
@@ -303,7 +307,7 @@ rule analysis_heterogeneity:
         patients="results/cohort/patients.parquet",
     output:
         heterogeneity=report(
-            f"{MAIN}/heterogeneity.json",
+            f"{ANALYSIS_DIR}/heterogeneity.json",
             caption="../report/analysis_heterogeneity.rst",
             category="3. Analysis",
             subcategory="Study heterogeneity",

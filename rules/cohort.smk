@@ -1,10 +1,12 @@
 rule cohort:
     """Merge the studies, convert doses to equivalents and derive the analysis variables."""
     input:
-        subjects=expand(interim("{study}", "subjects.parquet"), study=STUDIES),
-        ratings=expand(interim("{study}", "ratings.parquet"), study=STUDIES),
-        medication=expand(interim("{study}", "medication.parquet"), study=STUDIES),
-        ingest_reports=expand(interim("{study}", "ingest_report.csv"), study=STUDIES),
+        subjects=expand(ingest_output("{study}", "subjects.parquet"), study=STUDIES),
+        ratings=expand(ingest_output("{study}", "ratings.parquet"), study=STUDIES),
+        medication=expand(ingest_output("{study}", "medication.parquet"), study=STUDIES),
+        ingest_reports=expand(
+            ingest_output("{study}", "ingest_report.csv"), study=STUDIES
+        ),
         diazepam_table=diazepam_table(),
         fluoxetine_table=fluoxetine_table(),
     output:
@@ -28,7 +30,7 @@ rule cohort:
     conda:
         CONDA_ENV
     resources:
-        # measured: 145 MB for 47 patients, 385 MB for 10,000 (0.6 MB of interim Parquet)
+        # measured: 145 MB for 47 patients, 385 MB for 10,000 (0.6 MB of ingested Parquet)
         mem_mb=mem_mb_scaled(1000, 600),
         runtime=15,
     params:

@@ -134,8 +134,8 @@ def ingest_inputs(wildcards):
     return study_files(wildcards.study)
 
 
-def interim(study, name):
-    return f"results/interim/{study}/{name}"
+def ingest_output(study, name):
+    return f"results/ingest/{study}/{name}"
 
 
 def diazepam_table(name=None):

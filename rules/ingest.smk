@@ -7,12 +7,12 @@ rule ingest:
         dose_limits=shipped("max_daily_doses.csv"),
         cmdecod=shipped("sdtm_cmdecod.csv"),
     output:
-        subjects=interim("{study}", "subjects.parquet"),
-        ratings=interim("{study}", "ratings.parquet"),
-        medication=interim("{study}", "medication.parquet"),
-        quarantine=interim("{study}", "quarantine.csv"),
-        report=interim("{study}", "ingest_report.csv"),
-        soft_problems=interim("{study}", "soft_problems.csv"),
+        subjects=ingest_output("{study}", "subjects.parquet"),
+        ratings=ingest_output("{study}", "ratings.parquet"),
+        medication=ingest_output("{study}", "medication.parquet"),
+        quarantine=ingest_output("{study}", "quarantine.csv"),
+        report=ingest_output("{study}", "ingest_report.csv"),
+        soft_problems=ingest_output("{study}", "soft_problems.csv"),
     log:
         "results/logs/ingest/{study}.log",
     benchmark:
@@ -36,6 +36,7 @@ rule ingest:
         code=code_hash(
             "checksum",
             "formats",
+            "ingest",
             "io",
             "provenance",
             "pseudonym",
@@ -50,9 +51,11 @@ rule ingest:
 rule ingest_report:
     """Reconcile rows read = accepted + quarantined for every file of every study."""
     input:
-        reports=expand(interim("{study}", "ingest_report.csv"), study=STUDIES),
-        quarantine=expand(interim("{study}", "quarantine.csv"), study=STUDIES),
-        soft_problems=expand(interim("{study}", "soft_problems.csv"), study=STUDIES),
+        reports=expand(ingest_output("{study}", "ingest_report.csv"), study=STUDIES),
+        quarantine=expand(ingest_output("{study}", "quarantine.csv"), study=STUDIES),
+        soft_problems=expand(
+            ingest_output("{study}", "soft_problems.csv"), study=STUDIES
+        ),
     output:
         report=report(
             "results/qc/ingest_report.csv",

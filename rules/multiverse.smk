@@ -1,10 +1,10 @@
 # Sensitivity analyses as a multiverse (issue 4; docs/multiverse.md). Execution is batched: one
 # job per equivalence table (a slice of the grid, addressable as
-# results/sensitivity/slices/<table>/specifications.parquet) fits all its specifications; its
+# results/multiverse/slices/<table>/specifications.parquet) fits all its specifications; its
 # permutations are split into multiverse.permutation_shards jobs (issue 10; permutation i
 # depends only on (seed, i), so the shards join to the unsharded result bit for bit); the
 # combine job joins the slices and shards for the joint inference and figures.
-SENS = "results/sensitivity"
+SENS = "results/multiverse"
 MV = config["multiverse"]
 MV_TABLES = (
     list(config["equivalents"]["diazepam_tables"])
@@ -191,7 +191,7 @@ rule multiverse_bootstrap:
 
 rule multiverse_specification:
     """One specification on demand (not part of the default target), e.g.
-    results/sensitivity/one/gt8mg/response_any/mean_dm1_d7/paper/all/adjusted/ml.json"""
+    results/multiverse/one/gt8mg/response_any/mean_dm1_d7/paper/all/adjusted/ml.json"""
     input:
         patients="results/cohort/patients.parquet",
         medication_daily="results/cohort/medication_daily.parquet",

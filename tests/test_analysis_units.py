@@ -236,11 +236,11 @@ def test_figures_are_byte_reproducible_and_labelled(tmp_path, patients, results)
 
 
 def test_analysis_outputs_lists_every_output_of_results_main():
-    from test_analysis_workflow import MAIN_FILES
+    from test_analysis_workflow import ANALYSIS_FILES
 
     text = (REPO / "rules/analysis.smk").read_text()
     header = text[: text.index("\nrule ")]
     scope = {"code_hash": lambda *modules: ""}
     exec(header, scope)
-    assert sorted(scope["ANALYSIS_OUTPUTS"]) == sorted(f"results/main/{f}" for f in MAIN_FILES)
+    assert sorted(scope["ANALYSIS_OUTPUTS"]) == sorted(f"results/analysis/{f}" for f in ANALYSIS_FILES)
     assert "ANALYSIS_OUTPUTS" in (REPO / "rules/common.smk").read_text()

@@ -13,37 +13,37 @@ from workflow_helpers import snakemake
 
 pytestmark = pytest.mark.slow
 
-MAIN_FILES = [
+ANALYSIS_FILES = [
     "table1.csv", "table1.md", "table2.csv", "table2.md", "roc.json", "roc_coordinates.csv",
     "response_by_group.json", "logistic.json", "rm_anova.json", "posthoc.csv", "mixed_model.json",
     "paper_comparison.csv",
 ] + [f"figures/{s}.{e}" for s in ("figure1_roc", "figure2_madrs_course", "dose_response") for e in ("png", "pdf")]
-MAIN_FILES += ["mmrm.json", "figures/mmrm_ls_means.png", "figures/mmrm_ls_means.pdf"]
-MAIN_FILES += ["heterogeneity.json", "figures/forest_heterogeneity.png", "figures/forest_heterogeneity.pdf"]
+ANALYSIS_FILES += ["mmrm.json", "figures/mmrm_ls_means.png", "figures/mmrm_ls_means.pdf"]
+ANALYSIS_FILES += ["heterogeneity.json", "figures/forest_heterogeneity.png", "figures/forest_heterogeneity.pdf"]
 
 
-TARGETS = [f"results/main/{f}" for f in MAIN_FILES]
+TARGETS = [f"results/analysis/{f}" for f in ANALYSIS_FILES]
 
 
 @pytest.fixture(scope="module")
-def main_dir(default_run):
-    return default_run / "results/main"
+def analysis_dir(default_run):
+    return default_run / "results/analysis"
 
 
-def _digests(main_dir):
-    return {f: hashlib.sha256((main_dir / f).read_bytes()).hexdigest() for f in MAIN_FILES}
+def _digests(analysis_dir):
+    return {f: hashlib.sha256((analysis_dir / f).read_bytes()).hexdigest() for f in ANALYSIS_FILES}
 
 
-def test_every_output_exists_and_is_listed_in_analysis_outputs(main_dir):
-    for f in MAIN_FILES:
-        assert (main_dir / f).stat().st_size > 0, f
-    listed = {p.relative_to(main_dir).as_posix() for p in main_dir.rglob("*") if p.is_file()}
-    assert listed == set(MAIN_FILES)
+def test_every_output_exists_and_is_listed_in_analysis_outputs(analysis_dir):
+    for f in ANALYSIS_FILES:
+        assert (analysis_dir / f).stat().st_size > 0, f
+    listed = {p.relative_to(analysis_dir).as_posix() for p in analysis_dir.rglob("*") if p.is_file()}
+    assert listed == set(ANALYSIS_FILES)
 
 
-def test_outputs_parse_and_are_labelled_synthetic(main_dir):
-    for f in MAIN_FILES:
-        path = main_dir / f
+def test_outputs_parse_and_are_labelled_synthetic(analysis_dir):
+    for f in ANALYSIS_FILES:
+        path = analysis_dir / f
         if path.suffix == ".json":
             obj = json.loads(path.read_text())
             assert obj["data_source"].startswith("synthetic"), f
@@ -55,24 +55,24 @@ def test_outputs_parse_and_are_labelled_synthetic(main_dir):
             assert "synthetic" in path.read_text()
 
 
-def test_synthetic_cohort_reproduces_the_papers_design(main_dir):
-    response = json.loads((main_dir / "response_by_group.json").read_text())["response_by_bzd_group"]
+def test_synthetic_cohort_reproduces_the_papers_design(analysis_dir):
+    response = json.loads((analysis_dir / "response_by_group.json").read_text())["response_by_bzd_group"]
     assert response["table"] == [[1, 12], [12, 22]]
     assert response["p_value"] == pytest.approx(0.0765, abs=5e-5)
-    roc = json.loads((main_dir / "roc.json").read_text())["populations"]
+    roc = json.loads((analysis_dir / "roc.json").read_text())["populations"]
     assert (roc["bzd_users"]["n_positive"], roc["bzd_users"]["n_negative"]) == (14, 5)
     assert (roc["all"]["n_positive"], roc["all"]["n_negative"]) == (34, 13)
-    gxt = json.loads((main_dir / "rm_anova.json").read_text())["effects"]["group_x_time"]
+    gxt = json.loads((analysis_dir / "rm_anova.json").read_text())["effects"]["group_x_time"]
     assert (gxt["df1"], gxt["df2"]) == (3, 135)
-    logistic = json.loads((main_dir / "logistic.json").read_text())
+    logistic = json.loads((analysis_dir / "logistic.json").read_text())
     assert logistic["bzd_plus_adjusted"]["estimable"] is True
     assert logistic["bzd_plus_adjusted"]["n"] == 47
-    posthoc = pd.read_csv(main_dir / "posthoc.csv")
+    posthoc = pd.read_csv(analysis_dir / "posthoc.csv")
     assert posthoc.groupby("analysis").size().to_dict() == {"relative_change_t_test": 3, "simple_effect_madrs": 4}
 
 
-def test_paper_comparison_has_every_paper_number(main_dir):
-    cmp = pd.read_csv(main_dir / "paper_comparison.csv")
+def test_paper_comparison_has_every_paper_number(analysis_dir):
+    cmp = pd.read_csv(analysis_dir / "paper_comparison.csv")
     assert cmp["key"].tolist() == [n.key for n in paper.PAPER_NUMBERS]
     assert cmp["reproduced_value"].notna().all()
     by = cmp.set_index("key")
@@ -83,18 +83,18 @@ def test_paper_comparison_has_every_paper_number(main_dir):
     assert not by.loc["results.fisher_p", "agrees_at_printed_precision"]  # 0.0765 is not 0.07
 
 
-def test_analysis_rerun_gives_identical_bytes(main_dir):
-    before = _digests(main_dir)
-    workdir = main_dir.parents[1]
+def test_analysis_rerun_gives_identical_bytes(analysis_dir):
+    before = _digests(analysis_dir)
+    workdir = analysis_dir.parents[1]
     snakemake(workdir, *TARGETS, "--forcerun", "analysis_tables", "analysis_roc", "analysis_response_logistic",
               "analysis_repeated_measures", "analysis_figures", "analysis_paper_comparison", "analysis_mmrm")
-    assert _digests(main_dir) == before
+    assert _digests(analysis_dir) == before
 
 
-def test_mmrm_json_reports_the_model_and_missing_visits(main_dir):
-    """results/main/mmrm.json: converged MMRM on the synthetic cohort, counts reconcile, every
+def test_mmrm_json_reports_the_model_and_missing_visits(analysis_dir):
+    """results/analysis/mmrm.json: converged MMRM on the synthetic cohort, counts reconcile, every
     LS mean and group difference with a finite Satterthwaite df, CI and p."""
-    obj = json.loads((main_dir / "mmrm.json").read_text())
+    obj = json.loads((analysis_dir / "mmrm.json").read_text())
     assert obj["estimable"] and obj["converged"] and obj["groups"] == ["BZD+", "BZD-"]
     assert obj["visits"] == ["day1", "day3", "day7"] and obj["settings"]["alpha"] == 0.05
     assert sum(obj["n_per_group"].values()) == obj["n_patients"]

@@ -31,10 +31,10 @@ from workflow_helpers import copy_workflow, snakemake
 
 KEY = {"KETAMINE_BZD_KEY": "test-key"}
 KEY_OUTPUTS = [
-    "results/main/paper_comparison.csv", "results/main/figures/figure1_roc.png",
-    "results/main/figures/figure2_madrs_course.png", "results/main/figures/dose_response.png",
-    "results/sensitivity/joint_inference.json", "results/sensitivity/specification_curve.png",
-    "results/sensitivity/cutoff_bootstrap.json", "results/main/table1.md",
+    "results/analysis/paper_comparison.csv", "results/analysis/figures/figure1_roc.png",
+    "results/analysis/figures/figure2_madrs_course.png", "results/analysis/figures/dose_response.png",
+    "results/multiverse/joint_inference.json", "results/multiverse/specification_curve.png",
+    "results/multiverse/cutoff_bootstrap.json", "results/analysis/table1.md",
 ]
 NAN_TOKEN = re.compile(r"(?<![A-Za-z_])(nan|-?inf|infinity)(?![A-Za-z_])", re.IGNORECASE)
 
@@ -82,22 +82,22 @@ def _load(results: Path, rel: str):
 def _cell_specific(name: str, results: Path) -> None:
     """The null quantities of each cell, with the warning that says why (docs/reliability.md)."""
     if name in ("quasi_separation", "complete_separation"):
-        paper = _load(results, "sensitivity/joint_inference.json")["paper_specification"][0]
+        paper = _load(results, "multiverse/joint_inference.json")["paper_specification"][0]
         assert paper["status"] == "not_estimable" and paper["estimate"] is None
         assert "separation" in paper["warnings"]
     if name in ("no_antidepressants", "empty_medication_file"):
-        assert "ad_therapy outside ['monotherapy', 'combination'] not counted" in (results / "main/table1.md").read_text()
+        assert "ad_therapy outside ['monotherapy', 'combination'] not counted" in (results / "analysis/table1.md").read_text()
     if name in ("no_bzd_users",):
-        r = _load(results, "main/response_by_group.json")["response_by_bzd_group"]
+        r = _load(results, "analysis/response_by_group.json")["response_by_bzd_group"]
         assert r["p_value"] is None and any("have no patients" in w for w in r["warnings"])
     if name in ("no_bzd_users", "same_dose"):
-        rm = _load(results, "main/rm_anova.json")
+        rm = _load(results, "analysis/rm_anova.json")
         assert rm["estimable"] is False and rm["error"]
     if name in ("no_responders", "all_responders"):
-        roc = _load(results, "main/roc.json")["populations"]["all"]
+        roc = _load(results, "analysis/roc.json")["populations"]["all"]
         assert roc["estimable"] is False and roc["warnings"]
     if name == "single_study":
-        specs = pd.read_csv(results / "sensitivity/specifications.csv")
+        specs = pd.read_csv(results / "multiverse/specifications.csv")
         assert set(specs["population"]) >= {"study_ket2013"} and "study_ket2009" not in set(specs["population"])
 
 

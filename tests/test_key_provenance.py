@@ -122,7 +122,7 @@ def ingested(tmp_path_factory, truth):
     return files, FORMATS["spss_wide"].read("ket2009", files, b"k")
 
 
-def test_fingerprint_is_stored_in_every_interim_parquet(ingested, tmp_path):
+def test_fingerprint_is_stored_in_every_ingested_parquet(ingested, tmp_path):
     _, result = ingested
     paths = {n: tmp_path / f"{n}.parquet" for n in ("subjects", "ratings", "medication")}
     write_study_tables(result.tables, paths, {KEY_FINGERPRINT_METADATA: key_fingerprint(b"k")})

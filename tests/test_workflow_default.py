@@ -64,7 +64,7 @@ def test_every_output_is_labelled_synthetic_and_has_no_raw_ids(run_dir):
                   if re.search(rb"(?<![0-9A-Za-z-])" + re.escape(i.encode()) + rb"(?![0-9])", blob)]
         assert not leaked, f"{rel} contains raw identifiers {leaked[:3]}"
         checked += 1
-        if path.suffix not in (".parquet", ".csv") or rel.parts[0] == "interim":
+        if path.suffix not in (".parquet", ".csv") or rel.parts[0] == "ingest":
             continue
         frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
         if "patient_id" in frame:

@@ -34,7 +34,7 @@ def test_swapped_id_column_is_withheld_everywhere(tmp_path):
     config["studies"] = {s: {"format": FORMAT_OF[s], "files": {r: str(p) for r, p in exports[s].items()}}
                          for s in FORMAT_OF}
     (workdir / "mine.yaml").write_text(yaml.safe_dump(config))
-    proc = snakemake(workdir, "results/interim/ket2013/subjects.parquet", "--configfile", "mine.yaml",
+    proc = snakemake(workdir, "results/ingest/ket2013/subjects.parquet", "--configfile", "mine.yaml",
                      check=False)
     assert proc.returncode != 0
     line = next(s for s in proc.stderr.splitlines() if s.startswith("ERROR in rule ingest"))

@@ -74,7 +74,7 @@ def _start_and_interrupt(workdir, sig, after):
         proc.send_signal(sig)  # `kill PID`: snakemake stops its jobs and releases its lock
     proc.wait(timeout=120)
     assert proc.returncode != 0
-    assert not (workdir / "results/sensitivity/joint_inference.json").exists(), "interrupted too late"
+    assert not (workdir / "results/multiverse/joint_inference.json").exists(), "interrupted too late"
 
 
 def test_interrupted_then_crashed_run_finishes_identically(full_run, tmp_path):
@@ -82,7 +82,7 @@ def test_interrupted_then_crashed_run_finishes_identically(full_run, tmp_path):
     other = copy_workflow(tmp_path / "wf_interrupted")
     _start_and_interrupt(other, signal.SIGTERM, after="results/cohort")
     # the next invocation goes on where it stopped; this one crashes in the analyses (kill -9)
-    _start_and_interrupt(other, signal.SIGKILL, after="results/main")
+    _start_and_interrupt(other, signal.SIGKILL, after="results/analysis")
     # a crash leaves snakemake's lock behind; releasing it is the one manual step (README)
     assert snakemake(other, check=False).returncode != 0
     snakemake(other, "--unlock")
@@ -159,5 +159,5 @@ def test_make_run_rebuilds_the_report_only_when_a_result_changed(full_run, tmp_p
         return proc.returncode == 0
 
     assert up_to_date()
-    os.utime(workdir / "results/main/roc.json", (now, now))
+    os.utime(workdir / "results/analysis/roc.json", (now, now))
     assert not up_to_date()

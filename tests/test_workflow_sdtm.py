@@ -65,9 +65,9 @@ def test_three_studies_reach_every_result(run):
     # SDTM without SUPPDM/VS/PC: those variables are missing, never invented
     trial3 = patients[patients["study"] == "trial3"]
     assert trial3["episode"].isna().all() and trial3["weight_kg"].isna().all()
-    table1 = pd.read_csv(run / "results/main/table1.csv")
+    table1 = pd.read_csv(run / "results/analysis/table1.csv")
     assert table1["n_excluded"].notna().all()
-    specs = pd.read_parquet(run / "results/sensitivity/specifications.parquet")
+    specs = pd.read_parquet(run / "results/multiverse/specifications.parquet")
     assert specs.astype(str).apply(lambda c: c.str.contains("study_trial3")).any().any()
     report = pd.read_csv(run / "results/qc/ingest_report.csv")
     sd = report[report["study"] == "trial3"]
@@ -95,7 +95,7 @@ def test_an_sdtm_hard_error_stops_the_run_with_one_clear_message(run, tmp_path):
     sdtm.write_xpt(cm, bad, "CM")
     study = dict(config["studies"]["trial3"], files={**config["studies"]["trial3"]["files"], "cm": str(bad)})
     (workdir / "bad_sdtm.yaml").write_text(yaml.safe_dump({**config, "studies": {"bad3": study}}))
-    proc = snakemake(workdir, "results/interim/bad3/subjects.parquet", "--configfile", "bad_sdtm.yaml",
+    proc = snakemake(workdir, "results/ingest/bad3/subjects.parquet", "--configfile", "bad_sdtm.yaml",
                      "--replace-workflow-config", check=False)
     assert proc.returncode != 0
     line = next((x for x in proc.stderr.splitlines() if x.startswith("ERROR in rule ingest")), None)

@@ -1,0 +1,78 @@
+"""The ingest stage: one study's raw export to validated, pseudonymized canonical tables.
+
+``ingest_study`` checks that the key and the raw files are the ones the workflow planned with
+(facts, not mtimes: ``rules/common.smk`` puts the key fingerprint and each file's SHA-256 into
+the rule's params), reads the export with its format's adapter and returns everything the
+``ingest`` rule writes (``rules/ingest.smk``, outputs in ``results/ingest/{study}/``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .checksum import file_sha256
+from .formats import FORMATS
+from .formats.common import IngestResult
+from .pseudonym import key_fingerprint, load_key
+from .shipped import use_resources
+from .soft_problems import count_soft_problems
+
+
+@dataclass
+class IngestedStudy:
+    """``result``: the adapter's tables, quarantine and warnings; ``report``: rows per file with
+    the file's SHA-256 and the key fingerprint; ``soft_problems``: counts per kind."""
+
+    result: IngestResult
+    report: pd.DataFrame
+    soft_problems: pd.DataFrame
+    key_fingerprint: str
+
+
+def ingest_study(
+    study: str,
+    format_name: str,
+    files: dict[str, Path],
+    key_file: str | Path,
+    expected_fingerprint: str,
+    expected_sha256: dict[str, str],
+    options: dict | None = None,
+    resources: dict[str, str | Path] | None = None,
+) -> IngestedStudy:
+    """Read ``files`` (by role) of ``study`` in ``format_name`` with the key in ``key_file``.
+
+    ``resources`` maps a shipped register's name (``drugs.csv`` ...) to the copy the rule
+    passed in. Raises ``ValueError`` when the key or a raw file changed after the workflow
+    was planned, or when options are given to a format that takes none.
+    """
+    key = load_key(key_file)
+    fingerprint = key_fingerprint(key)
+    if fingerprint != expected_fingerprint:
+        raise ValueError(
+            f"the pseudonymization key changed while the workflow ran (fingerprint "
+            f"{fingerprint}, expected {expected_fingerprint}); rerun the workflow"
+        )
+    # checksums before reading: what the results are built from
+    sha256 = {str(path): file_sha256(path) for path in files.values()}
+    for role, path in files.items():
+        expected = expected_sha256.get(role)
+        if expected is not None and expected != sha256[str(path)]:
+            raise ValueError(
+                f"study {study}, file {role} ({path}) changed while the workflow ran; "
+                "rerun the workflow"
+            )
+    module = FORMATS[format_name]
+    # only formats with an Options class (sdtm) take options; the schema documents each key
+    if options and not hasattr(module, "Options"):
+        raise ValueError(f"config: study {study!r}: format {format_name} takes no options")
+    kwargs = {"options": dict(options)} if options else {}
+    with use_resources(resources or {}):  # the rule's inputs, not the package's own copy
+        result = module.read(study, files, key, **kwargs)
+    report = result.report.assign(
+        sha256=result.report["file"].map(sha256), key_fingerprint=fingerprint
+    )
+    problems = count_soft_problems(study, result.warnings)
+    return IngestedStudy(result, report, problems, fingerprint)
