@@ -8,40 +8,9 @@ FIGURES = {
     "figure2": "figure2_madrs_course",
     "dose_response": "dose_response",
 }
-ANALYSIS_OUTPUTS = [
-    f"{ANALYSIS_DIR}/{name}"
-    for name in (
-        "table1.csv",
-        "table1.md",
-        "table2.csv",
-        "table2.md",
-        "roc.json",
-        "roc_coordinates.csv",
-        "response_by_group.json",
-        "logistic.json",
-        "rm_anova.json",
-        "posthoc.csv",
-        "mixed_model.json",
-        "paper_comparison.csv",
-    )
-] + [
-    f"{ANALYSIS_DIR}/figures/{stem}.{ext}"
-    for stem in FIGURES.values()
-    for ext in ("png", "pdf")
-]
 MMRM_FIGURE = f"{ANALYSIS_DIR}/figures/mmrm_ls_means"
-ANALYSIS_OUTPUTS += [
-    f"{ANALYSIS_DIR}/mmrm.json",
-    f"{MMRM_FIGURE}.png",
-    f"{MMRM_FIGURE}.pdf",
-]
 # Study heterogeneity of the paper's adjusted OR (issue 12): stats.meta, forest plot.
 HETEROGENEITY_FOREST = f"{ANALYSIS_DIR}/figures/forest_heterogeneity"
-ANALYSIS_OUTPUTS += [
-    f"{ANALYSIS_DIR}/heterogeneity.json",
-    f"{HETEROGENEITY_FOREST}.png",
-    f"{HETEROGENEITY_FOREST}.pdf",
-]
 
 
 rule analysis_tables:
@@ -223,10 +192,10 @@ rule analysis_figures:
     """Figure 1 (ROC), Figure 2 (MADRS course by group) and the dose-response plot."""
     input:
         patients="results/cohort/patients.parquet",
-        roc=f"{ANALYSIS_DIR}/roc.json",
-        coordinates=f"{ANALYSIS_DIR}/roc_coordinates.csv",
-        logistic=f"{ANALYSIS_DIR}/logistic.json",
-        posthoc=f"{ANALYSIS_DIR}/posthoc.csv",
+        roc=rules.analysis_roc.output.roc,
+        coordinates=rules.analysis_roc.output.coordinates,
+        logistic=rules.analysis_response_logistic.output.logistic,
+        posthoc=rules.analysis_repeated_measures.output.posthoc,
     output:
         figure1_png=report(
             f"{ANALYSIS_DIR}/figures/{FIGURES['figure1']}.png",
@@ -270,13 +239,13 @@ rule analysis_paper_comparison:
     """Every number the paper reports next to the reproduced value (ketamine_bzd.paper)."""
     input:
         patients="results/cohort/patients.parquet",
-        table1=f"{ANALYSIS_DIR}/table1.csv",
-        table2=f"{ANALYSIS_DIR}/table2.csv",
-        roc=f"{ANALYSIS_DIR}/roc.json",
-        response=f"{ANALYSIS_DIR}/response_by_group.json",
-        logistic=f"{ANALYSIS_DIR}/logistic.json",
-        rm_anova=f"{ANALYSIS_DIR}/rm_anova.json",
-        posthoc=f"{ANALYSIS_DIR}/posthoc.csv",
+        table1=rules.analysis_tables.output.table1_csv,
+        table2=rules.analysis_tables.output.table2_csv,
+        roc=rules.analysis_roc.output.roc,
+        response=rules.analysis_response_logistic.output.response,
+        logistic=rules.analysis_response_logistic.output.logistic,
+        rm_anova=rules.analysis_repeated_measures.output.rm_anova,
+        posthoc=rules.analysis_repeated_measures.output.posthoc,
     output:
         comparison=report(
             f"{ANALYSIS_DIR}/paper_comparison.csv",
@@ -334,3 +303,20 @@ rule analysis_heterogeneity:
         code=code_hash("analysis", "figures", "heterogeneity", "io", "runner"),
     script:
         "../scripts/analysis_heterogeneity.py"
+
+
+# Every output of the paper's analyses, read from the rules themselves (rule all).
+ANALYSIS_OUTPUTS = [
+    path
+    for r in (
+        rules.analysis_tables,
+        rules.analysis_roc,
+        rules.analysis_response_logistic,
+        rules.analysis_repeated_measures,
+        rules.analysis_mmrm,
+        rules.analysis_figures,
+        rules.analysis_paper_comparison,
+        rules.analysis_heterogeneity,
+    )
+    for path in r.output
+]

@@ -4,7 +4,7 @@
 # permutations are split into multiverse.permutation_shards jobs (issue 10; permutation i
 # depends only on (seed, i), so the shards join to the unsharded result bit for bit); the
 # combine job joins the slices and shards for the joint inference and figures.
-SENS = "results/multiverse"
+MULTIVERSE_DIR = "results/multiverse"
 MV = config["multiverse"]
 MV_TABLES = (
     list(config["equivalents"]["diazepam_tables"])
@@ -19,21 +19,16 @@ PERMUTATION_KEYS = (
     "permutation_firth_test",
     "permutation_shards",
 )
-# Parameters of the observed fits: sharding changes only how permutations are cut into jobs.
-MV_SLICE = {k: v for k, v in MV.items() if k not in ("bootstrap", "permutation_shards")}
+# Parameters of the observed fits: the permutation settings do not change them (a new
+# permutation count reruns only the permutation and combine jobs).
+MV_OBSERVED = {k: v for k, v in MV.items() if k not in ("bootstrap", *PERMUTATION_KEYS)}
+# Parameters of the permutation shards: sharding changes only how they are cut into jobs.
+MV_PERMUTATION = {
+    k: v for k, v in MV.items() if k not in ("bootstrap", "permutation_shards")
+}
 # Permutation shards per table: shard k runs permutations [k P / K, (k + 1) P / K)
 # (multiverse.inference.shard_bounds), K capped at P so that no shard is empty.
 MV_N_SHARDS = min(MV["permutation_shards"], MV["n_permutations"])
-MULTIVERSE_OUTPUTS = [
-    f"{SENS}/specifications.parquet",
-    f"{SENS}/specifications.csv",
-    f"{SENS}/joint_inference.json",
-    f"{SENS}/specification_curve.png",
-    f"{SENS}/forest_one_at_a_time.png",
-    f"{SENS}/cutoff_bootstrap.parquet",
-    f"{SENS}/cutoff_bootstrap.json",
-    f"{SENS}/cutoff_bootstrap.png",
-]
 
 
 rule multiverse_slice:
@@ -43,8 +38,8 @@ rule multiverse_slice:
         medication_daily="results/cohort/medication_daily.parquet",
         table=lambda wc: diazepam_table(wc.table),
     output:
-        specifications=f"{SENS}/slices/{{table}}/specifications.parquet",
-        excluded=f"{SENS}/slices/{{table}}/excluded.csv",
+        specifications=f"{MULTIVERSE_DIR}/slices/{{table}}/specifications.parquet",
+        excluded=f"{MULTIVERSE_DIR}/slices/{{table}}/excluded.csv",
     log:
         "results/logs/multiverse/slice_{table}.log",
     benchmark:
@@ -58,7 +53,7 @@ rule multiverse_slice:
         runtime=30,
     params:
         table=lambda wc: wc.table,
-        multiverse=MV_SLICE,
+        multiverse=MV_OBSERVED,
         studies=STUDIES,
         data_source=DATA_SOURCE,
         code=MV_CODE,
@@ -73,7 +68,7 @@ rule multiverse_permutations:
         medication_daily="results/cohort/medication_daily.parquet",
         table=lambda wc: diazepam_table(wc.table),
     output:
-        permutations=f"{SENS}/slices/{{table}}/permutations/{{shard}}.npz",
+        permutations=f"{MULTIVERSE_DIR}/slices/{{table}}/permutations/{{shard}}.npz",
     log:
         "results/logs/multiverse/permutations_{table}_{shard}.log",
     benchmark:
@@ -90,7 +85,7 @@ rule multiverse_permutations:
         table=lambda wc: wc.table,
         shard=lambda wc: int(wc.shard),
         n_shards=MV_N_SHARDS,
-        multiverse=MV_SLICE,
+        multiverse=MV_PERMUTATION,
         studies=STUDIES,
         code=MV_CODE,
     script:
@@ -101,33 +96,33 @@ rule multiverse_combine:
     """Specification table, Simonsohn-Simmons-Nelson joint inference and figures."""
     input:
         specifications=expand(
-            f"{SENS}/slices/{{table}}/specifications.parquet", table=MV_TABLES
+            rules.multiverse_slice.output.specifications, table=MV_TABLES
         ),
         permutations=expand(
-            f"{SENS}/slices/{{table}}/permutations/{{shard}}.npz",
+            rules.multiverse_permutations.output.permutations,
             table=MV_TABLES,
             shard=range(MV_N_SHARDS),
         ),
     output:
-        parquet=f"{SENS}/specifications.parquet",
+        parquet=f"{MULTIVERSE_DIR}/specifications.parquet",
         csv=report(
-            f"{SENS}/specifications.csv",
+            f"{MULTIVERSE_DIR}/specifications.csv",
             caption="../report/multiverse_specifications.rst",
             category="4. Sensitivity",
         ),
         joint=report(
-            f"{SENS}/joint_inference.json",
+            f"{MULTIVERSE_DIR}/joint_inference.json",
             caption="../report/multiverse_joint_inference.rst",
             category="4. Sensitivity",
         ),
-        one_at_a_time=f"{SENS}/one_at_a_time.csv",
+        one_at_a_time=f"{MULTIVERSE_DIR}/one_at_a_time.csv",
         curve=report(
-            f"{SENS}/specification_curve.png",
+            f"{MULTIVERSE_DIR}/specification_curve.png",
             caption="../report/multiverse_curve.rst",
             category="4. Sensitivity",
         ),
         forest=report(
-            f"{SENS}/forest_one_at_a_time.png",
+            f"{MULTIVERSE_DIR}/forest_one_at_a_time.png",
             caption="../report/multiverse_forest.rst",
             category="4. Sensitivity",
         ),
@@ -158,14 +153,14 @@ rule multiverse_bootstrap:
         medication_daily="results/cohort/medication_daily.parquet",
         table=diazepam_table(MV["paper"]["table"]),
     output:
-        resamples=f"{SENS}/cutoff_bootstrap.parquet",
+        resamples=f"{MULTIVERSE_DIR}/cutoff_bootstrap.parquet",
         summary=report(
-            f"{SENS}/cutoff_bootstrap.json",
+            f"{MULTIVERSE_DIR}/cutoff_bootstrap.json",
             caption="../report/multiverse_bootstrap.rst",
             category="4. Sensitivity",
         ),
         figure=report(
-            f"{SENS}/cutoff_bootstrap.png",
+            f"{MULTIVERSE_DIR}/cutoff_bootstrap.png",
             caption="../report/multiverse_bootstrap.rst",
             category="4. Sensitivity",
         ),
@@ -197,7 +192,7 @@ rule multiverse_specification:
         medication_daily="results/cohort/medication_daily.parquet",
         table=lambda wc: diazepam_table(wc.table),
     output:
-        f"{SENS}/one/{{exposure}}/{{outcome}}/{{window}}/{{table}}/{{population}}/{{adjustment}}/{{estimator}}.json",
+        f"{MULTIVERSE_DIR}/one/{{exposure}}/{{outcome}}/{{window}}/{{table}}/{{population}}/{{adjustment}}/{{estimator}}.json",
     log:
         "results/logs/multiverse/one/{exposure}/{outcome}/{window}/{table}/{population}/{adjustment}/{estimator}.log",
     wildcard_constraints:
@@ -208,9 +203,18 @@ rule multiverse_specification:
         mem_mb=1000,
         runtime=5,
     params:
-        multiverse=MV_SLICE,
+        multiverse=MV_OBSERVED,
         studies=STUDIES,
         data_source=DATA_SOURCE,
         code=MV_CODE,
     script:
         "../scripts/multiverse_specification.py"
+
+
+# The multiverse's outputs in the default target, read from the rules themselves (rule all);
+# multiverse_specification is on demand (one specification by its path).
+MULTIVERSE_OUTPUTS = [
+    path
+    for r in (rules.multiverse_combine, rules.multiverse_bootstrap)
+    for path in r.output
+]
