@@ -15,7 +15,7 @@ INSTALL_SELF = $(UV) pip install --quiet --python $(PY) --no-deps --no-build-iso
 LOCK = $(UV) pip compile pyproject.toml requirements/build.in --generate-hashes --quiet \
 	--python-version 3.11 --python-platform x86_64-manylinux_2_28
 
-.PHONY: run report test test-fast bench lint fmt test-cluster test-matrix dry-run clean check-config lock
+.PHONY: run report test test-fast bench lint fmt test-cluster test-matrix test-fresh-clones dry-run clean check-config lock
 
 $(UV): requirements/bootstrap.lock
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,13 @@ $(VENV)/.installed-test: requirements/test.lock pyproject.toml | $(UV)
 	$(INSTALL_SELF)
 	touch $(VENV)/.installed-base $@
 
+# CONFIG=my_study.yaml: your own config, its YAML checked first (Snakemake reads --configfile
+# before the workflow starts and names neither file nor line on a syntax error); ARGS: more
+# snakemake options, e.g. ARGS=--replace-workflow-config
+RUN_ARGS = $(if $(CONFIG),--configfile $(CONFIG)) $(ARGS)
 run: $(VENV)/.installed-base
-	$(SNAKEMAKE) --cores $(CORES) --profile profiles/default
+	$(if $(CONFIG),$(PY) -m ketamine_bzd.yaml_check $(CONFIG))
+	$(SNAKEMAKE) --cores $(CORES) --profile profiles/default $(RUN_ARGS)
 	@$(MAKE) --no-print-directory results/report.html
 
 # The report is rebuilt only when a result, a caption or the config is newer than it
@@ -41,17 +46,17 @@ run: $(VENV)/.installed-base
 REPORT_INPUTS = $(shell find results -type f ! -path 'results/logs/*' ! -name report.html \
 	! -name .gitkeep 2>/dev/null) $(wildcard report/*.rst) config.yaml
 results/report.html: $(REPORT_INPUTS) | $(VENV)/.installed-base
-	$(SNAKEMAKE) --cores 1 --profile profiles/default --report $@
+	$(SNAKEMAKE) --cores 1 --profile profiles/default $(RUN_ARGS) --report $@
 
 report: $(VENV)/.installed-base
-	$(SNAKEMAKE) --cores 1 --profile profiles/default --report results/report.html
+	$(SNAKEMAKE) --cores 1 --profile profiles/default $(RUN_ARGS) --report results/report.html
 
 # YAML syntax of config.yaml and your own config (CONFIG=my_study.yaml), with file and line
 check-config: $(VENV)/.installed-base
 	$(PY) -m ketamine_bzd.yaml_check config.yaml $(CONFIG)
 
 dry-run: $(VENV)/.installed-base
-	$(SNAKEMAKE) --cores $(CORES) --profile profiles/default --dry-run
+	$(SNAKEMAKE) --cores $(CORES) --profile profiles/default $(RUN_ARGS) --dry-run
 
 test: $(VENV)/.installed-test
 	$(PY) -m pytest
@@ -86,6 +91,10 @@ test-cluster: $(VENV)/.installed-test
 # every degenerate cohort (docs/reliability.md) through the real snakemake command line
 test-matrix: $(VENV)/.installed-test
 	KETAMINE_BZD_MATRIX=1 $(PY) -m pytest -m matrix tests/test_degenerate_matrix.py
+
+# issue 8: ten fresh clones in a row, each `make run` at --cores 2 without KETAMINE_BZD_KEY
+test-fresh-clones:
+	bash tests/fresh_clones.sh 10 2
 
 clean:
 	rm -rf results/* .snakemake

@@ -78,3 +78,18 @@ def test_every_schema_key_has_a_description_and_the_config_yaml_default():
         if fixed:  # keys at fixed places: the default is config.yaml's value (one truth, checked)
             assert "default" in sub, f"{name}: no default"
             assert sub["default"] == value, f"{name}: schema default {sub['default']!r} != config.yaml {value!r}"
+
+
+def test_make_run_checks_and_passes_your_config(tmp_path):
+    """`make run CONFIG=f` checks f's YAML (file and line of an error) before snakemake reads
+    it, and the run, its report and the dry run all use f and ARGS."""
+    out = subprocess.run(
+        ["make", "-n", "-B", "run", "dry-run", "CONFIG=my_study.yaml", "ARGS=--replace-workflow-config"],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    ).stdout
+    lines = out.splitlines()
+    check = next(i for i, line in enumerate(lines) if "ketamine_bzd.yaml_check my_study.yaml" in line)
+    runs = [i for i, line in enumerate(lines) if "snakemake --cores" in line]
+    assert runs and check < runs[0]
+    for i in runs:
+        assert "--configfile my_study.yaml --replace-workflow-config" in lines[i], lines[i]
