@@ -691,3 +691,52 @@ def fit_logistic(
         coefficients=pd.DataFrame(rows),
         warnings=warns,
     )
+
+
+# --- minimal form for search loops -------------------------------------------------------
+
+
+def ml_newton_wald(
+    X: np.ndarray,
+    y: np.ndarray,
+    start: np.ndarray,
+    max_iter: int = 30,
+    step_tol: float = 1e-9,
+    max_abs_estimate: float = 30.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """ML logistic fit by plain Newton-Raphson from ``start``: the estimate and its Wald SEs.
+
+    The minimal form of the ML fit in ``fit_logistic`` for loops that refit thousands of
+    nearly equal designs (the synthetic generator pairs baseline scores towards a printed Wald
+    p, warm-starting each fit at the last): no input checks, no separation test, no profile.
+    ``X`` includes the intercept column. Newton steps on the log-likelihood (score
+    X'(y - p), information I = X'WX, W = p (1 - p)) stop when every coefficient moves by less
+    than ``step_tol`` or after ``max_iter`` steps. SE = sqrt(diag(I^-1)) with I at the iterate
+    before the last step (the IRLS convention; ``fit_logistic`` evaluates I at the estimate,
+    which differs by the last step, < ``step_tol``). Undefined fits give infinite SEs: a
+    singular information, a non-finite estimate, or a coefficient beyond
+    ``max_abs_estimate`` (the fit drifting off under separation; the bound is in the units of
+    ``X``). ``tests/test_stats_search_forms.py`` checks it against ``fit_logistic``.
+    """
+    beta = np.array(start, dtype=float)
+    inf = np.full(len(beta), math.inf)
+    for _ in range(max_iter):
+        pr = 1 / (1 + np.exp(-(X @ beta)))
+        w = pr * (1 - pr)
+        info = X.T @ (X * w[:, None])
+        try:
+            step = np.linalg.solve(info, X.T @ (y - pr))
+        except np.linalg.LinAlgError:
+            return beta, inf
+        beta += step
+        if np.abs(step).max() < step_tol:
+            break
+    if not np.isfinite(beta).all() or np.abs(beta).max() > max_abs_estimate:
+        return beta, inf
+    try:
+        var = np.diag(np.linalg.inv(info))
+    except np.linalg.LinAlgError:
+        return beta, inf
+    se = inf.copy()
+    se[var > 0] = np.sqrt(var[var > 0])
+    return beta, se

@@ -284,3 +284,31 @@ def simple_effects(
             }
         )
     return pd.DataFrame(rows)
+
+
+def group_time_f_from_sums(
+    cell_sums: list[list[float]], n_per_group: list[int], sum_sq_subject_totals: float, sum_sq: float
+) -> float:
+    """Group x time F of ``rm_anova`` (uncorrected df) from running sums, in O(groups x visits).
+
+    The minimal form for search loops that change one score at a time (the synthetic
+    generator's MADRS follow-ups): ``cell_sums[g][t]`` = sum of the scores of group g at visit
+    t, ``sum_sq_subject_totals`` = sum over patients of (their row total)^2, ``sum_sq`` = sum
+    of all squared scores. With complete cases the interaction SS is the between-cells SS
+    minus the time SS (group-weighted, as ``rm_anova``'s, identical under type II and III for
+    this design) and the error SS the within-subject SS minus the between-cells SS; df
+    (k - 1)(G - 1) and (k - 1)(N - G). No within-subject variation left: ``inf``.
+    ``tests/test_stats_search_forms.py`` checks it against ``rm_anova``.
+    """
+    groups = range(len(n_per_group))
+    k, n = len(cell_sums[0]), sum(n_per_group)
+    within = sum_sq - sum_sq_subject_totals / k
+    between_cells = sum(
+        sum(c * c for c in cell_sums[g]) / n_per_group[g] - sum(cell_sums[g]) ** 2 / (k * n_per_group[g])
+        for g in groups
+    )
+    totals = [sum(cell_sums[g][t] for g in groups) for t in range(k)]
+    ss_time = sum(c * c for c in totals) / n - sum(totals) ** 2 / (k * n)
+    ss_int, ss_err = between_cells - ss_time, within - between_cells
+    df_int, df_err = (k - 1) * (len(n_per_group) - 1), (k - 1) * (n - len(n_per_group))
+    return (ss_int / df_int) / (ss_err / df_err) if ss_err > 0 else math.inf
