@@ -48,7 +48,9 @@ class Target:
         )
 
 
-def _violation(t: Target, n: int, s1: float, s2: float) -> float:
+def violation(t: Target, n: int, s1: float, s2: float) -> float:
+    """Distance of the group (count ``n``, sum ``s1``, sum of squares ``s2``) to the target's
+    mean and SD intervals, in units of their widths, times the weight (0 = both hold)."""
     v = 0.0
     m = s1 / n
     if t.mean is not None:
@@ -128,7 +130,7 @@ def fit_integers(
         n_t.append(len(idx))
         s1.append(sum(vals))
         s2.append(sum(v * v for v in vals))
-    viol = [_violation(t, n_t[ti], s1[ti], s2[ti]) for ti, t in enumerate(targets)]
+    viol = [violation(t, n_t[ti], s1[ti], s2[ti]) for ti, t in enumerate(targets)]
     free = [k for k in range(k_n) if lo_l[k] < hi_l[k]]
 
     def values() -> np.ndarray:
@@ -185,7 +187,7 @@ def fit_integers(
                 for ti in member[k]:
                     p1, p2 = changed.get(ti, (s1[ti], s2[ti]))
                     changed[ti] = (p1 + new - old, p2 + new * new - old * old)
-            new_viol = {ti: _violation(targets[ti], n_t[ti], *changed[ti]) for ti in changed}
+            new_viol = {ti: violation(targets[ti], n_t[ti], *changed[ti]) for ti in changed}
             new_total = total + sum(new_viol[ti] - viol[ti] for ti in changed)
             if new_total < 1e-12:  # running sums drift by ~1e-16; 0 means every interval holds
                 new_total = 0.0
@@ -220,91 +222,12 @@ def fit_integers(
     return FitResult(np.asarray(best[2]), best[0], best[1], it)
 
 
+def violation_of(t: Target, values: np.ndarray) -> float:
+    """``violation`` of the target's members in a finished vector of values."""
+    v = values[t.members]
+    return violation(t, len(v), float(v.sum()), float((v * v).sum()))
+
+
 def check_targets(values: np.ndarray, targets: Sequence[Target]) -> dict[str, float]:
     """Violation per named target for a finished vector (0 = rounds to the printed value)."""
-    out = {}
-    for t in targets:
-        v = values[t.members]
-        out[t.name] = _violation(t, len(v), float(v.sum()), float((v * v).sum()))
-    return out
-
-
-# --- secondary criteria: test statistics between two target groups -----------------------
-
-
-def reading_interval(reading: str, keep: float = 0.6) -> tuple[float, float]:
-    """Central ``keep`` share of the values that round to ``reading``: a margin so that a value
-    reached by the search still rounds to the printed one after any re-computation."""
-    lo, hi = printed_interval(reading)
-    mid, half = 0.5 * (lo + hi), 0.5 * (hi - lo) * keep
-    return mid - half, mid + half
-
-
-def t_abs_interval(p: tuple[float, float], df: int) -> tuple[float, float]:
-    """|t| values whose two-sided Student p lies in ``p`` (p falls as |t| grows)."""
-    from scipy.stats import t as student_t
-
-    return float(student_t.isf(p[1] / 2, df)), float(student_t.isf(p[0] / 2, df))
-
-
-@dataclass
-class TTestTarget:
-    """Two-sided Student t test (pooled variance) between target groups ``a`` and ``b``
-    (indices into the ``targets`` list) whose |t| should lie in ``t_abs``."""
-
-    a: int
-    b: int
-    t_abs: tuple[float, float]
-    weight: float = 1.0
-    name: str = ""
-
-
-def pooled_t(n1: int, s1: float, q1: float, n2: int, s2: float, q2: float) -> float:
-    """Student t from counts, sums and sums of squares of two groups (Student 1908)."""
-    ss = (q1 - s1 * s1 / n1) + (q2 - s2 * s2 / n2)
-    sp2 = ss / (n1 + n2 - 2)
-    if sp2 <= 0:
-        return math.inf
-    return (s1 / n1 - s2 / n2) / math.sqrt(sp2 * (1 / n1 + 1 / n2))
-
-
-def interval_distance(x: float, interval: tuple[float, float]) -> float:
-    """Distance of ``x`` to ``interval`` in units of its width (0 inside)."""
-    lo, hi = interval
-    if x < lo:
-        return (lo - x) / (hi - lo)
-    if x > hi:
-        return (x - hi) / (hi - lo)
-    return 0.0
-
-
-def t_tests_penalty(tests: Sequence[TTestTarget]) -> Callable[[list[int], list[float], list[float]], float]:
-    """``extra_sums`` criterion: summed distance of each |t| to its interval."""
-
-    def penalty(n, s1, s2) -> float:
-        out = 0.0
-        for t in tests:
-            tv = abs(pooled_t(n[t.a], s1[t.a], s2[t.a], n[t.b], s1[t.b], s2[t.b]))
-            out += t.weight * interval_distance(tv, t.t_abs)
-        return out
-
-    return penalty
-
-
-def mann_whitney_z(x: np.ndarray, in_first: np.ndarray) -> float:
-    """|z| of the two-sided Mann-Whitney test as R ``wilcox.test(exact=FALSE, correct=TRUE)``
-    computes it (normal approximation, tie-corrected variance, continuity correction 0.5).
-    ``x`` holds non-negative integers (values on their grid), so ranks come from counts."""
-    counts = np.bincount(x)
-    first = np.bincount(x[in_first], minlength=len(counts))
-    upper = np.cumsum(counts)
-    avg_rank = upper - 0.5 * (counts - 1)
-    n1 = int(first.sum())
-    big_n = len(x)
-    n2 = big_n - n1
-    u = float(first @ avg_rank) - n1 * (n1 + 1) / 2
-    ties = float((counts**3 - counts).sum())
-    var = n1 * n2 / 12 * ((big_n + 1) - ties / (big_n * (big_n - 1)))
-    if var <= 0:
-        return 0.0
-    return max(0.0, abs(u - n1 * n2 / 2) - 0.5) / math.sqrt(var)
+    return {t.name: violation_of(t, values) for t in targets}
