@@ -300,15 +300,14 @@ def group_time_f_from_sums(
     (k - 1)(G - 1) and (k - 1)(N - G). No within-subject variation left: ``inf``.
     ``tests/test_stats_search_forms.py`` checks it against ``rm_anova``.
     """
-    groups = range(len(n_per_group))
-    k, n = len(cell_sums[0]), sum(n_per_group)
+    k, n, n_groups = len(cell_sums[0]), sum(n_per_group), len(n_per_group)
     within = sum_sq - sum_sq_subject_totals / k
     between_cells = sum(
-        sum(c * c for c in cell_sums[g]) / n_per_group[g] - sum(cell_sums[g]) ** 2 / (k * n_per_group[g])
-        for g in groups
+        sum(c * c for c in cells) / n_g - sum(cells) ** 2 / (k * n_g)
+        for cells, n_g in zip(cell_sums, n_per_group)
     )
-    totals = [sum(cell_sums[g][t] for g in groups) for t in range(k)]
+    totals = [sum(visit) for visit in zip(*cell_sums)]
     ss_time = sum(c * c for c in totals) / n - sum(totals) ** 2 / (k * n)
     ss_int, ss_err = between_cells - ss_time, within - between_cells
-    df_int, df_err = (k - 1) * (len(n_per_group) - 1), (k - 1) * (n - len(n_per_group))
+    df_int, df_err = (k - 1) * (n_groups - 1), (k - 1) * (n - n_groups)
     return (ss_int / df_int) / (ss_err / df_err) if ss_err > 0 else math.inf
