@@ -186,14 +186,31 @@ def dose_runs(days, doses) -> list[tuple[int, int, float]]:
 
     The writers turn daily doses back into prescriptions with it (``ecrf_cz``, ``sdtm``).
     """
-    runs = []
-    for day, dose in zip(days, doses):
-        day, dose = int(day), float(dose)
-        if runs and runs[-1][1] == day - 1 and runs[-1][2] == dose:
-            runs[-1][1] = day
-        else:
-            runs.append([day, day, dose])
-    return [tuple(r) for r in runs]
+    days = np.asarray(days, dtype=np.int64)
+    doses = np.asarray(doses, dtype=float)
+    first, last = dose_run_bounds(np.zeros((0, len(days)), dtype=np.int64), days, doses)
+    return [(int(days[a]), int(days[b]), float(doses[a])) for a, b in zip(first, last)]
+
+
+def dose_run_bounds(groups: np.ndarray, days: np.ndarray, doses: np.ndarray):
+    """Row indices (first, last) of each dose run, vectorized over many series at once.
+
+    Rows are in series order (``groups``: one integer key per row in each line, e.g. patient
+    and drug, rows of a series contiguous) and day order within a series. A run continues
+    while the series is the same, the day is the previous day + 1 and the dose is equal.
+    """
+    n = len(days)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    new = np.ones(n, dtype=bool)
+    same = (days[1:] == days[:-1] + 1) & (doses[1:] == doses[:-1])
+    for key in np.atleast_2d(groups):
+        if len(key):
+            same &= key[1:] == key[:-1]
+    new[1:] = ~same
+    first = np.flatnonzero(new)
+    last = np.append(first[1:] - 1, n - 1)
+    return first, last
 
 
 # ----------------------------------------------------------------------------- decoding

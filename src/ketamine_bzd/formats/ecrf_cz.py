@@ -15,12 +15,11 @@ Czech locale throughout: cp1250 encoding, ``;`` delimiter, decimal comma, dates
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from ..canonical import (
     PK_ANALYTES,
@@ -33,7 +32,7 @@ from ..canonical import (
     StudyTables,
 )
 from ..errors import IngestError, Quarantine
-from . import common
+from . import columnar, common
 from .common import IngestResult
 
 FILE_ROLES = ("patients", "ratings", "prescriptions", "prn")
@@ -85,79 +84,169 @@ def write(truth: StudyTables, outdir: Path) -> dict[str, Path]:
 
     Regular daily medication is compressed into prescriptions (a run of consecutive days with
     the same dose of a drug = one row); each dose is expressed in quarter tablets of the
-    strongest brand in ``brands_cz.csv`` that allows it (ValueError if none does).
+    strongest brand in ``brands_cz.csv`` that allows it (ValueError if none does). Written
+    column-wise (``formats.columnar``): the bytes of a row-wise ``csv.writer``.
     """
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     paths = {role: outdir / name for role, name in DEFAULT_FILENAMES.items()}
     subjects = truth.subjects
-    infusion = {pid: common.as_date(d) for pid, d in zip(subjects["patient_id"], subjects["infusion_date"])}
-    rows = []
-    for rec in subjects.to_dict("records"):
-        row = [rec["patient_id"], {"F": "Ž", "M": "M"}[rec["sex"]]]
-        row += [_num(rec[c]) for c in SUBJECT_HEADERS]
-        row += [{"first": "první", "recurrent": "opakovaná"}[rec["episode"]]]
-        row += [common.format_date(infusion[rec["patient_id"]])]
-        for col in PK_HEADERS:
-            status = rec[f"{col}_status"]
-            row.append(_num(rec[col]) if status == "measured"
-                       else {v: k for k, v in PK_TEXT.items()}[status])
-        rows.append(row)
-    _write_csv(paths["patients"], PATIENT_COLUMNS, rows)
+    ids = columnar.factorize(subjects["patient_id"])
+    order = columnar.positions(ids, ids.values)  # file order = subjects order
+    if len(set(ids.values)) != len(ids.values) or (ids.codes < 0).any():
+        raise ValueError("subjects: patient_id must be unique and present")
+    infusion = _epoch_days(subjects["infusion_date"])
 
+    columns = [ids, columnar.mapped(columnar.factorize(subjects["sex"]), {"F": "Ž", "M": "M"}.__getitem__)]
+    columns += [_numbers(subjects[c]) for c in SUBJECT_HEADERS]
+    columns.append(columnar.mapped(columnar.factorize(subjects["episode"]),
+                                   {"first": "první", "recurrent": "opakovaná"}.__getitem__))
+    columns.append(_dates(infusion))
+    status_text = {v: k for k, v in PK_TEXT.items()}
+    for col in PK_HEADERS:
+        status = columnar.factorize(subjects[f"{col}_status"])
+        if (status.codes < 0).any():
+            raise KeyError(f"{col}_status missing")
+        measured = np.array([v == "measured" for v in status.values] + [False])[status.codes]
+        values = _numbers(subjects[col])
+        texts = [status_text[v] for v in status.values if v != "measured"]
+        # measured -> the number, else the status text (after the numbers in the value list)
+        text_code = {v: len(values.values) + i for i, v in enumerate(
+            [v for v in status.values if v != "measured"])}
+        other = np.array([text_code.get(v, -1) for v in status.values] + [-1])[status.codes]
+        columns.append(columnar.Coded(np.where(measured, values.codes, other),
+                                      values.values + texts))
+    _write(paths["patients"], PATIENT_COLUMNS, columns, strict=(0, 1, 7, 8))
+
+    ratings = truth.ratings[(truth.ratings["status"] == "observed").to_numpy()]
     visit_code = {v: k for k, v in VISIT_CODES.items()}
     scale_name = {v: k for k, v in SCALE_NAMES.items()}
-    order = {pid: i for i, pid in enumerate(subjects["patient_id"])}
-    ratings = truth.ratings[truth.ratings["status"] == "observed"]
-    recs = sorted(
-        ratings.to_dict("records"),
-        key=lambda r: (order[r["patient_id"]], list(VISIT_CODES.values()).index(r["visit"]),
-                       list(SCALE_NAMES.values()).index(r["scale"])),
-    )
+    r_ids = columnar.factorize(ratings["patient_id"])
+    r_pos = columnar.positions(r_ids, ids.values)
+    visits = columnar.factorize(ratings["visit"])
+    scales = columnar.factorize(ratings["scale"])
+    visit_rank = np.array([list(VISIT_CODES.values()).index(v) for v in visits.values] + [0])
+    scale_rank = np.array([list(SCALE_NAMES.values()).index(s) for s in scales.values] + [0])
+    if (visits.codes < 0).any() or (scales.codes < 0).any():
+        raise ValueError("ratings: missing visit or scale")
+    sort = _stable_order(order[r_pos], visit_rank[visits.codes], scale_rank[scales.codes])
+    days = ratings["study_day"].to_numpy()[sort].astype(np.int64)
     rows = [
-        [r["patient_id"], visit_code[r["visit"]],
-         common.format_date(infusion[r["patient_id"]] + dt.timedelta(days=int(r["study_day"]))),
-         scale_name[r["scale"]], _num(r["score"])]
-        for r in recs
+        columnar.Coded(r_ids.codes[sort], r_ids.values),
+        columnar.mapped(visits, visit_code.__getitem__).take(sort),
+        _dates(infusion[r_pos[sort]] + days),
+        columnar.mapped(scales, scale_name.__getitem__).take(sort),
+        _numbers(ratings["score"].to_numpy()[sort]),
     ]
-    _write_csv(paths["ratings"], RATING_COLUMNS, rows)
+    _write(paths["ratings"], RATING_COLUMNS, rows, strict=(0, 1, 2, 3))
 
     brands = common.load_brands()
     med = truth.medication
-    regular = med[~med["as_needed"].astype(bool)].sort_values(["patient_id", "drug", "study_day"])
-    rows = []
-    for (pid, drug), g in sorted(regular.groupby(["patient_id", "drug"], sort=False),
-                                 key=lambda kv: (order[kv[0][0]], kv[0][1])):
-        for first, last, dose in common.dose_runs(g["study_day"].tolist(), g["dose_mg"].tolist()):
-            brand, tablets = _brand_for(drug, dose, brands)
-            rows.append([pid, brand,
-                         common.format_date(infusion[pid] + dt.timedelta(days=first)),
-                         common.format_date(infusion[pid] + dt.timedelta(days=last)), _num(tablets)])
-    _write_csv(paths["prescriptions"], PRESCRIPTION_COLUMNS, rows)
+    prn_mask = med["as_needed"].to_numpy().astype(bool)
+    m_ids = columnar.factorize(med["patient_id"])
+    m_pos = columnar.positions(m_ids, ids.values)
+    drugs = columnar.factorize(med["drug"])
+    if (drugs.codes < 0).any():
+        raise ValueError("medication: missing drug")
+    # drug order as Python sorts strings (code points)
+    drug_rank = np.argsort(np.argsort(np.array(drugs.values, dtype=object), kind="stable"))
+    m_days = med["study_day"].to_numpy().astype(np.int64)
+    doses = med["dose_mg"].to_numpy().astype(float)
+    drug_of = drug_rank[drugs.codes]
 
-    prn = med[med["as_needed"].astype(bool)]
-    recs = sorted(prn.to_dict("records"),
-                  key=lambda r: (order[r["patient_id"]], r["study_day"], r["drug"]))
-    rows = []
-    for r in recs:
-        brand, tablets = _brand_for(r["drug"], r["dose_mg"], brands)
-        rows.append([r["patient_id"], brand,
-                     common.format_date(infusion[r["patient_id"]] + dt.timedelta(days=int(r["study_day"]))),
-                     _num(tablets)])
-    _write_csv(paths["prn"], PRN_COLUMNS, rows)
+    reg = np.flatnonzero(~prn_mask)
+    sort = reg[_stable_order(order[m_pos[reg]], drug_of[reg], m_days[reg])]
+    group = np.stack([m_pos[sort], drugs.codes[sort]])
+    first, last = common.dose_run_bounds(group, m_days[sort], doses[sort])
+    run_rows = sort[first]
+    brand, tablets = _brands(drugs, drugs.codes[run_rows], doses[run_rows], brands)
+    pos = m_pos[run_rows]
+    rows = [
+        columnar.Coded(m_ids.codes[run_rows], m_ids.values),
+        brand,
+        _dates(infusion[pos] + m_days[run_rows]),
+        _dates(infusion[pos] + m_days[sort[last]]),
+        tablets,
+    ]
+    _write(paths["prescriptions"], PRESCRIPTION_COLUMNS, rows, strict=(0, 1, 2, 3))
+
+    prn = np.flatnonzero(prn_mask)
+    prn = prn[_stable_order(order[m_pos[prn]], m_days[prn], drug_of[prn])]
+    brand, tablets = _brands(drugs, drugs.codes[prn], doses[prn], brands)
+    rows = [
+        columnar.Coded(m_ids.codes[prn], m_ids.values),
+        brand,
+        _dates(infusion[m_pos[prn]] + m_days[prn]),
+        tablets,
+    ]
+    _write(paths["prn"], PRN_COLUMNS, rows, strict=(0, 1, 2))
     return paths
+
+
+_DIALECT = columnar.Dialect(DELIMITER, NEWLINE, ENCODING)
+
+
+def _write(path: Path, header: list[str], columns: list, strict: tuple[int, ...] = ()) -> None:
+    """Missing values become empty fields (``_num``), except in the ``strict`` columns, where
+    the row-wise writer raised on them."""
+    missing = [None if j in strict else "" for j in range(len(columns))]
+    columnar.write_table(path, header, columns, _DIALECT, missing=missing)
+
+
+def _numbers(values) -> columnar.Coded:
+    """``_num`` of each distinct value (missing -> empty field)."""
+    return columnar.mapped(columnar.factorize(values), _num)
+
+
+def _epoch_days(dates) -> np.ndarray:
+    """Calendar dates as days since 1970-01-01 (``common.as_date`` of each value)."""
+    stamps = pd.DatetimeIndex(pd.to_datetime(dates))
+    if stamps.tz is not None:
+        stamps = stamps.tz_localize(None)
+    if stamps.isna().any():
+        raise ValueError("subjects: infusion_date missing")
+    return stamps.to_numpy().astype("datetime64[D]").astype(np.int64)
+
+
+def _dates(epoch_days: np.ndarray) -> columnar.Coded:
+    coded = columnar.factorize(np.asarray(epoch_days, dtype=np.int64))
+    epoch = dt.date(1970, 1, 1)
+    return columnar.mapped(coded, lambda d: common.format_date(epoch + dt.timedelta(days=int(d))))
+
+
+def _brands(drugs: columnar.Coded, drug_codes: np.ndarray, doses: np.ndarray, brands):
+    """(brand, tablets) columns: ``_brand_for`` once per distinct (drug, dose)."""
+    dose_codes, dose_values = pd.factorize(doses, use_na_sentinel=False)
+    pairs = columnar.factorize(drug_codes * (len(dose_values) + 1) + dose_codes)
+    picks = [_brand_for(drugs.values[int(k) // (len(dose_values) + 1)],
+                        float(dose_values[int(k) % (len(dose_values) + 1)]), brands)
+             for k in pairs.values]
+    brand = columnar.Coded(pairs.codes, [b for b, _ in picks])
+    tablets = columnar.mapped(columnar.Coded(pairs.codes, [t for _, t in picks]), _num)
+    return brand, tablets
+
+
+def _stable_order(*keys) -> np.ndarray:
+    """Row order sorted by ``keys`` (integer arrays, most significant first), ties in row
+    order; one pass over a combined key, and none when the rows are already in order (the
+    generator's tables are)."""
+    n = len(keys[0])
+    combined, span = np.zeros(n, dtype=np.int64), 1
+    for key in keys:
+        key = np.asarray(key, dtype=np.int64)
+        lo = int(key.min()) if n else 0
+        width = (int(key.max()) - lo + 1) if n else 1
+        span *= width
+        if span >= 2**62:  # too wide for one int64 key
+            return np.lexsort((np.arange(n), *reversed(keys)))
+        combined = combined * width + (key - lo)
+    if n < 2 or bool((combined[1:] >= combined[:-1]).all()):
+        return np.arange(n)
+    return np.argsort(combined, kind="stable")
 
 
 def _num(x) -> str:
     return "" if x is None or (isinstance(x, float) and np.isnan(x)) else common.format_number(x, DECIMAL)
-
-
-def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
-    buf = io.StringIO(newline="")
-    w = csv.writer(buf, delimiter=DELIMITER, lineterminator=NEWLINE)
-    w.writerow(header)
-    w.writerows([[str(x) for x in r] for r in rows])
-    path.write_bytes(buf.getvalue().encode(ENCODING))
 
 
 def _brand_for(drug: str, dose: float, brands) -> tuple[str, float]:

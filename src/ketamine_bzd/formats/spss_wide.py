@@ -14,8 +14,6 @@ LLOQ / LOD of the GC-MS assay are those of the paper's Methods (canonical.PK_LLO
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from pathlib import Path
 
@@ -35,7 +33,7 @@ from ..canonical import (
     StudyTables,
 )
 from ..errors import IngestError, Quarantine
-from . import common
+from . import columnar, common
 from .common import IngestResult
 from .sav_structure import check_sav_structure
 
@@ -100,28 +98,24 @@ def write(truth: StudyTables, outdir: Path) -> dict[str, Path]:
 
 def _write_sav(truth: StudyTables, path: Path) -> None:
     subjects = truth.subjects
-    data: dict[str, list] = {"ID": [str(x) for x in subjects["patient_id"]]}
-    data["SEX"] = [{"M": 1.0, "F": 2.0}[s] for s in subjects["sex"]]
+    ids = columnar.factorize(subjects["patient_id"].astype(str))
+    data: dict[str, object] = {"ID": np.array(ids.values, dtype=object)[ids.codes]}
+    data["SEX"] = _recode(subjects["sex"], {"M": 1.0, "F": 2.0})
     for col, (var, _) in SUBJECT_VARS.items():
-        data[var] = subjects[col].astype(float).tolist()
-    data["EPISODE"] = [{"first": 1.0, "recurrent": 2.0}[e] for e in subjects["episode"]]
-    ratings = truth.ratings.assign(patient_id=truth.ratings["patient_id"].astype(str))
-    # pivot raises on a duplicated (patient, scale, visit): the truth must be unambiguous
-    wide = ratings.pivot(index="patient_id", columns=["scale", "visit"], values="score")
-    wide = wide.reindex(data["ID"])
-    for scale in SCALES:
-        for visit in VISITS:
-            column = wide[(scale, visit)] if (scale, visit) in wide.columns else np.nan
-            data[score_var(scale, visit)] = (
-                pd.Series(column, index=wide.index, dtype="float64").tolist()
-            )
+        data[var] = subjects[col].to_numpy(dtype=float)
+    data["EPISODE"] = _recode(subjects["episode"], {"first": 1.0, "recurrent": 2.0})
+    data.update(_wide_scores(truth.ratings, ids))
     for analyte in PK_ANALYTES:
         for t in PK_TIMES_MIN:
             col = f"{analyte}_ng_ml_{t}min"
-            data[pk_var(analyte, t)] = [
-                float(v) if s == "measured" else PK_CODE_OF[s]
-                for v, s in zip(subjects[col], subjects[f"{col}_status"])
-            ]
+            status = columnar.factorize(subjects[f"{col}_status"])
+            if (status.codes < 0).any():
+                raise KeyError(f"{col}_status missing")
+            code = np.array([np.nan if v == "measured" else PK_CODE_OF[v] for v in status.values])
+            measured = np.isnan(code)[status.codes]
+            data[pk_var(analyte, t)] = np.where(
+                measured, subjects[col].to_numpy(dtype=float), code[status.codes]
+            )
     frame = pd.DataFrame(data, columns=SAV_VARIABLES)
     labels = {"ID": "Patient ID", "SEX": "Sex", "EPISODE": "Depressive episode"}
     labels.update({var: label for var, label in SUBJECT_VARS.values()})
@@ -149,16 +143,55 @@ def _write_sav(truth: StudyTables, path: Path) -> None:
         fh.write(_SAV_STAMP)
 
 
+def _recode(values, codes: dict) -> np.ndarray:
+    """Text codes -> SPSS numeric codes, KeyError on any other value."""
+    coded = columnar.factorize(values)
+    if (coded.codes < 0).any():
+        raise KeyError(None)
+    return np.array([codes[v] for v in coded.values] + [np.nan])[coded.codes]
+
+
+def _wide_scores(ratings: pd.DataFrame, ids: columnar.Coded) -> dict[str, np.ndarray]:
+    """Score variables (patients x scale x visit) in the subjects' order; NaN where absent.
+
+    As ``DataFrame.pivot``: a duplicated (patient, scale, visit) is an error; ratings of
+    patients not in ``subjects`` or of other scales / visits are not written."""
+    n = len(ids.codes)
+    r_ids = columnar.factorize(ratings["patient_id"].astype(str))
+    index = pd.Index(np.array(ids.values, dtype=object)[ids.codes])
+    where = index.get_indexer(pd.Index(r_ids.values, dtype=object))
+    row = np.append(where, -1)[r_ids.codes]
+    scale = columnar.factorize(ratings["scale"])
+    visit = columnar.factorize(ratings["visit"])
+    s_idx = np.array([SCALES.index(v) if v in SCALES else -1 for v in scale.values] + [-1])
+    v_idx = np.array([VISITS.index(v) if v in VISITS else -1 for v in visit.values] + [-1])
+    s_of, v_of = s_idx[scale.codes], v_idx[visit.codes]
+    # pivot's duplicate check covers every (patient, scale, visit), also the unwritten ones
+    keys = pd.DataFrame({"p": r_ids.codes, "s": scale.codes, "v": visit.codes})
+    if keys.duplicated().any():
+        raise ValueError("Index contains duplicate entries, cannot reshape")
+    keep = (row >= 0) & (s_of >= 0) & (v_of >= 0)
+    cube = np.full((n, len(SCALES), len(VISITS)), np.nan)
+    cube[row[keep], s_of[keep], v_of[keep]] = ratings["score"].to_numpy(dtype=float)[keep]
+    return {score_var(sc, vi): cube[:, i, j] for i, sc in enumerate(SCALES)
+            for j, vi in enumerate(VISITS)}
+
+
+_MED_DIALECT = columnar.Dialect(",", "\n", "utf-8")
+
+
 def _write_medication(truth: StudyTables, path: Path) -> None:
     med = truth.medication
-    buf = io.StringIO(newline="")
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(MED_COLUMNS)
-    for pid, day, drug, dose, prn in zip(
-        med["patient_id"], med["study_day"], med["drug"], med["dose_mg"], med["as_needed"]
-    ):
-        w.writerow([pid, int(day), drug, common.format_number(dose), int(bool(prn))])
-    path.write_bytes(buf.getvalue().encode("utf-8"))
+    columns = [
+        columnar.factorize(med["patient_id"]),
+        columnar.mapped(columnar.factorize(med["study_day"].to_numpy().astype(np.int64)), int),
+        columnar.factorize(med["drug"]),
+        columnar.mapped(columnar.factorize(med["dose_mg"].to_numpy()), common.format_number),
+        columnar.mapped(columnar.factorize(med["as_needed"].to_numpy().astype(bool)),
+                        lambda v: int(bool(v))),
+    ]
+    columnar.write_table(path, MED_COLUMNS, columns, _MED_DIALECT,
+                         missing=[None, None, None, None, None])
 
 
 # ----------------------------------------------------------------------------- read
