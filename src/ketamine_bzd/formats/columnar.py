@@ -145,10 +145,10 @@ def write_table(
                 parts.append(dictionary.take(pa.array(codes)))
             lines = pc.binary_join_element_wise(*parts, sep)
             lines = pc.binary_join_element_wise(lines, empty, newline)
-            fh.write(_contiguous(lines))
+            fh.write(contiguous(lines))
 
 
-def _contiguous(arr: pa.Array) -> memoryview:
+def contiguous(arr: pa.Array) -> memoryview:
     """The concatenated values of a null-free (large) binary array, without a copy."""
     if arr.null_count:
         raise ValueError("null in a joined CSV line")

@@ -15,10 +15,14 @@ LLOQ / LOD of the GC-MS assay are those of the paper's Methods (canonical.PK_LLO
 from __future__ import annotations
 
 import math
+import struct
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyreadstat
 
 from ..canonical import (
@@ -129,9 +133,9 @@ def _write_sav(truth: StudyTables, path: Path) -> None:
     )
     value_labels = {"SEX": SEX_LABELS, "EPISODE": EPISODE_LABELS}
     value_labels.update({v: PK_CODE_LABELS for v in pk_vars})
-    pyreadstat.write_sav(
+    write_sav_cases(
         frame,
-        str(path),
+        path,
         file_label="EudraCT 2009-010625-39 ketamine infusion, active branch",
         column_labels=labels,
         variable_value_labels=value_labels,
@@ -141,6 +145,66 @@ def _write_sav(truth: StudyTables, path: Path) -> None:
     with open(path, "r+b") as fh:
         fh.seek(_SAV_STAMP_OFFSET)
         fh.write(_SAV_STAMP)
+
+
+_SAV_N_CASES_OFFSET, _SAV_COMPRESSION_OFFSET = 80, 72
+# ReadStat's system-missing value in a .sav: -DBL_MAX (PSPP manual, "System File Format")
+_SAV_SYSMIS = -np.finfo(np.float64).max
+
+
+def write_sav_cases(frame: pd.DataFrame, path: Path, **meta) -> None:
+    """``pyreadstat.write_sav(frame, path, **meta)``, the same bytes, with the cases packed by
+    numpy: pyreadstat packs them one by one in Python (about 18 µs a case, 8 s for 425,000).
+
+    ``frame``: a text ``ID`` first, every other column float64. pyreadstat writes the
+    dictionary from a one-case frame holding the longest ID (it sizes the string variable from
+    the data); the case count in the header is set to ``len(frame)`` and the uncompressed
+    cases follow as fixed-width records (strings space-padded to 8-byte segments, numbers
+    little-endian doubles, NaN as system-missing), the layout of the PSPP manual's "System
+    File Format". Anything else (no cases, non-ASCII IDs, another layout) is written by
+    pyreadstat itself.
+    """
+    numeric = list(frame.columns[1:])
+    ids = pa.array(frame["ID"].astype(str), pa.large_string())
+    plain = (
+        len(frame) > 0
+        and frame.columns[0] == "ID"
+        and all(frame[c].dtype == np.float64 for c in numeric)
+        and pc.all(pc.string_is_ascii(ids)).as_py()
+        and sys.byteorder == "little"
+    )
+    if not plain:
+        pyreadstat.write_sav(frame, str(path), **meta)
+        return
+    lengths = pc.utf8_length(ids).to_numpy()
+    longest = int(np.argmax(lengths))
+    width = max(8, -(-int(lengths[longest]) // 8) * 8)
+    pyreadstat.write_sav(frame.iloc[[longest]], str(path), **meta)
+    probe = path.read_bytes()
+    case_bytes = width + 8 * len(numeric)
+    header = struct.unpack_from("<4i", probe, _SAV_COMPRESSION_OFFSET - 8)
+    if header[0] != 2 or header[2] != 0 or struct.unpack_from("<i", probe, _SAV_N_CASES_OFFSET)[0] != 1:
+        pyreadstat.write_sav(frame, str(path), **meta)  # not the layout assumed here
+        return
+    dictionary = bytearray(probe[:-case_bytes])
+    # the case count is stored twice: in the header (int32) and in the extension record 7
+    # subtype 16 (byte-order flag 1, then the count as int64)
+    ext16 = struct.pack("<4i", 7, 16, 8, 2) + struct.pack("<q", 1) + struct.pack("<q", 1)
+    if dictionary.count(ext16) != 1:
+        pyreadstat.write_sav(frame, str(path), **meta)  # not the layout assumed here
+        return
+    at = dictionary.find(ext16) + 24
+    struct.pack_into("<q", dictionary, at, len(frame))
+    struct.pack_into("<i", dictionary, _SAV_N_CASES_OFFSET, len(frame))
+    records = np.empty(len(frame), dtype=[("ID", f"S{width}")] + [(c, "<f8") for c in numeric])
+    padded = pc.utf8_rpad(ids, width=width, padding=" ").cast(pa.large_binary())
+    records["ID"] = np.frombuffer(columnar.contiguous(padded), dtype=f"S{width}")
+    for c in numeric:
+        v = frame[c].to_numpy(dtype=np.float64)
+        records[c] = np.where(np.isnan(v), _SAV_SYSMIS, v)
+    with open(path, "wb") as fh:
+        fh.write(dictionary)
+        fh.write(records.tobytes())
 
 
 def _recode(values, codes: dict) -> np.ndarray:

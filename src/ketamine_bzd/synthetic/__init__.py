@@ -15,6 +15,7 @@ Reference: Frontiers in Psychiatry 2020;11:844 (Results, Tables 1-2).
 from __future__ import annotations
 
 import logging
+from functools import lru_cache
 
 import numpy as np
 
@@ -23,7 +24,7 @@ from . import paper
 from ._tables import STUDIES, build_tables
 from ._template import Template, TemplateError, build_template
 
-__all__ = ["generate_cohort", "make_template", "STUDIES", "paper"]
+__all__ = ["generate_cohort", "make_template", "cached_template", "STUDIES", "paper"]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,13 @@ def make_template(seed: int = DEFAULT_SEED) -> Template:
     raise TemplateError(f"seed {seed}: no template after {MAX_ATTEMPTS} attempts ({last})")
 
 
+@lru_cache(maxsize=4)
+def cached_template(seed: int = DEFAULT_SEED) -> Template:
+    """``make_template(seed)``, searched once per seed and process (the resampling only reads
+    the template, so every ``generate_cohort`` of that seed can share it)."""
+    return make_template(seed)
+
+
 def generate_cohort(n_patients: int = 47, seed: int = DEFAULT_SEED) -> dict[str, StudyTables]:
     """Truth tables ``{"ket2009": StudyTables, "ket2013": StudyTables}`` of a synthetic cohort.
 
@@ -55,6 +63,6 @@ def generate_cohort(n_patients: int = 47, seed: int = DEFAULT_SEED) -> dict[str,
     """
     if int(n_patients) != n_patients or n_patients < 2:
         raise ValueError(f"n_patients must be an integer >= 2, got {n_patients!r}")
-    tpl = make_template(seed)
+    tpl = cached_template(int(seed))
     rng = np.random.default_rng([seed, 1, int(n_patients)])
     return build_tables(rng, tpl, int(n_patients))
