@@ -100,44 +100,75 @@ class Dialect:
     def field(self, text: str) -> bytes:
         return quote_minimal(str(text), self.delimiter).encode(self.encoding)
 
+    def encoded(self, values: list) -> pa.Array:
+        """``field`` of every value as an Arrow binary array. Values that need no quoting and
+        are ASCII (or the encoding is UTF-8) are cast by Arrow, not encoded one by one."""
+        texts = pa.array([v if isinstance(v, str) else str(v) for v in values], pa.large_string())
+        special = [self.delimiter, '"', "\n", "\r"]
+        plain = not any(pc.any(pc.match_substring(texts, c)).as_py() for c in special)
+        if plain and (self.encoding == "utf-8" or pc.all(pc.string_is_ascii(texts)).as_py()):
+            return texts.cast(pa.large_binary())
+        return pa.array([self.field(v) for v in texts.to_pylist()], pa.large_binary())
+
 
 def write_table(
     path: Path,
     header: Sequence[str],
     columns: Sequence[Coded],
     dialect: Dialect,
-    missing: Sequence[str] | None = None,
-    chunk_rows: int = CHUNK_ROWS,
+    missing: Sequence[str | None] | None = None,
 ) -> None:
-    """Write ``header`` and the rows of ``columns`` (all of one length) to ``path``.
+    """Write ``header`` and the rows of ``columns`` (all of one length) to ``path``."""
+    with TableFile(path, header, dialect, missing) as table:
+        table.append(columns)
 
-    ``missing[j]``: text of a missing value (code -1) in column j (default: raise, as
-    formatting a missing value would). Same bytes as ``csv.writer`` with ``dialect``'s
-    delimiter and line terminator, ``QUOTE_MINIMAL``, then ``.encode(encoding)``.
+
+class TableFile:
+    """A delimited file written part by part: the header once, then the rows of each
+    ``append`` (parts of a table written in order give the bytes of the whole).
+
+    Same bytes as ``csv.writer`` with the dialect's delimiter and line terminator,
+    ``QUOTE_MINIMAL``, then ``.encode(encoding)``. ``missing[j]``: text of a missing value
+    (code -1) in column j; ``None`` = an error, as formatting a missing value would be.
     """
-    n = len(columns[0].codes) if columns else 0
-    with open(path, "wb") as fh:
-        fh.write(
-            dialect.delimiter.join(quote_minimal(h, dialect.delimiter) for h in header).encode(
-                dialect.encoding
-            )
-            + dialect.newline.encode(dialect.encoding)
-        )
+
+    def __init__(
+        self,
+        path: Path,
+        header: Sequence[str],
+        dialect: Dialect,
+        missing: Sequence[str | None] | None = None,
+        chunk_rows: int = CHUNK_ROWS,
+    ):
+        self.header, self.dialect, self.chunk_rows = list(header), dialect, chunk_rows
+        self.missing = list(missing) if missing is not None else [None] * len(self.header)
+        self.fh = open(path, "wb")
+        line = dialect.delimiter.join(quote_minimal(h, dialect.delimiter) for h in header)
+        self.fh.write((line + dialect.newline).encode(dialect.encoding))
+
+    def __enter__(self) -> TableFile:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.fh.close()
+
+    def append(self, columns: Sequence[Coded]) -> None:
+        n = len(columns[0].codes) if columns else 0
         if n == 0:
             return
+        dialect = self.dialect
         dictionaries = []
         for j, col in enumerate(columns):
-            encoded = [dialect.field(v) for v in col.values]
-            fill = None if missing is None else missing[j]
-            encoded.append(b"" if fill is None else dialect.field(fill))
+            fill = self.missing[j]
             if fill is None and (col.codes < 0).any():
-                raise ValueError(f"column {header[j]!r}: missing value with no text for it")
-            dictionaries.append(pa.array(encoded, pa.large_binary()))
+                raise ValueError(f"column {self.header[j]!r}: missing value with no text for it")
+            # the last entry is the text of a missing value (code -1)
+            dictionaries.append(dialect.encoded([*col.values, "" if fill is None else fill]))
         sep = pa.scalar(dialect.delimiter.encode(dialect.encoding), pa.large_binary())
         newline = pa.scalar(dialect.newline.encode(dialect.encoding), pa.large_binary())
         empty = pa.scalar(b"", pa.large_binary())
-        for start in range(0, n, chunk_rows):
-            stop = min(start + chunk_rows, n)
+        for start in range(0, n, self.chunk_rows):
+            stop = min(start + self.chunk_rows, n)
             parts = []
             for col, dictionary in zip(columns, dictionaries):
                 codes = col.codes[start:stop]
@@ -145,11 +176,13 @@ def write_table(
                 parts.append(dictionary.take(pa.array(codes)))
             lines = pc.binary_join_element_wise(*parts, sep)
             lines = pc.binary_join_element_wise(lines, empty, newline)
-            fh.write(contiguous(lines))
+            self.fh.write(contiguous(lines))
 
 
 def contiguous(arr: pa.Array) -> memoryview:
     """The concatenated values of a null-free (large) binary array, without a copy."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
     if arr.null_count:
         raise ValueError("null in a joined CSV line")
     _, offsets, data = arr.buffers()

@@ -16,6 +16,8 @@ Czech locale throughout: cp1250 encoding, ``;`` delimiter, decimal comma, dates
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -87,14 +89,47 @@ def write(truth: StudyTables, outdir: Path) -> dict[str, Path]:
     strongest brand in ``brands_cz.csv`` that allows it (ValueError if none does). Written
     column-wise (``formats.columnar``): the bytes of a row-wise ``csv.writer``.
     """
+    return write_parts([truth], outdir)
+
+
+# role -> (header, columns where a missing value is an error, as in the row-wise writer;
+# elsewhere it is an empty field, as ``_num`` wrote it)
+_FILES = {
+    "patients": (PATIENT_COLUMNS, (0, 1, 7, 8)),
+    "ratings": (RATING_COLUMNS, (0, 1, 2, 3)),
+    "prescriptions": (PRESCRIPTION_COLUMNS, (0, 1, 2, 3)),
+    "prn": (PRN_COLUMNS, (0, 1, 2)),
+}
+
+
+def write_parts(parts: Iterable[StudyTables], outdir: Path) -> dict[str, Path]:
+    """``write`` for a study given in parts: each part holds whole patients (subjects with all
+    their ratings and medication), parts in patient order. The files are those ``write``
+    makes of the concatenated tables; memory is bounded by a part."""
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     paths = {role: outdir / name for role, name in DEFAULT_FILENAMES.items()}
+    brands = common.load_brands()
+    with ExitStack() as stack:
+        files = {
+            role: stack.enter_context(columnar.TableFile(
+                paths[role], header, _DIALECT,
+                missing=[None if j in strict else "" for j in range(len(header))]))
+            for role, (header, strict) in _FILES.items()
+        }
+        for part in parts:
+            for role, columns in _columns(part, brands).items():
+                files[role].append(columns)
+    return paths
+
+
+def _columns(truth: StudyTables, brands) -> dict[str, list]:
+    """The coded columns of the four files for the patients of ``truth``."""
     subjects = truth.subjects
     ids = columnar.factorize(subjects["patient_id"])
-    order = columnar.positions(ids, ids.values)  # file order = subjects order
-    if len(set(ids.values)) != len(ids.values) or (ids.codes < 0).any():
+    if len(ids.values) != len(ids.codes) or (ids.codes < 0).any():
         raise ValueError("subjects: patient_id must be unique and present")
+    order = np.arange(len(ids.values))  # file order = subjects order
     infusion = _epoch_days(subjects["infusion_date"])
 
     columns = [ids, columnar.mapped(columnar.factorize(subjects["sex"]), {"F": "Ž", "M": "M"}.__getitem__)]
@@ -116,7 +151,7 @@ def write(truth: StudyTables, outdir: Path) -> dict[str, Path]:
         other = np.array([text_code.get(v, -1) for v in status.values] + [-1])[status.codes]
         columns.append(columnar.Coded(np.where(measured, values.codes, other),
                                       values.values + texts))
-    _write(paths["patients"], PATIENT_COLUMNS, columns, strict=(0, 1, 7, 8))
+    out = {"patients": columns}
 
     ratings = truth.ratings[(truth.ratings["status"] == "observed").to_numpy()]
     visit_code = {v: k for k, v in VISIT_CODES.items()}
@@ -138,9 +173,8 @@ def write(truth: StudyTables, outdir: Path) -> dict[str, Path]:
         columnar.mapped(scales, scale_name.__getitem__).take(sort),
         _numbers(ratings["score"].to_numpy()[sort]),
     ]
-    _write(paths["ratings"], RATING_COLUMNS, rows, strict=(0, 1, 2, 3))
+    out["ratings"] = rows
 
-    brands = common.load_brands()
     med = truth.medication
     prn_mask = med["as_needed"].to_numpy().astype(bool)
     m_ids = columnar.factorize(med["patient_id"])
@@ -168,7 +202,7 @@ def write(truth: StudyTables, outdir: Path) -> dict[str, Path]:
         _dates(infusion[pos] + m_days[sort[last]]),
         tablets,
     ]
-    _write(paths["prescriptions"], PRESCRIPTION_COLUMNS, rows, strict=(0, 1, 2, 3))
+    out["prescriptions"] = rows
 
     prn = np.flatnonzero(prn_mask)
     prn = prn[_stable_order(order[m_pos[prn]], m_days[prn], drug_of[prn])]
@@ -179,18 +213,11 @@ def write(truth: StudyTables, outdir: Path) -> dict[str, Path]:
         _dates(infusion[m_pos[prn]] + m_days[prn]),
         tablets,
     ]
-    _write(paths["prn"], PRN_COLUMNS, rows, strict=(0, 1, 2))
-    return paths
+    out["prn"] = rows
+    return out
 
 
 _DIALECT = columnar.Dialect(DELIMITER, NEWLINE, ENCODING)
-
-
-def _write(path: Path, header: list[str], columns: list, strict: tuple[int, ...] = ()) -> None:
-    """Missing values become empty fields (``_num``), except in the ``strict`` columns, where
-    the row-wise writer raised on them."""
-    missing = [None if j in strict else "" for j in range(len(columns))]
-    columnar.write_table(path, header, columns, _DIALECT, missing=missing)
 
 
 def _numbers(values) -> columnar.Coded:

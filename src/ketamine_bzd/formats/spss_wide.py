@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import struct
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -92,15 +93,30 @@ _SAV_STAMP = b"01 Jan 00" + b"00:00:00"
 
 def write(truth: StudyTables, outdir: Path) -> dict[str, Path]:
     """Write ``truth`` (raw ids) as a ``.sav`` + daily medication CSV; same input, same bytes."""
+    return write_parts([truth], outdir)
+
+
+def write_parts(parts: Iterable[StudyTables], outdir: Path) -> dict[str, Path]:
+    """``write`` for a study given in parts (whole patients each, in patient order): the
+    files ``write`` makes of the concatenated tables. The medication CSV is written part by
+    part; the .sav's cases (26 numbers a patient) are collected and written at the end."""
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     paths = {role: outdir / name for role, name in DEFAULT_FILENAMES.items()}
-    _write_sav(truth, paths["patients"])
-    _write_medication(truth, paths["medication"])
+    cases = []
+    with columnar.TableFile(paths["medication"], MED_COLUMNS, _MED_DIALECT) as medication:
+        for part in parts:
+            cases.append(_sav_cases(part))
+            medication.append(_medication_columns(part))
+    if not cases:
+        raise ValueError("write_parts: no parts given")
+    _write_sav(pd.concat(cases, ignore_index=True) if len(cases) > 1 else cases[0],
+               paths["patients"])
     return paths
 
 
-def _write_sav(truth: StudyTables, path: Path) -> None:
+def _sav_cases(truth: StudyTables) -> pd.DataFrame:
+    """The .sav's variables (``SAV_VARIABLES``), one row per patient of ``truth``."""
     subjects = truth.subjects
     ids = columnar.factorize(subjects["patient_id"].astype(str))
     data: dict[str, object] = {"ID": np.array(ids.values, dtype=object)[ids.codes]}
@@ -120,7 +136,10 @@ def _write_sav(truth: StudyTables, path: Path) -> None:
             data[pk_var(analyte, t)] = np.where(
                 measured, subjects[col].to_numpy(dtype=float), code[status.codes]
             )
-    frame = pd.DataFrame(data, columns=SAV_VARIABLES)
+    return pd.DataFrame(data, columns=SAV_VARIABLES)
+
+
+def _write_sav(frame: pd.DataFrame, path: Path) -> None:
     labels = {"ID": "Patient ID", "SEX": "Sex", "EPISODE": "Depressive episode"}
     labels.update({var: label for var, label in SUBJECT_VARS.values()})
     labels.update(
@@ -244,9 +263,9 @@ def _wide_scores(ratings: pd.DataFrame, ids: columnar.Coded) -> dict[str, np.nda
 _MED_DIALECT = columnar.Dialect(",", "\n", "utf-8")
 
 
-def _write_medication(truth: StudyTables, path: Path) -> None:
+def _medication_columns(truth: StudyTables) -> list[columnar.Coded]:
     med = truth.medication
-    columns = [
+    return [
         columnar.factorize(med["patient_id"]),
         columnar.mapped(columnar.factorize(med["study_day"].to_numpy().astype(np.int64)), int),
         columnar.factorize(med["drug"]),
@@ -254,8 +273,6 @@ def _write_medication(truth: StudyTables, path: Path) -> None:
         columnar.mapped(columnar.factorize(med["as_needed"].to_numpy().astype(bool)),
                         lambda v: int(bool(v))),
     ]
-    columnar.write_table(path, MED_COLUMNS, columns, _MED_DIALECT,
-                         missing=[None, None, None, None, None])
 
 
 # ----------------------------------------------------------------------------- read

@@ -15,16 +15,17 @@ Reference: Frontiers in Psychiatry 2020;11:844 (Results, Tables 1-2).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from functools import lru_cache
 
 import numpy as np
 
 from ..canonical import StudyTables
 from . import paper
-from ._tables import STUDIES, build_tables
+from ._tables import STUDIES, build_tables, draw_cohort
 from ._template import Template, TemplateError, build_template
 
-__all__ = ["generate_cohort", "make_template", "cached_template", "STUDIES", "paper"]
+__all__ = ["generate_cohort", "generate_cohort_parts", "make_template", "cached_template", "STUDIES", "paper"]
 
 log = logging.getLogger(__name__)
 
@@ -66,3 +67,33 @@ def generate_cohort(n_patients: int = 47, seed: int = DEFAULT_SEED) -> dict[str,
     tpl = cached_template(int(seed))
     rng = np.random.default_rng([seed, 1, int(n_patients)])
     return build_tables(rng, tpl, int(n_patients))
+
+
+PATIENTS_PER_PART = 100_000
+
+
+def generate_cohort_parts(
+    n_patients: int = 47, seed: int = DEFAULT_SEED, patients_per_part: int = PATIENTS_PER_PART
+) -> dict[str, Iterator[StudyTables]]:
+    """``generate_cohort(n_patients, seed)`` in parts: ``{study: iterator of StudyTables}``,
+    each part at most ``patients_per_part`` patients (whole patients, in patient_id order).
+
+    Concatenated per study, the parts' tables equal ``generate_cohort``'s (same draws: every
+    random number is drawn per patient first, only the long tables are expanded per part), so
+    exports of 10^6 patients can be written with memory bounded by a part
+    (``formats.<format>.write_parts``).
+    """
+    if int(n_patients) != n_patients or n_patients < 2:
+        raise ValueError(f"n_patients must be an integer >= 2, got {n_patients!r}")
+    if patients_per_part < 1:
+        raise ValueError(f"patients_per_part must be >= 1, got {patients_per_part!r}")
+    tpl = cached_template(int(seed))
+    rng = np.random.default_rng([seed, 1, int(n_patients)])
+    plan = draw_cohort(rng, tpl, int(n_patients))
+
+    def parts(study: str) -> Iterator[StudyTables]:
+        k = len(plan.members(study))
+        for start in range(0, max(k, 1), patients_per_part):
+            yield plan.study_tables(study, start, start + patients_per_part)
+
+    return {s: parts(s) for s in STUDIES}

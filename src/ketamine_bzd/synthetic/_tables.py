@@ -220,6 +220,41 @@ def _codes(values: np.ndarray) -> tuple[list, np.ndarray]:
 
 
 def build_tables(rng: np.random.Generator, tpl: Template, n: int) -> dict[str, StudyTables]:
+    """The whole cohort: every study's tables at once."""
+    plan = draw_cohort(rng, tpl, n)
+    return {s: plan.study_tables(s) for s in STUDIES}
+
+
+@dataclass
+class CohortPlan:
+    """Every draw of an n-patient cohort, per patient (cohort order); the long tables
+    (ratings x 12, daily medication) are only expanded by ``study_tables``, for all of a
+    study's patients or a range of them, so a large cohort can be built part by part."""
+
+    study: np.ndarray
+    ids: pa.Array
+    dates: np.ndarray
+    numbers: dict
+    pk_values: dict
+    pk_status: dict
+    scores: np.ndarray
+    missing: np.ndarray
+    med: MedicationPlan
+    sex: tuple
+    episode: tuple
+
+    def members(self, study: str) -> np.ndarray:
+        """Cohort positions of ``study``'s patients in enrolment (= patient_id) order."""
+        return np.flatnonzero(self.study == study)
+
+    def study_tables(self, s: str, start: int = 0, stop: int | None = None) -> StudyTables:
+        """Tables of patients ``start:stop`` (in patient_id order) of study ``s``; the
+        tables of consecutive ranges concatenate to those of the whole study."""
+        members = self.members(s)[start:stop]
+        return _study_tables(self, s, members)
+
+
+def draw_cohort(rng: np.random.Generator, tpl: Template, n: int) -> CohortPlan:
     resample = n != len(tpl.patients)
     src = _draw_rows(rng, tpl, n) if resample else np.arange(n)
     p = tpl.patients.iloc[src].reset_index(drop=True)
@@ -280,57 +315,57 @@ def build_tables(rng: np.random.Generator, tpl: Template, n: int) -> dict[str, S
         scores = np.where(missing, np.nan, scores)
 
     med = _medication_plan(rng if resample else None, tpl, src, study)
-    sex_values, sex_codes = _codes(p["sex"].to_numpy())
-    episode_values, episode_codes = _codes(p["episode"].to_numpy())
+    return CohortPlan(study, ids, dates, numbers, pk_values, pk_status, scores, missing, med,
+                      _codes(p["sex"].to_numpy()), _codes(p["episode"].to_numpy()))
 
-    out = {}
-    for s in STUDIES:
-        # enrolment order = patient_id order (zero-padded codes)
-        members = np.flatnonzero(study == s)
-        k = len(members)
-        take = pa.array(members)
-        subjects = pd.DataFrame(
-            {
-                "patient_id": pd.Series(ids.take(take), dtype="str"),
-                "study": _text([s], np.zeros(k, dtype=np.int64)),
-                "sex": _text(sex_values, sex_codes[members]),
-                **{c: v[members] for c, v in numbers.items()},
-                "episode": _text(episode_values, episode_codes[members]),
-            }
-        )
-        for col in PK_COLUMNS:
-            subjects[col] = pk_values[col][members]
-        for col in PK_COLUMNS:
-            subjects[f"{col}_status"] = _text(PK_STATUS, pk_status[col][members])
-        subjects = subjects[SUBJECT_COLUMNS]
-        subjects["infusion_date"] = pd.to_datetime(dates[members])
 
-        n_sv = len(SCALES) * len(VISITS)
-        ratings = pd.DataFrame(
-            {
-                "patient_id": pd.Series(ids.take(pa.array(np.repeat(members, n_sv))), dtype="str"),
-                "study": _text([s], np.zeros(k * n_sv, dtype=np.int64)),
-                "scale": _text(SCALES, np.tile(np.repeat(np.arange(len(SCALES)), len(VISITS)), k)),
-                "visit": _text(VISITS, np.tile(np.arange(len(VISITS)), k * len(SCALES))),
-                "study_day": np.tile([VISIT_STUDY_DAY[v] for v in VISITS], k * len(SCALES)).astype(
-                    "int64"
-                ),
-                "score": scores[members].reshape(-1).astype(float),
-                "status": _text(("observed", "missing"), missing[members].reshape(-1).astype(np.int64)),
-            }
-        )[RATING_COLUMNS]
 
-        rows, owner = med.rows_of(members)
-        medication = pd.DataFrame(
-            {
-                "patient_id": pd.Series(ids.take(pa.array(members[owner])), dtype="str"),
-                "study": _text([s], np.zeros(len(rows), dtype=np.int64)),
-                "study_day": med.study_day[rows].astype("int64"),
-                "drug": _text(med.drugs, med.drug[rows]),
-                "drug_class": _text(med.classes, med.drug_class[rows]),
-                "dose_mg": med.dose_mg[rows].astype(float),
-                "as_needed": med.as_needed[rows].astype(bool),
-            }
-        )[MEDICATION_COLUMNS]
-        out[s] = StudyTables(s, subjects, ratings, medication)
-    return out
+def _study_tables(plan: CohortPlan, s: str, members: np.ndarray) -> StudyTables:
+    ids, dates, numbers, med = plan.ids, plan.dates, plan.numbers, plan.med
+    (sex_values, sex_codes), (episode_values, episode_codes) = plan.sex, plan.episode
+    k = len(members)
+    take = pa.array(members)
+    subjects = pd.DataFrame(
+        {
+            "patient_id": pd.Series(ids.take(take), dtype="str"),
+            "study": _text([s], np.zeros(k, dtype=np.int64)),
+            "sex": _text(sex_values, sex_codes[members]),
+            **{c: v[members] for c, v in numbers.items()},
+            "episode": _text(episode_values, episode_codes[members]),
+        }
+    )
+    for col in PK_COLUMNS:
+        subjects[col] = plan.pk_values[col][members]
+    for col in PK_COLUMNS:
+        subjects[f"{col}_status"] = _text(PK_STATUS, plan.pk_status[col][members])
+    subjects = subjects[SUBJECT_COLUMNS]
+    subjects["infusion_date"] = pd.to_datetime(dates[members])
+
+    n_sv = len(SCALES) * len(VISITS)
+    ratings = pd.DataFrame(
+        {
+            "patient_id": pd.Series(ids.take(pa.array(np.repeat(members, n_sv))), dtype="str"),
+            "study": _text([s], np.zeros(k * n_sv, dtype=np.int64)),
+            "scale": _text(SCALES, np.tile(np.repeat(np.arange(len(SCALES)), len(VISITS)), k)),
+            "visit": _text(VISITS, np.tile(np.arange(len(VISITS)), k * len(SCALES))),
+            "study_day": np.tile([VISIT_STUDY_DAY[v] for v in VISITS], k * len(SCALES)).astype(
+                "int64"
+            ),
+            "score": plan.scores[members].reshape(-1).astype(float),
+            "status": _text(("observed", "missing"), plan.missing[members].reshape(-1).astype(np.int64)),
+        }
+    )[RATING_COLUMNS]
+
+    rows, owner = med.rows_of(members)
+    medication = pd.DataFrame(
+        {
+            "patient_id": pd.Series(ids.take(pa.array(members[owner])), dtype="str"),
+            "study": _text([s], np.zeros(len(rows), dtype=np.int64)),
+            "study_day": med.study_day[rows].astype("int64"),
+            "drug": _text(med.drugs, med.drug[rows]),
+            "drug_class": _text(med.classes, med.drug_class[rows]),
+            "dose_mg": med.dose_mg[rows].astype(float),
+            "as_needed": med.as_needed[rows].astype(bool),
+        }
+    )[MEDICATION_COLUMNS]
+    return StudyTables(s, subjects, ratings, medication)
