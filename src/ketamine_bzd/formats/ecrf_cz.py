@@ -244,7 +244,8 @@ def _dates(epoch_days: np.ndarray) -> columnar.Coded:
 def _brands(drugs: columnar.Coded, drug_codes: np.ndarray, doses: np.ndarray, brands):
     """(brand, tablets) columns: ``_brand_for`` once per distinct (drug, dose)."""
     dose_codes, dose_values = pd.factorize(doses, use_na_sentinel=False)
-    pairs = columnar.factorize(drug_codes * (len(dose_values) + 1) + dose_codes)
+    pair_codes, pair_values = pd.factorize(drug_codes * (len(dose_values) + 1) + dose_codes)
+    pairs = columnar.Coded(pair_codes.astype(np.int64), list(pair_values))  # present pairs only
     picks = [_brand_for(drugs.values[int(k) // (len(dose_values) + 1)],
                         float(dose_values[int(k) % (len(dose_values) + 1)]), brands)
              for k in pairs.values]

@@ -92,6 +92,8 @@ class MedicationPlan:
         owner = np.repeat(np.arange(len(patients)), lengths)
         within = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
         base = self.block_start[patients][owner]
+        if not has.any():
+            return base + within, owner
         at = np.where(has, self.extra_at[patients], np.iinfo(np.int64).max)[owner]
         rows = np.where(within < at, base + within, base + within - 1)
         rows = np.where(within == at, self.extra_row[patients][owner], rows)
@@ -208,6 +210,14 @@ def _text(values, codes: np.ndarray) -> pd.Series:
     """A ``str`` column of ``values[codes]`` (Arrow take from the distinct values, no Python
     object per row)."""
     return pd.Series(_arrow_text(values, codes), dtype="str")
+
+
+def _constant(value: str, n: int) -> pd.Series:
+    """A ``str`` column of ``n`` times ``value``, its Arrow buffers made directly."""
+    data = value.encode("utf-8")
+    offsets = np.arange(n + 1, dtype=np.int64) * len(data)
+    arr = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data * n))
+    return pd.Series(arr, dtype="str")
 
 
 def _arrow_text(values, codes: np.ndarray) -> pa.Array:
@@ -328,7 +338,7 @@ def _study_tables(plan: CohortPlan, s: str, members: np.ndarray) -> StudyTables:
     subjects = pd.DataFrame(
         {
             "patient_id": pd.Series(ids.take(take), dtype="str"),
-            "study": _text([s], np.zeros(k, dtype=np.int64)),
+            "study": _constant(s, k),
             "sex": _text(sex_values, sex_codes[members]),
             **{c: v[members] for c, v in numbers.items()},
             "episode": _text(episode_values, episode_codes[members]),
@@ -345,7 +355,7 @@ def _study_tables(plan: CohortPlan, s: str, members: np.ndarray) -> StudyTables:
     ratings = pd.DataFrame(
         {
             "patient_id": pd.Series(ids.take(pa.array(np.repeat(members, n_sv))), dtype="str"),
-            "study": _text([s], np.zeros(k * n_sv, dtype=np.int64)),
+            "study": _constant(s, k * n_sv),
             "scale": _text(SCALES, np.tile(np.repeat(np.arange(len(SCALES)), len(VISITS)), k)),
             "visit": _text(VISITS, np.tile(np.arange(len(VISITS)), k * len(SCALES))),
             "study_day": np.tile([VISIT_STUDY_DAY[v] for v in VISITS], k * len(SCALES)).astype(
@@ -360,7 +370,7 @@ def _study_tables(plan: CohortPlan, s: str, members: np.ndarray) -> StudyTables:
     medication = pd.DataFrame(
         {
             "patient_id": pd.Series(ids.take(pa.array(members[owner])), dtype="str"),
-            "study": _text([s], np.zeros(len(rows), dtype=np.int64)),
+            "study": _constant(s, len(rows)),
             "study_day": med.study_day[rows].astype("int64"),
             "drug": _text(med.drugs, med.drug[rows]),
             "drug_class": _text(med.classes, med.drug_class[rows]),
