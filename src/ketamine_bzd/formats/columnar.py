@@ -15,6 +15,8 @@ only one value per run is hashed.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,12 +100,13 @@ def mapped(codes: Coded, fmt: Callable) -> Coded:
     return Coded(codes.codes, [fmt(v) for v in codes.values])
 
 
-def quote_minimal(text: str, delimiter: str, quotechar: str = '"') -> str:
-    """``csv.QUOTE_MINIMAL`` of one field: quoted when it holds the delimiter, the quote
-    character or a line break (CPython's ``_csv`` writer; one-field rows do not occur here)."""
-    if delimiter in text or quotechar in text or "\n" in text or "\r" in text:
-        return quotechar + text.replace(quotechar, quotechar * 2) + quotechar
-    return text
+def quote_minimal(text: str, delimiter: str, newline: str = "\r\n") -> str:
+    """One field as ``csv.writer(delimiter=..., lineterminator=newline)`` writes it
+    (``QUOTE_MINIMAL``; the running Python's own rules, e.g. which line-break characters
+    force quotes). Rows here always have several fields, so a lone empty field never occurs."""
+    buf = io.StringIO(newline="")
+    csv.writer(buf, delimiter=delimiter, lineterminator=newline).writerow([text, ""])
+    return buf.getvalue()[: -len(delimiter) - len(newline)]
 
 
 @dataclass
@@ -113,12 +116,16 @@ class Dialect:
     encoding: str
 
     def field(self, text: str) -> bytes:
-        return quote_minimal(str(text), self.delimiter).encode(self.encoding)
+        return quote_minimal(str(text), self.delimiter, self.newline).encode(self.encoding)
 
     def encoded(self, values: list) -> pa.Array:
-        """``field`` of every value as an Arrow binary array. Values that need no quoting and
-        are ASCII (or the encoding is UTF-8) are cast by Arrow, not encoded one by one."""
-        texts = pa.array([v if isinstance(v, str) else str(v) for v in values], pa.large_string())
+        """``field`` of every value as an Arrow binary array. Values without a delimiter,
+        quote or line break (which never need quoting) that are ASCII (or the encoding is
+        UTF-8) are cast by Arrow, not quoted and encoded one by one."""
+        try:  # all text already (identifiers, formatted numbers): converted in C
+            texts = pa.array(values, pa.large_string())
+        except (pa.ArrowTypeError, pa.ArrowInvalid):
+            texts = pa.array([v if isinstance(v, str) else str(v) for v in values], pa.large_string())
         special = [self.delimiter, '"', "\n", "\r"]
         plain = not any(pc.any(pc.match_substring(texts, c)).as_py() for c in special)
         if plain and (self.encoding == "utf-8" or pc.all(pc.string_is_ascii(texts)).as_py()):
@@ -158,7 +165,7 @@ class TableFile:
         self.header, self.dialect, self.chunk_rows = list(header), dialect, chunk_rows
         self.missing = list(missing) if missing is not None else [None] * len(self.header)
         self.fh = open(path, "wb")
-        line = dialect.delimiter.join(quote_minimal(h, dialect.delimiter) for h in header)
+        line = dialect.delimiter.join(quote_minimal(h, dialect.delimiter, dialect.newline) for h in header)
         self.fh.write((line + dialect.newline).encode(dialect.encoding))
 
     def __enter__(self) -> TableFile:

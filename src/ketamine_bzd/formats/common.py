@@ -213,6 +213,21 @@ def dose_run_bounds(groups: np.ndarray, days: np.ndarray, doses: np.ndarray):
     return first, last
 
 
+def concat_parts(parts) -> StudyTables:
+    """One study's tables from parts holding whole patients (``write_parts`` of a format that
+    needs the whole study at once)."""
+    parts = list(parts)
+    if not parts:
+        raise ValueError("no parts given")
+    if len(parts) == 1:
+        return parts[0]
+    return StudyTables(
+        parts[0].study,
+        *(pd.concat([getattr(p, name) for p in parts], ignore_index=True)
+          for name in ("subjects", "ratings", "medication")),
+    )
+
+
 # ----------------------------------------------------------------------------- decoding
 
 

@@ -910,6 +910,12 @@ def write(truth: StudyTables, outdir: Path) -> dict[str, Path]:
     return paths
 
 
+def write_parts(parts, outdir: Path) -> dict[str, Path]:
+    """``write`` of a study given in parts (whole patients each, in order); SDTM needs the
+    whole study at once, so the parts are joined first."""
+    return write(common.concat_parts(parts), outdir)
+
+
 def write_xpt(frame: pd.DataFrame, path: Path, name: str) -> None:
     """``frame`` as a SAS XPORT v5 file with a fixed creation stamp (byte-reproducible)."""
     frame = frame.copy()
