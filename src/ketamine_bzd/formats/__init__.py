@@ -1,7 +1,8 @@
 """Ingest adapters, one per raw export format (contract: ``docs/data-contract.md``).
 
 Each module exposes ``FILE_ROLES`` (the files it needs; the config gives a path per role),
-``write(truth, outdir) -> {role: path}`` (used for the synthetic default; byte-deterministic)
+``write(truth, outdir) -> {role: path}`` (used for the synthetic default; byte-deterministic),
+``write_parts(parts, outdir)`` (the same files from a study given in parts of whole patients)
 and ``read(study, files, key) -> IngestResult`` (strict: hard errors raise
 :class:`~ketamine_bzd.errors.IngestError`, soft problems are flagged or quarantined).
 """
