@@ -160,3 +160,15 @@ def test_sav_cases_equal_pyreadstat(ids, tmp_path):
     fast, ref = (tmp_path / "fast.sav").read_bytes(), (tmp_path / "ref.sav").read_bytes()
     # ReadStat stamps the write time into the header (bytes 92-109)
     assert fast[:92] + fast[109:] == ref[:92] + ref[109:]
+
+
+def test_cached_template_is_the_search_result():
+    """``generate_cohort`` shares one template search per seed; the search itself stays
+    deterministic (a fresh search gives the cached template)."""
+    from ketamine_bzd.synthetic import DEFAULT_SEED, cached_template, make_template
+
+    fresh, cached = make_template(DEFAULT_SEED), cached_template(DEFAULT_SEED)
+    pd.testing.assert_frame_equal(fresh.patients, cached.patients)
+    for name in ("madrs", "bdi", "bai"):
+        np.testing.assert_array_equal(getattr(fresh, name), getattr(cached, name))
+    assert fresh.regular == cached.regular and fresh.as_needed == cached.as_needed
