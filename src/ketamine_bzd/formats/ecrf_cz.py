@@ -129,7 +129,6 @@ def _columns(truth: StudyTables, brands) -> dict[str, list]:
     ids = columnar.factorize(subjects["patient_id"])
     if len(ids.values) != len(ids.codes) or (ids.codes < 0).any():
         raise ValueError("subjects: patient_id must be unique and present")
-    order = np.arange(len(ids.values))  # file order = subjects order
     infusion = _epoch_days(subjects["infusion_date"])
 
     columns = [ids, columnar.mapped(columnar.factorize(subjects["sex"]), {"F": "Ž", "M": "M"}.__getitem__)]
@@ -157,14 +156,14 @@ def _columns(truth: StudyTables, brands) -> dict[str, list]:
     visit_code = {v: k for k, v in VISIT_CODES.items()}
     scale_name = {v: k for k, v in SCALE_NAMES.items()}
     r_ids = columnar.factorize(ratings["patient_id"])
-    r_pos = columnar.positions(r_ids, ids.values)
+    r_pos = columnar.positions(r_ids, ids.values)  # the patient's row in subjects = file order
     visits = columnar.factorize(ratings["visit"])
     scales = columnar.factorize(ratings["scale"])
     visit_rank = np.array([list(VISIT_CODES.values()).index(v) for v in visits.values] + [0])
     scale_rank = np.array([list(SCALE_NAMES.values()).index(s) for s in scales.values] + [0])
     if (visits.codes < 0).any() or (scales.codes < 0).any():
         raise ValueError("ratings: missing visit or scale")
-    sort = _stable_order(order[r_pos], visit_rank[visits.codes], scale_rank[scales.codes])
+    sort = _stable_order(r_pos, visit_rank[visits.codes], scale_rank[scales.codes])
     days = ratings["study_day"].to_numpy()[sort].astype(np.int64)
     rows = [
         columnar.Coded(r_ids.codes[sort], r_ids.values),
@@ -189,7 +188,7 @@ def _columns(truth: StudyTables, brands) -> dict[str, list]:
     drug_of = drug_rank[drugs.codes]
 
     reg = np.flatnonzero(~prn_mask)
-    sort = reg[_stable_order(order[m_pos[reg]], drug_of[reg], m_days[reg])]
+    sort = reg[_stable_order(m_pos[reg], drug_of[reg], m_days[reg])]
     group = np.stack([m_pos[sort], drugs.codes[sort]])
     first, last = common.dose_run_bounds(group, m_days[sort], doses[sort])
     run_rows = sort[first]
@@ -205,7 +204,7 @@ def _columns(truth: StudyTables, brands) -> dict[str, list]:
     out["prescriptions"] = rows
 
     prn = np.flatnonzero(prn_mask)
-    prn = prn[_stable_order(order[m_pos[prn]], m_days[prn], drug_of[prn])]
+    prn = prn[_stable_order(m_pos[prn], m_days[prn], drug_of[prn])]
     brand, tablets = _brands(drugs, drugs.codes[prn], doses[prn], brands)
     rows = [
         columnar.Coded(m_ids.codes[prn], m_ids.values),
