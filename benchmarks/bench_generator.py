@@ -66,22 +66,32 @@ def one_size(n: int, mode: str) -> dict:
         if mode == "parts":
             parts = generate_cohort_parts(n, SEED)
             spent["generate"] += time.perf_counter() - t1
-            files = {s: FORMATS[f].write_parts(timed(parts[s]), Path(tmp) / s)
-                     for s, f in FORMATS_OF.items()}
+            files = {s: FORMATS[f].write_parts(timed(parts[s]), Path(tmp) / s) for s, f in FORMATS_OF.items()}
         else:
             truth = generate_cohort(n_patients=n, seed=SEED)
             spent["generate"] += time.perf_counter() - t1
-            files = {s: FORMATS[f].write(next(timed([truth[s]])), Path(tmp) / s)
-                     for s, f in FORMATS_OF.items()}
+            files = {
+                s: FORMATS[f].write(next(timed([truth[s]])), Path(tmp) / s) for s, f in FORMATS_OF.items()
+            }
         t_all = time.perf_counter() - t1
         size_mb = sum(p.stat().st_size for f in files.values() for p in f.values()) / 1e6
         prn_rows = len(files["ket2013"]["prn"].read_bytes().splitlines()) - 1
     total = t_tpl + t_all
-    return {"n": n, "mode": mode, "template_s": t_tpl, "resample_s": spent["generate"],
-            "write_exports_s": t_all - spent["generate"], "total_s": total,
-            "cpu_s": time.process_time() - cpu0, "truth_rows": counts["rows"],
-            "prn_rows_truth": counts["prn"], "prn_rows_ecrf": prn_rows, "exports_mb": size_mb,
-            "peak_rss_mb": peak_rss_mb(), "rows_per_s": counts["rows"] / total}
+    return {
+        "n": n,
+        "mode": mode,
+        "template_s": t_tpl,
+        "resample_s": spent["generate"],
+        "write_exports_s": t_all - spent["generate"],
+        "total_s": total,
+        "cpu_s": time.process_time() - cpu0,
+        "truth_rows": counts["rows"],
+        "prn_rows_truth": counts["prn"],
+        "prn_rows_ecrf": prn_rows,
+        "exports_mb": size_mb,
+        "peak_rss_mb": peak_rss_mb(),
+        "rows_per_s": counts["rows"] / total,
+    }
 
 
 def exponent(ns: list[int], ts: list[float]) -> float:
@@ -102,23 +112,32 @@ def main() -> None:
     for n in sizes:
         # the whole cohort in memory needs ~7.5 GB at 10^6: measured up to 10^5 only
         for mode in ("parts", "whole") if n <= 100_000 else ("parts",):
-            out = subprocess.run([sys.executable, __file__, "--one", str(n), mode], check=True,
-                                 capture_output=True, text=True).stdout
+            out = subprocess.run(
+                [sys.executable, __file__, "--one", str(n), mode], check=True, capture_output=True, text=True
+            ).stdout
             r = json.loads(out.strip().splitlines()[-1])
             if mode == "parts":
                 results.append(r)
-            for key, unit in [("template_s", "s"), ("resample_s", "s"),
-                              ("write_exports_s", "s"), ("total_s", "s"), ("cpu_s", "s"),
-                              ("peak_rss_mb", "MB"), ("rows_per_s", "rows/s"),
-                              ("truth_rows", "rows"), ("exports_mb", "MB"),
-                              ("prn_rows_ecrf", "rows")]:
+            for key, unit in [
+                ("template_s", "s"),
+                ("resample_s", "s"),
+                ("write_exports_s", "s"),
+                ("total_s", "s"),
+                ("cpu_s", "s"),
+                ("peak_rss_mb", "MB"),
+                ("rows_per_s", "rows/s"),
+                ("truth_rows", "rows"),
+                ("exports_mb", "MB"),
+                ("prn_rows_ecrf", "rows"),
+            ]:
                 print(f"generator_{mode}_n{n}_{key}: {r[key]:.3f} {unit}")
     print(f"generator_load_average_after: {os.getloadavg()[0]:.2f} (1 min)")
     if len(results) > 1:
         ns = [r["n"] for r in results]
         for key in ("resample_s", "write_exports_s", "total_s"):
-            print(f"generator_parts_{key}_exponent: {exponent(ns, [r[key] for r in results]):.3f} "
-                  "(time ~ N^x)")
+            print(
+                f"generator_parts_{key}_exponent: {exponent(ns, [r[key] for r in results]):.3f} (time ~ N^x)"
+            )
 
 
 if __name__ == "__main__":

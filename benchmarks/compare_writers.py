@@ -23,8 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def reference_formats(ref: str, where: Path):
     archive = where / "ref.tar"
-    subprocess.run(["git", "-C", str(ROOT), "archive", "-o", str(archive), ref, "src/ketamine_bzd"],
-                   check=True)
+    subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "-o", str(archive), ref, "src/ketamine_bzd"], check=True
+    )
     with tarfile.open(archive) as tar:
         tar.extractall(where, filter="data")
     (where / "src" / "ketamine_bzd").rename(where / "ketamine_bzd_ref")
@@ -50,8 +51,10 @@ def main() -> int:
             for role in new:
                 equal = new[role].read_bytes() == old[role].read_bytes()
                 same &= equal
-                print(f"{study} {role}: {'identical' if equal else 'DIFFERENT'} "
-                      f"({new[role].stat().st_size} bytes)")
+                print(
+                    f"{study} {role}: {'identical' if equal else 'DIFFERENT'} "
+                    f"({new[role].stat().st_size} bytes)"
+                )
             print(f"{study}: write {t1 - t0:.2f} s here, {t2 - t1:.2f} s at {ref}")
     print("all files identical" if same else "files differ")
     return 0 if same else 1

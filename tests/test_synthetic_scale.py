@@ -44,9 +44,7 @@ def test_write_parts_gives_the_bytes_of_write(study, cohort, tmp_path):
     module = FORMATS[FORMAT_OF[study]]
     whole = module.write(cohort[study], tmp_path / "whole")
     parts = module.write_parts(generate_cohort_parts(300, SEED, 35)[study], tmp_path / "parts")
-    assert {r: p.read_bytes() for r, p in whole.items()} == {
-        r: p.read_bytes() for r, p in parts.items()
-    }
+    assert {r: p.read_bytes() for r, p in whole.items()} == {r: p.read_bytes() for r, p in parts.items()}
 
 
 def test_resampled_cohorts_carry_as_needed_doses_in_each_study(cohort):
@@ -101,9 +99,13 @@ def test_columnar_bytes_equal_csv_writer(dialect, tmp_path):
     flags = rng.random(n) < 0.5
     ids = np.array([f"P{i // 3:05d}" for i in range(n)], dtype=object)
     rows = [
-        [ids[i], texts[t_idx[i]], int(days[i]),
-         "" if np.isnan(numbers[n_idx[i]]) else common.format_number(numbers[n_idx[i]]),
-         int(flags[i])]
+        [
+            ids[i],
+            texts[t_idx[i]],
+            int(days[i]),
+            "" if np.isnan(numbers[n_idx[i]]) else common.format_number(numbers[n_idx[i]]),
+            int(flags[i]),
+        ]
         for i in range(n)
     ]
     header = ["ID", "Text; with delimiter", "DAY", "DOSE", "FLAG"]
@@ -115,8 +117,9 @@ def test_columnar_bytes_equal_csv_writer(dialect, tmp_path):
         columnar.mapped(columnar.factorize(flags), lambda v: int(bool(v))),
     ]
     path = tmp_path / "t.csv"
-    with columnar.TableFile(path, header, dialect, missing=[None, None, None, "", None],
-                            chunk_rows=777) as table:
+    with columnar.TableFile(
+        path, header, dialect, missing=[None, None, None, "", None], chunk_rows=777
+    ) as table:
         table.append([c.take(np.arange(0, 2_000)) for c in columns])
         table.append([c.take(np.arange(2_000, n)) for c in columns])
     want = _reference_csv(header, rows, dialect.delimiter, dialect.newline, dialect.encoding)
@@ -141,8 +144,9 @@ def test_dose_run_bounds_match_the_row_loop():
     assert got == want
 
 
-@pytest.mark.parametrize("ids", [["K09-1", "K09-123456789", "K09-22"], ["a", "bb", "ccc"],
-                                 ["Pacient Č1", "x", "y"]])
+@pytest.mark.parametrize(
+    "ids", [["K09-1", "K09-123456789", "K09-22"], ["a", "bb", "ccc"], ["Pacient Č1", "x", "y"]]
+)
 def test_sav_cases_equal_pyreadstat(ids, tmp_path):
     rng = np.random.default_rng(1)
     n = 600
@@ -152,9 +156,13 @@ def test_sav_cases_equal_pyreadstat(ids, tmp_path):
         v[rng.random(n) < 0.1] = np.nan
         frame[f"V{j}"] = v
     frame["V0"] = np.where(np.isnan(frame["V0"]), -9.0, frame["V0"])
-    meta = dict(file_label="test", column_labels={"ID": "Patient ID", "V0": "zero"},
-                variable_value_labels={"V0": {-9.0: "not sampled"}},
-                missing_ranges={"V0": [-9.0]}, variable_measure={"ID": "nominal"})
+    meta = dict(
+        file_label="test",
+        column_labels={"ID": "Patient ID", "V0": "zero"},
+        variable_value_labels={"V0": {-9.0: "not sampled"}},
+        missing_ranges={"V0": [-9.0]},
+        variable_measure={"ID": "nominal"},
+    )
     spss_wide.write_sav_cases(frame, tmp_path / "fast.sav", **meta)
     pyreadstat.write_sav(frame, str(tmp_path / "ref.sav"), **meta)
     fast, ref = (tmp_path / "fast.sav").read_bytes(), (tmp_path / "ref.sav").read_bytes()
