@@ -58,12 +58,16 @@ check-config: $(VENV)/.installed-base
 dry-run: $(VENV)/.installed-base
 	$(SNAKEMAKE) --cores $(CORES) --profile profiles/default $(RUN_ARGS) --dry-run
 
+# Two pytest-xdist workers (TEST_WORKERS=1: one process); a test file stays on one worker, and the
+# workflow runs the files share are built once (tests/conftest.py).
+TEST_WORKERS ?= 2
+PYTEST = $(PY) -m pytest $(if $(filter-out 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
 test: $(VENV)/.installed-test
-	$(PY) -m pytest
+	$(PYTEST) --durations=25
 
 # Unit tests only: no workflow runs (those are marked slow).
 test-fast: $(VENV)/.installed-test
-	$(PY) -m pytest -m "not slow"
+	$(PYTEST) -m "not slow"
 
 bench: $(VENV)/.installed-test
 	@for b in benchmarks/bench_*.py; do echo "# $$b"; $(PY) $$b || exit 1; done

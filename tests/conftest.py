@@ -1,7 +1,10 @@
 """Shared fixtures: one full run of the default workflow serves every workflow-level test."""
 
+import contextlib
 import datetime as dt
+import fcntl
 import os
+import pickle
 import re
 import shutil
 from pathlib import Path
@@ -12,18 +15,36 @@ import yaml
 from workflow_helpers import COHORT_TARGETS, copy_workflow, snakemake
 
 
+@contextlib.contextmanager
+def _built_once(tmp_path_factory, name):
+    """A folder shared by every pytest-xdist worker of this session (make test runs two), and
+    whether it still has to be built: the first worker builds it while holding a lock, the
+    others wait and reuse it. Without xdist it is an ordinary session folder."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the session's folder, above each worker's own
+    folder = root / f"shared_{name}"
+    with open(root / f"shared_{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = folder / ".built"
+        yield folder, not done.exists()
+        if not done.exists():
+            done.touch()
+
+
 @pytest.fixture(scope="session")
 def default_run(tmp_path_factory):
     """A fresh copy of the repository after `snakemake` on the synthetic default with the small
-    test config (tests/config-test.yaml; read-only use).
+    test config (tests/config-test.yaml; read-only use), built once for all test workers.
 
     KETAMINE_BZD_TEST_RUN_DIR names an already completed run to reuse while developing tests.
     """
     if os.environ.get("KETAMINE_BZD_TEST_RUN_DIR"):
         return Path(os.environ["KETAMINE_BZD_TEST_RUN_DIR"])
-    workdir = copy_workflow(tmp_path_factory.mktemp("default_run"))
-    snakemake(workdir)
-    return workdir
+    with _built_once(tmp_path_factory, "default_run") as (folder, build):
+        if build:
+            snakemake(copy_workflow(folder))
+    return folder
 
 
 @pytest.fixture
@@ -51,12 +72,20 @@ def own_exports_run(tmp_path_factory):
     time as study ket2009b. ``twice.yaml`` (the first run, which must fail at the cohort) and
     ``overlap.yaml`` (the same with the two declared overlapping_studies) are in the copy.
     Returns (workdir, exports {study: {role: path}}, edited row, first run's process)."""
+    with _built_once(tmp_path_factory, "own_exports_run") as (folder, build):
+        state = folder / "state.pickle"
+        if build:
+            state.write_bytes(pickle.dumps(_own_exports_run(folder)))
+        return pickle.loads(state.read_bytes())
+
+
+def _own_exports_run(folder):
     from ketamine_bzd.formats import FORMATS
     from ketamine_bzd.synthetic import generate_cohort
 
     formats = {"ket2009": "spss_wide", "ket2013": "ecrf_cz"}
-    workdir = copy_workflow(tmp_path_factory.mktemp("own"))
-    base = tmp_path_factory.mktemp("exports")
+    workdir = copy_workflow(folder / "own")
+    base = folder / "exports"
     truth = generate_cohort(47, 20200819)
     exports = {s: FORMATS[f].write(truth[s], base / s) for s, f in formats.items()}
     row = _shift_first_visit(exports["ket2013"]["ratings"])
