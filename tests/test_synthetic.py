@@ -409,6 +409,7 @@ def test_mann_whitney_u_keeps_auc_ci(d):
     assert 0.0090 < stats.mannwhitneyu(nr, r, method="asymptotic").pvalue < 0.0096
 
 
+@pytest.mark.slow  # a second cohort search
 def test_deterministic(default):
     again = generate_cohort()
     for study in default:
@@ -416,6 +417,7 @@ def test_deterministic(default):
             pd.testing.assert_frame_equal(getattr(default[study], part), getattr(again[study], part))
 
 
+@pytest.mark.slow  # three more cohort searches
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_other_seeds_exact(seed, default):
     cohort = cohort_of(seed)

@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from ketamine_bzd.formats import FORMATS
@@ -39,6 +40,7 @@ def test_config_validates_against_schema_and_enum_lists_every_format():
     assert set(fmt["enum"]) == set(FORMATS)
 
 
+@pytest.mark.slow  # parses the workflow (also in make lint)
 def test_snakemake_lint_is_clean():
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "--lint", "--cores", "1"],
