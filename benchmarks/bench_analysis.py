@@ -67,7 +67,7 @@ def run_rule(rule: str, path: Path) -> dict:
     if rule == "analysis_tables":
         for group, groups, rows in (("response_group", (a.RESPONDERS, a.NONRESPONDERS), paper.TABLE1_ROWS),
                                     ("bzd_group", (a.BZD_PLUS, a.BZD_MINUS), paper.TABLE2_ROWS)):
-            a.comparison_table(patients, group, groups, paper.table_specs(rows))
+            a.comparison_table(patients, group, groups, rows)
     elif rule == "analysis_roc":
         a.roc(patients, s)
     elif rule == "analysis_response_logistic":

@@ -246,6 +246,7 @@ rule analysis_paper_comparison:
         logistic=rules.analysis_response_logistic.output.logistic,
         rm_anova=rules.analysis_repeated_measures.output.rm_anova,
         posthoc=rules.analysis_repeated_measures.output.posthoc,
+        paper_numbers=shipped("paper_numbers.csv"),
     output:
         comparison=report(
             f"{ANALYSIS_DIR}/paper_comparison.csv",

@@ -5,6 +5,7 @@ rule synthetic_exports:
         brands=shipped("brands_cz.csv"),
         diazepam_paper=shipped("equivalents/diazepam_paper.csv"),
         fluoxetine_hayasaka2015=shipped("equivalents/fluoxetine_hayasaka2015.csv"),
+        paper_numbers=shipped("paper_numbers.csv"),
     output:
         synthetic_outputs(),
     log:

@@ -7,9 +7,15 @@ from ketamine_bzd import analysis as a
 from ketamine_bzd import paper
 from ketamine_bzd.io import read_table, write_table
 from ketamine_bzd.runner import run
+from ketamine_bzd.shipped import use_resources
 
 
 def main(smk, log):
+    with use_resources({paper.PAPER_NUMBERS_FILE: smk.input.paper_numbers}):  # the rule's input
+        compare(smk, log)
+
+
+def compare(smk, log):
     p = smk.params
     settings = a.AnalysisSettings.from_config(p.analysis)
     patients = a.add_groups(read_table(smk.input.patients), settings.bzd_cutoff_mg)

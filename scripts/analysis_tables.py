@@ -18,7 +18,7 @@ def main(smk, log):
                    paper.TABLE2_TITLE.replace("cut-off", f"{settings.bzd_cutoff_mg:g}")),
     }
     for name, (group, groups, rows, title) in tables.items():
-        table, warnings = a.comparison_table(patients, group, groups, paper.table_specs(rows))
+        table, warnings = a.comparison_table(patients, group, groups, rows)
         for w in warnings + [f"{r.variable}: {r.warnings}" for r in table.itertuples() if r.warnings]:
             log.warning("%s: %s", name, w)
         write_table(table, smk.output[f"{name}_csv"], p.data_source)

@@ -16,6 +16,7 @@ def main(smk, log):
         "brands_cz.csv": smk.input.brands,
         "equivalents/diazepam_paper.csv": smk.input.diazepam_paper,
         "equivalents/fluoxetine_hayasaka2015.csv": smk.input.fluoxetine_hayasaka2015,
+        "paper_numbers.csv": smk.input.paper_numbers,
     }
     with use_resources(tables):  # the rule's inputs, not the package's own copy
         write_exports(smk, log)

@@ -27,8 +27,8 @@ def patients():
 @pytest.fixture(scope="module")
 def results(patients):
     t1, _ = a.comparison_table(patients, "response_group", (a.RESPONDERS, a.NONRESPONDERS),
-                               paper.table_specs(paper.TABLE1_ROWS))
-    t2, _ = a.comparison_table(patients, "bzd_group", (a.BZD_PLUS, a.BZD_MINUS), paper.table_specs(paper.TABLE2_ROWS))
+                               paper.TABLE1_ROWS)
+    t2, _ = a.comparison_table(patients, "bzd_group", (a.BZD_PLUS, a.BZD_MINUS), paper.TABLE2_ROWS)
     roc, coords = a.roc(patients, FAST)
     rm, posthoc, mixed = a.repeated_measures(patients, FAST)
     return dict(table1=t1, table2=t2, roc=roc, coords=coords, response=a.response(patients, FAST),
@@ -67,7 +67,7 @@ def test_table_excludes_and_counts_unknown_response():
     p.loc[[4, 5], "responder"] = pd.NA
     g = a.add_groups(p, 8)
     table, warnings = a.comparison_table(g, "response_group", (a.RESPONDERS, a.NONRESPONDERS),
-                                         paper.table_specs(paper.TABLE1_ROWS))
+                                         paper.TABLE1_ROWS)
     assert len(table) == len(paper.TABLE1_ROWS)
     assert (table["n_excluded"] == 2).all()
     assert warnings and "2 patient(s) with unknown response_group" in warnings[0]
@@ -171,24 +171,50 @@ def test_every_paper_number_has_a_reproduced_quantity(patients, results):
                                     table2=results["table2"], roc=results["roc"], response=results["response"],
                                     logistic=results["logistic"], rm_anova=results["rm_anova"],
                                     posthoc=results["posthoc"])
-    missing = [n.key for n in paper.PAPER_NUMBERS if n.reproduced_by not in q]
+    missing = [n.key for n in paper.paper_numbers() if n.reproduced_by not in q]
     assert not missing
     cmp = paper.compare(q)
-    assert len(cmp) == len(paper.PAPER_NUMBERS) and cmp["key"].is_unique
+    assert len(cmp) == len(paper.paper_numbers()) and cmp["key"].is_unique
     assert cmp["reproduced_value"].notna().all()
 
 
 def test_paper_numbers_cover_the_tables_and_the_known_inconsistencies():
-    keys = {n.key for n in paper.PAPER_NUMBERS}
+    keys = {n.key for n in paper.paper_numbers()}
     for table, rows in (("table1", paper.TABLE1_ROWS), ("table2", paper.TABLE2_ROWS)):
         for r in rows:
-            assert f"{table}.{r.spec.variable}.p_value" in keys
-    notes = " ".join(n.note for n in paper.PAPER_NUMBERS)
+            assert f"{table}.{r.variable}.p_value" in keys
+    notes = " ".join(n.note for n in paper.paper_numbers())
     for fact in ("0.0765", "18 BZD users", "swapped", "not centred", "135 = 3 x 45", "31-52", "41.2 %"):
         assert fact in notes, fact
-    by = {n.key: n for n in paper.PAPER_NUMBERS}
+    by = {n.key: n for n in paper.paper_numbers()}
     assert by["results.roc_sensitivity"].reproduced_by.endswith("bzd_users.specificity")
     assert by["table2.responder.p_value"].printed == "0.071"
+
+
+def test_paper_numbers_file_is_the_one_source(tmp_path):
+    # the shipped file is read whole, in its order, with shared notes expanded
+    numbers = paper.paper_numbers()
+    assert len(numbers) == len({n.key for n in numbers}) > 200
+    assert all("{" not in n.note for n in numbers)
+    pk = paper.number("table2.norketamine_ng_ml_30min.p_value")
+    assert pk.note.startswith("printed '0.22' read as p = 0.2 with footnote mark 2")
+    assert paper.printed_cells("table1", "sex") == (("6", "7"), ("21", "13"))
+    assert paper.count("results.n_bzd_any_use") == 21  # printed "Twenty-one"
+    # a copy passed in by the rule is the one read, and its errors name file, line and column
+    from ketamine_bzd.shipped import resource_path, use_resources
+
+    text = resource_path(paper.PAPER_NUMBERS_FILE).read_text(encoding="utf-8")
+    mine = tmp_path / "paper_numbers.csv"
+    mine.write_text(text.replace("abstract.n_patients,Abstract,patients analysed,47,47",
+                                 "abstract.n_patients,Abstract,patients analysed,48,48"), encoding="utf-8")
+    with use_resources({paper.PAPER_NUMBERS_FILE: mine}):
+        assert paper.number("abstract.n_patients").value == 48
+    assert paper.number("abstract.n_patients").value == 47
+    bad = tmp_path / "bad.csv"
+    bad.write_text(text.replace(",47,47,cohort.n_patients,identity,", ",47,forty,cohort.n_patients,identity,", 1),
+                   encoding="utf-8")
+    with use_resources({paper.PAPER_NUMBERS_FILE: bad}), pytest.raises(ValueError, match="line 2, column reading"):
+        paper.paper_numbers()
 
 
 def test_reading_and_agreement_rules():

@@ -106,7 +106,7 @@ def test_table1_counts_patients_without_antidepressant_in_a_warning(cell):
     n_none = int((patients["ad_therapy"] == "none").sum())
     assert n_none > 0
     table, _ = a.comparison_table(patients, "response_group", (a.RESPONDERS, a.NONRESPONDERS),
-                                  paper.table_specs(paper.TABLE1_ROWS))
+                                  paper.TABLE1_ROWS)
     row = table.set_index("variable").loc["ad_therapy"]
     counted = row[["count_a_1", "count_b_1", "count_a_2", "count_b_2"]].sum()
     assert counted + n_none == len(patients)  # counts reconcile

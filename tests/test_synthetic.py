@@ -2,7 +2,9 @@
 
 The analysis variables are derived here from the canonical tables by the paper's rules,
 independently of the generator (which only exposes tables), and compared with the printed values
-(Frontiers in Psychiatry 2020;11:844, Results, Tables 1-2) rounded to the printed decimals.
+(Frontiers in Psychiatry 2020;11:844, Results, Tables 1-2) rounded to the printed decimals. The
+printed values are read from ``resources/paper_numbers.csv`` (``ketamine_bzd.paper``), the file the
+paper comparison and the generator read.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from ketamine_bzd import paper
 from ketamine_bzd.synthetic import generate_cohort
+from ketamine_bzd.synthetic import paper as targets
 
 SEEDS = [20200819, 1, 2, 3]
 
@@ -41,49 +45,19 @@ FLX_PER_MG = _eq("fluoxetine_hayasaka2015.csv")
 BRANDS = pd.read_csv(RES / "brands_cz.csv")
 
 # printed (mean, sd) per group; Table 1: responders / nonresponders, Table 2: BZD+ / BZD-
-TABLE1 = {
-    "age_years": (("41.6", "13.1"), ("43.5", "12.2")),
-    "mdd_duration_years": (("5.9", "5.9"), ("11.6", "10.9")),
-    "episode_duration_weeks": (("10.8", "9.4"), ("22.6", "30.4")),
-    "n_hospitalizations": (("2.4", "2"), ("2.7", "2.4")),
-    "bdi_day0": (("14.8", "5.4"), ("18.9", "6.9")),
-    "bai_day0": (("14.9", "9.1"), ("22.2", "11.3")),
-    "madrs_day0": (("21.1", "6.5"), ("25.0", "5.9")),
-    "fluoxetine_eq_mg": (("46.9", "16.8"), ("56.9", "26.5")),
-    "ketamine_ng_ml_10min": (("226", "103"), ("243", "114")),
-    "ketamine_ng_ml_30min": (("238", "70"), ("243", "85")),
-    "norketamine_ng_ml_10min": (("9", "4"), ("15", "12")),
-    "norketamine_ng_ml_30min": (("62", "26"), ("71", "26")),
-}
-TABLE2 = {
-    "age_years": (("41.3", "14.2"), ("43.6", "11.7")),
-    "mdd_duration_years": (("11.7", "14.2"), ("9.4", "8.1")),
-    "episode_duration_weeks": (("24.3", "41.0"), ("17.4", "19.3")),
-    "bdi_day0": (("17.1", "7.6"), ("18.1", "6.5")),
-    "bai_day0": (("21.7", "14.2"), ("19.6", "9.9")),
-    "madrs_day0": (("24.5", "8.2"), ("23.7", "5.4")),
-    "madrs_rel_change_day1": (("0.2", "0.3"), ("0.3", "0.3")),
-    "madrs_rel_change_day3": (("0.04", "0.43"), ("0.26", "0.28")),
-    "madrs_rel_change_day7": (("0.03", "0.47"), ("0.30", "0.27")),
-    "ketamine_ng_ml_10min": (("276", "148"), ("226", "94")),
-    "ketamine_ng_ml_30min": (("262", "87"), ("235", "79")),
-    "norketamine_ng_ml_10min": (("18", "13"), ("12", "10")),
-    "norketamine_ng_ml_30min": (("80", "39"), ("65", "28")),
-}
-OVERALL = {
-    "age_years": ("43.0", "12.3"),
-    "madrs_day0": ("24.0", "6.3"),
-    "mdd_duration_years": ("10.0", "10.1"),
-    "episode_duration_weeks": ("19.3", "26.7"),
-    "fluoxetine_eq_mg": ("54.1", "24.5"),
-}
+# (Table 1's diazepam equivalent is the users' mean: checked on its own)
+TABLE1 = {r.variable: paper.printed_cells("table1", r.variable) for r in paper.TABLE1_ROWS
+          if r.kind == "continuous" and r.subset is None}
+TABLE2 = {r.variable: paper.printed_cells("table2", r.variable) for r in paper.TABLE2_ROWS
+          if r.kind == "continuous"}
+OVERALL = {v: (paper.reading(f"results.{k}_mean"), paper.reading(f"results.{k}_sd"))
+           for v, k in targets.OVERALL_KEYS.items()}
 # printed values that contradict the other rows (docs/synthetic.md): not required
-RESIDUALS = {
-    ("OVERALL", "madrs_day0", "mean"),
-    ("TABLE2", "ketamine_ng_ml_10min", "BZD-", "mean"),
-    ("TABLE1", "ketamine_ng_ml_10min", "NR", "sd"),
-    ("TABLE1", "norketamine_ng_ml_30min", "NR", "sd"),
-}
+RESIDUALS = targets.DROPPED
+N = {k: paper.count(f"results.{k}") for k in (
+    "n_patients", "n_female", "n_responders", "n_bzd_users", "n_bzd_plus", "n_responders_bzd_plus",
+    "n_bzd_single_dose", "n_clonazepam", "n_alprazolam", "n_clonazepam_midazolam")}
+CUTOFF_MG = paper.number("results.roc_criterion").value  # BZD+: > 8 mg
 
 
 def rounds_to(x: float, printed: str) -> bool:
@@ -107,7 +81,7 @@ def derive(cohort) -> pd.DataFrame:
     after = bzd[bzd["study_day"].between(0, 7)].groupby("patient_id")["study_day"].nunique()
     out["bzd_user"] = (before.reindex(out.index).fillna(0) > 2) | (after.reindex(out.index).fillna(0) > 2)
     out["bzd_drugs"] = bzd.groupby("patient_id")["drug"].agg(lambda s: "+".join(sorted(set(s))))
-    out["bzd_plus"] = out["diazepam_eq_mg"] > 8
+    out["bzd_plus"] = out["diazepam_eq_mg"] > CUTOFF_MG
 
     ad = med[med["drug_class"] == "ad"].copy()
     ad["flx"] = ad["dose_mg"] * 40 / ad["drug"].map(
@@ -152,25 +126,33 @@ def d(default):
 
 
 def check_counts(d: pd.DataFrame) -> None:
-    assert len(d) == 47
-    assert (d["sex"] == "F").sum() == 27
+    assert len(d) == N["n_patients"]
+    assert (d["sex"] == "F").sum() == N["n_female"]
     r = d["responder"]
-    assert r.sum() == 13
-    assert ((d["sex"] == "F") & r).sum() == 6
-    assert ((d["n_ad"] == 1) & r).sum() == 5 and ((d["n_ad"] == 1) & ~r).sum() == 8
-    assert ((d["episode"] == "first") & r).sum() == 5 and ((d["episode"] == "first") & ~r).sum() == 6
+    assert r.sum() == N["n_responders"]
+    (female_r, _), (female_nr, _) = paper.printed_cells("table1", "sex")
+    assert ((d["sex"] == "F") & r).sum() == int(female_r) and ((d["sex"] == "F") & ~r).sum() == int(female_nr)
+    (mono_r, _), (mono_nr, _) = paper.printed_cells("table1", "ad_therapy")
+    assert ((d["n_ad"] == 1) & r).sum() == int(mono_r) and ((d["n_ad"] == 1) & ~r).sum() == int(mono_nr)
+    (first_r, _), (first_nr, _) = paper.printed_cells("table1", "episode")
+    assert ((d["episode"] == "first") & r).sum() == int(first_r)
+    assert ((d["episode"] == "first") & ~r).sum() == int(first_nr)
     u = d["bzd_user"]
-    assert u.sum() == 19 and (u & r).sum() == 5
+    # the paper prints the users among responders only as a percentage (38 %)
+    assert u.sum() == N["n_bzd_users"]
+    assert round(100 * (u & r).sum() / r.sum()) == paper.count("results.pct_users_in_responders")
     assert d.loc[u, "bzd_drugs"].value_counts().to_dict() == {
-        "clonazepam": 13, "alprazolam": 5, "clonazepam+midazolam": 1,
+        "clonazepam": N["n_clonazepam"], "alprazolam": N["n_alprazolam"],
+        "clonazepam+midazolam": N["n_clonazepam_midazolam"],
     }
     single = d[~u & (d["diazepam_eq_mg"] > 0)]
-    assert len(single) == 2 and (single["diazepam_eq_mg"] <= 8).all()
+    assert len(single) == N["n_bzd_single_dose"] and (single["diazepam_eq_mg"] <= CUTOFF_MG).all()
     p = d["bzd_plus"]
-    assert p.sum() == 13 and (p & r).sum() == 1
+    assert p.sum() == N["n_bzd_plus"] and (p & r).sum() == N["n_responders_bzd_plus"]
     assert (p <= u).all()
     dz = d.loc[u, "diazepam_eq_mg"]
-    assert round(dz.min(), 1) == 3.8 and round(dz.max(), 1) == 94.0
+    assert rounds_to(dz.min(), paper.reading("results.dose_min"))
+    assert rounds_to(dz.max(), paper.reading("results.dose_max"))
     assert (d["study"] == "ket2009").sum() == 20
 
 
@@ -188,14 +170,14 @@ def check_rows(d: pd.DataFrame) -> list[str]:
         for label, mask, (mean, sd) in zip(("R", "NR"), (r, ~r), rows):
             check("TABLE1", name, label, d.loc[mask, name], mean, sd)
     u = d["bzd_user"]
-    for label, mask, (mean, sd) in zip(("R", "NR"), (r & u, ~r & u), (("7.7", "4.5"), ("32.1", "24.9"))):
+    for label, mask, (mean, sd) in zip(("R", "NR"), (r & u, ~r & u), paper.printed_cells("table1", "diazepam_eq_mg")):
         check("TABLE1", "diazepam_eq_mg", label, d.loc[mask, "diazepam_eq_mg"], mean, sd)
     for name, rows in TABLE2.items():
         for label, mask, (mean, sd) in zip(("BZD+", "BZD-"), (p, ~p), rows):
             check("TABLE2", name, label, d.loc[mask, name], mean, sd)
     for name, (mean, sd) in OVERALL.items():
         v = d[name]
-        if ("OVERALL", name, "mean") not in RESIDUALS and not rounds_to(v.mean(), mean):
+        if ("OVERALL", name, "ALL", "mean") not in RESIDUALS and not rounds_to(v.mean(), mean):
             bad.append(f"OVERALL {name} mean {v.mean():.4f} vs {mean}")
         if not rounds_to(v.std(ddof=1), sd):
             bad.append(f"OVERALL {name} sd {v.std(ddof=1):.4f} vs {sd}")
@@ -233,14 +215,14 @@ def test_roc_and_mann_whitney(d):
     r = users.loc[users["responder"], "diazepam_eq_mg"].to_numpy()
     diff = nr[:, None] - r[None, :]
     auc = ((diff > 0).sum() + 0.5 * (diff == 0).sum()) / diff.size
-    assert round(auc, 2) == 0.91
+    assert rounds_to(auc, paper.reading("results.roc_auc"))
     # Youden: the best ">c" cut lies between the largest dose <= 8 and the next one
     values = np.unique(users["diazepam_eq_mg"])
     j = [(nr > c).mean() + (r <= c).mean() - 1 for c in values]
     best = values[int(np.argmax(j))]
-    assert best <= 8 < values[values > best].min()
+    assert best <= CUTOFF_MG < values[values > best].min()
     assert sorted(j)[-1] > sorted(j)[-2]
-    assert round(best, 0) == 8
+    assert round(best, 0) == CUTOFF_MG
     p = stats.mannwhitneyu(nr, r).pvalue
     assert p < 0.02
 
@@ -250,9 +232,8 @@ def test_ad_shares_and_drugs(default):
     ad = med[(med["drug_class"] == "ad")].drop_duplicates(["patient_id", "drug"])
     assert set(ad["drug"]) <= set(FLX_PER_MG)
     share = ad["drug"].value_counts() / len(ad) * 100
-    assert round(share.get("sertraline", 0) + share.get("escitalopram", 0)) == 36
-    assert round(share["venlafaxine"]) == 28
-    assert round(share["mirtazapine"]) == 17
+    for drugs, key in targets.AD_SHARE_KEYS.items():
+        assert round(sum(share.get(drug, 0) for drug in drugs)) == paper.count(key), drugs
     drugs = pd.read_csv(RES / "drugs.csv")
     assert set(med["drug"]) <= set(drugs["drug"])
     assert (med["drug"].map(dict(zip(drugs["drug"], drugs["drug_class"]))) == med["drug_class"]).all()
@@ -312,7 +293,7 @@ def test_subjects_ratings_pk(default, d):
 def test_rm_anova_interaction(d):
     y = d[["madrs_day0", "madrs_day1", "madrs_day3", "madrs_day7"]].to_numpy(float)
     f = rm_anova_interaction_f(y, d["bzd_plus"].to_numpy())
-    assert abs(f - 2.98) < 0.05
+    assert abs(f - paper.number("results.f").value) < 0.05
 
 
 def hedges_g(x: np.ndarray, y: np.ndarray) -> float:
@@ -333,21 +314,19 @@ def logistic_bzd_plus(d: pd.DataFrame) -> tuple[float, float, float]:
     return math.exp(b), float(fit.pvalues["bzd_plus"]), math.exp(b - stats.norm.isf(0.025) * se)
 
 
-# Table p values reached by the secondary search for every tested seed (test, as read);
+# Table p values reached by the secondary search for every tested seed (the row's test, as read);
 # docs/synthetic.md lists the ones out of reach and the ones reached only for some seeds.
-P_TABLE1 = {
-    "age_years": ("t", "0.64"), "bdi_day0": ("t", "0.06"), "bai_day0": ("t", "0.04"),
-    "madrs_day0": ("t", "0.052"), "fluoxetine_eq_mg": ("t", "0.21"),
-    "ketamine_ng_ml_10min": ("t", "0.7"), "ketamine_ng_ml_30min": ("t", "0.8"),
-    "norketamine_ng_ml_10min": ("t", "0.1"), "norketamine_ng_ml_30min": ("t", "0.3"),
-    "n_hospitalizations": ("mannwhitney", "0.70"),
-}
-P_TABLE2 = {
-    "age_years": ("t", "0.57"), "bdi_day0": ("t", "0.65"),
-    "norketamine_ng_ml_10min": ("t", "0.1"), "norketamine_ng_ml_30min": ("t", "0.2"),
-    "madrs_rel_change_day1": ("t", "0.52"), "madrs_rel_change_day3": ("t", "0.04"),
-    "madrs_rel_change_day7": ("t", "0.02"),
-}
+def _p_targets(table, variables):
+    test = {r.variable: r.test for r in paper.TABLE_ROWS[table]}
+    return {v: (test[v], paper.reading(f"{table}.{v}.p_value")) for v in variables}
+
+
+P_TABLE1 = _p_targets("table1", (
+    "age_years", "bdi_day0", "bai_day0", "madrs_day0", "fluoxetine_eq_mg", "ketamine_ng_ml_10min",
+    "ketamine_ng_ml_30min", "norketamine_ng_ml_10min", "norketamine_ng_ml_30min", "n_hospitalizations"))
+P_TABLE2 = _p_targets("table2", (
+    "age_years", "bdi_day0", "norketamine_ng_ml_10min", "norketamine_ng_ml_30min", "madrs_rel_change_day1",
+    "madrs_rel_change_day3", "madrs_rel_change_day7"))
 
 
 def two_group_p(x: np.ndarray, y: np.ndarray, test: str) -> float:
@@ -368,25 +347,30 @@ def check_secondary(d: pd.DataFrame) -> list[str]:
             pv = two_group_p(d.loc[groups[0], name].to_numpy(float), d.loc[groups[1], name].to_numpy(float), test)
             if not rounds_to(pv, reading):
                 bad.append(f"{table} {name} p {pv:.4f} vs {reading}")
-    for visit, reading in (("day3", "0.67"), ("day7", "0.78")):
+    for visit in ("day3", "day7"):
+        reading = paper.reading(f"results.posthoc_{visit}_g")
         col = f"madrs_rel_change_{visit}"
         g = abs(hedges_g(d.loc[p, col].to_numpy(), d.loc[~p, col].to_numpy()))
         if not rounds_to(g, reading):
             bad.append(f"Hedges g {visit} {g:.4f} vs {reading}")
     # Bonferroni post hoc of the interaction: MADRS score BZD+ vs BZD- per visit, times 4 visits
-    for visit, reading in (("day1", "0.53"), ("day3", "0.04"), ("day7", "0.02")):
+    for visit in ("day1", "day3", "day7"):
+        reading = paper.reading(f"results.posthoc_{visit}_p")
         col = f"madrs_{visit}"
         pb = min(1.0, 4 * stats.ttest_ind(d.loc[p, col], d.loc[~p, col]).pvalue)
         if not rounds_to(pb, reading):
             bad.append(f"post hoc {visit} p {pb:.4f} vs {reading}")
     y = d[["madrs_day0", "madrs_day1", "madrs_day3", "madrs_day7"]].to_numpy(float)
     f = rm_anova_interaction_f(y, p.to_numpy())
-    if not (rounds_to(f, "2.98") and rounds_to(stats.f.sf(f, 3, 135), "0.03")):
+    df1, df2 = paper.count("results.f_df1"), paper.count("results.f_df2")
+    if not (rounds_to(f, paper.reading("results.f")) and rounds_to(stats.f.sf(f, df1, df2), paper.reading("results.f_p"))):
         bad.append(f"F {f:.4f}")
     odds, p_or, ci_low = logistic_bzd_plus(d)
     # p = 0.03 and the CI's lower limit 1.2 are reached; OR 9.7 together with them is not
     # (Wald SE >= 1.10 with 1/12 vs 12/22 responders), the OR is the smallest found above 9.7
-    if not (rounds_to(p_or, "0.03") and rounds_to(ci_low, "1.2") and 9.7 < odds < 25):
+    printed_or = paper.number("results.or").value
+    if not (rounds_to(p_or, paper.reading("results.or_p")) and rounds_to(ci_low, paper.reading("results.or_ci_low"))
+            and printed_or < odds < 25):
         bad.append(f"logistic OR {odds:.2f} p {p_or:.4f} CI low {ci_low:.3f}")
     return bad
 
@@ -436,11 +420,12 @@ def test_resampled_proportions():
     assert len(cohort["ket2013"].subjects) == 1000 - round(1000 * 20 / 47)
     d = derive(cohort)
     assert d.index.is_unique
-    assert abs(d["responder"].mean() - 13 / 47) < 0.04
-    assert abs(d["bzd_plus"].mean() - 13 / 47) < 0.02
-    assert abs(d["bzd_user"].mean() - 19 / 47) < 0.02
-    assert abs((d["sex"] == "F").mean() - 27 / 47) < 0.02
-    assert abs(d["age_years"].mean() - 43.0) < 1.5
+    n = N["n_patients"]
+    assert abs(d["responder"].mean() - N["n_responders"] / n) < 0.04
+    assert abs(d["bzd_plus"].mean() - N["n_bzd_plus"] / n) < 0.02
+    assert abs(d["bzd_user"].mean() - N["n_bzd_users"] / n) < 0.02
+    assert abs((d["sex"] == "F").mean() - N["n_female"] / n) < 0.02
+    assert abs(d["age_years"].mean() - paper.number("results.age_mean").value) < 1.5
     ratings = pd.concat([t.ratings for t in cohort.values()])
     missing = ratings["status"] == "missing"
     assert 0 < missing.mean() < 0.05 and ratings.loc[missing, "score"].isna().all()
