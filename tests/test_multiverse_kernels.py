@@ -141,9 +141,8 @@ def test_separation_flag_agrees_with_linear_programme():
 FINITE_MLE = ["finite_mle_per10mg_remission_day7_study_ket2009.csv", "finite_mle_per10mg_response_any_bzd_users.csv"]
 
 
-@pytest.mark.parametrize("backend", ["numba", "numpy"])
 @pytest.mark.parametrize("name", FINITE_MLE)
-def test_extreme_fitted_probability_at_a_finite_mle_is_not_separation(name, backend):
+def test_extreme_fitted_probability_at_a_finite_mle_is_not_separation(name):
     """Two multiverse specifications of the default synthetic cohort (issue 12):
     per_10mg|remission_day7|mean_dm1_d7|paper|study_ket2009|adjusted|ml (20 patients, 3 remitters)
     and per_10mg|response_any|mean_dm1_d7|paper|bzd_users|adjusted|ml (19 patients, 5
@@ -159,7 +158,7 @@ def test_extreme_fitted_probability_at_a_finite_mle_is_not_separation(name, back
     assert not detect_separation(X[:, 1:], y).separation
     ref = sm.Logit(y, X).fit(disp=0, method="newton", maxiter=100, tol=1e-12)
     assert ref.mle_retvals["converged"]
-    res = fit_logit(X, y, backend=backend)
+    res = fit_logit(X, y)
     assert res.n_fitted_extreme[0] >= 1  # the situation the old divergence test misread
     assert res.converged[0] and not res.separation[0]
     np.testing.assert_allclose(res.params[0], ref.params, rtol=TOL, atol=TOL)
@@ -180,15 +179,12 @@ def test_separation_flag_equals_the_lp_with_a_skewed_continuous_dose():
     X[:, :, 3] = rng.gamma(1, 3, (B, n))
     y = (rng.random((B, n)) < expit(-1 + 2.5 * X[:, :, 1] + 0.8 * X[:, :, 3] - 0.02 * X[:, :, 2])).astype(float)
     mask = rng.random((B, n)) < 0.6
-    lp = None
-    for backend in ("numba", "numpy"):
-        res = _quiet(fit_logit, X, y, mask, backend=backend)
-        fitted = np.flatnonzero(~(res.rank_deficient | res.no_outcome_variation))
-        if lp is None:  # the LP is the slow part: once for both backends
-            lp = np.array([detect_separation(X[b][mask[b]][:, 1:], y[b][mask[b]]).separation for b in fitted])
-        assert lp.sum() >= 50 and (res.n_fitted_extreme[fitted][~lp] > 0).sum() >= 10
-        np.testing.assert_array_equal(res.separation[fitted], lp)
-        assert res.converged[fitted][~lp].all()
+    res = _quiet(fit_logit, X, y, mask)
+    fitted = np.flatnonzero(~(res.rank_deficient | res.no_outcome_variation))
+    lp = np.array([detect_separation(X[b][mask[b]][:, 1:], y[b][mask[b]]).separation for b in fitted])
+    assert lp.sum() >= 50 and (res.n_fitted_extreme[fitted][~lp] > 0).sum() >= 10
+    np.testing.assert_array_equal(res.separation[fitted], lp)
+    assert res.converged[fitted][~lp].all()
 
 
 def test_degenerate_specifications_are_flagged_not_fitted():
@@ -398,3 +394,13 @@ def test_permutation_fits_match_individual_fits():
             continue
         ref = sm.Logit(y[0], Xp[b]).fit(method="newton", tol=1e-12, disp=0)
         np.testing.assert_allclose(res.params[b], ref.params, atol=TOL, rtol=0)
+
+
+def test_compiled_roc_cutoff_equals_the_youden_search_of_roc_auc():
+    from ketamine_bzd.multiverse.kernels import roc_cutoff
+
+    rng = np.random.default_rng(5)
+    marker = np.round(rng.gamma(1.0, 10.0, size=(50, 47)), 1)  # ties, as doses have
+    positive = rng.random((50, 47)) < 0.7
+    mask = rng.random((50, 47)) < 0.9
+    np.testing.assert_array_equal(roc_cutoff(marker, positive, mask), roc_auc(marker, positive, mask).cutoff)

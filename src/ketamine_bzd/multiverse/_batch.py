@@ -161,36 +161,6 @@ def gram(X: np.ndarray, w: np.ndarray) -> np.ndarray:
     return np.matmul((X * w[..., None]).transpose(0, 2, 1), X)
 
 
-class GramPlan:
-    """Repeated X' diag(w) X for a fixed X and changing w (Newton iterations):
-    the p(p+1)/2 column products are formed once, so each Gram matrix is a
-    single batched matrix-vector product (about twice as fast as ``gram``)."""
-
-    def __init__(self, X: np.ndarray):
-        p = X.shape[2]
-        self.p = p
-        self.iu = np.triu_indices(p)
-        Xt = np.ascontiguousarray(X.transpose(0, 2, 1))
-        self.products = Xt[:, self.iu[0], :] * Xt[:, self.iu[1], :]
-
-    def take(self, idx: np.ndarray) -> "GramPlan":
-        new = object.__new__(GramPlan)
-        new.p, new.iu, new.products = self.p, self.iu, self.products[idx]
-        return new
-
-    def quad(self, A: np.ndarray) -> np.ndarray:
-        """x_i' A x_i for every row i: (B, p, p) symmetric -> (B, n)."""
-        c = A[:, self.iu[0], self.iu[1]] * np.where(self.iu[0] == self.iu[1], 1.0, 2.0)
-        return np.matmul(c[:, None, :], self.products)[:, 0, :]
-
-    def __call__(self, w: np.ndarray) -> np.ndarray:
-        g = np.matmul(self.products, w[:, :, None])[:, :, 0]
-        G = np.empty((w.shape[0], self.p, self.p))
-        G[:, self.iu[0], self.iu[1]] = g
-        G[:, self.iu[1], self.iu[0]] = g
-        return G
-
-
 def cholesky(A: np.ndarray, rtol: float = RANK_RTOL) -> tuple[np.ndarray, np.ndarray]:
     """Batched lower Cholesky factor of symmetric (B, p, p) matrices.
 
@@ -244,18 +214,5 @@ def chol_inverse(L: np.ndarray) -> np.ndarray:
     return np.matmul(Linv.transpose(0, 2, 1), Linv)
 
 
-def chol_logdet(L: np.ndarray) -> np.ndarray:
-    return 2.0 * np.sum(np.log(np.diagonal(L, axis1=1, axis2=2)), axis=1)
-
-
 def matvec(A: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.einsum("bij,bj->bi", A, v)
-
-
-def logistic_terms(eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """mu = expit(eta) and log(1 + exp(eta)), overflow-free, sharing one exp
-    (about twice as fast as scipy's expit plus numpy's logaddexp)."""
-    e = np.exp(-np.abs(eta))
-    r = 1.0 / (1.0 + e)
-    mu = np.where(eta >= 0, r, e * r)
-    return mu, np.maximum(eta, 0.0) + np.log1p(e)

@@ -1,4 +1,9 @@
-"""Batched Firth penalized logistic regression (see ``kernels``)."""
+"""Batched Firth penalized logistic regression (see ``kernels``).
+
+The fast batched path of the method whose reference implementation is
+``ketamine_bzd.stats.logistic`` (Firth fit, penalized LRT, profile CI); the compiled Newton
+loop (``_numba.firth_newton``) is tested against that reference in
+``tests/test_multiverse_reference.py``."""
 
 from __future__ import annotations
 
@@ -8,22 +13,20 @@ from typing import Any, Literal
 import numpy as np
 from scipy import stats
 
-from ._batch import (
-    Batch,
-    GramPlan,
-    chol_inverse,
-    chol_logdet,
-    cholesky,
-    chunked,
-    logistic_terms,
-    matvec,
-    prepare,
+from ._batch import Batch, chol_inverse, cholesky, chunked, prepare
+from ._logistic import (
+    LLF_NOISE,
+    SpecDescriptors,
+    descriptors,
+    shared_flags,
+    start_values,
+    wald,
+    warnings_by_spec,
 )
-from ._logistic import LLF_NOISE, _Common, _describe, _descriptors, _linpred, _start, _wald, _warnings_list
 
 
 @dataclass(frozen=True)
-class FirthResult(_Common):
+class FirthResult(SpecDescriptors):
     """Batched Firth-penalized logistic regression. Arrays are (B, p) or (B,)."""
 
     params: np.ndarray
@@ -48,18 +51,18 @@ class FirthResult(_Common):
     def warnings(self) -> list[list[str]]:
         """Human-readable warnings per specification (empty list = none).
         A zero cell is reported although Firth estimates stay finite."""
-        flags = _describe(self)
+        flagged = shared_flags(self)
         fitted = ~(self.rank_deficient | self.no_outcome_variation)
-        flags["Firth Newton-Raphson did not converge"] = fitted & ~self.converged
+        flagged["Firth Newton-Raphson did not converge"] = fitted & ~self.converged
         if self.test_index >= 0:
-            flags["constrained Firth fit for the likelihood ratio test did not converge"] = (
+            flagged["constrained Firth fit for the likelihood ratio test did not converge"] = (
                 fitted & self.converged & ~self.lrt_converged
             )
             requested = ~np.isnan(self.pl_ci_low) | ~np.isnan(self.pl_ci_high) | self.pl_ci_converged
-            flags["profile-likelihood confidence limit not found"] = (
+            flagged["profile-likelihood confidence limit not found"] = (
                 requested & fitted & self.converged & ~self.pl_ci_converged
             )
-        return _warnings_list(flags)
+        return warnings_by_spec(flagged)
 
 
 @dataclass
@@ -69,22 +72,6 @@ class _FirthQ:
     info_aug: np.ndarray  # (m, p, p) X' diag((w + h) mu (1 - mu)) X
     info_inv: np.ndarray  # (m, p, p) I(beta)^-1 (unaugmented)
     ok: np.ndarray  # (m,) I(beta) positive definite
-
-
-def _firth_q(X: np.ndarray, y: np.ndarray, w: np.ndarray, beta: np.ndarray,
-             plan: GramPlan) -> _FirthQ:
-    eta = _linpred(X, beta)
-    mu, l1pe = logistic_terms(eta)
-    v = mu * (1.0 - mu)
-    wv = w * v
-    L, ok = cholesky(plan(wv))
-    Iinv = chol_inverse(L)
-    # Diagonal of the weighted hat matrix W^1/2 X I^-1 X' W^1/2.
-    h = wv * plan.quad(Iinv)
-    ll = np.sum(w * (y * eta - l1pe), axis=1)
-    llf = ll + 0.5 * np.where(ok, chol_logdet(L), -np.inf)
-    score = np.matmul((w * (y - mu) + h * (0.5 - mu))[:, None, :], X)[:, 0, :]
-    return _FirthQ(llf=llf, score=score, info_aug=plan(wv + h * v), info_inv=Iinv, ok=ok)
 
 
 def _take(q: _FirthQ, sel: np.ndarray) -> _FirthQ:
@@ -98,79 +85,19 @@ def _put(q: _FirthQ, sel: np.ndarray, new: _FirthQ) -> None:
 
 def _firth_newton(X: np.ndarray, y: np.ndarray, w: np.ndarray, beta: np.ndarray,
                   free: np.ndarray, *, max_iter: int, max_step: float, max_halfstep: int,
-                  gtol: float, xtol: float,
-                  backend: str = "numba") -> tuple[np.ndarray, _FirthQ, np.ndarray, np.ndarray]:
-    """Modified-score Newton-Raphson with step halving on the penalized
-    likelihood (the logistf / firthmodels algorithm), vectorized over the
-    batch; coefficients outside ``free`` stay at their starting value.
-    ``backend="numba"`` runs the same loop compiled, per element."""
-    if backend == "numba":
-        from ._numba import firth_newton
+                  gtol: float, xtol: float) -> tuple[np.ndarray, _FirthQ, np.ndarray, np.ndarray]:
+    """Modified-score Newton-Raphson with step halving on the penalized likelihood (the
+    logistf / firthmodels algorithm), compiled and run per element (``_numba.firth_newton``);
+    coefficients outside ``free`` stay at their starting value (none free: the penalized
+    likelihood, score and informations at the start)."""
+    from ._numba import firth_newton
 
-        bb, llf, score, inv, aug, ok, conv, nit = firth_newton(
-            np.ascontiguousarray(X), np.ascontiguousarray(y), np.ascontiguousarray(w),
-            np.arange(beta.shape[0]), np.ascontiguousarray(beta, dtype=np.float64),
-            np.asarray(free, dtype=np.intp), max_iter, max_step, max_halfstep, gtol, xtol,
-            LLF_NOISE)
-        return bb, _FirthQ(llf=llf, score=score, info_aug=aug, info_inv=inv, ok=ok), conv, nit
-    m = beta.shape[0]
-    beta = beta.copy()
-    plan = GramPlan(X)
-    q = _firth_q(X, y, w, beta, plan)
-    converged = np.zeros(m, dtype=bool)
-    n_iter = np.full(m, max_iter, dtype=np.int64)
-    active = np.flatnonzero(q.ok & np.isfinite(q.llf))
-    n_iter[~(q.ok & np.isfinite(q.llf))] = 0
-    fi = np.ix_(free, free)
-    for iteration in range(max_iter + 1):
-        if active.size == 0:
-            break
-        U = q.score[active][:, free]
-        L, ok = cholesky(q.info_aug[active][:, fi[0], fi[1]], rtol=1e-14)
-        delta = matvec(chol_inverse(L), U)
-        max_score = np.max(np.abs(U), axis=1)
-        max_delta = np.max(np.abs(delta), axis=1)
-        done = ok & (max_score < gtol) & (max_delta < xtol)
-        converged[active[done]] = True
-        n_iter[active[done | ~ok]] = iteration
-        keep = ok & ~done
-        active, U, delta, max_delta = active[keep], U[keep], delta[keep], max_delta[keep]
-        if iteration == max_iter or active.size == 0:
-            break
-        # A step is accepted unless it lowers the penalized likelihood by more
-        # than rounding noise; otherwise halving stalls once |U*| ~ 1e-8
-        # (firthmodels' failure mode with tight tolerances).
-        llf_old = q.llf[active]
-        llf_floor = llf_old - LLF_NOISE * (np.abs(llf_old) + w[active].sum(axis=1))
-        gain = 0.5 * np.sum(U * delta, axis=1)
-        skip = (max_delta < xtol) & (gain > 0) & (llf_old + gain == llf_old)
-        delta *= np.minimum(1.0, max_step / np.maximum(max_delta, 1e-300))[:, None]
-        full = np.zeros((active.size, beta.shape[1]))
-        full[:, free] = delta
-        Xa, ya, wa, ba = X[active], y[active], w[active], beta[active]
-        plan_a = plan.take(active)
-        qn = _firth_q(Xa, ya, wa, ba + full, plan_a)
-        accept = skip | (qn.llf >= llf_floor) | (max_halfstep == 0)
-        factor = np.ones(active.size)
-        pending = np.flatnonzero(~accept)
-        for _ in range(max_halfstep):
-            if pending.size == 0:
-                break
-            factor[pending] *= 0.5
-            qp = _firth_q(Xa[pending], ya[pending], wa[pending],
-                          ba[pending] + factor[pending, None] * full[pending], plan_a.take(pending))
-            _put(qn, pending, qp)
-            good = qp.llf >= llf_floor[pending]
-            accept[pending[good]] = True
-            pending = pending[~good]
-        # Step halving exhausted: stop this element at its last accepted beta.
-        failed = ~accept
-        n_iter[active[failed]] = iteration
-        acc = np.flatnonzero(accept)
-        beta[active[acc]] = ba[acc] + factor[acc, None] * full[acc]
-        _put(q, active[acc], _take(qn, acc))
-        active = active[acc]
-    return beta, q, converged, n_iter
+    bb, llf, score, inv, aug, ok, conv, nit = firth_newton(
+        np.ascontiguousarray(X), np.ascontiguousarray(y), np.ascontiguousarray(w),
+        np.arange(beta.shape[0]), np.ascontiguousarray(beta, dtype=np.float64),
+        np.asarray(free, dtype=np.intp), max_iter, max_step, max_halfstep, gtol, xtol,
+        LLF_NOISE)
+    return bb, _FirthQ(llf=llf, score=score, info_aug=aug, info_inv=inv, ok=ok), conv, nit
 
 
 def _profile_bound(X: np.ndarray, y: np.ndarray, w: np.ndarray, beta_hat: np.ndarray,
@@ -189,26 +116,24 @@ def _profile_bound(X: np.ndarray, y: np.ndarray, w: np.ndarray, beta_hat: np.nda
     def g(idx: np.ndarray, b: np.ndarray, strict: bool = True) -> np.ndarray:
         st = starts[idx].copy()
         st[:, j] = b
+        bb, q, conv, _ = _firth_newton(X[idx], y[idx], w[idx], st, free, **opts)
         if free.size:
-            bb, q, conv, _ = _firth_newton(X[idx], y[idx], w[idx], st, free, **opts)
-            retry = np.flatnonzero(~conv)
-            if retry.size:  # a warm start from a distant point can stall: restart from beta_hat
-                st2 = beta_hat[idx[retry]].copy()
-                st2[:, j] = b[retry]
-                b2, q2, c2, _ = _firth_newton(X[idx[retry]], y[idx[retry]], w[idx[retry]], st2,
-                                              free, **opts)
-                fix = retry[c2]
-                bb[fix] = b2[c2]
-                _put(q, fix, _take(q2, np.flatnonzero(c2)))
-                conv = conv.copy()
-                conv[fix] = True
+            # l* is not concave near separation: a warm start from a distant point can stall,
+            # or stop at a lower local maximum, while the profile is the maximum over the free
+            # coefficients. Refit from beta_hat too and keep the converged fit with the higher
+            # l* (as the reference, stats.logistic._profile_fit; tests/test_multiverse_reference.py).
+            st2 = beta_hat[idx].copy()
+            st2[:, j] = b
+            b2, q2, c2, _ = _firth_newton(X[idx], y[idx], w[idx], st2, free, **opts)
+            better = np.flatnonzero(c2 & (~conv | (q2.llf > q.llf)))
+            bb[better] = b2[better]
+            _put(q, better, _take(q2, better))
+            conv = conv | c2
             if not strict:
                 # Bracketing only needs the sign of g: far out on a flat profile near
                 # separation, step halving stalls with |U*| ~ 1e-6, where l* is within
                 # ~1e-12 of the constrained maximum.
                 conv = conv | (np.max(np.abs(q.score[:, free]), axis=1) < 1e-4)
-        else:
-            bb, q, conv = st, _firth_q(X[idx], y[idx], w[idx], st, GramPlan(X[idx])), True
         starts[idx] = bb
         ok[idx] &= conv
         return 2.0 * (llf_hat[idx] - q.llf) - crit
@@ -242,13 +167,12 @@ def _profile_bound(X: np.ndarray, y: np.ndarray, w: np.ndarray, beta_hat: np.nda
 
 def _fit_firth_chunk(b: Batch, *, test_index: int, exposure_index: int | None, vcov: str,
                      alpha: float, profile_ci: bool, max_iter: int, max_step: float,
-                     max_halfstep: int, gtol: float, xtol: float,
-                     backend: str = "numba") -> FirthResult:
+                     max_halfstep: int, gtol: float, xtol: float) -> FirthResult:
     B, n, p = b.X.shape
-    desc = _descriptors(b, exposure_index, backend)
+    desc = descriptors(b, exposure_index)
     fit = np.flatnonzero(~(desc["rank_deficient"] | desc["no_outcome_variation"]))
     opts = dict(max_iter=max_iter, max_step=max_step, max_halfstep=max_halfstep, gtol=gtol,
-                xtol=xtol, backend=backend)
+                xtol=xtol)
     params = np.full((B, p), np.nan)
     bse = np.full((B, p), np.nan)
     z = np.full((B, p), np.nan)
@@ -263,14 +187,14 @@ def _fit_firth_chunk(b: Batch, *, test_index: int, exposure_index: int | None, v
     if fit.size:
         X, y, w = b.X[fit], b.y[fit], b.w[fit]
         # Start at the intercept-only ML fit (saves about one Newton iteration).
-        beta, q, conv, nit = _firth_newton(X, y, w, _start(X, y, w), np.arange(p), **opts)
+        beta, q, conv, nit = _firth_newton(X, y, w, start_values(X, y, w), np.arange(p), **opts)
         if vcov == "fisher":
             cov, ok = q.info_inv, q.ok
         else:
             L, ok = cholesky(q.info_aug)
             cov = chol_inverse(L)
         params[fit], llf[fit], converged[fit], n_iter[fit] = beta, q.llf, conv, nit
-        bse[fit], z[fit], pv[fit] = _wald(beta, cov, ok)
+        bse[fit], z[fit], pv[fit] = wald(beta, cov, ok)
         if test_index >= 0:
             sel = np.flatnonzero(conv)
             free = np.array([j for j in range(p) if j != test_index], dtype=np.intp)
@@ -283,11 +207,7 @@ def _fit_firth_chunk(b: Batch, *, test_index: int, exposure_index: int | None, v
                 shift = c[:, :, test_index] / np.where(cjj > 0, cjj, np.inf)[:, None]
                 start -= start[:, [test_index]] * np.where(np.isfinite(shift), shift, 0.0)
                 start[:, test_index] = 0.0
-                if free.size:
-                    _, qc, cconv, _ = _firth_newton(X[sel], y[sel], w[sel], start, free, **opts)
-                else:
-                    qc = _firth_q(X[sel], y[sel], w[sel], start, GramPlan(X[sel]))
-                    cconv = np.ones(sel.size, bool)
+                _, qc, cconv, _ = _firth_newton(X[sel], y[sel], w[sel], start, free, **opts)
                 llf_c[fit[sel]] = np.where(cconv, qc.llf, np.nan)
                 lrt_conv[fit[sel]] = cconv
                 if profile_ci:
@@ -316,8 +236,7 @@ def fit_firth(X: Any, y: Any, mask: Any = None, *, test_index: int | None = None
               vcov: Literal["fisher", "augmented"] = "fisher", alpha: float = 0.05,
               profile_ci: bool = False, max_iter: int = 100, max_step: float = 5.0,
               max_halfstep: int = 25,
-              gtol: float = 1e-8, xtol: float = 1e-8, chunk_size: int = 2048,
-              backend: str = "numba") -> FirthResult:
+              gtol: float = 1e-8, xtol: float = 1e-8, chunk_size: int = 2048) -> FirthResult:
     """Batched Firth (1993) penalized logistic regression.
 
     Maximises l(beta) + 0.5 log|I(beta)| by Newton-Raphson on the modified
@@ -340,10 +259,8 @@ def fit_firth(X: Any, y: Any, mask: Any = None, *, test_index: int | None = None
         likelihood ratio p, unlike the Wald interval). Costs ~20-40 batched
         constrained refits, so meant for observed specifications, not for
         permutations.
-    Other arguments (``backend`` included) as :func:`fit_logit`.
+    Other arguments as :func:`fit_logit`.
     """
-    if backend not in ("numba", "numpy"):
-        raise ValueError("backend must be 'numba' or 'numpy'")
     if vcov not in ("fisher", "augmented"):
         raise ValueError("vcov must be 'fisher' or 'augmented'")
     if not 0 < alpha < 1:
@@ -354,9 +271,8 @@ def fit_firth(X: Any, y: Any, mask: Any = None, *, test_index: int | None = None
         test_index = -1
     elif not 0 <= test_index < p:
         raise ValueError(f"test_index {test_index} out of range for p={p}")
-    return chunked(_fit_firth_chunk, b, chunk_size, deduplicate=backend == "numba",
+    return chunked(_fit_firth_chunk, b, chunk_size, deduplicate=True,
                    test_index=test_index,
                    exposure_index=exposure_index, vcov=vcov, alpha=alpha,
                    profile_ci=profile_ci and test_index >= 0, max_iter=max_iter,
-                   max_step=max_step, max_halfstep=max_halfstep, gtol=gtol, xtol=xtol,
-                   backend=backend)
+                   max_step=max_step, max_halfstep=max_halfstep, gtol=gtol, xtol=xtol)

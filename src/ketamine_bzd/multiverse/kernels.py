@@ -19,7 +19,7 @@ human-readable list per specification, for the ``warnings`` column.
 Kernels
 -------
 fit_logit(X, y, mask=None, *, exposure_index=None, max_iter=50, tol=1e-8,
-          max_halving=20, chunk_size=2048, backend="numba", skip_zero_cell=False) -> LogitResult
+          max_halving=20, chunk_size=2048, skip_zero_cell=False) -> LogitResult
     Maximum-likelihood logistic regression by Newton-Raphson (IRLS) with
     per-specification convergence and step halving. Fields: params, bse
     (inverse Fisher information), zvalues, pvalues (Wald), llf, converged,
@@ -34,16 +34,16 @@ fit_logit(X, y, mask=None, *, exposure_index=None, max_iter=50, tol=1e-8,
     converged estimate (a patient far out on a continuous dose) are a finite
     MLE, not separation (warned about; docs/multiverse.md, issue 12).
     Matches statsmodels ``Logit`` to ~1e-10 when not separated.
-    ``backend="numba"`` (default) runs each specification's Newton loop compiled
-    (``_numba.py``); ``backend="numpy"`` is the vectorized reference it is tested
-    against (tests/test_multiverse_backends.py). ``skip_zero_cell=True`` returns
+    Each specification's Newton loop runs compiled (``_numba.py``); the reference
+    implementation of the method is ``ketamine_bzd.stats.logistic``, which the
+    kernels are tested against (tests/test_multiverse_reference.py, separation
+    included). ``skip_zero_cell=True`` returns
     NaN estimates without iterating when the exposure has an empty cell (used
     under permutation, where such fits are reported without an estimate).
 
 fit_firth(X, y, mask=None, *, test_index=None, exposure_index=None,
           vcov="fisher", alpha=0.05, profile_ci=False, max_iter=100, max_step=5.0,
-          max_halfstep=25, gtol=1e-8, xtol=1e-8, chunk_size=2048,
-          backend="numba") -> FirthResult
+          max_halfstep=25, gtol=1e-8, xtol=1e-8, chunk_size=2048) -> FirthResult
     Firth (1993) bias-reduced logistic regression, maximising the penalized
     likelihood l(b) + 1/2 log|I(b)| with the modified-score Newton-Raphson
     and step halving of logistf (Heinze & Schemper 2002) / firthmodels.
@@ -58,7 +58,8 @@ fit_firth(X, y, mask=None, *, test_index=None, exposure_index=None,
     plus the descriptors of fit_logit. ``vcov="fisher"`` gives logistf's
     I(b)^-1 standard errors; ``vcov="augmented"`` reproduces firthmodels'
     ``bse_``. Matches ``firthmodels.FirthLogisticRegression`` (params, bse,
-    Wald CI, penalized llf, ``lrt()`` p, ``conf_int(method="pl")``) to 1e-6.
+    Wald CI, penalized llf, ``lrt()`` p, ``conf_int(method="pl")``) to 1e-6, and
+    the reference ``stats.logistic.fit_logistic`` (Firth block) likewise.
 
 fit_ols(X, y, mask=None, *, alpha=0.05, chunk_size=16384) -> OLSResult
     Ordinary least squares for a continuous outcome (relative MADRS change).
@@ -73,7 +74,7 @@ roc_auc(marker, positive, mask=None) -> AUCResult
     marker > criterion). Fields: auc, u_statistic, se_delong, z, p_value,
     n_pos, n_neg, has_ties, cutoff, sensitivity, specificity, youden_j,
     n_youden_optima. ``midranks(values, include)`` is exposed too;
-    ``_auc.roc_cutoff(marker, positive, mask)`` is the compiled Youden search alone.
+    ``roc_cutoff(marker, positive, mask)`` is the compiled Youden search alone.
 
 permutation_indices(strata, n_permutations, seed) -> (P, n) int array
 permute_within_strata(values, strata, n_permutations, seed) -> (P, n[, k])
@@ -98,7 +99,7 @@ Simonsohn U, Simmons JP, Nelson LD (2020). Specification curve analysis.
     Nature Human Behaviour 4:1208-1214.
 """
 
-from ._auc import AUCResult, midranks, roc_auc
+from ._auc import AUCResult, midranks, roc_auc, roc_cutoff
 from ._firth import FirthResult, fit_firth
 from ._logistic import LogitResult, fit_logit
 from ._ols import OLSResult, fit_ols
@@ -116,4 +117,5 @@ __all__ = [
     "permutation_indices",
     "permute_within_strata",
     "roc_auc",
+    "roc_cutoff",
 ]
