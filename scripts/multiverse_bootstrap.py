@@ -5,7 +5,7 @@ import pandas as pd
 
 from ketamine_bzd.io import read_table, write_json, write_table
 from ketamine_bzd.multiverse.bootstrap import cutoff_bootstrap
-from ketamine_bzd.multiverse.engine import _population_masks, prepare_data
+from ketamine_bzd.multiverse.engine import population_masks, prepare_data
 from ketamine_bzd.multiverse.grid import build_grid
 from ketamine_bzd.multiverse.plots import cutoff_bootstrap_plot
 from ketamine_bzd.runner import run
@@ -24,8 +24,8 @@ def main(smk, log):
     y = data.outcome[paper["outcome"]]
     cols = grid.adjustments[paper["adjustment"]]
     Z = np.column_stack([data.covariate[c] for c in cols]) if cols else np.empty((data.n, 0))
-    pop = _population_masks(grid, [paper["population"]], data.bzd_user[None], data.as_needed_only[None],
-                            data.study)[0, 0]
+    pop = population_masks(grid, [paper["population"]], data.bzd_user[None], data.as_needed_only[None],
+                           data.study)[0, 0]
     keep = pop & np.isfinite(y) & np.isfinite(Z).all(axis=1)
     n_missing = int((pop & ~keep).sum())
     if n_missing:

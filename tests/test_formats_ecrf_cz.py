@@ -4,10 +4,10 @@ quarantined or flagged and reconcile per file."""
 from __future__ import annotations
 
 import pytest
+from format_example import example_truth
 
 from ketamine_bzd.errors import IngestError
 from ketamine_bzd.formats import ecrf_cz
-from ketamine_bzd.formats.example import example_truth
 from ketamine_bzd.pseudonym import pseudonymize
 
 KEY = b"test-key"

@@ -7,11 +7,11 @@ import hashlib
 import numpy as np
 import pandas as pd
 import pytest
+from format_example import canonical_order, example_truth, expected_read
 
 from ketamine_bzd.errors import QUARANTINE_COLUMNS
 from ketamine_bzd.formats import FORMATS, IngestResult
 from ketamine_bzd.formats.common import REPORT_COLUMNS
-from ketamine_bzd.formats.example import canonical_order, example_truth, expected_read
 
 KEY = b"test-key"
 STUDY_FORMAT = {"ket2009": "spss_wide", "ket2013": "ecrf_cz"}

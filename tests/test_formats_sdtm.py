@@ -7,12 +7,12 @@ import numpy as np
 import pandas as pd
 import pyreadstat
 import pytest
+from format_example import canonical_order, example_truth, expected_read
 from test_formats_roundtrip import assert_tables_equal
 
 from ketamine_bzd.canonical import VISIT_STUDY_DAY
 from ketamine_bzd.errors import IngestError
 from ketamine_bzd.formats import FORMATS, sdtm
-from ketamine_bzd.formats.example import canonical_order, example_truth, expected_read
 
 KEY = b"test-key"
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pyreadstat
 import pytest
+from format_example import example_truth
 
 from ketamine_bzd.errors import IngestError
 from ketamine_bzd.formats import spss_wide
-from ketamine_bzd.formats.example import example_truth
 from ketamine_bzd.pseudonym import pseudonymize
 
 KEY = b"test-key"

@@ -9,6 +9,7 @@ import codecs
 
 import pyreadstat
 import pytest
+from format_example import example_truth
 
 from ketamine_bzd.equivalents import load_table
 from ketamine_bzd.errors import (
@@ -19,7 +20,6 @@ from ketamine_bzd.errors import (
     ResourceError,
 )
 from ketamine_bzd.formats import common, ecrf_cz, spss_wide
-from ketamine_bzd.formats.example import example_truth
 
 KEY = b"test-key"
 RAW_IDS = ("101", "102", "103")

@@ -32,13 +32,13 @@ import numpy as np
 import pandas as pd
 import pyreadstat
 import pytest
+from format_example import canonical_order, example_truth
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ketamine_bzd import canonical
 from ketamine_bzd.errors import IngestError
 from ketamine_bzd.formats import ecrf_cz, spss_wide
-from ketamine_bzd.formats.example import canonical_order, example_truth
 
 KEY = b"fuzz-key"
 STUDY = "fuzz"

@@ -19,10 +19,10 @@ from ketamine_bzd import definitions as d
 from ketamine_bzd.cohort import CohortSettings, add_equivalents, derive, merge
 from ketamine_bzd.equivalents import load_table
 from ketamine_bzd.multiverse.bootstrap import cutoff_bootstrap
-from ketamine_bzd.multiverse.engine import _evaluate, evaluate, prepare_data, specification_table
+from ketamine_bzd.multiverse.engine import evaluate, evaluate_each, prepare_data, specification_table
 from ketamine_bzd.multiverse.grid import build_grid
 from ketamine_bzd.multiverse.inference import joint_inference, permutation_curves
-from ketamine_bzd.stats.logistic import _firth_constrained, _penalized_loglik
+from ketamine_bzd.stats.logistic import firth_constrained_loglik, penalized_loglik
 from ketamine_bzd.synthetic import generate_cohort
 
 # heavy (compiles the numba kernels / fits the whole grid): `make test-fast` skips it
@@ -179,7 +179,7 @@ def test_specifications_match_reference_fits(cohort, observed):
                 p_ref = ref.lrt_pvalues_[0]
                 if not np.isfinite(p_ref):  # firthmodels' constrained refit failed: scalar routine
                     beta = np.r_[ref.intercept_, ref.coef_]
-                    chi2 = 2 * (_penalized_loglik(X, y, beta)[0] - _firth_constrained(X, y, 1, 0.0, beta))
+                    chi2 = 2 * (penalized_loglik(X, y, beta)[0] - firth_constrained_loglik(X, y, 1, 0.0, beta))
                     p_ref = stats.chi2.sf(max(chi2, 0.0), 1)
                 assert row.p_value == pytest.approx(p_ref, abs=TOL)
                 np.testing.assert_allclose(np.log([row.ci_low, row.ci_high]), pl, atol=TOL)
@@ -191,7 +191,7 @@ def test_deduplicated_fits_equal_direct_fits(observed):
     grid, data, _ = observed
     specs = grid.specifications[grid.specifications.population == "all"].iloc[::7]
     a = evaluate(grid, data, specs)
-    b = _evaluate(grid, data, specs)
+    b = evaluate_each(grid, data, specs)
     np.testing.assert_array_equal(a.estimate, b.estimate)
     np.testing.assert_array_equal(a.p_value, b.p_value)
 

@@ -179,14 +179,14 @@ def test_singular_information_is_minus_inf_not_an_error():
 
     X, y = _design_of("synthetic_seed7_n30", ["diazepam_eq_mg", *COVS])
     # 2000 per mg: every BZD user's weight underflows, X'WX is singular, l* = -inf
-    ll, grad, _ = lg._penalized_loglik(X, y, np.array([-11.0, 2000.0, 0.1, 0.05]))
+    ll, grad, _ = lg.penalized_loglik(X, y, np.array([-11.0, 2000.0, 0.1, 0.05]))
     assert ll == -math.inf and np.isnan(grad).all()
     # the profile point that raised LinAlgError (intercept's lower limit search): a step of 5 per
     # mg was tried, weights were computed as p (1 - p) with p rounded to 1
     beta_hat = np.array([-3.99214873369, 0.0175824998126, 0.144594613006, 0.0579930799668])
-    fit = lg._firth_newton(X, y, beta_hat, fixed=0, value=-11.149542655438822)
+    fit = lg.firth_newton(X, y, beta_hat, fixed=0, value=-11.149542655438822)
     assert fit.converged and math.isfinite(fit.loglik)
-    assert math.isfinite(lg._firth_constrained(X, y, 0, -11.149542655438822, beta_hat))
+    assert math.isfinite(lg.firth_constrained_loglik(X, y, 0, -11.149542655438822, beta_hat))
 
 
 def test_constrained_fit_reports_nonconvergence(monkeypatch):
@@ -194,12 +194,12 @@ def test_constrained_fit_reports_nonconvergence(monkeypatch):
 
     X, y = _design_of("synthetic_default_n47", ["diazepam_eq_mg", *COVS])
     monkeypatch.setattr(lg, "_MAX_ITER", 1)
-    fit = lg._firth_newton(X, y, lg._firth_start(X, y), fixed=1, value=0.5)
+    fit = lg.firth_newton(X, y, lg.firth_start(X, y), fixed=1, value=0.5)
     assert not fit.converged and "no convergence" in fit.message
     with pytest.warns(RuntimeWarning, match="did not converge"):
-        lg._firth_constrained(X, y, 1, 0.5, lg._firth_start(X, y))
+        lg.firth_constrained_loglik(X, y, 1, 0.5, lg.firth_start(X, y))
     # a start where l* is -inf is reported, not accepted
-    fit = lg._firth_newton(X, y, np.array([-11.0, 2000.0, 0.1, 0.05]))
+    fit = lg.firth_newton(X, y, np.array([-11.0, 2000.0, 0.1, 0.05]))
     assert not fit.converged and "-inf" in fit.message
 
 
@@ -209,7 +209,7 @@ def test_profile_failures_become_warnings(monkeypatch):
     from ketamine_bzd.stats import logistic as lg
 
     d = load("paper_shaped")
-    real = lg._firth_newton
+    real = lg.firth_newton
 
     def no_constrained(X, y, start, fixed=None, value=0.0):
         fit = real(X, y, start, fixed, value)
@@ -217,7 +217,7 @@ def test_profile_failures_become_warnings(monkeypatch):
             fit.converged, fit.message = False, "forced"
         return fit
 
-    monkeypatch.setattr(lg, "_firth_newton", no_constrained)
+    monkeypatch.setattr(lg, "firth_newton", no_constrained)
     res = fit_logistic(d, "responder", ["bzd_plus", *COVS], event=False)
     firth = res.to_dict()["firth"]
     assert firth["estimable"] and firth["p_value"] is None and firth["p_lrt"] is None
@@ -225,7 +225,7 @@ def test_profile_failures_become_warnings(monkeypatch):
     assert any("LRT p for bzd_plus not reported" in w for w in res.warnings)
     assert any("lower limit not found" in w for w in res.warnings)
 
-    monkeypatch.setattr(lg, "_firth_newton", real)
+    monkeypatch.setattr(lg, "firth_newton", real)
 
     def flat(X, y, j, value, starts):
         fit = real(X, y, starts[1], None)  # the full maximum: the profile never rises

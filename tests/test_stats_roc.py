@@ -80,7 +80,7 @@ def test_hanley_mcneil_1982_worked_example():
 
 def test_exact_binomial_ci_reproduces_paper():
     """AUC 0.91 with N = 18 (5 responders + 13 nonresponders) gives MedCalc's 0.68-0.99."""
-    from ketamine_bzd.stats._result import clopper_pearson
+    from ketamine_bzd.stats.result import clopper_pearson
 
     lo, hi = clopper_pearson(0.91 * 18, 18)
     assert (round(lo, 2), round(hi, 2)) == (0.68, 0.99)

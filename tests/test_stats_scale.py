@@ -59,7 +59,7 @@ def test_aggregated_design_equals_one_row_per_patient():
         y = (RNG.random(len(X)) < 0.4).astype(float)
         Xa, ya = lg.aggregate_design(X, y)
         assert len(ya) < len(y) and ya.counts.sum() == len(y)
-        for a, b in zip(lg._penalized_loglik(X, y, beta), lg._penalized_loglik(Xa, ya, beta)):
+        for a, b in zip(lg.penalized_loglik(X, y, beta), lg.penalized_loglik(Xa, ya, beta)):
             np.testing.assert_allclose(b, a, rtol=1e-11, atol=1e-11)
         np.testing.assert_allclose(lg._penalized_hessian(Xa, beta, ya.counts), hessian_nxn(X, beta),
                                    rtol=1e-10, atol=1e-10)

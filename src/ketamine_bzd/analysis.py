@@ -20,13 +20,14 @@ import pandas as pd
 from scipy import stats as sps
 
 from . import definitions as d
-from .stats._result import clopper_pearson, to_jsonable
+from .jsonable import to_jsonable
 from .stats.contingency import response_by_group
 from .stats.descriptives import RowSpec, build_table, render_markdown
 from .stats.effect_size import group_difference_tests
 from .stats.logistic import fit_logistic
 from .stats.mixed import mixed_model
 from .stats.mmrm import mmrm
+from .stats.result import clopper_pearson
 from .stats.rm_anova import rm_anova, simple_effects
 from .stats.roc import roc_from_frame
 

@@ -29,6 +29,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
+from .jsonable import NOT_ESTIMABLE  # noqa: E402
+
 GROUP_COLOURS = {"BZD+": "#b2182b", "BZD-": "#2166ac"}
 # horizontal offset between the groups in Figure 2 (days): the CI bars (caps 3 pt) stay apart
 FIGURE2_DODGE_DAYS = 0.36
@@ -67,7 +69,6 @@ def save(fig, stem: str | Path, dpi: int) -> list[Path]:
     return paths
 
 
-NOT_ESTIMABLE = "not estimable"
 
 
 def estimable(x) -> bool:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .canonical import StudyTables
+from .jsonable import NOT_ESTIMABLE, finite_json
 
 DATA_SOURCE_COLUMN = "data_source"
 
@@ -44,62 +44,6 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if path.suffix == ".parquet":
         return pd.read_parquet(path)
     return pd.read_csv(path)
-
-
-NOT_ESTIMABLE = "not estimable"
-
-
-def _nearest_reason(stack: list[dict]) -> str | None:
-    """The reason an analysis gave next to a value: the nearest enclosing object's ``error``,
-    ``reason`` or ``warnings`` (a list or a "; "-joined string)."""
-    for obj in reversed(stack):
-        for key in ("error", "reason", "warnings"):
-            v = obj.get(key)
-            if isinstance(v, list) and v:
-                return "; ".join(map(str, v))
-            if isinstance(v, str) and v:
-                return v
-    return None
-
-
-def finite_json(obj, reasons: dict[str, str] | None = None) -> tuple[object, list[dict]]:
-    """``obj`` with every non-finite float (NaN, +-inf) replaced by ``None``, and one record
-    ``{"path", "value", "reason"}`` per replacement.
-
-    The reason is, in this order: ``reasons[prefix]`` for the longest matching path prefix
-    (given by the caller), the nearest enclosing object's ``error``/``reason``/``warnings``,
-    or a plain "no reason given". numpy scalars become Python numbers.
-    """
-    reasons = reasons or {}
-    found: list[dict] = []
-
-    def reason_for(path: str, stack: list[dict]) -> str:
-        prefixes = [p for p in reasons if path == p or path.startswith((p + ".", p + "["))]
-        if prefixes:
-            return reasons[max(prefixes, key=len)]
-        return _nearest_reason(stack) or "no reason given by the analysis"
-
-    def walk(value, path: str, stack: list[dict]):
-        if isinstance(value, dict):
-            inner = stack + [value]
-            return {str(k): walk(v, f"{path}.{k}" if path else str(k), inner) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [walk(v, f"{path}[{i}]", stack) for i, v in enumerate(value)]
-        if isinstance(value, np.ndarray):
-            return walk(value.tolist(), path, stack)
-        if isinstance(value, (bool, np.bool_)):
-            return bool(value)
-        if isinstance(value, np.integer):
-            return int(value)
-        if isinstance(value, (float, np.floating)):
-            v = float(value)
-            if math.isfinite(v):
-                return v
-            found.append({"path": path, "value": str(v), "reason": reason_for(path, stack)})
-            return None
-        return value
-
-    return walk(obj, "", []), found
 
 
 def write_json(obj: dict, path: str | Path, data_source: str | None = None,

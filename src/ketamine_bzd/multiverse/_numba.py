@@ -1,11 +1,12 @@
 """Compiled (numba) Newton loops for the batched logistic kernels.
 
-The numpy kernels (``_logistic``, ``_firth``) vectorize over the batch, so every Newton
-iteration of every specification pays Python and temporary-array overhead on tiny matrices
-(n ~ 50 patients, p <= 4 parameters). Here each batch element runs its whole Newton loop in
-compiled code, on its included rows only, with p x p linear algebra written out by hand.
-The algorithms, stopping rules and flags are those of the numpy code path, step for step
-(see ``_fit_ml_chunk`` and ``_firth_newton``); results agree to rounding. Also compiled:
+Vectorizing over the batch in numpy made every Newton iteration of every specification pay
+Python and temporary-array overhead on tiny matrices (n ~ 50 patients, p <= 4 parameters).
+Here each batch element runs its whole Newton loop in compiled code, on its included rows only,
+with p x p linear algebra written out by hand (called by ``_logistic._fit_ml_chunk`` and
+``_firth._firth_newton``). The reference implementation of both methods is
+``ketamine_bzd.stats.logistic``; tests/test_multiverse_reference.py checks these loops against
+it. Also compiled:
 the per-specification descriptors (n, events, rank, exposure x outcome table), exact
 duplicate detection among batch elements, and the Youden cut-off of ``_auc.roc_auc``.
 
@@ -307,7 +308,7 @@ def _firth_rest(xt, ys, ws, m, p, mu, wv, L, Linv, Iinv, Z, c, h, score, aug):
 def firth_newton(X, y, w, work, start, free, max_iter, max_step, max_halfstep, gtol, xtol,
                  llf_noise):
     """Modified-score Newton-Raphson with step halving for the elements ``work``, the
-    coefficients ``free`` varying, the others fixed at ``start`` (see ``_firth_newton``).
+    coefficients ``free`` varying, the others fixed at ``start`` (see ``_firth._firth_newton``).
 
     Returns beta, llf, score, info_inv, info_aug, ok, converged, n_iter (indexed like work).
     """

@@ -20,8 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ._auc import roc_auc
-from ._logistic import fit_logit
+from .kernels import fit_logit, roc_auc
 
 
 @dataclass(frozen=True)

@@ -32,11 +32,8 @@ from scipy import stats
 
 from .. import definitions as d
 from ..equivalents import EquivalenceTable, MissingEquivalentError, load_table
-from ._auc import roc_cutoff
-from ._firth import fit_firth
-from ._logistic import fit_logit
-from ._ols import fit_ols
 from .grid import Grid
+from .kernels import fit_firth, fit_logit, fit_ols, roc_cutoff
 
 # Events per variable below this is reported as "too few events" (Vittinghoff & McCulloch
 # 2007 relax the classic 10 to 5-9 without serious bias).
@@ -148,8 +145,8 @@ def _plan(specs: pd.DataFrame, grid: Grid, data: PatientData) -> _Plan:
     )
 
 
-def _population_masks(grid: Grid, names: list[str], user: np.ndarray, asn: np.ndarray,
-                      study: np.ndarray) -> np.ndarray:
+def population_masks(grid: Grid, names: list[str], user: np.ndarray, asn: np.ndarray,
+                     study: np.ndarray) -> np.ndarray:
     """(P, n_populations, n) inclusion masks; user/asn are (P, n)."""
     P, n = user.shape
     out = np.ones((P, len(names), n), dtype=bool)
@@ -212,12 +209,12 @@ def evaluate(grid: Grid, data: PatientData, specs: pd.DataFrame | None = None,
              perms: np.ndarray | None = None, *, alpha: float = 0.05,
              detail: bool | None = None, firth_test: str = "lrt",
              keys: np.ndarray | None = None) -> BatchResult:
-    """As :func:`_evaluate`, fitting each distinct model once (:func:`design_keys`;
+    """As :func:`evaluate_each`, fitting each distinct model once (:func:`design_keys`;
     pass ``keys`` = its result to reuse it across calls on the same data and specs)."""
     specs = (grid.specifications if specs is None else specs).reset_index(drop=True)
     rep = design_keys(grid, data, specs) if keys is None else keys
     uniq, inverse = np.unique(rep, return_inverse=True)
-    r = _evaluate(grid, data, specs.iloc[uniq], perms, alpha=alpha, detail=detail,
+    r = evaluate_each(grid, data, specs.iloc[uniq], perms, alpha=alpha, detail=detail,
                   firth_test=firth_test)
     take = lambda a: a[:, inverse]  # noqa: E731
     cut = take(r.cutoff_mg)
@@ -230,9 +227,9 @@ def evaluate(grid: Grid, data: PatientData, specs: pd.DataFrame | None = None,
                        r.method[inverse])
 
 
-def _evaluate(grid: Grid, data: PatientData, specs: pd.DataFrame | None = None,
-              perms: np.ndarray | None = None, *, alpha: float = 0.05,
-              detail: bool | None = None, firth_test: str = "lrt") -> BatchResult:
+def evaluate_each(grid: Grid, data: PatientData, specs: pd.DataFrame | None = None,
+                  perms: np.ndarray | None = None, *, alpha: float = 0.05,
+                  detail: bool | None = None, firth_test: str = "lrt") -> BatchResult:
     """Fit every specification of ``specs`` (default: the whole grid) on the data (``perms``
     None) or on each relabelling ``perms`` (P, n) of the medication records.
 
@@ -265,7 +262,7 @@ def _evaluate(grid: Grid, data: PatientData, specs: pd.DataFrame | None = None,
 
     # Per-patient arrays under each relabelling: (P, K, n) doses, (P, n) user status.
     doses = np.stack([data.dose[k] for k in plan.dose_keys])[:, perms].transpose(1, 0, 2)
-    pops = _population_masks(grid, plan.pop_names, data.bzd_user[perms],
+    pops = population_masks(grid, plan.pop_names, data.bzd_user[perms],
                              data.as_needed_only[perms], data.study)
     Y = np.stack([data.outcome[o] for o in plan.out_names])  # (O, n)
     known = ~np.isnan(Y)

@@ -29,9 +29,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ._permutation import permutation_indices
 from .engine import PatientData, design_keys, evaluate, expected_sign
 from .grid import Grid
+from .kernels import permutation_indices
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ import pandas as pd
 from scipy import stats
 from scipy.stats.contingency import odds_ratio
 
-from ._result import Result, clopper_pearson, require_columns
+from .result import Result, clopper_pearson, require_columns
 
 __all__ = ["GroupRate", "ResponseByGroup", "conditional_odds_ratio_ci", "fisher_2x2", "response_by_group"]
 

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from ._result import Result, require_columns
+from .result import Result, require_columns
 
 __all__ = [
     "RowSpec",

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from ._result import Result, require_columns
 from .descriptives import hedges_j
+from .result import Result, require_columns
 
 __all__ = ["HedgesG", "hedges_g", "group_difference_tests"]
 

@@ -37,7 +37,7 @@ import statsmodels.api as sm
 from scipy import optimize, stats
 from statsmodels.tools.sm_exceptions import PerfectSeparationError
 
-from ._result import Result, require_columns
+from .result import Result, require_columns
 
 __all__ = ["CoefficientBlock", "LogisticResult", "fit_logistic", "profile_ci_ml"]
 
@@ -245,7 +245,7 @@ class FirthFit:
     message: str = ""
 
 
-def _penalized_loglik(X: np.ndarray, y: np.ndarray, beta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+def penalized_loglik(X: np.ndarray, y: np.ndarray, beta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
     """Firth's penalized log-likelihood, its gradient (modified score) and the information.
     Sums over rows are weighted by the row counts of an aggregated design (``aggregate_design``).
 
@@ -314,7 +314,7 @@ def _penalized_hessian(X: np.ndarray, beta: np.ndarray, wt: np.ndarray | None = 
     return -info + 0.5 * X.T @ (X * (w2 * q)[:, None]) - 0.5 * quartic
 
 
-def _firth_newton(X: np.ndarray, y: np.ndarray, start: np.ndarray, fixed: int | None = None, value: float = 0.0) -> FirthFit:
+def firth_newton(X: np.ndarray, y: np.ndarray, start: np.ndarray, fixed: int | None = None, value: float = 0.0) -> FirthFit:
     """Maximise l* (Firth 1993). ``fixed``/``value``: beta[fixed] held at ``value`` (a profile
     point); the penalty is still the full model's 1/2 log|I| (Heinze & Schemper 2002, as
     logistf's profile and LRT).
@@ -332,7 +332,7 @@ def _firth_newton(X: np.ndarray, y: np.ndarray, start: np.ndarray, fixed: int | 
     if fixed is not None:
         beta[fixed] = value
         free = np.delete(free, fixed)
-    ll, grad, info = _penalized_loglik(X, y, beta)
+    ll, grad, info = penalized_loglik(X, y, beta)
     if not math.isfinite(ll):
         return FirthFit(beta, ll, False, 0, math.nan, "penalized log-likelihood is -inf at the start (information matrix singular)")
     decrement = math.nan
@@ -364,7 +364,7 @@ def _firth_newton(X: np.ndarray, y: np.ndarray, start: np.ndarray, fixed: int | 
         for _half in range(_MAX_HALVINGS):
             cand = beta.copy()
             cand[free] += step
-            ll_c, grad_c, info_c = _penalized_loglik(X, y, cand)
+            ll_c, grad_c, info_c = penalized_loglik(X, y, cand)
             if ll_c >= ll - noise:
                 break
             step /= 2
@@ -380,7 +380,7 @@ def _firth_newton(X: np.ndarray, y: np.ndarray, start: np.ndarray, fixed: int | 
                     f"no convergence in {_MAX_ITER} iterations (decrement {decrement:.3g})")
 
 
-def _firth_start(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+def firth_start(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Intercept-only Firth estimate logit((k + 1/2) / (n + 1)), slopes 0."""
     wt = _weights(y)
     beta = np.zeros(X.shape[1])
@@ -401,16 +401,16 @@ def _profile_fit(X: np.ndarray, y: np.ndarray, j: int, value: float, starts: lis
         if any(np.array_equal(s, t) for t in tried):
             continue
         tried.append(s)
-        fit = _firth_newton(X, y, s, fixed=j, value=value)
+        fit = firth_newton(X, y, s, fixed=j, value=value)
         if best is None or (fit.converged, fit.loglik) > (best.converged, best.loglik):
             best = fit
     return best
 
 
-def _firth_constrained(X: np.ndarray, y: np.ndarray, j: int, value: float, start: np.ndarray) -> float:
-    """Max of l* with beta_j fixed at ``value`` (see ``_firth_newton``). Returns l*; a fit that
+def firth_constrained_loglik(X: np.ndarray, y: np.ndarray, j: int, value: float, start: np.ndarray) -> float:
+    """Max of l* with beta_j fixed at ``value`` (see ``firth_newton``). Returns l*; a fit that
     does not converge raises a ``RuntimeWarning`` (``fit_logistic`` reports it in its result)."""
-    fit = _profile_fit(X, y, j, value, [start, _firth_start(X, y)])
+    fit = _profile_fit(X, y, j, value, [start, firth_start(X, y)])
     if not fit.converged:
         _warnings.warn(f"constrained Firth fit (coefficient {j} = {value:g}) did not converge: {fit.message}",
                        RuntimeWarning, stacklevel=2)
@@ -429,8 +429,8 @@ def firth_profile(X: np.ndarray, y: np.ndarray, beta_hat: np.ndarray, se: np.nda
     (logistf reports such limits as non-finite too). The p is NaN if the fit at 0 did not converge."""
     terms = terms or [f"coefficient {j}" for j in range(X.shape[1])]
     crit = stats.chi2.ppf(1 - alpha, 1)
-    ll_hat = _penalized_loglik(X, y, beta_hat)[0]
-    fallback = _firth_start(X, y)
+    ll_hat = penalized_loglik(X, y, beta_hat)[0]
+    fallback = firth_start(X, y)
     p_lrt, cis, warns = [], [], []
     for j in range(X.shape[1]):
         cache = {float(beta_hat[j]): beta_hat}
@@ -518,7 +518,7 @@ def _ml_blocks(X, y, terms, alpha, z, warns, profile=True):
         params, deviance = _ml_polish(X, y, np.asarray(res.params, dtype=float))
         # SE from X'WX at the estimate: statsmodels' bse uses the weights of the previous IRLS
         # iteration (1e-6 relative off R glm on the default synthetic cohort's dose model)
-        _, _, info = _penalized_loglik(X, y, params)
+        _, _, info = penalized_loglik(X, y, params)
         bse = np.sqrt(np.diag(np.linalg.inv(info)))
         pvalues = 2 * stats.norm.sf(np.abs(params / bse))
         if not (np.all(np.isfinite(params)) and np.all(np.isfinite(bse))):
@@ -560,10 +560,10 @@ def _ml_blocks(X, y, terms, alpha, z, warns, profile=True):
 
 
 def _firth_blocks(X, y, terms, alpha, z, warns, profile=True):
-    """Firth blocks for every term; see ``_firth_newton`` and ``firth_profile``.
+    """Firth blocks for every term; see ``firth_newton`` and ``firth_profile``.
     ``profile=False``: no profile CI and no penalized LRT p, the p is the Wald p."""
     try:
-        fit = _firth_newton(X, y, _firth_start(X, y))
+        fit = firth_newton(X, y, firth_start(X, y))
     except _NUMERICAL_ERRORS as err:
         fit = FirthFit(np.full(X.shape[1], np.nan), math.nan, False, 0, math.nan, f"{type(err).__name__}: {err}")
     if not np.all(np.isfinite(fit.beta)) or not math.isfinite(fit.loglik):
@@ -572,7 +572,7 @@ def _firth_blocks(X, y, terms, alpha, z, warns, profile=True):
     coef = fit.beta
     # Wald SE from the inverse Fisher information X'WX at the Firth estimate, as logistf and
     # brglm2 report it (firthmodels' bse_ inverts X' diag(w (1 + h)) X instead, ~5 % smaller).
-    _, _, info = _penalized_loglik(X, y, coef)
+    _, _, info = penalized_loglik(X, y, coef)
     try:
         bse = np.sqrt(np.diag(np.linalg.inv(info)))
     except (np.linalg.LinAlgError, ValueError):

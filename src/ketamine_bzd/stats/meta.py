@@ -32,8 +32,9 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from ._result import require_columns, to_jsonable
+from ..jsonable import to_jsonable
 from .logistic import fit_logistic
+from .result import require_columns
 
 __all__ = [
     "heterogeneity",

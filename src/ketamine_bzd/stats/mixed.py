@@ -31,7 +31,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
-from ._result import Result, require_columns
+from .result import Result, require_columns
 
 __all__ = ["MixedModelResult", "mixed_model"]
 

@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from ._result import Result, require_columns
+from .result import Result, require_columns
 
 __all__ = [
     "MMRMResult",

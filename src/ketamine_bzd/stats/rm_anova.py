@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ._result import Result, require_columns
+from .result import Result, require_columns
 
 __all__ = ["EffectRow", "RmAnovaResult", "rm_anova", "simple_effects"]
 

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ._result import Result, clopper_pearson, require_columns
+from .result import Result, clopper_pearson, require_columns
 
 __all__ = [
     "RocResult",

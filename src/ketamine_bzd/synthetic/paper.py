@@ -24,7 +24,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from .. import paper as _printed
+from .. import paper as printed
 from ..shipped import resource_path
 
 # Table rows targeted as (mean, sd) per group, in the order the searches take them; the
@@ -165,17 +165,17 @@ def count_from_percent(percent: int, n: int) -> int:
 
 
 def _targets() -> dict[str, Any]:
-    r, c = _printed.reading, _printed.count
+    r, c = printed.reading, printed.count
 
     def rows(table: str, variables: tuple[str, ...]) -> dict:
-        return {GENERATOR_NAMES.get(v, v): _printed.printed_cells(table, v) for v in variables}
+        return {GENERATOR_NAMES.get(v, v): printed.printed_cells(table, v) for v in variables}
 
     def p_values(table: str, variables: tuple[str, ...]) -> dict:
-        test = {s.variable: s.test for s in _printed.TABLE_ROWS[table]}
+        test = {s.variable: s.test for s in printed.TABLE_ROWS[table]}
         return {v: (test[v], r(f"{table}.{v}.p_value")) for v in variables}
 
-    n_mono = _printed.printed_cells("table1", "ad_therapy")
-    n_first = _printed.printed_cells("table1", "episode")
+    n_mono = printed.printed_cells("table1", "ad_therapy")
+    n_first = printed.printed_cells("table1", "episode")
     return {
         "N_PATIENTS": c("results.n_patients"),
         "N_RESPONDERS": c("results.n_responders"),
@@ -202,7 +202,7 @@ def _targets() -> dict[str, Any]:
         "TABLE2": rows("table2", TABLE2_VARIABLES),
         "OVERALL": {v: (r(f"results.{k}_mean"), r(f"results.{k}_sd")) for v, k in OVERALL_KEYS.items()},
         "AD_SHARES": {drugs: c(key) for drugs, key in AD_SHARE_KEYS.items()},
-        "RM_ANOVA_F": _printed.number("results.f").value,
+        "RM_ANOVA_F": printed.number("results.f").value,
         "P_TABLE1": p_values("table1", P_TABLE1_VARIABLES),
         "P_TABLE2": p_values("table2", P_TABLE2_VARIABLES),
         "P_TABLE1_FLX": r("table1.fluoxetine_eq_mg.p_value"),  # its own search: drugs and tablet steps
@@ -213,7 +213,7 @@ def _targets() -> dict[str, Any]:
         "HEDGES_G": {d: r(f"results.posthoc_{d}_g") for d in HEDGES_G_VISITS},
         "P_POSTHOC_BONFERRONI": {d: r(f"results.posthoc_{d}_p") for d in POSTHOC_VISITS},
         "LOGISTIC_P": r("results.or_p"),
-        "LOGISTIC_OR": _printed.number("results.or").value,
+        "LOGISTIC_OR": printed.number("results.or").value,
     }
 
 
@@ -224,7 +224,7 @@ def _targets_of(path: Path) -> dict[str, Any]:
 
 def targets() -> dict[str, Any]:
     """Every target above, read from the paper numbers in use (cached per file)."""
-    return _targets_of(resource_path(_printed.PAPER_NUMBERS_FILE))
+    return _targets_of(resource_path(printed.PAPER_NUMBERS_FILE))
 
 
 def __getattr__(name: str) -> Any:

@@ -1,7 +1,8 @@
 """A tiny hand-made truth (three made-up patients) covering the cases the formats must carry:
 a dose change mid-window, a single as-needed dose, two BZDs at once, values below LLOQ / LOD,
-an unsampled level, missing visits and a missing weight. Used by the tests and handy to see an
-example export: ``FORMATS["ecrf_cz"].write(example_truth("ket2013"), Path("out"))``.
+an unsampled level, missing visits and a missing weight. A test fixture (outside the package, so
+the wheel does not ship it), handy to see an example export:
+``FORMATS["ecrf_cz"].write(example_truth("ket2013"), Path("out"))``.
 Not real patients, not the synthetic cohort.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..canonical import (
+from ketamine_bzd.canonical import (
     MEDICATION_COLUMNS,
     PK_COLUMNS,
     RATING_COLUMNS,
@@ -92,7 +93,7 @@ def expected_read(truth: StudyTables, key: bytes, study: str | None = None) -> S
     rows in a canonical order (subjects by pseudonym; ratings by patient, scale, visit;
     medication by patient, drug, as_needed, study day). Apply :func:`canonical_order` to the
     read tables before comparing."""
-    from ..pseudonym import pseudonymize
+    from ketamine_bzd.pseudonym import pseudonymize
 
     study = study or truth.study
     ids = {r: pseudonymize(study, str(r), key) for r in truth.subjects["patient_id"]}
