@@ -7,23 +7,12 @@ docstring for the API and references. The grid (:mod:`.grid`), batched engine
 are described in ``docs/multiverse.md``.
 """
 
+from . import kernels
 from .bootstrap import CutoffBootstrapResult, cutoff_bootstrap
 from .engine import PatientData, evaluate, prepare_data, specification_table
 from .grid import DIMENSIONS, Grid, build_grid
 from .inference import joint_inference, permutation_curves
-from .kernels import (
-    AUCResult,
-    FirthResult,
-    LogitResult,
-    OLSResult,
-    fit_firth,
-    fit_logit,
-    fit_ols,
-    midranks,
-    permutation_indices,
-    permute_within_strata,
-    roc_auc,
-)
+from .kernels import *  # noqa: F403 - the kernels' names (kernels.__all__) are the package's too
 
 __all__ = [
     "DIMENSIONS",
@@ -37,15 +26,5 @@ __all__ = [
     "permutation_curves",
     "prepare_data",
     "specification_table",
-    "AUCResult",
-    "FirthResult",
-    "LogitResult",
-    "OLSResult",
-    "fit_firth",
-    "fit_logit",
-    "fit_ols",
-    "midranks",
-    "permutation_indices",
-    "permute_within_strata",
-    "roc_auc",
+    *kernels.__all__,
 ]

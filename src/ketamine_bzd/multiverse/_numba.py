@@ -46,6 +46,24 @@ def _compact(X, y, w, b, xt, ys, ws):
     return m
 
 
+@njit(**_JIT)
+def _scratch(n, p):
+    """Work arrays of one Newton loop: the included rows (xt, ys, ws), per-row terms (eta, mu,
+    c), p x p matrices (G, L, Linv, inverse) and the column index 0..p-1."""
+    return (np.empty((p, n)), np.empty(n), np.empty(n), np.empty(n), np.empty(n), np.empty(n),
+            np.empty((p, p)), np.empty((p, p)), np.empty((p, p)), np.empty((p, p)), np.arange(p))
+
+
+@njit(**_JIT)
+def _included(X, y, w, b, xt, ys, ws):
+    """``_compact`` of element b and the sum of its weights: (m, sum w)."""
+    m = _compact(X, y, w, b, xt, ys, ws)
+    sw = 0.0
+    for i in range(m):
+        sw += ws[i]
+    return m, sw
+
+
 @njit(**_SUM)
 def _gram(xt, c, m, p, G):
     """G = X' diag(c) X over the m included rows."""
@@ -159,28 +177,14 @@ def logit_newton(X, y, w, work, start, max_iter, tol, max_halving, llf_noise, ex
     converged = np.zeros(nw, dtype=np.bool_)
     n_iter = np.zeros(nw, dtype=np.int64)
     n_extreme = np.zeros(nw, dtype=np.int64)
-    xt = np.empty((p, n))
-    ys = np.empty(n)
-    ws = np.empty(n)
-    eta = np.empty(n)
-    mu = np.empty(n)
-    c = np.empty(n)
-    G = np.empty((p, p))
-    L = np.empty((p, p))
-    Linv = np.empty((p, p))
-    Ginv = np.empty((p, p))
+    xt, ys, ws, eta, mu, c, G, L, Linv, Ginv, allp = _scratch(n, p)
     beta = np.empty(p)
     beta_prev = np.empty(p)
     delta = np.empty(p)
     score = np.empty(p)
     z = np.empty(p)
-    allp = np.arange(p)
     for t in range(nw):
-        b = work[t]
-        m = _compact(X, y, w, b, xt, ys, ws)
-        sw = 0.0
-        for i in range(m):
-            sw += ws[i]
+        m, sw = _included(X, y, w, work[t], xt, ys, ws)
         noise = llf_noise * sw
         for j in range(p):
             beta[j] = start[t, j]
@@ -323,19 +327,10 @@ def firth_newton(X, y, w, work, start, free, max_iter, max_step, max_halfstep, g
     out_ok = np.zeros(nw, dtype=np.bool_)
     converged = np.zeros(nw, dtype=np.bool_)
     n_iter = np.zeros(nw, dtype=np.int64)
-    xt = np.empty((p, n))
-    ys = np.empty(n)
-    ws = np.empty(n)
-    eta = np.empty(n)
-    mu = np.empty(n)
+    xt, ys, ws, eta, mu, c, G, L, Linv, Iinv, allp = _scratch(n, p)
     wv = np.empty(n)
-    c = np.empty(n)
     hb = np.empty(n)
     Z = np.empty((p, n))
-    G = np.empty((p, p))
-    L = np.empty((p, p))
-    Linv = np.empty((p, p))
-    Iinv = np.empty((p, p))
     aug = np.empty((p, p))
     score = np.empty(p)
     Lf = np.empty((p, p))
@@ -345,13 +340,8 @@ def firth_newton(X, y, w, work, start, free, max_iter, max_step, max_halfstep, g
     d = np.empty(p)
     beta = np.empty(p)
     cand = np.empty(p)
-    allp = np.arange(p)
     for t in range(nw):
-        b = work[t]
-        m = _compact(X, y, w, b, xt, ys, ws)
-        sw = 0.0
-        for i in range(m):
-            sw += ws[i]
+        m, sw = _included(X, y, w, work[t], xt, ys, ws)
         for j in range(p):
             beta[j] = start[t, j]
         llf, ok = _firth_llf(xt, ys, ws, m, p, beta, eta, mu, wv, G, L, allp)
