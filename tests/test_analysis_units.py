@@ -267,6 +267,7 @@ def test_rule_all_targets_every_output_of_the_analysis_rules(tmp_path):
     files of results/analysis/ that a run writes (test_analysis_workflow), each made by an
     analysis_* rule."""
     from test_analysis_workflow import ANALYSIS_FILES
+
     from workflow_helpers import copy_workflow, snakemake
 
     run = copy_workflow(tmp_path / "run")
