@@ -5,6 +5,8 @@ Each module exposes ``FILE_ROLES`` (the files it needs; the config gives a path 
 ``write_parts(parts, outdir)`` (the same files from a study given in parts of whole patients)
 and ``read(study, files, key) -> IngestResult`` (strict: hard errors raise
 :class:`~ketamine_bzd.errors.IngestError`, soft problems are flagged or quarantined).
+``ecrf_cz`` and ``spss_wide`` read column-wise (``column_reading``) and take a keyword
+``partition=(index, count)``: only that partition's patients (``ketamine_bzd.partition``).
 """
 
 from __future__ import annotations

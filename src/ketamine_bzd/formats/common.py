@@ -10,9 +10,7 @@ quarantined patients by their pseudonym. The contract is ``docs/data-contract.md
 from __future__ import annotations
 
 import codecs
-import csv
 import datetime as dt
-import io
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -35,7 +33,7 @@ from ..canonical import (
     StudyTables,
 )
 from ..errors import IngestError, Quarantine, ResourceError
-from ..pseudonym import pseudonymize
+from ..pseudonym import pseudonymize, pseudonymize_many
 from ..resource_tables import Column, read_resource
 from ..shipped import resource_path
 
@@ -158,8 +156,12 @@ class DoseLimits:
         self.totals: dict[tuple, float] = {}
 
     def _raise(self, file, row, column, text, drug, amount, what):
+        raise self.error(file, row, column, text, drug, amount, what)
+
+    def error(self, file, row, column, text, drug, amount, what) -> IngestError:
+        """The error for ``amount`` mg of ``drug`` above its plausible maximum."""
         limit, label = self.limits[drug]
-        raise IngestError(
+        return IngestError(
             file, f"{what} {format_number(amount)} mg of {drug} is above the maximum plausible "
             f"daily dose {format_number(limit)} mg (label maximum {format_number(label)} mg; "
             "resources/max_daily_doses.csv)",
@@ -316,7 +318,8 @@ def decode_text(path: Path, encoding: str, delimiter: str, id_column: str | None
                 path, "file starts with a UTF-8 byte-order mark; this format must be cp1250 "
                 "(Windows-1250) encoded", row=0,
             )
-        first = next((i for i, b in enumerate(data) if b >= 0x80), None)
+        high = re.search(rb"[\x80-\xff]", data)  # the first non-ASCII byte
+        first = None if high is None else high.start()
         if first is not None:
             try:
                 data.decode("utf-8")
@@ -351,82 +354,6 @@ def _looks_like(data: bytes, expected: str) -> str:
             return ""
         return ": the file looks cp1250 (Windows-1250) or Latin-1 encoded"
     return ""
-
-
-@dataclass
-class Records:
-    """Data records of a delimited file: ``rows`` holds (row number, {column: text}) for every
-    non-blank record; ``n_read`` counts all data records including blank ones."""
-
-    file: Path
-    rows: list[tuple[int, dict[str, str]]]
-    n_read: int
-
-
-def read_records(
-    path: Path,
-    role: str,
-    columns: list[str],
-    *,
-    encoding: str,
-    delimiter: str,
-    quarantine: Quarantine,
-    id_column: str | None = None,
-    identifiers: set[str] | None = None,
-) -> Records:
-    """Parse a delimited export strictly. Blank records are quarantined (reason ``blank line``).
-
-    Columns are matched by exact header text (surrounding spaces ignored); extra columns are
-    ignored; a missing or duplicated column, a header that splits on another delimiter, a
-    record with the wrong number of fields, or a file whose last record has no line terminator
-    (cut off) is a hard error. The raw values of ``id_column`` are added to ``identifiers`` so
-    that the caller can keep them out of messages.
-    """
-    path = require_file(path, role)
-    text = decode_text(path, encoding, delimiter, id_column)
-    if not text.strip():
-        raise IngestError(path, "empty file: no header line", row=0)
-    check_line_terminator(path, text, delimiter)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    try:
-        header = [h.strip() for h in next(reader)]
-    except csv.Error as exc:
-        raise IngestError(path, f"malformed header line: {exc}", row=0) from None
-    seen = set()
-    for name in header:
-        if name and name in seen:
-            raise IngestError(path, "duplicated column in header", row=0, column=name)
-        seen.add(name)
-    for name in columns:
-        if name not in seen:
-            other = sniff_delimiter(text, delimiter, columns)
-            if other is not None:
-                raise IngestError(
-                    path, f"delimiter looks like {other!r} (the header splits into columns on "
-                    f"it); this format's delimiter is {delimiter!r}", row=0,
-                )
-            raise IngestError(path, "missing column", row=0, column=name)
-    index = {name: header.index(name) for name in columns}
-    id_index = index.get(id_column)
-    rows, n = [], 0
-    try:
-        for record in reader:
-            n += 1
-            row = reader.line_num - 1
-            if all(not f.strip() for f in record):
-                quarantine.add(path, row, None, None, "blank line")
-                continue
-            if identifiers is not None and id_index is not None and id_index < len(record):
-                identifiers.add(record[id_index].strip())
-            if len(record) != len(header):
-                raise IngestError(
-                    path, f"record has {len(record)} fields but the header has {len(header)} "
-                    f"(delimiter must be {delimiter!r})", row=row,
-                )
-            rows.append((row, {c: record[i].strip() for c, i in index.items()}))
-    except csv.Error as exc:
-        raise IngestError(path, f"malformed record: {exc}", row=reader.line_num - 1) from None
-    return Records(path, rows, n)
 
 
 def check_line_terminator(path: Path, text: str, delimiter: str) -> None:
@@ -631,6 +558,12 @@ class Pseudonyms:
         if raw not in self._map:
             self._map[raw] = pseudonymize(self.study, raw, self._key)
         return self._map[raw]
+
+    def many(self, raws: list[str]) -> list[str]:
+        """The pseudonym of each of ``raws``, each distinct new one computed once."""
+        new = [r for r in dict.fromkeys(raws) if r not in self._map]
+        self._map.update(zip(new, pseudonymize_many(self.study, new, self._key)))
+        return [self._map[r] for r in raws]
 
 
 def result(study, subjects, ratings, medication, files, quarantine, warnings) -> IngestResult:

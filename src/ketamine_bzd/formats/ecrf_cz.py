@@ -27,14 +27,17 @@ from ..canonical import (
     PK_ANALYTES,
     PK_MAX_NG_ML,
     PK_TIMES_MIN,
+    SCALES,
     SCORE_RANGE,
     STUDY_DAYS,
+    SUBJECT_COLUMNS,
     SUBJECT_RANGES,
     VISIT_STUDY_DAY,
+    VISITS,
     StudyTables,
 )
 from ..errors import IngestError, Quarantine
-from . import columnar, common
+from . import column_reading, columnar, common
 from .common import IngestResult
 
 FILE_ROLES = ("patients", "ratings", "prescriptions", "prn")
@@ -300,19 +303,26 @@ def _brand_for(drug: str, dose: float, brands) -> tuple[str, float]:
 # ----------------------------------------------------------------------------- read
 
 
-def read(study: str, files: dict[str, Path], key: bytes) -> IngestResult:
+def read(study: str, files: dict[str, Path], key: bytes, *,
+         partition: tuple[int, int] | None = None) -> IngestResult:
     """Ingest an ``ecrf_cz`` export strictly (see module doc and ``docs/data-contract.md``).
 
     Raw identifiers seen in the files are collected first, so that an error whose value equals
-    or contains one (e.g. an ID in a swapped score column) withholds it."""
+    or contains one (e.g. an ID in a swapped score column) withholds it.
+
+    ``partition`` = (index, count): keep only the patients whose pseudonym falls in that
+    partition (``ketamine_bzd.partition.partition_of``), selected right after the ID column is
+    read, before the other checks; records without an ID belong to partition 0. Row numbers
+    stay the file's own; the report counts the partition's records, so partitions add up to
+    the file. File-level checks run in every partition."""
     identifiers: set[str] = set()
     try:
-        return _read(study, files, key, identifiers)
+        return _read(study, files, key, identifiers, partition)
     except IngestError as err:
         raise err.withhold_identifiers(identifiers, (ID,)) from None  # no chained raw ids
 
 
-def _read(study, files, key, identifiers) -> IngestResult:
+def _read(study, files, key, identifiers, partition) -> IngestResult:
     for role in FILE_ROLES:
         if role not in files:
             raise IngestError(f"<{role}>", f"no path given for file role {role!r}")
@@ -320,183 +330,355 @@ def _read(study, files, key, identifiers) -> IngestResult:
     pseudo = common.Pseudonyms(study, key)
     warnings: list[str] = []
 
-    def records(role, columns):
-        return common.read_records(files[role], role, columns, encoding=ENCODING,
-                                   delimiter=DELIMITER, quarantine=quarantine, id_column=ID,
-                                   identifiers=identifiers)
+    def table(role, columns):
+        t = column_reading.read_columns(files[role], role, columns, encoding=ENCODING,
+                                  delimiter=DELIMITER, id_column=ID, identifiers=identifiers)
+        return column_reading.select(t, ID, pseudo, partition, quarantine)
 
-    pat = records("patients", PATIENT_COLUMNS)
-    subjects, infusion = _patients(study, pat, pseudo)
-    common.require_patients(pat.file, len(subjects), pat.n_read)
-    patients = [s["patient_id"] for s in subjects]
-    rat = records("ratings", RATING_COLUMNS)
-    observed = _ratings(rat, infusion, pseudo, quarantine, warnings)
+    read = []  # (file, records read) for the report; the columns are dropped after use
+    pat = table("patients", PATIENT_COLUMNS)
+    subjects, infusion = _patients(study, pat)
+    common.require_patients(pat.file, pat.n_file_nonblank, pat.n_file_records)
+    read.append((pat.file, pat.n_read))
+    del pat
+    patients = subjects["patient_id"].tolist()
+    index = {p: i for i, p in enumerate(patients)}
+    rat = table("ratings", RATING_COLUMNS)
+    ratings = _ratings(study, rat, patients, index, infusion, quarantine, warnings)
+    read.append((rat.file, rat.n_read))
+    del rat
     drugs, brands, limits = common.load_drugs(), common.load_brands(), common.DoseLimits()
-    pres = records("prescriptions", PRESCRIPTION_COLUMNS)
-    med = _prescriptions(pres, infusion, pseudo, quarantine, warnings, brands, limits)
-    prn = records("prn", PRN_COLUMNS)
-    med += _prn(prn, infusion, pseudo, quarantine, brands, limits)
+    drug_names = list(drugs)
+    pres = table("prescriptions", PRESCRIPTION_COLUMNS)
+    regular = _prescriptions(pres, index, infusion, quarantine, warnings, brands, drug_names,
+                             limits)
+    read.append((pres.file, pres.n_read))
+    del pres
+    prn = table("prn", PRN_COLUMNS)
+    as_needed = _prn(prn, index, infusion, quarantine, brands, drug_names, limits, regular)
+    read.append((prn.file, prn.n_read))
+    del prn
+    n_regular = len(regular[0])
+    med = [np.concatenate([a, b]) for a, b in zip(regular, as_needed)]
+    del regular, as_needed  # 10^7 daily doses at 10^6 patients: keep one copy
+    medication = column_reading.medication_table(
+        study, patients, med[1], med[2], med[3], drug_names, med[4],
+        np.arange(len(med[1])) >= n_regular, drugs,
+    )
+    del med
     return common.result(
-        study,
-        common.subjects_frame(subjects),
-        common.ratings_frame(study, patients, observed),
-        common.medication_frame(study, patients, med, drugs),
-        [(r.file, r.n_read) for r in (pat, rat, pres, prn)],
-        quarantine,
-        warnings,
+        study, subjects, ratings, medication,
+        read, quarantine, warnings,
     )
 
 
-def _patient(recs, row, f, pseudo):
-    if not f[ID]:
-        raise IngestError(recs.file, "empty patient ID", row=row, column=ID)
-    return pseudo(f[ID])
+def _nonblank(t: column_reading.Columns) -> column_reading.Columns:
+    return t.take(np.flatnonzero(~t.blank))
 
 
-def _patients(study, recs, pseudo):
-    path, out, infusion, first_seen = recs.file, [], {}, {}
-    for row, f in recs.rows:
-        pid = _patient(recs, row, f, pseudo)
-        if pid in first_seen:
-            raise IngestError(path, f"duplicate patient (same ID as row {first_seen[pid]})",
-                              row=row, column=ID)
-        first_seen[pid] = row
-        if f[SEX] not in SEX_CODES:
-            raise IngestError(path, "sex must be 'Ž' (female) or 'M' (male)", row=row, column=SEX,
-                              value=f[SEX])
-        rec = {"patient_id": pid, "study": study, "sex": SEX_CODES[f[SEX]]}
-        for col, header in SUBJECT_HEADERS.items():
-            value = common.parse_number(path, row, header, f[header], decimal=DECIMAL)
-            rec[col] = common.check_range(path, row, header, value, *SUBJECT_RANGES[col], header)
-            if col in common.WHOLE_SUBJECT_COLUMNS:
-                common.check_whole(path, row, header, value, header)
-        if f[EPISODE] not in EPISODE_CODES:
-            raise IngestError(path, "episode must be 'první' (first) or 'opakovaná' (recurrent)",
-                              row=row, column=EPISODE, value=f[EPISODE])
-        rec["episode"] = EPISODE_CODES[f[EPISODE]]
-        infusion[pid] = common.parse_date(path, row, INFUSION, f[INFUSION])
-        for col, header in PK_HEADERS.items():
-            text = f[header]
-            if text in PK_TEXT:
-                rec[col], rec[f"{col}_status"] = np.nan, PK_TEXT[text]
-                continue
-            value = common.parse_number(path, row, header, text, decimal=DECIMAL)
-            if value < 0:
-                raise IngestError(path, "serum level must be >= 0 ng/ml, '<LLOQ', '<LOD' or empty",
-                                  row=row, column=header, value=text)
-            common.check_range(path, row, header, value, 0, PK_MAX_NG_ML, "serum level (ng/ml)")
-            rec[col], rec[f"{col}_status"] = value, "measured"
-        out.append(rec)
-    return out, infusion
+def _check_id(first, t, rows):
+    empty = t.columns[ID].equals("")
+    first.add(empty, lambda i: IngestError(t.file, "empty patient ID", row=int(rows[i]), column=ID))
+    return empty
 
 
-def _ratings(recs, infusion, pseudo, quarantine, warnings):
-    path, observed, seen = recs.file, {}, {}
-    for row, f in recs.rows:
-        pid = _patient(recs, row, f, pseudo)
-        if f[VISIT_CODE] not in VISIT_CODES:
-            raise IngestError(path, f"unknown visit code (allowed: {', '.join(VISIT_CODES)})",
-                              row=row, column=VISIT_CODE, value=f[VISIT_CODE])
-        visit = VISIT_CODES[f[VISIT_CODE]]
-        if f[SCALE] not in SCALE_NAMES:
-            raise IngestError(path, f"unknown scale (allowed: {', '.join(SCALE_NAMES)})",
-                              row=row, column=SCALE, value=f[SCALE])
-        scale = SCALE_NAMES[f[SCALE]]
-        score = common.parse_number(path, row, SCORE, f[SCORE], decimal=DECIMAL)
-        common.check_range(path, row, SCORE, score, *SCORE_RANGE[scale], f"{f[SCALE]} score")
-        common.check_whole(path, row, SCORE, score, f"{f[SCALE]} score")
-        date = common.parse_date(path, row, VISIT_DATE, f[VISIT_DATE]) if f[VISIT_DATE] else None
-        if score is not None and date is None:
-            raise IngestError(path, "visit date missing for a rated visit", row=row, column=VISIT_DATE,
-                              value=f[VISIT_DATE])
-        key = (pid, scale, visit)
-        if key in seen:
-            raise IngestError(path, f"duplicate rating (same patient, visit and scale as row "
-                              f"{seen[key]})", row=row)
-        seen[key] = row
-        if pid not in infusion:
-            quarantine.add(path, row, ID, pid, "patient not in the patients file")
-            continue
-        if score is None:
-            continue  # visit not rated: becomes a 'missing' row like an absent one
-        day = (date - infusion[pid]).days
-        # off schedule: far from the nominal day, or on the wrong side of the infusion (day 0)
-        if abs(day - VISIT_STUDY_DAY[visit]) > 2 or (day < 0) != (VISIT_STUDY_DAY[visit] < 0):
-            warnings.append(f"{path} row {row}: visit {f[VISIT_CODE]} dated study day {day}, "
-                            f"nominal day {VISIT_STUDY_DAY[visit]}")
-        observed[key] = (score, day)
-    return observed
+def _patients(study, t):
+    """Subjects frame (file order) and each patient's infusion date (ordinal)."""
+    t = _nonblank(t)
+    path, rows, cols, first = t.file, t.rows, t.columns, column_reading.FirstError()
+    ids = cols[ID]
+    empty = _check_id(first, t, rows)
+    dup = column_reading.duplicated(ids.codes) & ~empty
+    first.add(dup, lambda i: IngestError(
+        path, f"duplicate patient (same ID as row {int(rows[column_reading.first_with(ids.codes, i)])})",
+        row=int(rows[i]), column=ID))
+
+    def coded(header, codes, message):
+        c = cols[header]
+        first.add(~c.isin(codes), lambda i: IngestError(path, message, row=int(rows[i]),
+                                                         column=header, value=c.text(i)))
+        return c.each(lambda u: codes.get(u, ""), object)
+
+    sex = coded(SEX, SEX_CODES, "sex must be 'Ž' (female) or 'M' (male)")
+    data = {"patient_id": None, "study": None, "sex": sex}
+    for col, header in SUBJECT_HEADERS.items():
+        data[col] = _number(first, path, rows, cols[header], header, *SUBJECT_RANGES[col], header,
+                            whole=col in common.WHOLE_SUBJECT_COLUMNS)
+    data["episode"] = coded(EPISODE, EPISODE_CODES,
+                            "episode must be 'první' (first) or 'opakovaná' (recurrent)")
+    dates = column_reading.parse(cols[INFUSION], lambda u: common.parse_date(path, 0, INFUSION, u))
+    first.add(dates.failed, lambda i: column_reading.error_of(common.parse_date, path, int(rows[i]),
+                                                        INFUSION, cols[INFUSION].text(i)))
+    infusion = dates.ordinals()
+    status = {}
+    for col, header in PK_HEADERS.items():
+        c = cols[header]
+        status[col] = c.each(lambda u: PK_TEXT.get(u, "measured"), object)
+        data[col] = _pk(first, path, rows, c, header)
+    data.update({f"{col}_status": s for col, s in status.items()})
+    first.raise_first()
+    data["patient_id"] = column_reading.pseudonym_array(t, ID)
+    data["study"] = np.full(len(rows), study, object)
+    subjects = pd.DataFrame({c: data[c] for c in SUBJECT_COLUMNS})
+    return subjects.astype({c: "float64" for c in common.FLOAT_SUBJECT_COLUMNS}
+                           | {c: column_reading.TEXT for c in SUBJECT_COLUMNS
+                              if c not in common.FLOAT_SUBJECT_COLUMNS}), infusion
 
 
-def _brand(recs, row, f, brands):
-    if f[BRAND] not in brands:
-        raise IngestError(recs.file, "unknown brand (not in resources/brands_cz.csv; write the "
-                          "brand and strength exactly, e.g. 'Rivotril 0,5 mg')",
-                          row=row, column=BRAND, value=f[BRAND])
-    return brands[f[BRAND]]
+def _number(first, path, rows, c, header, lo, hi, what, *, whole=False):
+    """``parse_number`` + ``check_range`` (+ ``check_whole``) of a column, as floats."""
+    parsed = column_reading.parse(c, lambda u: common.parse_number(path, 0, header, u, decimal=DECIMAL))
+    first.add(parsed.failed, lambda i: column_reading.error_of(
+        common.parse_number, path, int(rows[i]), header, c.text(i), decimal=DECIMAL))
+    v = parsed.floats()
+    known = ~np.isnan(v)
+    first.add(known & ~((lo <= v) & (v <= hi)), lambda i: column_reading.error_of(
+        common.check_range, path, int(rows[i]), header, float(v[i]), lo, hi, what))
+    if whole:
+        first.add(known & (v != np.floor(v)), lambda i: column_reading.error_of(
+            common.check_whole, path, int(rows[i]), header, float(v[i]), what))
+    return v
 
 
-def _tablets(recs, row, column, text):
-    n = common.parse_number(recs.file, row, column, text, decimal=DECIMAL)
-    common.check_dose(recs.file, row, column, n, "number of tablets")
+def _pk(first, path, rows, c, header):
+    parsed = column_reading.parse(c, lambda u: None if u in PK_TEXT else common.parse_number(
+        path, 0, header, u, decimal=DECIMAL))
+    first.add(parsed.failed, lambda i: column_reading.error_of(
+        common.parse_number, path, int(rows[i]), header, c.text(i), decimal=DECIMAL))
+    v = parsed.floats()
+    first.add(v < 0, lambda i: IngestError(
+        path, "serum level must be >= 0 ng/ml, '<LLOQ', '<LOD' or empty", row=int(rows[i]),
+        column=header, value=c.text(i)))
+    first.add(~np.isnan(v) & ~((v >= 0) & (v <= PK_MAX_NG_ML)), lambda i: column_reading.error_of(
+        common.check_range, path, int(rows[i]), header, float(v[i]), 0, PK_MAX_NG_ML,
+        "serum level (ng/ml)"))
+    return v
+
+
+def _ratings(study, t, patients, index, infusion, quarantine, warnings):
+    t = _nonblank(t)
+    path, rows, cols, first = t.file, t.rows, t.columns, column_reading.FirstError()
+    ids = cols[ID]
+    _check_id(first, t, rows)
+    vc, sc = cols[VISIT_CODE], cols[SCALE]
+    first.add(~vc.isin(VISIT_CODES), lambda i: IngestError(
+        path, f"unknown visit code (allowed: {', '.join(VISIT_CODES)})", row=int(rows[i]),
+        column=VISIT_CODE, value=vc.text(i)))
+    first.add(~sc.isin(SCALE_NAMES), lambda i: IngestError(
+        path, f"unknown scale (allowed: {', '.join(SCALE_NAMES)})", row=int(rows[i]),
+        column=SCALE, value=sc.text(i)))
+    visit = vc.each(lambda u: VISITS.index(VISIT_CODES[u]) if u in VISIT_CODES else 0, np.int64)
+    scale = sc.each(lambda u: SCALES.index(SCALE_NAMES[u]) if u in SCALE_NAMES else 0, np.int64)
+    lo = np.array([SCORE_RANGE[s][0] for s in SCALES], np.float64)[scale]
+    hi = np.array([SCORE_RANGE[s][1] for s in SCALES], np.float64)[scale]
+
+    def what(i):
+        return f"{sc.text(i)} score"
+
+    def check_range(file, row, column, value, lo_, hi_, what_):  # ranges are whole numbers
+        return common.check_range(file, row, column, value, int(lo_), int(hi_), what_)
+
+    score = _score(first, path, rows, cols[SCORE], lo, hi, what, check_range)
+    dc = cols[VISIT_DATE]
+    dates = column_reading.parse(dc, lambda u: common.parse_date(path, 0, VISIT_DATE, u) if u else None)
+    first.add(dates.failed, lambda i: column_reading.error_of(common.parse_date, path, int(rows[i]),
+                                                        VISIT_DATE, dc.text(i)))
+    no_date = dates.map(lambda d: d is None, bool)
+    first.add(~np.isnan(score) & no_date, lambda i: IngestError(
+        path, "visit date missing for a rated visit", row=int(rows[i]), column=VISIT_DATE,
+        value=dc.text(i)))
+    key = column_reading.key_of(ids.codes, scale, visit)
+    first.add(column_reading.duplicated(key), lambda i: IngestError(
+        path, f"duplicate rating (same patient, visit and scale as row "
+        f"{int(rows[column_reading.first_with(key, i)])})", row=int(rows[i])))
+    first.raise_first()
+    patient = column_reading.patient_codes(t, ID, index)
+    pids = t.pseudonyms
+    for i in np.flatnonzero(patient < 0):
+        quarantine.add(path, int(rows[i]), ID, pids[ids.codes[i]], "patient not in the patients file")
+    rated = np.flatnonzero((patient >= 0) & ~np.isnan(score))
+    day = dates.ordinals()[rated] - infusion[patient[rated]]
+    nominal = np.array([VISIT_STUDY_DAY[v] for v in VISITS], np.int64)[visit[rated]]
+    off = (np.abs(day - nominal) > 2) | ((day < 0) != (nominal < 0))
+    for j in np.flatnonzero(off):
+        i = rated[j]
+        warnings.append(f"{path} row {int(rows[i])}: visit {vc.text(i)} dated study day "
+                        f"{int(day[j])}, nominal day {int(nominal[j])}")
+    return column_reading.ratings_table(study, patients, patient[rated], scale[rated], visit[rated],
+                                  score[rated], day)
+
+
+def _score(first, path, rows, c, lo, hi, what, check_range):
+    parsed = column_reading.parse(c, lambda u: common.parse_number(path, 0, SCORE, u, decimal=DECIMAL))
+    first.add(parsed.failed, lambda i: column_reading.error_of(
+        common.parse_number, path, int(rows[i]), SCORE, c.text(i), decimal=DECIMAL))
+    v = parsed.floats()
+    known = ~np.isnan(v)
+    first.add(known & ~((lo <= v) & (v <= hi)), lambda i: column_reading.error_of(
+        check_range, path, int(rows[i]), SCORE, float(v[i]), lo[i], hi[i], what(i)))
+    first.add(known & (v != np.floor(v)), lambda i: column_reading.error_of(
+        common.check_whole, path, int(rows[i]), SCORE, float(v[i]), what(i)))
+    return v
+
+
+def _brand(first, t, rows, brands, drug_names):
+    bc = t.columns[BRAND]
+    first.add(~bc.isin(brands), lambda i: IngestError(
+        t.file, "unknown brand (not in resources/brands_cz.csv; write the brand and strength "
+        "exactly, e.g. 'Rivotril 0,5 mg')", row=int(rows[i]), column=BRAND, value=bc.text(i)))
+    drug = bc.each(lambda u: drug_names.index(brands[u][0]) if u in brands else 0, np.int64)
+    return bc, drug
+
+
+def _tablets(file, row, column, text):
+    n = common.parse_number(file, row, column, text, decimal=DECIMAL)
+    common.check_dose(file, row, column, n, "number of tablets")
     if n > MAX_TABLETS:
-        raise IngestError(recs.file, f"impossible number of tablets (> {MAX_TABLETS:g})",
+        raise IngestError(file, f"impossible number of tablets (> {MAX_TABLETS:g})",
                           row=row, column=column, value=text)
     if abs(n * 4 - round(n * 4)) > 1e-9:
-        raise IngestError(recs.file, "tablets must be in quarters (e.g. 0,25, 0,5, 1,75)",
+        raise IngestError(file, "tablets must be in quarters (e.g. 0,25, 0,5, 1,75)",
                           row=row, column=column, value=text)
     return n
 
 
-def _prescriptions(recs, infusion, pseudo, quarantine, warnings, brands, limits):
-    path, out = recs.file, []
+def _doses(first, t, rows, column, bc, drug, brands, drug_names, limits):
+    """Tablets checked, daily dose in mg (``round(tablets * strength, 9)``) checked against
+    the plausible maximum of its drug."""
+    path, tc = t.file, t.columns[column]
+    tablets = column_reading.parse(tc, lambda u: _tablets(path, 0, column, u))
+    first.add(tablets.failed, lambda i: column_reading.error_of(_tablets, path, int(rows[i]), column,
+                                                          tc.text(i)))
+    # one dose per distinct (brand, tablets) pair, with Python's rounding
+    pair = column_reading.key_of(bc.codes, tc.codes)
+    uniq, first_index, inverse = np.unique(pair, return_index=True, return_inverse=True)
+    dose_u = np.array([
+        round(tablets.values[tc.codes[k]] * brands[bc.text(k)][1], 9)
+        if tablets.values[tc.codes[k]] is not None and bc.text(k) in brands else np.nan
+        for k in first_index], np.float64)
+    dose = dose_u[inverse] if len(pair) else np.zeros(0)
+    limit = np.array([limits.limits[d][0] for d in drug_names], np.float64)[drug]
+    first.add(dose > limit + 1e-9, lambda i: limits.error(
+        path, int(rows[i]), column, tc.text(i), drug_names[drug[i]], float(dose[i]), "daily dose"))
+    return dose
+
+
+def _parse_dates(first, t, rows, column, optional=False):
+    c = t.columns[column]
+    dates = column_reading.parse(c, lambda u: None if optional and not u else common.parse_date(
+        t.file, 0, column, u))
+    first.add(dates.failed, lambda i: column_reading.error_of(common.parse_date, t.file, int(rows[i]),
+                                                        column, c.text(i)))
+    return dates
+
+
+def _prescriptions(t, index, infusion, quarantine, warnings, brands, drug_names, limits):
+    """Daily doses (record, patient, day, drug, dose) of the regular prescriptions, each
+    expanded to one element per day of the study period it covers."""
+    t = _nonblank(t)
+    path, rows, cols, first = t.file, t.rows, t.columns, column_reading.FirstError()
+    n = len(rows)
+    _check_id(first, t, rows)
+    bc, drug = _brand(first, t, rows, brands, drug_names)
+    dose = _doses(first, t, rows, TABLETS_DAY, bc, drug, brands, drug_names, limits)
+    start = _parse_dates(first, t, rows, START)
+    stop = _parse_dates(first, t, rows, STOP, optional=True)
+    start_day, stop_day = start.ordinals(), stop.ordinals()
+    open_ended = stop.map(lambda d: d is None, bool)
+    first.add(~open_ended & (stop_day < start_day), lambda i: IngestError(
+        path, f"prescription stops before it starts ({START} {cols[START].text(i)})",
+        row=int(rows[i]), column=STOP, value=cols[STOP].text(i)))
+    # records before the first failing one passed every check: only they can add up
+    valid = ~first.failing(n)
+    patient = column_reading.patient_codes(t, ID, index)
     lo, hi = STUDY_DAYS
-    for row, f in recs.rows:
-        pid = _patient(recs, row, f, pseudo)
-        drug, strength = _brand(recs, row, f, brands)
-        tablets = _tablets(recs, row, TABLETS_DAY, f[TABLETS_DAY])
-        dose = round(tablets * strength, 9)
-        limits.check_record(path, row, TABLETS_DAY, f[TABLETS_DAY], drug, dose)
-        start = common.parse_date(path, row, START, f[START])
-        stop = common.parse_date(path, row, STOP, f[STOP]) if f[STOP] else None
-        if stop is not None and stop < start:
-            raise IngestError(path, f"prescription stops before it starts ({START} {f[START]})",
-                              row=row, column=STOP, value=f[STOP])
-        if pid not in infusion:
-            quarantine.add(path, row, ID, pid, "patient not in the patients file")
-            continue
-        first = (start - infusion[pid]).days
-        last = hi if stop is None else (stop - infusion[pid]).days
-        if last < lo or first > hi:
-            quarantine.add(path, row, START, f[START],
+    inf = np.where(patient >= 0, infusion[np.maximum(patient, 0)] if len(infusion) else 0, 0)
+    first_day = start_day - inf
+    last_day = np.where(open_ended, hi, stop_day - inf)
+    unknown = valid & (patient < 0)
+    outside = valid & ~unknown & ((last_day < lo) | (first_day > hi))
+    taken = valid & ~unknown & ~outside
+    record = np.flatnonzero(taken)
+    begin = np.maximum(first_day[record], lo)
+    count = np.minimum(last_day[record], hi) - begin + 1
+    # one element per day: record repeated, day = first day + position within the record
+    element = np.repeat(record.astype(np.int32), count)
+    day = (np.arange(len(element), dtype=np.int32)
+           - np.repeat((np.cumsum(count) - count - begin).astype(np.int32), count))
+    column_reading.daily_limit_check(first, path, TABLETS_DAY, cols[TABLETS_DAY], element,
+                               patient[element], day, drug[element], drug_names, dose[element],
+                               limits, np.ones(len(element), bool), rows, n,
+                               candidates=_overlapping(record, patient, drug, begin,
+                                                       begin + count - 1, n)[element])
+    first.raise_first()
+    pids = t.pseudonyms
+    for i in np.flatnonzero(unknown | outside):
+        if unknown[i]:
+            quarantine.add(path, int(rows[i]), ID, pids[cols[ID].codes[i]],
+                           "patient not in the patients file")
+        else:
+            quarantine.add(path, int(rows[i]), START, cols[START].text(i),
                            "prescription entirely outside the study period -7..7")
-            continue
-        if first < lo or last > hi:
-            warnings.append(f"{path} row {row}: prescription days {first}..{last} clipped to "
-                            f"the study period {lo}..{hi}")
-        for d in range(max(first, lo), min(last, hi) + 1):
-            limits.add_daily(path, row, TABLETS_DAY, f[TABLETS_DAY], pid, d, drug, dose)
-            out.append((pid, d, drug, dose, False))
+    for i in np.flatnonzero(taken & ((first_day < lo) | (last_day > hi))):
+        warnings.append(f"{path} row {int(rows[i])}: prescription days {int(first_day[i])}.."
+                        f"{int(last_day[i])} clipped to the study period {lo}..{hi}")
+    return element, patient[element], day, drug[element], dose[element]
+
+
+def _overlapping(record, patient, drug, begin, end, n) -> np.ndarray:
+    """Records (of ``n``) whose days overlap another prescription of the same patient and
+    drug: only their daily doses can add up (a prescription has each day once)."""
+    group = column_reading.key_of(patient[record], drug[record])
+    order = np.lexsort((begin, group))
+    g, b, e = group[order], begin[order], end[order]
+    same = np.r_[False, g[1:] == g[:-1]]
+    rank = np.cumsum(~same)  # group number in sorted order
+    span = int(STUDY_DAYS[1] - STUDY_DAYS[0]) + 2  # groups never mix in the running maximum
+    reach = np.maximum.accumulate(e + rank * span)
+    overlap = same & (b + rank * span <= np.r_[0, reach[:-1]])
+    hit = np.zeros(int(rank.max()) + 1 if len(rank) else 1, bool)
+    hit[rank[overlap]] = True
+    out = np.zeros(n, bool)
+    out[record[order]] = hit[rank]
     return out
 
 
-def _prn(recs, infusion, pseudo, quarantine, brands, limits):
-    path, out = recs.file, []
-    for row, f in recs.rows:
-        pid = _patient(recs, row, f, pseudo)
-        drug, strength = _brand(recs, row, f, brands)
-        tablets = _tablets(recs, row, PRN_TABLETS, f[PRN_TABLETS])
-        dose = round(tablets * strength, 9)
-        limits.check_record(path, row, PRN_TABLETS, f[PRN_TABLETS], drug, dose)
-        date = common.parse_date(path, row, PRN_DATE, f[PRN_DATE])
-        if pid not in infusion:
-            quarantine.add(path, row, ID, pid, "patient not in the patients file")
-            continue
-        day = (date - infusion[pid]).days
-        if not common.in_study_period(day):
-            quarantine.add(path, row, PRN_DATE, f[PRN_DATE],
-                           f"administration on study day {day}, outside the study period -7..7")
-            continue
-        limits.add_daily(path, row, PRN_TABLETS, f[PRN_TABLETS], pid, day, drug, dose)
-        out.append((pid, day, drug, dose, True))
-    return out
+def _prn(t, index, infusion, quarantine, brands, drug_names, limits, regular):
+    """Single as-needed administrations (record, patient, day, drug, dose); the daily totals
+    checked against the plausible maximum include the regular doses."""
+    t = _nonblank(t)
+    path, rows, cols, first = t.file, t.rows, t.columns, column_reading.FirstError()
+    n = len(rows)
+    _check_id(first, t, rows)
+    bc, drug = _brand(first, t, rows, brands, drug_names)
+    dose = _doses(first, t, rows, PRN_TABLETS, bc, drug, brands, drug_names, limits)
+    date = _parse_dates(first, t, rows, PRN_DATE)
+    valid = ~first.failing(n)
+    patient = column_reading.patient_codes(t, ID, index)
+    inf = np.where(patient >= 0, infusion[np.maximum(patient, 0)] if len(infusion) else 0, 0)
+    day = date.ordinals() - inf
+    unknown = valid & (patient < 0)
+    outside = valid & ~unknown & ~((day >= STUDY_DAYS[0]) & (day <= STUDY_DAYS[1]))
+    record = np.flatnonzero(valid & ~unknown & ~outside)
+    _, r_patient, r_day, r_drug, r_dose = regular
+    column_reading.daily_limit_check(
+        first, path, PRN_TABLETS, cols[PRN_TABLETS],
+        np.concatenate([np.full(len(r_day), -1), record]),
+        np.concatenate([r_patient, patient[record]]), np.concatenate([r_day, day[record]]),
+        np.concatenate([r_drug, drug[record]]), drug_names,
+        np.concatenate([r_dose, dose[record]]), limits,
+        np.arange(len(r_day) + len(record)) >= len(r_day), rows, n,
+        # as-needed doses and the regular doses of the same patients
+        candidates=np.concatenate([np.isin(r_patient, patient[record]),
+                                   np.ones(len(record), bool)]))
+    first.raise_first()
+    pids = t.pseudonyms
+    for i in np.flatnonzero(unknown | outside):
+        if unknown[i]:
+            quarantine.add(path, int(rows[i]), ID, pids[cols[ID].codes[i]],
+                           "patient not in the patients file")
+        else:
+            quarantine.add(path, int(rows[i]), PRN_DATE, cols[PRN_DATE].text(i),
+                           f"administration on study day {int(day[i])}, outside the study "
+                           "period -7..7")
+    return record, patient[record], day[record], drug[record], dose[record]

@@ -28,17 +28,20 @@ import pyreadstat
 
 from ..canonical import (
     PK_ANALYTES,
+    PK_COLUMNS,
     PK_MAX_NG_ML,
     PK_TIMES_MIN,
     SCALES,
     SCORE_RANGE,
+    STUDY_DAYS,
+    SUBJECT_COLUMNS,
     SUBJECT_RANGES,
     VISIT_STUDY_DAY,
     VISITS,
     StudyTables,
 )
 from ..errors import IngestError, Quarantine
-from . import columnar, common
+from . import column_reading, columnar, common
 from .common import IngestResult
 from .sav_structure import check_sav_structure
 
@@ -278,19 +281,26 @@ def _medication_columns(truth: StudyTables) -> list[columnar.Coded]:
 # ----------------------------------------------------------------------------- read
 
 
-def read(study: str, files: dict[str, Path], key: bytes) -> IngestResult:
+def read(study: str, files: dict[str, Path], key: bytes, *,
+         partition: tuple[int, int] | None = None) -> IngestResult:
     """Ingest a ``spss_wide`` export strictly (see module doc and ``docs/data-contract.md``).
 
     Raw identifiers seen in the files are collected first, so that an error whose value equals
-    or contains one (e.g. an ID in a swapped score variable) withholds it."""
+    or contains one (e.g. an ID in a swapped score variable) withholds it.
+
+    ``partition`` = (index, count): keep only the patients whose pseudonym falls in that
+    partition (``ketamine_bzd.partition.partition_of``), selected right after the ID variable
+    is read, before the other checks; cases and records without an ID belong to partition 0.
+    Row numbers stay the file's own; the report counts the partition's records. File-level
+    checks run in every partition."""
     identifiers: set[str] = set()
     try:
-        return _read(study, files, key, identifiers)
+        return _read(study, files, key, identifiers, partition)
     except IngestError as err:
         raise err.withhold_identifiers(identifiers, ("ID",)) from None  # no chained raw ids
 
 
-def _read(study, files, key, identifiers) -> IngestResult:
+def _read(study, files, key, identifiers, partition) -> IngestResult:
     quarantine = Quarantine(study, identifiers=identifiers)
     pseudo = common.Pseudonyms(study, key)
     warnings: list[str] = []
@@ -298,19 +308,69 @@ def _read(study, files, key, identifiers) -> IngestResult:
         if role not in files:
             raise IngestError(f"<{role}>", f"no path given for file role {role!r}")
     sav = common.require_file(files["patients"], "patients")
-    subjects, observed, n_sav = _read_sav(study, sav, pseudo, quarantine, identifiers)
-    common.require_patients(sav, len(subjects), n_sav, "a dictionary but no cases")
+    subjects, observed, n_sav, n_cases = _read_sav(study, sav, pseudo, quarantine, identifiers,
+                                                   partition)
+    common.require_patients(sav, n_cases, n_sav, "a dictionary but no cases")
     patients = subjects["patient_id"].tolist()
-    med_records, n_med, med_path = _read_medication(files["medication"], set(patients), pseudo,
-                                                    quarantine, identifiers)
-    ratings = common.ratings_frame(study, patients, observed)
-    medication = common.medication_frame(study, patients, med_records, common.load_drugs())
+    index = {p: i for i, p in enumerate(patients)}
+    drugs = common.load_drugs()
+    drug_names = list(drugs)
+    med, n_med, med_path = _read_medication(files["medication"], index, pseudo, quarantine,
+                                            identifiers, drug_names, partition)
+    ratings = column_reading.ratings_table(study, patients, *observed)
+    medication = column_reading.medication_table(study, patients, med[0], med[1], med[2], drug_names,
+                                           med[3], med[4], drugs)
     return common.result(
         study, subjects, ratings, medication, [(sav, n_sav), (med_path, n_med)], quarantine, warnings
     )
 
 
-def _read_sav(study, path: Path, pseudo, quarantine, identifiers):
+class _Var:
+    """One .sav variable column-wise: numeric (float64, NaN = system-missing) or text."""
+
+    def __init__(self, series: pd.Series, ranges):
+        self.text = series.dtype == object or not pd.api.types.is_numeric_dtype(series.dtype)
+        if self.text:
+            values = series.astype(object).to_numpy()
+            self.column = column_reading.TextColumn.from_texts(
+                "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+                for v in values)
+            self.raw = values
+            self.x = np.full(len(values), np.nan)
+            self.blank = self.column.each(lambda u: not u.strip(), bool)
+            self.sysmis = np.array([v is None or (isinstance(v, float) and math.isnan(v))
+                                    for v in values], bool)
+        else:
+            self.x = series.to_numpy(np.float64)
+            self.blank = self.sysmis = np.isnan(self.x)
+        self.user_missing = np.zeros(len(self.x), bool)
+        for r in ranges:
+            if _numeric(r["lo"]):
+                self.user_missing |= (r["lo"] <= self.x) & (self.x <= r["hi"])
+
+    def take(self, index):
+        out = object.__new__(_Var)
+        out.text = self.text
+        out.x, out.blank, out.sysmis = self.x[index], self.blank[index], self.sysmis[index]
+        out.user_missing = self.user_missing[index]
+        if self.text:
+            out.column, out.raw = self.column.take(index), self.raw[index]
+        return out
+
+    def value(self, i):
+        """The cell as the record reader saw it (a Python float or str)."""
+        return self.raw[i] if self.text else float(self.x[i])
+
+    def string(self) -> np.ndarray:
+        """Cells that are text where a number belongs ("variable must be numeric")."""
+        return ~self.sysmis if self.text else np.zeros(len(self.x), bool)
+
+    def number(self) -> np.ndarray:
+        """``number()`` of the record reader: NaN for system- or user-missing."""
+        return np.where(self.sysmis | self.user_missing, np.nan, self.x)
+
+
+def _read_sav(study, path: Path, pseudo, quarantine, identifiers, partition):
     data = path.read_bytes()
     if not data.startswith((b"$FL2", b"$FL3")):
         kind = common.sniff_binary(data) or ("file is empty" if not data else "file is text")
@@ -318,6 +378,7 @@ def _read_sav(study, path: Path, pseudo, quarantine, identifiers):
                           "with the signature $FL2)")
     # ReadStat trusts the dictionary's counts; a damaged one can crash the process
     check_sav_structure(path, data)
+    del data
     try:
         frame, meta = pyreadstat.read_sav(str(path), user_missing=True)
     except Exception as exc:  # pyreadstat raises several types for a damaged .sav
@@ -326,123 +387,203 @@ def _read_sav(study, path: Path, pseudo, quarantine, identifiers):
     for var in SAV_VARIABLES:
         if var not in frame.columns:
             raise IngestError(path, "missing variable", column=var)
-    identifiers.update(common.raw_id_text(v) for v in frame["ID"] if not _blank(v))
     ranges = meta.missing_ranges or {}
+    n_file = len(frame)
+    variables = {var: _Var(frame[var], ranges.get(var, [])) for var in SAV_VARIABLES}
+    del frame
+    raw_id = variables["ID"]
+    if raw_id.text:
+        ids = raw_id.column
+    else:
+        ids = column_reading.TextColumn.from_texts(
+            "" if np.isnan(v) else common.raw_id_text(float(v)) for v in raw_id.x)
+    identifiers.update(u for u in ids.uniques if u.strip())
+    blank = np.ones(n_file, bool)
+    for var in variables.values():
+        blank &= var.blank
+    n_cases = int((~blank).sum())
+    # the partition's cases (a case without an ID belongs to partition 0)
+    named = [u for u in ids.uniques if u.strip()]
+    by_id = dict(zip(named, pseudo.many(named)))
+    pids = [by_id.get(u) for u in ids.uniques]
+    keep = column_reading.in_partition(pids, ids.codes, partition)
+    rows = np.arange(1, n_file + 1, dtype=np.int64)
+    n_read = n_file
+    if keep is not None:
+        sel = np.flatnonzero(keep)
+        rows, blank, ids = rows[sel], blank[sel], ids.take(sel)
+        variables = {k: v.take(sel) for k, v in variables.items()}
+        n_read = len(sel)
+    for row in rows[blank]:
+        quarantine.add(path, int(row), None, None, "blank record (all variables missing)")
+    sel = np.flatnonzero(~blank)
+    rows, ids = rows[sel], ids.take(sel)
+    variables = {k: v.take(sel) for k, v in variables.items()}
+    first = column_reading.FirstError()
+    v_id = variables["ID"]
+    empty = v_id.blank
+    first.add(empty, lambda i: IngestError(path, "empty patient ID", row=int(rows[i]), column="ID"))
+    # value omitted on purpose: the raw identifier must not appear in messages
+    first.add(column_reading.duplicated(ids.codes) & ~empty, lambda i: IngestError(
+        path, f"duplicate patient (same ID as row {int(rows[column_reading.first_with(ids.codes, i)])})",
+        row=int(rows[i]), column="ID"))
 
-    def user_missing(var, value) -> bool:
-        return any(r["lo"] <= value <= r["hi"] for r in ranges.get(var, []) if _numeric(r["lo"]))
+    def number(var):
+        v = variables[var]
+        first.add(v.string(), lambda i: IngestError(path, "variable must be numeric",
+                                                    row=int(rows[i]), column=var, value=v.value(i)))
+        return v.number()
 
-    def number(row, var, value):
-        """Numeric cell -> float or None (system-missing or declared user-missing)."""
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            return None
-        if isinstance(value, str):
-            raise IngestError(path, "variable must be numeric", row=row, column=var, value=value)
-        value = float(value)
-        return None if user_missing(var, value) else value
+    def coded(var, codes, message):
+        x = number(var)
+        bad = ~np.isin(x, list(codes))
+        first.add(bad, lambda i: IngestError(path, message, row=int(rows[i]), column=var,
+                                             value=variables[var].value(i)))
+        return x
 
-    subjects, observed, first_seen = [], {}, {}
-    records = frame[SAV_VARIABLES].to_dict("records")
-    for row, rec in enumerate(records, start=1):
-        if all(_blank(v) for v in rec.values()):
-            quarantine.add(path, row, None, None, "blank record (all variables missing)")
-            continue
-        raw = rec["ID"]
-        if _blank(raw):
-            raise IngestError(path, "empty patient ID", row=row, column="ID")
-        pid = pseudo(common.raw_id_text(raw))
-        if pid in first_seen:
-            # value omitted on purpose: the raw identifier must not appear in messages
-            raise IngestError(
-                path, f"duplicate patient (same ID as row {first_seen[pid]})", row=row, column="ID"
-            )
-        first_seen[pid] = row
-        out = {"patient_id": pid, "study": study}
-        sex = number(row, "SEX", rec["SEX"])
-        if sex not in SEX_CODES:
-            raise IngestError(path, "sex must be coded 1 (male) or 2 (female)", row=row,
-                              column="SEX", value=rec["SEX"])
-        out["sex"] = SEX_CODES[int(sex)]
-        for col, (var, label) in SUBJECT_VARS.items():
-            out[col] = common.check_range(path, row, var, number(row, var, rec[var]),
-                                          *SUBJECT_RANGES[col], label)
-            if col in common.WHOLE_SUBJECT_COLUMNS:
-                common.check_whole(path, row, var, out[col], label)
-        episode = number(row, "EPISODE", rec["EPISODE"])
-        if episode not in EPISODE_CODES:
-            raise IngestError(path, "episode must be coded 1 (first) or 2 (recurrent)", row=row,
-                              column="EPISODE", value=rec["EPISODE"])
-        out["episode"] = EPISODE_CODES[int(episode)]
-        for analyte in PK_ANALYTES:
-            for t in PK_TIMES_MIN:
-                var, col = pk_var(analyte, t), f"{analyte}_ng_ml_{t}min"
-                value, status = _pk(path, row, var, rec[var], user_missing)
-                out[col], out[f"{col}_status"] = value, status
-        for scale in SCALES:
-            for visit in VISITS:
-                var = score_var(scale, visit)
-                score = common.check_range(path, row, var, number(row, var, rec[var]),
-                                           *SCORE_RANGE[scale], f"{SCALE_VAR[scale]} score")
-                common.check_whole(path, row, var, score, f"{SCALE_VAR[scale]} score")
-                if score is not None:
-                    observed[(pid, scale, visit)] = (score, VISIT_STUDY_DAY[visit])
-        subjects.append(out)
-    return common.subjects_frame(subjects), observed, len(records)
+    def ranged(var, lo, hi, what, whole):
+        x = number(var)
+        known = ~np.isnan(x)
+        first.add(known & ~((lo <= x) & (x <= hi)), lambda i: column_reading.error_of(
+            common.check_range, path, int(rows[i]), var, float(x[i]), lo, hi, what))
+        if whole:
+            first.add(known & (x != np.floor(x)), lambda i: column_reading.error_of(
+                common.check_whole, path, int(rows[i]), var, float(x[i]), what))
+        return x
 
-
-def _pk(path, row, var, value, user_missing):
-    if _blank(value):
-        return np.nan, "missing"
-    if isinstance(value, str):
-        raise IngestError(path, "variable must be numeric", row=row, column=var, value=value)
-    value = float(value)
-    if value in PK_CODES:
-        return np.nan, PK_CODES[value]
-    if user_missing(var, value) or value < 0:
-        raise IngestError(
-            path, "unknown serum-level code (allowed: a level >= 0 ng/ml, -1 below LLOQ, "
-            "-2 below LOD, -9 or system-missing not sampled)", row=row, column=var, value=value,
-        )
-    common.check_range(path, row, var, value, 0, PK_MAX_NG_ML, "serum level (ng/ml)")
-    return value, "measured"
+    data = {"sex": coded("SEX", SEX_CODES, "sex must be coded 1 (male) or 2 (female)")}
+    for col, (var, label) in SUBJECT_VARS.items():
+        data[col] = ranged(var, *SUBJECT_RANGES[col], label, col in common.WHOLE_SUBJECT_COLUMNS)
+    data["episode"] = coded("EPISODE", EPISODE_CODES,
+                            "episode must be coded 1 (first) or 2 (recurrent)")
+    status = {}
+    for analyte in PK_ANALYTES:
+        for t in PK_TIMES_MIN:
+            var, col = pk_var(analyte, t), f"{analyte}_ng_ml_{t}min"
+            data[col], status[f"{col}_status"] = _pk(first, path, rows, var, variables[var])
+    scores = {}
+    for scale in SCALES:
+        for visit in VISITS:
+            var = score_var(scale, visit)
+            scores[(scale, visit)] = ranged(var, *SCORE_RANGE[scale], f"{SCALE_VAR[scale]} score",
+                                            True)
+    first.raise_first()
+    n = len(rows)
+    pid = np.array(pids + [None], dtype=object)[ids.codes] if n else np.empty(0, object)
+    out = {"patient_id": pid, "study": np.full(n, study, object),
+           "sex": np.where(data["sex"] == 1, "M", "F").astype(object)}
+    for col in SUBJECT_RANGES:
+        out[col] = data[col]
+    out["episode"] = np.where(data["episode"] == 1, "first", "recurrent").astype(object)
+    for col in PK_COLUMNS:
+        out[col] = data[col]
+    out.update(status)
+    subjects = pd.DataFrame({c: out[c] for c in SUBJECT_COLUMNS}).astype(
+        {c: "float64" for c in common.FLOAT_SUBJECT_COLUMNS}
+        | {c: column_reading.TEXT for c in SUBJECT_COLUMNS if c not in common.FLOAT_SUBJECT_COLUMNS})
+    # observed ratings, patient by patient in file order, scale by scale, visit by visit
+    parts = [], [], [], [], []
+    for s_i, scale in enumerate(SCALES):
+        for v_i, visit in enumerate(VISITS):
+            x = scores[(scale, visit)]
+            hit = np.flatnonzero(~np.isnan(x))
+            parts[0].append(hit)
+            parts[1].append(np.full(len(hit), s_i))
+            parts[2].append(np.full(len(hit), v_i))
+            parts[3].append(x[hit])
+            parts[4].append(np.full(len(hit), VISIT_STUDY_DAY[visit]))
+    observed = tuple(np.concatenate(p) for p in parts)
+    return subjects, observed, n_read, n_cases
 
 
-def _read_medication(path, known: set[str], pseudo, quarantine, identifiers):
+def _pk(first, path, rows, var, v):
+    """Serum level and its status; codes -1/-2/-9 (user-missing) and system-missing."""
+    first.add(v.string() & ~v.blank, lambda i: IngestError(
+        path, "variable must be numeric", row=int(rows[i]), column=var, value=v.value(i)))
+    x = v.x
+    status = np.full(len(x), "measured", object)
+    status[v.blank] = "missing"
+    coded = np.zeros(len(x), bool)
+    for code, name in PK_CODES.items():
+        hit = ~v.blank & (x == code)
+        status[hit] = name
+        coded |= hit
+    # a level: numeric, present and not a code (text cells failed above)
+    level = ~v.blank & ~coded & (not v.text)
+    first.add(level & (v.user_missing | (x < 0)), lambda i: IngestError(
+        path, "unknown serum-level code (allowed: a level >= 0 ng/ml, -1 below LLOQ, "
+        "-2 below LOD, -9 or system-missing not sampled)", row=int(rows[i]), column=var,
+        value=float(x[i])))
+    first.add(level & ~((x >= 0) & (x <= PK_MAX_NG_ML)), lambda i: column_reading.error_of(
+        common.check_range, path, int(rows[i]), var, float(x[i]), 0, PK_MAX_NG_ML,
+        "serum level (ng/ml)"))
+    return np.where(level, x, np.nan), status
+
+
+def _read_medication(path, index, pseudo, quarantine, identifiers, drug_names, partition):
+    """Daily records (patient, day, drug code, dose, as_needed) of the patients in ``index``."""
     path = common.require_file(path, "medication")
-    recs = common.read_records(path, "medication", MED_COLUMNS, encoding="utf-8", delimiter=",",
-                               quarantine=quarantine, id_column="ID", identifiers=identifiers)
-    drugs, limits = common.load_drugs(), common.DoseLimits()
-    out, seen = [], {}
-    for row, f in recs.rows:
-        if not f["ID"]:
-            raise IngestError(path, "empty patient ID", row=row, column="ID")
-        pid = pseudo(f["ID"])
-        day = common.parse_int(path, row, "DAY", f["DAY"])
-        drug = f["DRUG"].strip().lower()
-        if drug not in drugs:
-            raise IngestError(path, "unknown generic drug name (not in resources/drugs.csv)",
-                              row=row, column="DRUG", value=f["DRUG"])
-        dose = common.check_dose(path, row, "DOSE_MG",
-                                 common.parse_number(path, row, "DOSE_MG", f["DOSE_MG"], decimal="."),
-                                 "daily dose (mg)")
-        limits.check_record(path, row, "DOSE_MG", f["DOSE_MG"], drug, dose)
-        if f["PRN"] not in ("0", "1"):
-            raise IngestError(path, "as-needed flag must be 0 or 1", row=row, column="PRN",
-                              value=f["PRN"])
-        prn = f["PRN"] == "1"
-        key = (pid, day, drug, prn)
-        if key in seen:
-            raise IngestError(path, f"duplicate daily record (same patient, day, drug and PRN "
-                              f"flag as row {seen[key]})", row=row)
-        seen[key] = row
-        if pid not in known:
-            quarantine.add(path, row, "ID", pid, "patient not in the patients file")
-        elif not common.in_study_period(day):
-            quarantine.add(path, row, "DAY", day, "study day outside the study period -7..7")
+    t = column_reading.read_columns(path, "medication", MED_COLUMNS, encoding="utf-8", delimiter=",",
+                              id_column="ID", identifiers=identifiers)
+    t = column_reading.select(t, "ID", pseudo, partition, quarantine)
+    n_read = t.n_read
+    t = t.take(np.flatnonzero(~t.blank))
+    rows, cols, first = t.rows, t.columns, column_reading.FirstError()
+    limits = common.DoseLimits()
+    ids = cols["ID"]
+    first.add(ids.equals(""), lambda i: IngestError(path, "empty patient ID", row=int(rows[i]),
+                                                    column="ID"))
+    dc = cols["DAY"]
+    days = column_reading.parse(dc, lambda u: common.parse_int(path, 0, "DAY", u))
+    first.add(days.failed, lambda i: column_reading.error_of(common.parse_int, path, int(rows[i]), "DAY",
+                                                       dc.text(i)))
+    day = days.map(lambda v: 0 if v is None else v, np.int64)
+    gc = cols["DRUG"]
+    code = {d: i for i, d in enumerate(drug_names)}
+    drug = gc.each(lambda u: code.get(u.strip().lower(), -1), np.int64)
+    first.add(drug < 0, lambda i: IngestError(
+        path, "unknown generic drug name (not in resources/drugs.csv)", row=int(rows[i]),
+        column="DRUG", value=gc.text(i)))
+    drug = np.maximum(drug, 0)
+    oc = cols["DOSE_MG"]
+    doses = column_reading.parse(oc, lambda u: common.parse_number(path, 0, "DOSE_MG", u, decimal="."))
+    first.add(doses.failed, lambda i: column_reading.error_of(
+        common.parse_number, path, int(rows[i]), "DOSE_MG", oc.text(i), decimal="."))
+    dose = doses.floats()
+    first.add(~(dose > 0), lambda i: column_reading.error_of(
+        common.check_dose, path, int(rows[i]), "DOSE_MG",
+        None if np.isnan(dose[i]) else float(dose[i]), "daily dose (mg)"))
+    limit = np.array([limits.limits[d][0] for d in drug_names], np.float64)[drug]
+    first.add(dose > limit + 1e-9, lambda i: limits.error(
+        path, int(rows[i]), "DOSE_MG", oc.text(i), drug_names[drug[i]], float(dose[i]),
+        "daily dose"))
+    pc_ = cols["PRN"]
+    first.add(~pc_.isin(("0", "1")), lambda i: IngestError(
+        path, "as-needed flag must be 0 or 1", row=int(rows[i]), column="PRN", value=pc_.text(i)))
+    prn = pc_.isin(("1",))
+    key = column_reading.key_of(ids.codes, drug, prn.astype(np.int64),
+                          day - (day.min() if len(day) else 0))
+    first.add(column_reading.duplicated(key), lambda i: IngestError(
+        path, f"duplicate daily record (same patient, day, drug and PRN flag as row "
+        f"{int(rows[column_reading.first_with(key, i)])})", row=int(rows[i])))
+    valid = ~first.failing(len(rows))
+    patient = column_reading.patient_codes(t, "ID", index)
+    unknown = valid & (patient < 0)
+    outside = valid & ~unknown & ~((day >= STUDY_DAYS[0]) & (day <= STUDY_DAYS[1]))
+    record = np.flatnonzero(valid & ~unknown & ~outside)
+    column_reading.daily_limit_check(first, path, "DOSE_MG", oc, record, patient[record], day[record],
+                               drug[record], drug_names, dose[record], limits,
+                               np.ones(len(record), bool), rows, len(rows))
+    first.raise_first()
+    pids = t.pseudonyms
+    for i in np.flatnonzero(unknown | outside):
+        if unknown[i]:
+            quarantine.add(path, int(rows[i]), "ID", pids[ids.codes[i]],
+                           "patient not in the patients file")
         else:
-            limits.add_daily(path, row, "DOSE_MG", f["DOSE_MG"], pid, day, drug, dose)
-            out.append((pid, day, drug, dose, prn))
-    return out, recs.n_read, path
+            quarantine.add(path, int(rows[i]), "DAY", int(day[i]),
+                           "study day outside the study period -7..7")
+    return (patient[record], day[record], drug[record], dose[record], prn[record]), n_read, path
 
 
 def _blank(value) -> bool:
