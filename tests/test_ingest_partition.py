@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from format_example import example_truth
 
 from ketamine_bzd.formats import FORMATS, column_reading
-from ketamine_bzd.formats.example import example_truth
 from ketamine_bzd.partition import partition_of
 from ketamine_bzd.pseudonym import pseudonymize, pseudonymize_many
 
