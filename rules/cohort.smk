@@ -1,14 +1,51 @@
 rule cohort:
-    """Merge the studies, convert doses to equivalents and derive the analysis variables."""
+    """Merge the studies' patients of one partition, convert doses to equivalents and derive
+    the analysis variables (one job per partition)."""
     input:
-        subjects=expand(ingest_output("{study}", "subjects.parquet"), study=STUDIES),
-        ratings=expand(ingest_output("{study}", "ratings.parquet"), study=STUDIES),
-        medication=expand(ingest_output("{study}", "medication.parquet"), study=STUDIES),
-        ingest_reports=expand(
-            ingest_output("{study}", "ingest_report.csv"), study=STUDIES
+        subjects=expand(rules.ingest.output.subjects, study=STUDIES, allow_missing=True),
+        ratings=expand(rules.ingest.output.ratings, study=STUDIES, allow_missing=True),
+        medication=expand(
+            rules.ingest.output.medication, study=STUDIES, allow_missing=True
         ),
         diazepam_table=diazepam_table(),
         fluoxetine_table=fluoxetine_table(),
+    output:
+        patients="results/cohort/parts/part-{part}/patients.parquet",
+        visits="results/cohort/parts/part-{part}/visits.parquet",
+        medication_daily="results/cohort/parts/part-{part}/medication_daily.parquet",
+        signatures="results/cohort/parts/part-{part}/record_signatures.parquet",
+    log:
+        "results/logs/cohort/part-{part}.log",
+    benchmark:
+        "results/logs/benchmarks/cohort/part-{part}.tsv"
+    wildcard_constraints:
+        part=r"\d+",
+    conda:
+        CONDA_ENV
+    resources:
+        # measured: 145 MB for 47 patients, 385 MB for 10,000 (0.6 MB of ingested Parquet)
+        mem_mb=mem_mb_scaled(1000, 600),
+        runtime=15,
+    params:
+        studies=STUDIES,
+        dose_window=config["cohort"]["dose_window"],
+        user_max_days_per_week=config["cohort"]["user_max_days_per_week"],
+        response_min_reduction=config["cohort"]["response_min_reduction"],
+        data_source=DATA_SOURCE,
+        code=code_hash("cohort", "equivalents", "io", "provenance", "runner"),
+    script:
+        "../scripts/cohort.py"
+
+
+rule cohort_merge:
+    """Join the partitions into the cohort (streamed row group by row group); drop records
+    shared between studies (judged on all partitions); summary and provenance."""
+    input:
+        patients=expand(rules.cohort.output.patients, part=PARTS),
+        visits=expand(rules.cohort.output.visits, part=PARTS),
+        medication_daily=expand(rules.cohort.output.medication_daily, part=PARTS),
+        signatures=expand(rules.cohort.output.signatures, part=PARTS),
+        ingest_report=rules.ingest_report.output.report,
     output:
         patients="results/cohort/patients.parquet",
         visits="results/cohort/visits.parquet",
@@ -24,22 +61,19 @@ rule cohort:
             category="2. Cohort",
         ),
     log:
-        "results/logs/cohort.log",
+        "results/logs/cohort_merge.log",
     benchmark:
-        "results/logs/benchmarks/cohort.tsv"
+        "results/logs/benchmarks/cohort_merge.tsv"
     conda:
         CONDA_ENV
     resources:
-        # measured: 145 MB for 47 patients, 385 MB for 10,000 (0.6 MB of ingested Parquet)
-        mem_mb=mem_mb_scaled(1000, 600),
+        # streams row groups; holds the record signatures and the summary's columns
+        mem_mb=mem_mb_scaled(1000, 20),
         runtime=15,
     params:
         studies=STUDIES,
-        dose_window=config["cohort"]["dose_window"],
-        user_max_days_per_week=config["cohort"]["user_max_days_per_week"],
-        response_min_reduction=config["cohort"]["response_min_reduction"],
         overlapping_studies=config["overlapping_studies"],
         data_source=DATA_SOURCE,
-        code=code_hash("cohort", "equivalents", "io", "provenance", "runner"),
+        code=code_hash("cohort", "io", "parts", "provenance", "runner"),
     script:
-        "../scripts/cohort.py"
+        "../scripts/cohort_merge.py"

@@ -134,8 +134,9 @@ def ingest_inputs(wildcards):
     return study_files(wildcards.study)
 
 
-def ingest_output(study, name):
-    return f"results/ingest/{study}/{name}"
+def ingest_output(study, name, part="{part}"):
+    """An ingest output of one partition (``part``: a number, or the ``{part}`` wildcard)."""
+    return f"results/ingest/{study}/part-{part}/{name}"
 
 
 def diazepam_table(name=None):
@@ -246,3 +247,57 @@ def _check_overlapping_studies():
 
 
 _check_overlapping_studies()
+
+
+# ---- partitions of patients (issue 10; ketamine_bzd/partition.py, docs/performance.md)
+# Ingest and cohort run once per partition; K is the same for every study and is fixed here,
+# at parse time, from a cheap estimate of the number of patients (no data file is parsed).
+def _count_lines(path, chunk_bytes=1 << 24):
+    """Line terminators in a text file, counted in chunks (bytes, any 8-bit encoding)."""
+    lines, last = 0, b"\n"
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk_bytes):
+            lines += block.count(b"\n")
+            last = block[-1:]
+    return lines + (last != b"\n")
+
+
+def _patients_in_file(path):
+    """Rows of a study's patients file (its header excluded): an estimate, 0 if unreadable
+    (ingest then names the problem)."""
+    suffix = Path(path).suffix.lower()
+    try:
+        if suffix in (".sav", ".zsav", ".xpt"):
+            import pyreadstat
+
+            reader = pyreadstat.read_sav if suffix != ".xpt" else pyreadstat.read_xport
+            return int(reader(path, metadataonly=True)[1].number_rows or 0)
+        return max(0, _count_lines(path) - 1)
+    except Exception:
+        return 0
+
+
+def _estimated_patients():
+    """Patients of all studies: the synthetic size, or the rows of each patients file."""
+    if SYNTHETIC:
+        return config["synthetic"]["n_patients"]
+    role = {"sdtm": "dm"}
+    return sum(
+        _patients_in_file(
+            study_files(s)[role.get(config["studies"][s]["format"], "patients")]
+        )
+        for s in STUDIES
+    )
+
+
+PATIENTS_PER_PARTITION = config["partitioning"]["patients_per_partition"]
+# as ketamine_bzd.partition.n_partitions (a test keeps them equal)
+N_PARTITIONS = max(1, -(-_estimated_patients() // PATIENTS_PER_PARTITION))
+PARTS = list(range(N_PARTITIONS))
+
+
+def mem_mb_per_partition(base_mb, mb_per_input_mb):
+    """Memory of a per-partition job: its share (1/K) of what grows with the rule's input."""
+    return lambda wildcards, input: int(
+        base_mb + mb_per_input_mb * input.size_mb / N_PARTITIONS
+    )

@@ -1,5 +1,6 @@
 rule ingest:
-    """Read one study's raw export, validate it, pseudonymize identifiers, write Parquet."""
+    """Read one study's raw export, validate it, pseudonymize identifiers, write Parquet: the
+    patients of one partition (ketamine_bzd/partition.py), one job per study and partition."""
     input:
         unpack(ingest_inputs),
         drugs=shipped("drugs.csv"),
@@ -14,19 +15,24 @@ rule ingest:
         report=ingest_output("{study}", "ingest_report.csv"),
         soft_problems=ingest_output("{study}", "soft_problems.csv"),
     log:
-        "results/logs/ingest/{study}.log",
+        "results/logs/ingest/{study}/part-{part}.log",
     benchmark:
-        "results/logs/benchmarks/ingest/{study}.tsv"
+        "results/logs/benchmarks/ingest/{study}/part-{part}.tsv"
     wildcard_constraints:
         study="|".join(STUDIES),
+        part=r"\d+",
     conda:
         CONDA_ENV
     resources:
-        # measured: 125 MB for 47 patients, 250-330 MB for 10,000 (4 MB of raw files)
-        mem_mb=mem_mb_scaled(1000, 60),
+        # measured: 125 MB for 47 patients, 250-330 MB for 10,000 (4 MB of raw files); the raw
+        # files are read whole, the tables hold one partition
+        mem_mb=lambda wc, input: int(
+            mem_mb_per_partition(1000, 60)(wc, input) + 2 * input.size_mb
+        ),
         runtime=15,
     params:
         format=lambda wc: config["studies"][wc.study]["format"],
+        partition=lambda wc: [int(wc.part), N_PARTITIONS],
         roles=lambda wc: list(study_files(wc.study)),
         options=lambda wc: config["studies"][wc.study].get("options", {}),
         key_file=config["pseudonymization_key_file"],
@@ -49,12 +55,13 @@ rule ingest:
 
 
 rule ingest_report:
-    """Reconcile rows read = accepted + quarantined for every file of every study."""
+    """Sum the partitions and reconcile rows read = accepted + quarantined for every file of
+    every study."""
     input:
-        reports=expand(ingest_output("{study}", "ingest_report.csv"), study=STUDIES),
-        quarantine=expand(ingest_output("{study}", "quarantine.csv"), study=STUDIES),
+        reports=expand(rules.ingest.output.report, study=STUDIES, part=PARTS),
+        quarantine=expand(rules.ingest.output.quarantine, study=STUDIES, part=PARTS),
         soft_problems=expand(
-            ingest_output("{study}", "soft_problems.csv"), study=STUDIES
+            rules.ingest.output.soft_problems, study=STUDIES, part=PARTS
         ),
     output:
         report=report(
@@ -83,6 +90,7 @@ rule ingest_report:
         runtime=5,
     params:
         data_source=DATA_SOURCE,
-        code=code_hash("io", "runner"),
+        n_partitions=N_PARTITIONS,
+        code=code_hash("io", "parts", "runner"),
     script:
         "../scripts/ingest_report.py"

@@ -1,15 +1,18 @@
-"""Snakemake entry point: merge studies, compute dose equivalents, derive the cohort."""
+"""Snakemake entry point: the cohort of one partition of patients (merge studies, compute dose
+equivalents, derive); records shared between studies are resolved in ``cohort_merge``."""
 
 import pandas as pd
 
-from ketamine_bzd.cohort import CohortSettings, add_equivalents, derive, merge, summarize
+from ketamine_bzd.cohort import CohortSettings, add_equivalents, derive, merge
 from ketamine_bzd.equivalents import load_table
-from ketamine_bzd.io import read_parquet_metadata, read_study_tables, read_table, write_table
-from ketamine_bzd.provenance import (
-    KEY_FINGERPRINT_METADATA,
-    check_one_key,
-    resolve_shared_records,
+from ketamine_bzd.io import (
+    read_parquet_metadata,
+    read_study_tables,
+    write_parquet_with_metadata,
+    write_table,
 )
+from ketamine_bzd.parts import SIGNATURE_COLUMNS
+from ketamine_bzd.provenance import KEY_FINGERPRINT_METADATA, check_one_key, record_signatures
 from ketamine_bzd.runner import run
 
 
@@ -25,11 +28,16 @@ def main(smk, log):
         study: read_parquet_metadata(path, KEY_FINGERPRINT_METADATA)
         for study, path in zip(p.studies, smk.input.subjects)
     })
-    log.info("pseudonymization key fingerprint %s (all studies)", fingerprint)
-    studies, shared = resolve_shared_records(studies, p.overlapping_studies)
-    for row in shared.itertuples():
-        log.warning("patient %s of %s is %s of %s (overlapping studies): counted once, in %s",
-                    row.patient_id, row.study, row.first_patient_id, row.first_study, row.first_study)
+    log.info("partition %s: pseudonymization key fingerprint %s (all studies)",
+             smk.wildcards.part, fingerprint)
+    # a shared record has another pseudonym (and so partition) in each study: cohort_merge
+    # compares these signatures over all partitions
+    signatures = pd.DataFrame(
+        [(t.study, pid, sig) for t in studies for pid, sig in record_signatures(t).items()],
+        columns=SIGNATURE_COLUMNS,
+    )
+    write_parquet_with_metadata(signatures, smk.output.signatures,
+                                {KEY_FINGERPRINT_METADATA: fingerprint})
     merged = merge(studies)
     diazepam = load_table(smk.input.diazepam_table)
     fluoxetine = load_table(smk.input.fluoxetine_table)
@@ -44,15 +52,8 @@ def main(smk, log):
     write_table(cohort.patients, smk.output.patients, p.data_source)
     write_table(cohort.visits, smk.output.visits, p.data_source)
     write_table(cohort.medication_daily, smk.output.medication_daily, p.data_source)
-    summary = summarize(cohort.patients)
-    write_table(summary, smk.output.summary, p.data_source)
-    provenance = pd.concat([read_table(f) for f in smk.input.ingest_reports], ignore_index=True)
-    provenance = provenance[["study", "file", "sha256", "key_fingerprint", "rows_read"]].assign(
-        shared_records_dropped=provenance["study"].map(shared["study"].value_counts())
-        .fillna(0).astype("int64")
-    )
-    write_table(provenance, smk.output.provenance, p.data_source)
-    log.info("cohort summary:\n%s", summary.to_string(index=False))
+    log.info("partition %s: %d patients, %d visit rows, %d medication rows", smk.wildcards.part,
+             len(cohort.patients), len(cohort.visits), len(cohort.medication_daily))
 
 
 run(snakemake, main)  # noqa: F821

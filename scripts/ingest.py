@@ -1,4 +1,5 @@
-"""Snakemake entry point: ingest one study's raw export into validated, pseudonymized Parquet."""
+"""Snakemake entry point: ingest one study's raw export into validated, pseudonymized Parquet
+(the patients of one partition)."""
 
 import sys
 from pathlib import Path
@@ -22,6 +23,7 @@ def main(smk, log):
         smk.params.options,
         {"drugs.csv": smk.input.drugs, "brands_cz.csv": smk.input.brands,
          "max_daily_doses.csv": smk.input.dose_limits, "sdtm_cmdecod.csv": smk.input.cmdecod},
+        partition=tuple(smk.params.partition),
     )
     tables = done.result.tables
     for warning in done.result.warnings:
@@ -33,7 +35,8 @@ def main(smk, log):
     for row in done.report.itertuples():
         log.info("%s: read %d, accepted %d, quarantined %d, sha256 %s", row.file, row.rows_read,
                  row.rows_accepted, row.rows_quarantined, row.sha256)
-    log.info("%s: %d patients, %d rating rows, %d medication rows; key fingerprint %s", study,
+    log.info("%s, partition %d of %d: %d patients, %d rating rows, %d medication rows; key "
+             "fingerprint %s", study, smk.params.partition[0], smk.params.partition[1],
              len(tables.subjects), len(tables.ratings), len(tables.medication), done.key_fingerprint)
     # one line on the console, so soft problems are seen without opening the log
     print(summary_line(study, done.soft_problems), file=sys.stderr)

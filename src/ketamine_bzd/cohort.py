@@ -113,6 +113,11 @@ def derive(merged: StudyTables, medication_daily: pd.DataFrame, settings: Cohort
     return Cohort(patients=patients, visits=visits, medication_daily=medication_daily)
 
 
+# the columns of ``patients`` that ``summarize`` reads
+SUMMARY_INPUT_COLUMNS = ["study", "sex", "responder", "bzd_user", "bzd_as_needed_only",
+                         "diazepam_eq_mg", "ad_therapy", "episode"]
+
+
 def summarize(patients: pd.DataFrame) -> pd.DataFrame:
     """Counts per study and overall: the numbers to check a cohort against the paper."""
 

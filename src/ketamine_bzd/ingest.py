@@ -3,7 +3,12 @@
 ``ingest_study`` checks that the key and the raw files are the ones the workflow planned with
 (facts, not mtimes: ``rules/common.smk`` puts the key fingerprint and each file's SHA-256 into
 the rule's params), reads the export with its format's adapter and returns everything the
-``ingest`` rule writes (``rules/ingest.smk``, outputs in ``results/ingest/{study}/``).
+``ingest`` rule writes (``rules/ingest.smk``, outputs in ``results/ingest/{study}/part-{part}/``).
+
+Partitions (issue 10): with ``partition=(index, count)`` only the patients of that partition
+(``partition.partition_of``) are kept. An adapter that sets ``SUPPORTS_PARTITION = True`` takes
+``partition=`` itself and selects rows right after pseudonymizing the ID column; for any other
+adapter the whole export is read and ``parts.select_partition`` keeps the partition's rows.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import pandas as pd
 from .checksum import file_sha256
 from .formats import FORMATS
 from .formats.common import IngestResult
+from .parts import select_partition
 from .pseudonym import key_fingerprint, load_key
 from .shipped import use_resources
 from .soft_problems import count_soft_problems
@@ -41,11 +47,13 @@ def ingest_study(
     expected_sha256: dict[str, str],
     options: dict | None = None,
     resources: dict[str, str | Path] | None = None,
+    partition: tuple[int, int] | None = None,
 ) -> IngestedStudy:
     """Read ``files`` (by role) of ``study`` in ``format_name`` with the key in ``key_file``.
 
     ``resources`` maps a shipped register's name (``drugs.csv`` ...) to the copy the rule
-    passed in. Raises ``ValueError`` when the key or a raw file changed after the workflow
+    passed in. ``partition``: ``(index, count)``, keep only that partition's patients (module
+    doc); ``None`` keeps all. Raises ``ValueError`` when the key or a raw file changed after the workflow
     was planned, or when options are given to a format that takes none.
     """
     key = load_key(key_file)
@@ -69,8 +77,13 @@ def ingest_study(
     if options and not hasattr(module, "Options"):
         raise ValueError(f"config: study {study!r}: format {format_name} takes no options")
     kwargs = {"options": dict(options)} if options else {}
+    reader_selects = partition is not None and getattr(module, "SUPPORTS_PARTITION", False)
+    if reader_selects:
+        kwargs["partition"] = tuple(partition)
     with use_resources(resources or {}):  # the rule's inputs, not the package's own copy
         result = module.read(study, files, key, **kwargs)
+    if partition is not None and not reader_selects:
+        result = select_partition(result, *partition)
     report = result.report.assign(
         sha256=result.report["file"].map(sha256), key_fingerprint=fingerprint
     )

@@ -8,8 +8,12 @@ and the identity of patient records across studies.
 - ``shared_records``: the same patient record configured under two studies (e.g. one export
   listed twice). Pseudonyms differ between studies by design (the study is part of the keyed
   hash), so identity is judged on the record's content: the subject row (every canonical column
-  but ``patient_id``/``study``) with all its ratings and medication days, hashed in memory in the
-  cohort step. Raw identifiers are never involved and no hash is written out. Records of one
+  but ``patient_id``/``study``) with all its ratings and medication days, hashed in the cohort
+  step. Raw identifiers are never involved. With partitioned cohort jobs (issue 10) the copies
+  of a shared record are in different partitions (their pseudonyms differ), so each partition's
+  job writes its records' hashes (``results/cohort/parts/part-*/record_signatures.parquet``, an
+  intermediate file) and ``cohort_merge`` compares them over all partitions
+  (``parts.shared_records_of``). Records of one
   patient exported in two *different* formats need not be identical and are not detected.
 """
 
@@ -94,21 +98,7 @@ def resolve_shared_records(
     """Refuse records shared between studies, unless the config declares those studies
     overlapping (``overlapping_studies``): then each shared record is kept once, in the study
     listed first, and the dropped copies are returned (study, patient_id, kept as ...)."""
-    overlapping = overlapping or []
-    shared = shared_records(studies)
-    undeclared = shared[
-        [not _declared(overlapping, s, f) for s, f in zip(shared["study"], shared["first_study"])]
-    ]
-    if len(undeclared):
-        pairs = undeclared.groupby(["first_study", "study"]).size()
-        listing = "; ".join(f"{n} of study {b} also in study {a}" for (a, b), n in pairs.items())
-        first = undeclared.iloc[0]
-        raise ValueError(
-            f"the same patient records appear in two studies ({listing}; e.g. {first.patient_id} "
-            f"of {first.study} = {first.first_patient_id} of {first.first_study}): is one export "
-            "configured twice? If these studies really share patients, list them together under "
-            "overlapping_studies in the config (each shared record is then counted once)"
-        )
+    shared = check_shared_records(shared_records(studies), overlapping)
     if shared.empty:
         return studies, shared
     out = []
@@ -124,3 +114,25 @@ def resolve_shared_records(
         }
         out.append(StudyTables(study=tables.study, **keep))
     return out, shared
+
+
+def check_shared_records(
+    shared: pd.DataFrame, overlapping: list[list[str]] | None = None
+) -> pd.DataFrame:
+    """``shared`` (from ``shared_records``) if every pair of studies in it is declared
+    overlapping (``overlapping_studies``), else an error naming the studies and an example."""
+    overlapping = overlapping or []
+    undeclared = shared[
+        [not _declared(overlapping, s, f) for s, f in zip(shared["study"], shared["first_study"])]
+    ]
+    if len(undeclared):
+        pairs = undeclared.groupby(["first_study", "study"]).size()
+        listing = "; ".join(f"{n} of study {b} also in study {a}" for (a, b), n in pairs.items())
+        first = undeclared.iloc[0]
+        raise ValueError(
+            f"the same patient records appear in two studies ({listing}; e.g. {first.patient_id} "
+            f"of {first.study} = {first.first_patient_id} of {first.first_study}): is one export "
+            "configured twice? If these studies really share patients, list them together under "
+            "overlapping_studies in the config (each shared record is then counted once)"
+        )
+    return shared

@@ -1,4 +1,7 @@
-"""Glue for the thin ``scripts/``: logging to the rule's log and one clear error line."""
+"""Glue for the thin ``scripts/``: logging to the rule's log, one clear error line, and each
+job's true peak memory (``peak RSS (VmHWM) N MB``, the last line of every job's log: Snakemake's
+benchmark TSV samples memory every 30 s after the first 15 s and misses short peaks of long
+jobs, issue 10)."""
 
 from __future__ import annotations
 
@@ -7,6 +10,27 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
+from pathlib import Path
+
+PEAK_RSS_LINE = "peak RSS (VmHWM) {mb} MB"
+
+
+def peak_rss_mb(status: str | Path = "/proc/self/status") -> int | None:
+    """This process's peak resident set size (``VmHWM``) in MB; None where /proc has none."""
+    try:
+        text = Path(status).read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024)  # kB
+    return None
+
+
+def _log_peak_rss(log: logging.Logger) -> None:
+    mb = peak_rss_mb()
+    if mb is not None:
+        log.info(PEAK_RSS_LINE.format(mb=mb))
 
 
 def run(snakemake, main: Callable[[object, logging.Logger], None]) -> None:
@@ -34,5 +58,7 @@ def run(snakemake, main: Callable[[object, logging.Logger], None]) -> None:
     except Exception as exc:  # one clear line for the user; the traceback goes to the log
         log.error("%s failed: %s\n%s", where, exc, traceback.format_exc())
         print(f"ERROR in {where}: {exc}", file=sys.stderr)
+        _log_peak_rss(log)
         sys.exit(1)
     log.info("%s finished in %.2f s", where, time.perf_counter() - start)
+    _log_peak_rss(log)
