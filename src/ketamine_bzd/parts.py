@@ -31,6 +31,8 @@ from .formats.common import REPORT_COLUMNS, IngestResult
 from .partition import partition_of
 from .soft_problems import SOFT_PROBLEM_COLUMNS
 
+# rows per row group of a merged cohort table (bounds the merge's memory)
+ROW_GROUP_ROWS = 1 << 18
 COUNT_COLUMNS = ["rows_read", "rows_accepted", "rows_quarantined"]
 SIGNATURE_COLUMNS = ["study", "patient_id", "signature"]
 _PSEUDONYM_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])P[0-9a-f]{16}(?![0-9A-Za-z])")
@@ -197,6 +199,7 @@ def write_merged_parquet(
     tables sorted by study, then patient_id); ``None``: the partitions in order (tables sorted
     by patient_id). ``drop``: rows (``study``, ``patient_id``) to leave out (shared records).
     """
+    import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
@@ -207,7 +210,13 @@ def write_merged_parquet(
     drops = {}
     if drop is not None and len(drop):
         drops = {s: set(g["patient_id"]) for s, g in drop.groupby("study", sort=False)}
-    written = 0
+    written, pending = 0, []
+
+    def flush(writer):
+        if pending:
+            writer.write_table(pa.concat_tables(pending), row_group_size=ROW_GROUP_ROWS)
+            pending.clear()
+
     with pq.ParquetWriter(dest, schema, compression="zstd") as writer:
         for study in studies if studies is not None else [None]:
             for f in files:
@@ -218,6 +227,11 @@ def write_merged_parquet(
                     if drops and table.num_rows:
                         table = table.filter(pc.invert(_drop_mask(table, drops)))
                     if table.num_rows:
-                        writer.write_table(table.cast(schema))
+                        pending.append(table.cast(schema))
                         written += table.num_rows
+                        # whole row groups, not one per partition: the same file for any K
+                        # while the cohort fits one row group
+                        if sum(t.num_rows for t in pending) >= ROW_GROUP_ROWS:
+                            flush(writer)
+        flush(writer)
     return written
