@@ -229,6 +229,19 @@ n_shard_jobs=$(grep -E -A12 '^(local)?rule multiverse_permutations:' "$work/slur
 [ "$n_shards" -eq "$want_shards" ] \
     || die "expected ${want_shards} multiverse permutation shards as SLURM jobs, saw ${n_shards}"
 say "multiverse permutations: ${n_shard_jobs} jobs (${n_shards} shards per table)"
+# Ingest and cohort run once per partition of patients (config-fast.yaml: 47 patients, 16 per
+# partition, so 3): each partition must have been its own SLURM job.
+want_parts=$("$venv_bin/python" -c "import math, sys, yaml; c = yaml.safe_load(open(sys.argv[1])); print(max(1, math.ceil(c['synthetic']['n_patients'] / c['partitioning']['patients_per_partition'])))" "$wf/config.yaml")
+n_studies=$("$venv_bin/python" -c "import sys, yaml; print(len(yaml.safe_load(open(sys.argv[1]))['studies']))" "$wf/config.yaml")
+n_ingest_jobs=$(grep -E -A12 '^(local)?rule ingest:' "$work/slurm.log" | grep -cE 'wildcards: study=[^,]+, part=[0-9]+' || true)
+n_cohort_parts=$(grep -E -A12 '^rule cohort:' "$work/slurm.log" | grep -oE 'wildcards: part=[0-9]+' | sort -u | wc -l)
+[ "$n_ingest_jobs" -eq $(( want_parts * n_studies )) ] \
+    || die "expected $(( want_parts * n_studies )) ingest jobs (${n_studies} studies x ${want_parts} partitions) as SLURM jobs, saw ${n_ingest_jobs}"
+[ "$n_cohort_parts" -eq "$want_parts" ] \
+    || die "expected ${want_parts} cohort partitions as SLURM jobs, saw ${n_cohort_parts}"
+grep -qE '^localrule (ingest|cohort):' "$work/slurm.log" \
+    && die "a partition's ingest or cohort job ran locally, not as a SLURM job"
+say "partitions: ${want_parts}; ${n_ingest_jobs} ingest jobs, ${n_cohort_parts} cohort jobs"
 
 "$venv_bin/python" "$here/compare_results.py" "$work/results.local" "$wf/results" \
     || die "local and SLURM results differ"
@@ -240,4 +253,5 @@ echo "local_run: ${t_local} s"
 echo "slurm_run: ${t_slurm} s"
 echo "slurm_jobs: ${n_jobs} jobs"
 echo "slurm_permutation_shard_jobs: ${n_shard_jobs} jobs"
+echo "slurm_partition_jobs: ${n_ingest_jobs} ingest, ${n_cohort_parts} cohort"
 say "OK"

@@ -1,0 +1,59 @@
+"""Partitioned ingest and cohort through the workflow (issue 10): with 3 partitions of the 47
+synthetic patients, ingest and cohort run as separate jobs per partition, and the merged cohort
+and QC tables are those of the default run (1 partition), byte for byte."""
+
+import re
+
+import pandas as pd
+import pytest
+import yaml
+
+from workflow_helpers import COHORT_TARGETS, snakemake
+
+pytestmark = pytest.mark.slow
+
+MERGED = [
+    "results/cohort/patients.parquet",
+    "results/cohort/visits.parquet",
+    "results/cohort/medication_daily.parquet",
+    "results/cohort/cohort_summary.csv",
+    "results/cohort/provenance.csv",
+    "results/qc/ingest_report.csv",
+    "results/qc/quarantine.csv",
+    "results/qc/soft_problems.csv",
+]
+
+
+@pytest.fixture(scope="module")
+def three_partitions(default_run, tmp_path_factory):
+    """The default run's synthetic exports run again to the cohort with 16 patients per
+    partition (47 patients: 3 partitions)."""
+    import shutil
+
+    workdir = tmp_path_factory.mktemp("partitions") / "run"
+    shutil.copytree(default_run, workdir, symlinks=True)
+    for stage in ("ingest", "cohort", "qc"):
+        shutil.rmtree(workdir / "results" / stage)
+    (workdir / "k3.yaml").write_text(yaml.safe_dump({"partitioning": {"patients_per_partition": 16}}))
+    proc = snakemake(workdir, *COHORT_TARGETS, "--configfile", "k3.yaml")
+    return workdir, proc
+
+
+def test_ingest_and_cohort_run_as_one_job_per_partition(three_partitions):
+    workdir, proc = three_partitions
+    log = proc.stdout + proc.stderr
+    ingest = set(re.findall(r"wildcards: study=(\w+), part=(\d+)", log))
+    assert ingest == {(s, p) for s in ("ket2009", "ket2013") for p in "012"}
+    assert set(re.findall(r"rule cohort:\n(?:.*\n){0,8}?\s*wildcards: part=(\d+)", log)) == {"0", "1", "2"}
+    for part in range(3):
+        patients = pd.read_parquet(workdir / f"results/cohort/parts/part-{part}/patients.parquet")
+        assert 0 < len(patients) < 47
+        # each job logs its true peak memory
+        text = (workdir / f"results/logs/cohort/part-{part}.log").read_text()
+        assert re.search(r"peak RSS \(VmHWM\) \d+ MB", text)
+
+
+@pytest.mark.parametrize("path", MERGED)
+def test_the_merged_cohort_equals_the_one_partition_run(three_partitions, default_run, path):
+    workdir, _ = three_partitions
+    assert (workdir / path).read_bytes() == (default_run / path).read_bytes(), path
