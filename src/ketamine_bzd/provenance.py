@@ -8,8 +8,8 @@ and the identity of patient records across studies.
 - ``shared_records``: the same patient record configured under two studies (e.g. one export
   listed twice). Pseudonyms differ between studies by design (the study is part of the keyed
   hash), so identity is judged on the record's content: the subject row (every canonical column
-  but ``patient_id``/``study``) with all its ratings and medication days, hashed in the cohort
-  step. Raw identifiers are never involved. With partitioned cohort jobs (issue 10) the copies
+  but ``patient_id``/``study``) with all its ratings and medication days, hashed (128 bits,
+  ``record_signatures``) in the cohort step. Raw identifiers are never involved. With partitioned cohort jobs (issue 10) the copies
   of a shared record are in different partitions (their pseudonyms differ), so each partition's
   job writes its records' hashes (``results/cohort/parts/part-*/record_signatures.parquet``, an
   intermediate file) and ``cohort_merge`` compares them over all partitions
@@ -19,8 +19,7 @@ and the identity of patient records across studies.
 
 from __future__ import annotations
 
-import hashlib
-
+import numpy as np
 import pandas as pd
 
 from .canonical import MEDICATION_COLUMNS, RATING_COLUMNS, SUBJECT_COLUMNS, StudyTables
@@ -49,29 +48,51 @@ def check_one_key(fingerprints: dict[str, str | None]) -> str:
     return distinct[0]
 
 
-def _content(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
-    """One text per patient: the listed columns of all its rows, sorted, as text."""
+# Two SipHash keys of pandas' hash_pandas_object (16 bytes each): 128 bits per record.
+_HASH_KEYS = ("ketamine-bzd-rec", "record-identity2")
+_M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finalizer (Steele et al. 2014), elementwise on uint64 (wrapping)."""
+    x = (x ^ (x >> np.uint64(30))) * _M1
+    x = (x ^ (x >> np.uint64(27))) * _M2
+    return x ^ (x >> np.uint64(31))
+
+
+def _content(frame: pd.DataFrame, columns: list[str], ids: pd.Index, key: str) -> np.ndarray:
+    """One 64-bit hash per patient of ``ids``: the multiset of its rows (listed columns but the
+    IDs), independent of row order. Rows are hashed column-wise (pandas' SipHash), sorted per
+    patient, and combined with their rank; a patient without rows gets the hash of none."""
     cols = [c for c in columns if c not in _ID_COLUMNS]
+    out = np.zeros(len(ids), dtype=np.uint64)
     if frame.empty:
-        return pd.Series(dtype=str)
-    text = pd.Series(
-        ["|".join(map(str, row)) for row in frame[cols].itertuples(index=False)], index=frame.index
-    )
-    return text.groupby(frame["patient_id"]).agg(lambda s: ";".join(sorted(s)))
+        return _mix(out)
+    codes = ids.get_indexer(frame["patient_id"])
+    row = pd.util.hash_pandas_object(frame[cols], index=False, hash_key=key).to_numpy()
+    order = np.lexsort((row, codes))
+    codes, row = codes[order], row[order]
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    sizes = np.diff(np.r_[starts, len(codes)])
+    rank = np.arange(len(codes)) - np.repeat(starts, sizes)
+    terms = _mix(row + _mix(rank.astype(np.uint64) + np.uint64(1)))
+    out[codes[starts]] = np.add.reduceat(terms, starts)
+    counts = np.zeros(len(ids), dtype=np.uint64)
+    counts[codes[starts]] = sizes.astype(np.uint64)
+    return _mix(out ^ _mix(counts))
 
 
 def record_signatures(tables: StudyTables) -> pd.Series:
-    """SHA-256 of each patient's full canonical record (subject, ratings, medication), by
-    ``patient_id``; independent of the study name and the pseudonym."""
-    subjects = tables.subjects.set_index("patient_id")
-    ids = subjects.index
-    parts = [
-        _content(tables.subjects, SUBJECT_COLUMNS).reindex(ids, fill_value=""),
-        _content(tables.ratings, RATING_COLUMNS).reindex(ids, fill_value=""),
-        _content(tables.medication, MEDICATION_COLUMNS).reindex(ids, fill_value=""),
-    ]
-    joined = parts[0] + "#" + parts[1] + "#" + parts[2]
-    return joined.map(lambda t: hashlib.sha256(t.encode()).hexdigest())
+    """A 128-bit hash (32 hex digits) of each patient's full canonical record (subject,
+    ratings, medication), by ``patient_id``; independent of the study name, the pseudonym and
+    the order of rows. Computed column-wise (no loop over rows or patients)."""
+    ids = pd.Index(tables.subjects["patient_id"])
+    halves = []
+    for key in _HASH_KEYS:
+        h = _content(tables.subjects, SUBJECT_COLUMNS, ids, key)
+        h = _mix(h + _content(tables.ratings, RATING_COLUMNS, ids, key))
+        halves.append(_mix(h + _content(tables.medication, MEDICATION_COLUMNS, ids, key)))
+    return pd.Series([f"{a:016x}{b:016x}" for a, b in zip(*halves)], index=ids, dtype=str)
 
 
 def shared_records(studies: list[StudyTables]) -> pd.DataFrame:

@@ -1,0 +1,168 @@
+"""The real workflow from raw exports to the merged cohort (issue 10, item 7), at 10^4, 10^5 and
+10^6 patients: wall time per stage, peak RSS per job, rows per second and the fitted exponent of
+time against N.
+
+Each size runs in a fresh copy of the workflow (git-tracked files) with ``synthetic.n_patients =
+N``; the synthetic exports are written first by the workflow's own ``synthetic_exports`` rule
+(not timed), then ``snakemake --cores 2`` makes the cohort (``results/cohort/provenance.csv``,
+``results/qc/soft_problems.csv``), timed. Per job, the time and the true peak RSS come from the
+job's log (``runner``: ``finished in X s``, ``peak RSS (VmHWM) N MB``); a stage's wall time runs
+from its first job's start to its last job's end. Prints ``name: value unit`` lines.
+
+Usage: python benchmarks/bench_pipeline.py [N ...] [--per PATIENTS_PER_PARTITION] [--keep]
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SIZES = [10_000, 100_000, 1_000_000]
+STAGES = ("ingest", "cohort", "ingest_report", "cohort_merge")
+TARGETS = ("results/cohort/provenance.csv", "results/qc/soft_problems.csv")
+_STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ")
+_FINISHED = re.compile(r"finished in ([0-9.]+) s")
+_PEAK = re.compile(r"peak RSS \(VmHWM\) (\d+) MB")
+
+
+def copy_workflow(dest: Path) -> Path:
+    """The git-tracked (and untracked, not ignored) files: what a fresh clone holds."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO, check=True, capture_output=True,
+    ).stdout.decode().split("\0")
+    for rel in filter(None, listed):
+        src, target = REPO / rel, dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_symlink():
+            target.symlink_to(os.readlink(src))
+        elif src.is_file():
+            shutil.copy2(src, target)
+    return dest
+
+
+def snakemake(workdir: Path, *args: str) -> float:
+    env = {**os.environ, "KETAMINE_BZD_KEY": "bench-key", "PYTHONPATH": str(REPO / "src")}
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2", "--profile", "profiles/default", *args],
+        cwd=workdir, env=env, capture_output=True, text=True,
+    )
+    if proc.returncode:
+        raise RuntimeError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return time.perf_counter() - t0
+
+
+def job_logs(workdir: Path) -> pd.DataFrame:
+    """One row per job: stage, log, start and end (datetime), seconds, peak RSS in MB."""
+    logs = {
+        "ingest": sorted((workdir / "results/logs/ingest").glob("*/part-*.log")),
+        "cohort": sorted((workdir / "results/logs/cohort").glob("part-*.log")),
+        "ingest_report": [workdir / "results/logs/ingest_report.log"],
+        "cohort_merge": [workdir / "results/logs/cohort_merge.log"],
+    }
+    rows = []
+    for stage, paths in logs.items():
+        for path in paths:
+            lines = path.read_text().splitlines()
+            stamps = [dt.datetime.strptime(m[1], "%Y-%m-%d %H:%M:%S,%f")
+                      for line in lines if (m := _STAMP.match(line))]
+            text = "\n".join(lines)
+            seconds = float(_FINISHED.search(text)[1])
+            peak = int(_PEAK.search(text)[1])
+            # the first line is logged a moment after the job starts: the end minus its time
+            end = stamps[-1]
+            rows.append((stage, path.relative_to(workdir / "results/logs").as_posix(),
+                         end - dt.timedelta(seconds=seconds), end, seconds, peak))
+    return pd.DataFrame(rows, columns=["stage", "log", "start", "end", "seconds", "peak_rss_mb"])
+
+
+def one_size(n: int, per: int | None, keep: bool) -> dict:
+    tmp = Path(tempfile.mkdtemp(prefix=f"bench-pipeline-{n}-"))
+    try:
+        workdir = copy_workflow(tmp / "wf")
+        config = yaml.safe_load((workdir / "config.yaml").read_text())
+        config["synthetic"]["n_patients"] = n
+        if per is not None:
+            config["partitioning"]["patients_per_partition"] = per
+        (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        exports = [p for s in config["studies"].values() for p in s["files"].values()]
+        t0 = time.perf_counter()
+        snakemake(workdir, *exports)
+        t_exports = time.perf_counter() - t0
+        wall = snakemake(workdir, *TARGETS)
+        jobs = job_logs(workdir)
+        report = pd.read_csv(workdir / "results/qc/ingest_report.csv")
+        k = config["partitioning"]["patients_per_partition"]
+        return {"n": n, "partitions": max(1, math.ceil(n / k)), "exports_s": t_exports,
+                "wall_s": wall, "rows_read": int(report["rows_read"].sum()), "jobs": jobs,
+                "workdir": workdir if keep else None}
+    finally:
+        if not keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def fitted_exponent(ns: list[int], seconds: list[float]) -> float:
+    """Least-squares slope of log(time) on log(N): 1 = linear."""
+    return float(np.polyfit(np.log(ns), np.log(seconds), 1)[0])
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    keep = "--keep" in args
+    per = None
+    if "--per" in args:
+        i = args.index("--per")
+        per = int(args[i + 1])
+        args = args[:i] + args[i + 2:]
+    sizes = [int(a) for a in args if a != "--keep"] or SIZES
+    print(f"# load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    results = []
+    for n in sizes:
+        r = one_size(n, per, keep)
+        results.append(r)
+        tag = f"pipeline_n{n}"
+        print(f"{tag}_partitions: {r['partitions']} partitions")
+        print(f"{tag}_write_exports: {r['exports_s']:.2f} s (not timed below)")
+        print(f"{tag}_raw_exports_to_cohort: {r['wall_s']:.2f} s")
+        print(f"{tag}_rows_per_s: {r['rows_read'] / r['wall_s']:.0f} rows/s "
+              f"({r['rows_read']} raw rows read)")
+        print(f"{tag}_patients_per_s: {n / r['wall_s']:.0f} patients/s")
+        jobs = r["jobs"]
+        for stage in STAGES:
+            of = jobs[jobs["stage"] == stage]
+            wall = (of["end"].max() - of["start"].min()).total_seconds()
+            print(f"{tag}_{stage}_wall: {wall:.2f} s ({len(of)} jobs, "
+                  f"{of['seconds'].sum():.2f} s of job time)")
+            print(f"{tag}_{stage}_peak_rss_max: {of['peak_rss_mb'].max()} MB per job")
+        for job in jobs.itertuples():
+            print(f"{tag}_job_{job.log.removesuffix('.log').replace('/', '_')}: "
+                  f"{job.seconds:.2f} s, peak RSS {job.peak_rss_mb} MB")
+        if r["workdir"]:
+            print(f"# kept: {r['workdir']}")
+    if len(results) > 1:
+        ns = [r["n"] for r in results]
+        print(f"pipeline_time_exponent: {fitted_exponent(ns, [r['wall_s'] for r in results]):.2f} "
+              f"(log time on log N, N = {', '.join(map(str, ns))})")
+        for stage in ("ingest", "cohort"):
+            per_stage = [r["jobs"].loc[r["jobs"]["stage"] == stage, "seconds"].sum() for r in results]
+            print(f"pipeline_{stage}_time_exponent: {fitted_exponent(ns, per_stage):.2f} "
+                  "(job time)")
+    print(f"# load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()
