@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from . import definitions as d
@@ -64,8 +65,22 @@ def add_equivalents(
 
 
 def _drug_list(med: pd.DataFrame, ids: pd.Index) -> pd.Series:
-    names = med.groupby("patient_id")["drug"].agg(lambda s: "+".join(sorted(set(s))))
-    return names.reindex(ids).fillna("")
+    """Each patient's distinct drugs, sorted by name and joined with ``+`` ("" for none).
+
+    Column-wise: each drug is one bit of a per-patient mask (distinct drugs are few), and each
+    distinct mask is spelled out once."""
+    pairs = med[["patient_id", "drug"]].drop_duplicates()
+    names = np.array(sorted(pairs["drug"].unique()), dtype=object)
+    if len(names) == 0:
+        return pd.Series("", index=ids, dtype=str)
+    # int64 masks while the drugs fit 63 bits, Python integers beyond
+    dtype = np.int64 if len(names) < 63 else object
+    bit = pd.Series(np.left_shift(1, np.arange(len(names)).astype(dtype)), index=names)
+    masks = bit.reindex(pairs["drug"]).to_numpy()
+    per_patient = pd.Series(masks, index=pairs["patient_id"].to_numpy()).groupby(level=0).sum()
+    spelled = {m: "+".join(names[[(m >> i) & 1 == 1 for i in range(len(names))]])
+               for m in per_patient.unique()}
+    return per_patient.map(spelled).reindex(ids).fillna("").astype(str)
 
 
 def derive(merged: StudyTables, medication_daily: pd.DataFrame, settings: CohortSettings) -> Cohort:
@@ -87,13 +102,15 @@ def derive(merged: StudyTables, medication_daily: pd.DataFrame, settings: Cohort
     out["diazepam_eq_max_mg"] = d.dose_exposure(medication_daily, ids, "diazepam_eq_mg", settings.dose_window, "max")
     out["diazepam_eq_baseline_mg"] = d.dose_exposure(medication_daily, ids, "diazepam_eq_mg", (lo, lo), "first")
     out["bzd_user"] = d.bzd_user(medication_daily, ids, settings.user_max_days_per_week)
-    out["bzd_any_use"] = pd.Series(ids.isin(bzd["patient_id"]), index=ids)
+    out["bzd_any_use"] = pd.Series(ids.isin(bzd["patient_id"].unique()), index=ids)
     out["bzd_as_needed_only"] = out["bzd_any_use"] & ~out["bzd_user"]
     out["bzd_drugs"] = _drug_list(bzd, ids)
     out["fluoxetine_eq_mg"] = d.dose_exposure(medication_daily, ids, "fluoxetine_eq_mg", settings.dose_window)
     n_ad = ad.groupby("patient_id")["drug"].nunique().reindex(ids, fill_value=0)
     out["n_antidepressants"] = n_ad.astype("int64")
-    out["ad_therapy"] = n_ad.map(lambda k: "none" if k == 0 else "monotherapy" if k == 1 else "combination")
+    out["ad_therapy"] = pd.Series(
+        np.select([n_ad == 0, n_ad == 1], ["none", "monotherapy"], "combination"), index=ids
+    )
     out["antidepressants"] = _drug_list(ad, ids)
     for v in d.FOLLOW_UP_VISITS:
         out[f"madrs_rel_change_{v}"] = d.relative_change(out["madrs_day0"], out[f"madrs_{v}"])

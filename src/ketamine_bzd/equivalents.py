@@ -42,7 +42,7 @@ class EquivalenceTable:
 
     def convert(self, drugs: pd.Series, dose_mg: pd.Series) -> pd.Series:
         """Doses in mg of the reference drug; raises for any drug missing from the table."""
-        missing = sorted(set(drugs) - set(self.factors))
+        missing = sorted(set(drugs.unique()) - set(self.factors))
         if missing:
             self.factor(missing[0])
         return dose_mg * drugs.map(self.factors).astype(float)
