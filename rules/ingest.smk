@@ -1,6 +1,7 @@
 rule ingest:
     """Read one study's raw export, validate it, pseudonymize identifiers, write Parquet: the
-    patients of one partition (ketamine_bzd/partition.py), one job per study and partition."""
+    patients of one partition (ketamine_bzd/partition.py), one job per study and partition.
+    """
     input:
         unpack(ingest_inputs),
         drugs=shipped("drugs.csv"),

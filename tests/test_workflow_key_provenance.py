@@ -115,7 +115,7 @@ def test_unwritable_results_is_one_clear_line(fresh, tmp_path):
 def test_the_same_export_configured_twice_is_an_error_naming_both_studies(own_exports_run):
     _, _, _, first = own_exports_run
     assert first.returncode != 0
-    assert ("ERROR in rule cohort: the same patient records appear in two studies (20 of study "
+    assert ("ERROR in rule cohort_merge: the same patient records appear in two studies (20 of study "
             "ket2009b also in study ket2009;") in first.stderr
     assert "overlapping_studies" in first.stderr
 

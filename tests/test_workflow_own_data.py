@@ -92,7 +92,7 @@ def test_hard_errors_stop_the_run_with_one_clear_message(workflow, exports, tmp_
     row = edit(bad)
     files[study][role] = bad
     cfg = user_config(workflow, files, name=f"bad_{name}.yaml")
-    proc = snakemake(workflow, f"results/ingest/{study}/subjects.parquet", "--configfile", cfg.name, check=False)
+    proc = snakemake(workflow, f"results/ingest/{study}/part-0/subjects.parquet", "--configfile", cfg.name, check=False)
     assert proc.returncode != 0
     line = next((s for s in proc.stderr.splitlines() if s.startswith("ERROR in rule ingest")), None)
     assert line is not None, proc.stderr[-3000:]

@@ -57,3 +57,17 @@ def test_ingest_and_cohort_run_as_one_job_per_partition(three_partitions):
 def test_the_merged_cohort_equals_the_one_partition_run(three_partitions, default_run, path):
     workdir, _ = three_partitions
     assert (workdir / path).read_bytes() == (default_run / path).read_bytes(), path
+
+
+def test_partition_count_comes_from_the_rows_of_own_patients_files(default_run, tmp_path):
+    """Own exports (synthetic disabled): K from the rows of the .sav (20) and of the eCRF
+    patients CSV (27), counted at parse time without reading the data: 47 / 10 -> 5."""
+    import shutil
+
+    workdir = tmp_path / "run"
+    shutil.copytree(default_run, workdir, symlinks=True)
+    config = {"synthetic": {"enabled": False}, "partitioning": {"patients_per_partition": 10}}
+    (workdir / "own.yaml").write_text(yaml.safe_dump(config))
+    proc = snakemake(workdir, "-n", "--forceall", *COHORT_TARGETS, "--configfile", "own.yaml")
+    parts = set(re.findall(r"wildcards: study=ket2009, part=(\d+)", proc.stdout))
+    assert parts == {"0", "1", "2", "3", "4"}
