@@ -6,8 +6,9 @@ Each size runs in a fresh copy of the workflow (git-tracked files) with ``synthe
 N``; the synthetic exports are written first by the workflow's own ``synthetic_exports`` rule
 (not timed), then ``snakemake --cores 2`` makes the cohort (``results/cohort/provenance.csv``,
 ``results/qc/soft_problems.csv``), timed. Per job, the time and the true peak RSS come from the
-job's log (``runner``: ``finished in X s``, ``peak RSS (VmHWM) N MB``); a stage's wall time runs
-from its first job's start to its last job's end. Prints ``name: value unit`` lines.
+job's log (``runner``: ``finished in X s``, ``peak RSS (VmHWM) N MB``), its CPU seconds from its
+Snakemake benchmark file; a stage's wall time runs from its first job's start to its last job's
+end. Prints ``name: value unit`` lines.
 
 Usage: python benchmarks/bench_pipeline.py [N ...] [--per PATIENTS_PER_PARTITION] [--keep]
 """
@@ -85,9 +86,14 @@ def job_logs(workdir: Path) -> pd.DataFrame:
             peak = int(_PEAK.search(text)[1])
             # the first line is logged a moment after the job starts: the end minus its time
             end = stamps[-1]
-            rows.append((stage, path.relative_to(workdir / "results/logs").as_posix(),
-                         end - dt.timedelta(seconds=seconds), end, seconds, peak))
-    return pd.DataFrame(rows, columns=["stage", "log", "start", "end", "seconds", "peak_rss_mb"])
+            rel = path.relative_to(workdir / "results/logs")
+            # CPU seconds of the job (Snakemake's benchmark file): under load, wall time is not
+            bench = workdir / "results/logs/benchmarks" / rel.with_suffix(".tsv")
+            cpu = float(pd.read_csv(bench, sep="\t")["cpu_time"].iloc[0]) if bench.is_file() else float("nan")
+            rows.append((stage, rel.as_posix(), end - dt.timedelta(seconds=seconds), end, seconds,
+                         cpu, peak))
+    return pd.DataFrame(rows, columns=["stage", "log", "start", "end", "seconds", "cpu_s",
+                                       "peak_rss_mb"])
 
 
 def one_size(n: int, per: int | None, keep: bool) -> dict:
@@ -146,11 +152,11 @@ def main() -> None:
             of = jobs[jobs["stage"] == stage]
             wall = (of["end"].max() - of["start"].min()).total_seconds()
             print(f"{tag}_{stage}_wall: {wall:.2f} s ({len(of)} jobs, "
-                  f"{of['seconds'].sum():.2f} s of job time)")
+                  f"{of['seconds'].sum():.2f} s of job time, {of['cpu_s'].sum():.2f} s CPU)")
             print(f"{tag}_{stage}_peak_rss_max: {of['peak_rss_mb'].max()} MB per job")
         for job in jobs.itertuples():
             print(f"{tag}_job_{job.log.removesuffix('.log').replace('/', '_')}: "
-                  f"{job.seconds:.2f} s, peak RSS {job.peak_rss_mb} MB")
+                  f"{job.seconds:.2f} s ({job.cpu_s:.2f} s CPU), peak RSS {job.peak_rss_mb} MB")
         if r["workdir"]:
             print(f"# kept: {r['workdir']}")
     if len(results) > 1:
@@ -158,9 +164,10 @@ def main() -> None:
         print(f"pipeline_time_exponent: {fitted_exponent(ns, [r['wall_s'] for r in results]):.2f} "
               f"(log time on log N, N = {', '.join(map(str, ns))})")
         for stage in ("ingest", "cohort"):
-            per_stage = [r["jobs"].loc[r["jobs"]["stage"] == stage, "seconds"].sum() for r in results]
-            print(f"pipeline_{stage}_time_exponent: {fitted_exponent(ns, per_stage):.2f} "
-                  "(job time)")
+            of = [r["jobs"][r["jobs"]["stage"] == stage] for r in results]
+            print(f"pipeline_{stage}_time_exponent: "
+                  f"{fitted_exponent(ns, [j['seconds'].sum() for j in of]):.2f} (job time), "
+                  f"{fitted_exponent(ns, [j['cpu_s'].sum() for j in of]):.2f} (CPU time)")
     print(f"# load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
