@@ -205,3 +205,21 @@ def test_peak_rss_is_read_from_proc_status(tmp_path):
     assert peak_rss_mb(status) == 200
     assert peak_rss_mb(tmp_path / "absent") is None
     assert (peak_rss_mb() or 1) > 0
+
+
+def test_a_reader_selects_its_partition_by_flag_or_keyword():
+    import types
+
+    from ketamine_bzd.ingest import reader_selects_partition
+
+    def plain(study, files, key):
+        pass
+
+    def keyword(study, files, key, *, partition=None):
+        pass
+
+    assert not reader_selects_partition(types.SimpleNamespace(read=plain))
+    assert reader_selects_partition(types.SimpleNamespace(read=keyword))
+    # the flag is explicit and wins over the signature
+    assert not reader_selects_partition(types.SimpleNamespace(read=keyword, SUPPORTS_PARTITION=False))
+    assert reader_selects_partition(types.SimpleNamespace(read=plain, SUPPORTS_PARTITION=True))

@@ -6,13 +6,15 @@ the rule's params), reads the export with its format's adapter and returns every
 ``ingest`` rule writes (``rules/ingest.smk``, outputs in ``results/ingest/{study}/part-{part}/``).
 
 Partitions (issue 10): with ``partition=(index, count)`` only the patients of that partition
-(``partition.partition_of``) are kept. An adapter that sets ``SUPPORTS_PARTITION = True`` takes
-``partition=`` itself and selects rows right after pseudonymizing the ID column; for any other
-adapter the whole export is read and ``parts.select_partition`` keeps the partition's rows.
+(``partition.partition_of``) are kept. An adapter that sets ``SUPPORTS_PARTITION = True`` (or,
+without that flag, whose ``read`` has a keyword ``partition``) takes ``partition=`` itself and
+selects rows right after pseudonymizing the ID column; for any other adapter the whole export is
+read and ``parts.select_partition`` keeps the partition's rows.
 """
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +38,18 @@ class IngestedStudy:
     report: pd.DataFrame
     soft_problems: pd.DataFrame
     key_fingerprint: str
+
+
+def reader_selects_partition(module) -> bool:
+    """Whether a format's ``read`` selects a partition itself: its module's
+    ``SUPPORTS_PARTITION`` flag when set, else whether ``read`` takes a keyword ``partition``."""
+    flag = getattr(module, "SUPPORTS_PARTITION", None)
+    if flag is not None:
+        return bool(flag)
+    parameter = inspect.signature(module.read).parameters.get("partition")
+    return parameter is not None and parameter.kind in (
+        inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD
+    )
 
 
 def ingest_study(
@@ -77,7 +91,7 @@ def ingest_study(
     if options and not hasattr(module, "Options"):
         raise ValueError(f"config: study {study!r}: format {format_name} takes no options")
     kwargs = {"options": dict(options)} if options else {}
-    reader_selects = partition is not None and getattr(module, "SUPPORTS_PARTITION", False)
+    reader_selects = partition is not None and reader_selects_partition(module)
     if reader_selects:
         kwargs["partition"] = tuple(partition)
     with use_resources(resources or {}):  # the rule's inputs, not the package's own copy
