@@ -223,3 +223,24 @@ def test_a_reader_selects_its_partition_by_flag_or_keyword():
     # the flag is explicit and wins over the signature
     assert not reader_selects_partition(types.SimpleNamespace(read=keyword, SUPPORTS_PARTITION=False))
     assert reader_selects_partition(types.SimpleNamespace(read=plain, SUPPORTS_PARTITION=True))
+
+
+def test_row_groups_do_not_depend_on_where_the_partitions_end(tmp_path, monkeypatch):
+    import ketamine_bzd.parts as parts
+
+    monkeypatch.setattr(parts, "ROW_GROUP_ROWS", 4)
+    frame = pd.DataFrame({"study": ["s"] * 11, "patient_id": [f"P{i:016x}" for i in range(11)],
+                          "x": range(11)})
+    files = {}
+    for cuts in ([11], [3, 5, 3], [1, 9, 1]):
+        sources, start = [], 0
+        for i, n in enumerate(cuts):
+            path = tmp_path / f"{len(cuts)}-{cuts[0]}-{i}.parquet"
+            write_table(frame.iloc[start:start + n], path)
+            sources.append(path)
+            start += n
+        dest = tmp_path / f"merged-{'-'.join(map(str, cuts))}.parquet"
+        assert parts.write_merged_parquet(sources, dest, ["s"]) == 11
+        assert [pq.ParquetFile(dest).metadata.row_group(g).num_rows for g in range(3)] == [4, 4, 3]
+        files[tuple(cuts)] = dest.read_bytes()
+    assert len(set(files.values())) == 1

@@ -212,10 +212,16 @@ def write_merged_parquet(
         drops = {s: set(g["patient_id"]) for s, g in drop.groupby("study", sort=False)}
     written, pending = 0, []
 
-    def flush(writer):
-        if pending:
-            writer.write_table(pa.concat_tables(pending), row_group_size=ROW_GROUP_ROWS)
-            pending.clear()
+    def flush(writer, final=False):
+        # row groups of exactly ROW_GROUP_ROWS rows (the last one shorter), wherever the
+        # partitions end: the same file for any number of partitions
+        table = pa.concat_tables(pending)
+        pending.clear()
+        whole = table.num_rows if final else table.num_rows - table.num_rows % ROW_GROUP_ROWS
+        if whole:
+            writer.write_table(table.slice(0, whole), row_group_size=ROW_GROUP_ROWS)
+        if whole < table.num_rows:
+            pending.append(table.slice(whole))
 
     with pq.ParquetWriter(dest, schema, compression="zstd") as writer:
         for study in studies if studies is not None else [None]:
@@ -229,9 +235,8 @@ def write_merged_parquet(
                     if table.num_rows:
                         pending.append(table.cast(schema))
                         written += table.num_rows
-                        # whole row groups, not one per partition: the same file for any K
-                        # while the cohort fits one row group
                         if sum(t.num_rows for t in pending) >= ROW_GROUP_ROWS:
                             flush(writer)
-        flush(writer)
+        if pending:
+            flush(writer, final=True)
     return written
