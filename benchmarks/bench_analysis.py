@@ -24,8 +24,13 @@ import time
 from pathlib import Path
 
 SIZES = [10_000, 100_000, 1_000_000]
-RULES = ["analysis_tables", "analysis_roc", "analysis_response_logistic", "analysis_repeated_measures",
-         "analysis_paper_comparison"]
+RULES = [
+    "analysis_tables",
+    "analysis_roc",
+    "analysis_response_logistic",
+    "analysis_repeated_measures",
+    "analysis_paper_comparison",
+]
 BASE_N = 10_000
 
 
@@ -46,8 +51,11 @@ def make_patients(n: int, path: Path, base: Path) -> None:
         from ketamine_bzd.synthetic import generate_cohort
 
         merged = merge(list(generate_cohort(n_patients=BASE_N, seed=1).values()))
-        med = add_equivalents(merged.medication, load_table("resources/equivalents/diazepam_paper.csv"),
-                              load_table("resources/equivalents/fluoxetine_hayasaka2015.csv"))
+        med = add_equivalents(
+            merged.medication,
+            load_table("resources/equivalents/diazepam_paper.csv"),
+            load_table("resources/equivalents/fluoxetine_hayasaka2015.csv"),
+        )
         derive(merged, med, CohortSettings()).patients.to_parquet(base)
     p = pd.read_parquet(base)
     p = p.iloc[np.random.default_rng(0).integers(0, len(p), n)].reset_index(drop=True)
@@ -65,8 +73,10 @@ def run_rule(rule: str, path: Path) -> dict:
     s = a.AnalysisSettings()
     patients = a.add_groups(read_table(path), s.bzd_cutoff_mg)
     if rule == "analysis_tables":
-        for group, groups, rows in (("response_group", (a.RESPONDERS, a.NONRESPONDERS), paper.TABLE1_ROWS),
-                                    ("bzd_group", (a.BZD_PLUS, a.BZD_MINUS), paper.TABLE2_ROWS)):
+        for group, groups, rows in (
+            ("response_group", (a.RESPONDERS, a.NONRESPONDERS), paper.TABLE1_ROWS),
+            ("bzd_group", (a.BZD_PLUS, a.BZD_MINUS), paper.TABLE2_ROWS),
+        ):
             a.comparison_table(patients, group, groups, rows)
     elif rule == "analysis_roc":
         a.roc(patients, s)
@@ -104,8 +114,12 @@ def main() -> None:
             path = Path(tmp) / f"patients_{n}.parquet"
             subprocess.run([sys.executable, __file__, "--make", str(n), str(path), str(base)], check=True)
             for rule in RULES:
-                out = subprocess.run([sys.executable, __file__, "--rule", rule, str(path)], check=True,
-                                     capture_output=True, text=True).stdout
+                out = subprocess.run(
+                    [sys.executable, __file__, "--rule", rule, str(path)],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout
                 r = json.loads(out.strip().splitlines()[-1])
                 times[rule].append(r["seconds"])
                 print(f"{rule}_n{n}_time: {r['seconds']:.2f} s", flush=True)

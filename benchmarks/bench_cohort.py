@@ -44,9 +44,15 @@ def one_size(n: int) -> dict:
         write_table(cohort.patients, Path(tmp) / "patients.parquet", "bench")
         t_total = time.perf_counter() - t1
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"n": n, "generate_s": t_gen, "write_exports_s": t_write, "ingest_s": t_ingest,
-            "ingest_to_cohort_s": t_total, "peak_rss_mb": peak_mb,
-            "patients_per_s": n / t_total}
+    return {
+        "n": n,
+        "generate_s": t_gen,
+        "write_exports_s": t_write,
+        "ingest_s": t_ingest,
+        "ingest_to_cohort_s": t_total,
+        "peak_rss_mb": peak_mb,
+        "patients_per_s": n / t_total,
+    }
 
 
 def main() -> None:
@@ -55,12 +61,18 @@ def main() -> None:
         return
     sizes = [int(a) for a in sys.argv[1:]] or SIZES
     for n in sizes:
-        out = subprocess.run([sys.executable, __file__, "--one", str(n)], check=True,
-                             capture_output=True, text=True).stdout
+        out = subprocess.run(
+            [sys.executable, __file__, "--one", str(n)], check=True, capture_output=True, text=True
+        ).stdout
         r = json.loads(out.strip().splitlines()[-1])
-        for key, unit in [("generate_s", "s"), ("write_exports_s", "s"), ("ingest_s", "s"),
-                          ("ingest_to_cohort_s", "s"), ("peak_rss_mb", "MB"),
-                          ("patients_per_s", "patients/s")]:
+        for key, unit in [
+            ("generate_s", "s"),
+            ("write_exports_s", "s"),
+            ("ingest_s", "s"),
+            ("ingest_to_cohort_s", "s"),
+            ("peak_rss_mb", "MB"),
+            ("patients_per_s", "patients/s"),
+        ]:
             print(f"cohort_n{n}_{key}: {r[key]:.3f} {unit}")
 
 

@@ -93,8 +93,9 @@ def compile_times() -> tuple[float, float, float]:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache)
         out = []
         for _ in range(2):
-            r = subprocess.run([sys.executable, "-c", COMPILE_SNIPPET], env=env, check=True,
-                               capture_output=True, text=True)
+            r = subprocess.run(
+                [sys.executable, "-c", COMPILE_SNIPPET], env=env, check=True, capture_output=True, text=True
+            )
             out.append([float(v) for v in r.stdout.split()])
     return out[1][0], out[0][1], out[1][1]
 
@@ -143,8 +144,14 @@ def main() -> None:
                 r.bse, r.pvalues
 
     frames = [
-        pd.DataFrame({"response": y[b, mask[b]], "bzd_high": X[b, mask[b], 1],
-                      "madrs_day0": X[b, mask[b], 2], "bai_day0": X[b, mask[b], 3]})
+        pd.DataFrame(
+            {
+                "response": y[b, mask[b]],
+                "bzd_high": X[b, mask[b], 1],
+                "madrs_day0": X[b, mask[b], 2],
+                "bai_day0": X[b, mask[b], 3],
+            }
+        )
         for b in range(LOOP_SUBSET)
     ]
 

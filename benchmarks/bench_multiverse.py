@@ -56,8 +56,11 @@ def report(name: str, value: float, unit: str) -> None:
 
 def cohort(tmp: Path) -> tuple[Path, Path]:
     merged = merge(list(generate_cohort().values()))
-    med = add_equivalents(merged.medication, load_table(TABLES["paper"]),
-                          load_table(REPO / "resources/equivalents/fluoxetine_hayasaka2015.csv"))
+    med = add_equivalents(
+        merged.medication,
+        load_table(TABLES["paper"]),
+        load_table(REPO / "resources/equivalents/fluoxetine_hayasaka2015.csv"),
+    )
     c = derive(merged, med, CohortSettings())
     p, m = tmp / "patients.parquet", tmp / "medication_daily.parquet"
     c.patients.to_parquet(p)
@@ -72,8 +75,15 @@ def run_slice(args):
     grid = build_grid({**MV, "tables": [table]}, [table], STUDIES)
     data = prepare_data(pd.read_parquet(patients), pd.read_parquet(medication), grid, {table: TABLES[table]})
     specs = specification_table(grid, data, alpha=MV["alpha"])
-    curves = permutation_curves(grid, data, grid.specifications, MV["n_permutations"],
-                                MV["permutation_seed"], alpha=MV["alpha"], firth_test=firth_test)
+    curves = permutation_curves(
+        grid,
+        data,
+        grid.specifications,
+        MV["n_permutations"],
+        MV["permutation_seed"],
+        alpha=MV["alpha"],
+        firth_test=firth_test,
+    )
     return specs, curves, peak_memory_mb(), time.perf_counter() - t0
 
 
@@ -118,8 +128,12 @@ def _design(grid, data, row):
     y = data.outcome[row.outcome]
     covs = [data.covariate[c] for c in grid.adjustments[row.adjustment]]
     pop = grid.populations[row.population]
-    keep = {"all": np.ones(data.n, bool), "exclude_as_needed_only": ~data.as_needed_only,
-            "bzd_users": data.bzd_user, "study": data.study == pop.study}[pop.kind]
+    keep = {
+        "all": np.ones(data.n, bool),
+        "exclude_as_needed_only": ~data.as_needed_only,
+        "bzd_users": data.bzd_user,
+        "study": data.study == pop.study,
+    }[pop.kind]
     keep = keep & np.isfinite(y) & np.all([np.isfinite(c) for c in covs] or [keep], axis=0)
     e = grid.exposures[row.exposure]
     x = {"log1p": np.log1p(dose), "per_10mg": dose / 10}.get(e.kind, dose > (e.mg if e.mg is not None else 8))
@@ -128,8 +142,11 @@ def _design(grid, data, row):
 
 
 def main() -> None:
-    firth_test = sys.argv[sys.argv.index("--firth-test") + 1] if "--firth-test" in sys.argv else \
-        MV.get("permutation_firth_test", "lrt")
+    firth_test = (
+        sys.argv[sys.argv.index("--firth-test") + 1]
+        if "--firth-test" in sys.argv
+        else MV.get("permutation_firth_test", "lrt")
+    )
     with tempfile.TemporaryDirectory() as tmp:
         patients, medication = cohort(Path(tmp))
         grid = build_grid(MV, list(TABLES), STUDIES)
@@ -167,12 +184,17 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as cache:
             for label in ("empty_numba_cache", "numba_cache"):
                 wall, parts = whole_multiverse(grid, data, patients, medication, firth_test, cache)
-                report(f"whole_multiverse_wall_time_{label}", wall,
-                       f"s ({MV['n_permutations']} permutations, 2 processes, Firth {firth_test})")
-                report(f"whole_multiverse_slice_seconds_{label}",
-                       max(p[3] for p in parts), "s (slowest slice: import, observed, permutations)")
-                report(f"whole_multiverse_peak_memory_per_process_{label}", max(p[2] for p in parts),
-                       "MB")
+                report(
+                    f"whole_multiverse_wall_time_{label}",
+                    wall,
+                    f"s ({MV['n_permutations']} permutations, 2 processes, Firth {firth_test})",
+                )
+                report(
+                    f"whole_multiverse_slice_seconds_{label}",
+                    max(p[3] for p in parts),
+                    "s (slowest slice: import, observed, permutations)",
+                )
+                report(f"whole_multiverse_peak_memory_per_process_{label}", max(p[2] for p in parts), "MB")
         report("main_process_peak_memory", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "MB")
 
 
@@ -185,12 +207,24 @@ def whole_multiverse(grid, data, patients, medication, firth_test, cache_dir):
         parts = list(pool.map(run_slice, [(t, patients, medication, firth_test) for t in grid.tables]))
     paper = MV["paper"]
     Z = np.column_stack([data.covariate[c] for c in grid.adjustments[paper["adjustment"]]])
-    cutoff_bootstrap(data.dose[(paper["table"], paper["window"])], data.outcome[paper["outcome"]], Z,
-                     n_boot=MV["bootstrap"]["n"], seed=MV["bootstrap"]["seed"])
+    cutoff_bootstrap(
+        data.dose[(paper["table"], paper["window"])],
+        data.outcome[paper["outcome"]],
+        Z,
+        n_boot=MV["bootstrap"]["n"],
+        seed=MV["bootstrap"]["seed"],
+    )
     specs = pd.concat([p[0] for p in parts], ignore_index=True)
     perm = {k: np.concatenate([p[1][k] for p in parts], axis=1) for k in ("estimate", "z", "p_value")}
-    joint_inference(specs, perm, grid, alpha=MV["alpha"], n_permutations=MV["n_permutations"],
-                    seed=MV["permutation_seed"], firth_test=firth_test)
+    joint_inference(
+        specs,
+        perm,
+        grid,
+        alpha=MV["alpha"],
+        n_permutations=MV["n_permutations"],
+        seed=MV["permutation_seed"],
+        firth_test=firth_test,
+    )
     return time.perf_counter() - t0, parts
 
 

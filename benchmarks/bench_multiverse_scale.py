@@ -73,9 +73,12 @@ def job(kind: str, folder: Path, table: str, n_perm: int) -> dict:
 
     tables = list(TABLES) if kind == "combine" else [table]
     grid = build_grid({**MV, "tables": tables}, tables, STUDIES)
-    data = prepare_data(pd.read_parquet(folder / "patients.parquet"),
-                        pd.read_parquet(folder / "medication_daily.parquet"), grid,
-                        {t: TABLES[t] for t in tables})
+    data = prepare_data(
+        pd.read_parquet(folder / "patients.parquet"),
+        pd.read_parquet(folder / "medication_daily.parquet"),
+        grid,
+        {t: TABLES[t] for t in tables},
+    )
     firth_test = MV.get("permutation_firth_test", "lrt")
     out = {"specifications": len(grid.specifications)}
     if kind == "slice":
@@ -83,25 +86,47 @@ def job(kind: str, folder: Path, table: str, n_perm: int) -> dict:
     elif kind == "shard":
         t1 = time.perf_counter()
         if n_perm:
-            permutation_curves(grid, data, grid.specifications, n_perm, MV["permutation_seed"],
-                               alpha=MV["alpha"], firth_test=firth_test)
+            permutation_curves(
+                grid,
+                data,
+                grid.specifications,
+                n_perm,
+                MV["permutation_seed"],
+                alpha=MV["alpha"],
+                firth_test=firth_test,
+            )
         out["permutation_s"] = time.perf_counter() - t1
     else:  # combine: the joint inference on arrays shaped as the shards deliver them
         specs = specification_table(grid, data, alpha=MV["alpha"])
-        curves = permutation_curves(grid, data, grid.specifications, n_perm,
-                                    MV["permutation_seed"], alpha=MV["alpha"], firth_test=firth_test)
+        curves = permutation_curves(
+            grid,
+            data,
+            grid.specifications,
+            n_perm,
+            MV["permutation_seed"],
+            alpha=MV["alpha"],
+            firth_test=firth_test,
+        )
         perm = {k: np.asarray(curves[k]) for k in ("estimate", "z", "p_value")}
         t1 = time.perf_counter()
-        joint_inference(specs, perm, grid, alpha=MV["alpha"], n_permutations=n_perm,
-                        seed=MV["permutation_seed"], firth_test=firth_test)
+        joint_inference(
+            specs,
+            perm,
+            grid,
+            alpha=MV["alpha"],
+            n_permutations=n_perm,
+            seed=MV["permutation_seed"],
+            firth_test=firth_test,
+        )
         out["joint_inference_s"] = time.perf_counter() - t1
     out.update(wall_s=time.perf_counter() - t0, peak_rss_mb=peak_rss_mb())
     return out
 
 
 def spawn(*args: str) -> dict:
-    proc = subprocess.run([sys.executable, __file__, "--job", *args], check=True,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--job", *args], check=True, capture_output=True, text=True
+    )
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -130,8 +155,11 @@ def one_size(n: int, measured: int) -> None:
         report(f"multiverse_n{n}_shard_fixed_s", fixed, "s (imports, reading, data preparation)")
         report(f"multiverse_n{n}_seconds_per_permutation", per_perm, "s (all specifications of a table)")
         report(f"multiverse_n{n}_shard_peak_rss", shard["peak_rss_mb"], "MB")
-        report(f"multiverse_n{n}_combine_joint_inference_s", comb["joint_inference_s"],
-               f"s (at {measured} permutations)")
+        report(
+            f"multiverse_n{n}_combine_joint_inference_s",
+            comb["joint_inference_s"],
+            f"s (at {measured} permutations)",
+        )
         n_tables = len(TABLES)
         for k in NODES:
             shard_s = fixed + per_perm * math.ceil(P / k)
@@ -139,8 +167,11 @@ def one_size(n: int, measured: int) -> None:
             # nodes (n_tables waves), then the combine step
             wall = math.ceil(n_tables / k) * sl["wall_s"] + n_tables * shard_s + comb["wall_s"]
             report(f"multiverse_n{n}_shard_s_K{k}", shard_s, f"s ({math.ceil(P / k)} permutations)")
-            report(f"multiverse_n{n}_projected_wall_s_on_{k}_nodes", wall,
-                   f"s ({n_tables} tables x {k} shards, P = {P})")
+            report(
+                f"multiverse_n{n}_projected_wall_s_on_{k}_nodes",
+                wall,
+                f"s ({n_tables} tables x {k} shards, P = {P})",
+            )
 
 
 def main() -> None:
@@ -153,7 +184,7 @@ def main() -> None:
     if "--permutations" in args:
         i = args.index("--permutations")
         measured = int(args[i + 1])
-        del args[i:i + 2]
+        del args[i : i + 2]
     with open("/proc/loadavg") as fh:
         print(f"# load average at start: {fh.read().split()[:3]}")
     for n in [int(a) for a in args] or SIZES:

@@ -41,10 +41,16 @@ _PEAK = re.compile(r"peak RSS \(VmHWM\) (\d+) MB")
 
 def copy_workflow(dest: Path) -> Path:
     """The git-tracked (and untracked, not ignored) files: what a fresh clone holds."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=REPO, check=True, capture_output=True,
-    ).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+            cwd=REPO,
+            check=True,
+            capture_output=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for rel in filter(None, listed):
         src, target = REPO / rel, dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -60,10 +66,15 @@ def snakemake(workdir: Path, *args: str) -> float:
     t0 = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "--cores", "2", "--profile", "profiles/default", *args],
-        cwd=workdir, env=env, capture_output=True, text=True,
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     if proc.returncode:
-        raise RuntimeError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+        raise RuntimeError(
+            f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+        )
     return time.perf_counter() - t0
 
 
@@ -79,8 +90,11 @@ def job_logs(workdir: Path) -> pd.DataFrame:
     for stage, paths in logs.items():
         for path in paths:
             lines = path.read_text().splitlines()
-            stamps = [dt.datetime.strptime(m[1], "%Y-%m-%d %H:%M:%S,%f")
-                      for line in lines if (m := _STAMP.match(line))]
+            stamps = [
+                dt.datetime.strptime(m[1], "%Y-%m-%d %H:%M:%S,%f")
+                for line in lines
+                if (m := _STAMP.match(line))
+            ]
             text = "\n".join(lines)
             seconds = float(_FINISHED.search(text)[1])
             peak = int(_PEAK.search(text)[1])
@@ -90,10 +104,8 @@ def job_logs(workdir: Path) -> pd.DataFrame:
             # CPU seconds of the job (Snakemake's benchmark file): under load, wall time is not
             bench = workdir / "results/logs/benchmarks" / rel.with_suffix(".tsv")
             cpu = float(pd.read_csv(bench, sep="\t")["cpu_time"].iloc[0]) if bench.is_file() else float("nan")
-            rows.append((stage, rel.as_posix(), end - dt.timedelta(seconds=seconds), end, seconds,
-                         cpu, peak))
-    return pd.DataFrame(rows, columns=["stage", "log", "start", "end", "seconds", "cpu_s",
-                                       "peak_rss_mb"])
+            rows.append((stage, rel.as_posix(), end - dt.timedelta(seconds=seconds), end, seconds, cpu, peak))
+    return pd.DataFrame(rows, columns=["stage", "log", "start", "end", "seconds", "cpu_s", "peak_rss_mb"])
 
 
 def one_size(n: int, per: int | None, keep: bool) -> dict:
@@ -113,9 +125,15 @@ def one_size(n: int, per: int | None, keep: bool) -> dict:
         jobs = job_logs(workdir)
         report = pd.read_csv(workdir / "results/qc/ingest_report.csv")
         k = config["partitioning"]["patients_per_partition"]
-        return {"n": n, "partitions": max(1, math.ceil(n / k)), "exports_s": t_exports,
-                "wall_s": wall, "rows_read": int(report["rows_read"].sum()), "jobs": jobs,
-                "workdir": workdir if keep else None}
+        return {
+            "n": n,
+            "partitions": max(1, math.ceil(n / k)),
+            "exports_s": t_exports,
+            "wall_s": wall,
+            "rows_read": int(report["rows_read"].sum()),
+            "jobs": jobs,
+            "workdir": workdir if keep else None,
+        }
     finally:
         if not keep:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -143,7 +161,7 @@ def main() -> None:
     if "--per" in args:
         i = args.index("--per")
         per = int(args[i + 1])
-        args = args[:i] + args[i + 2:]
+        args = args[:i] + args[i + 2 :]
     sizes = [int(a) for a in args if a != "--keep"] or SIZES
     print(f"# load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     results = []
@@ -151,8 +169,10 @@ def main() -> None:
         whole_file = whole_file_readers()
         if n >= 1_000_000 and whole_file:
             # every partition's job would parse whole files: about 23 GB per job at 10^6
-            print(f"# pipeline_n{n}: skipped, the readers of {', '.join(whole_file)} read whole "
-                  "files in every partition's job (no SUPPORTS_PARTITION / partition keyword)")
+            print(
+                f"# pipeline_n{n}: skipped, the readers of {', '.join(whole_file)} read whole "
+                "files in every partition's job (no SUPPORTS_PARTITION / partition keyword)"
+            )
             continue
         r = one_size(n, per, keep)
         results.append(r)
@@ -160,30 +180,37 @@ def main() -> None:
         print(f"{tag}_partitions: {r['partitions']} partitions")
         print(f"{tag}_write_exports: {r['exports_s']:.2f} s (not timed below)")
         print(f"{tag}_raw_exports_to_cohort: {r['wall_s']:.2f} s")
-        print(f"{tag}_rows_per_s: {r['rows_read'] / r['wall_s']:.0f} rows/s "
-              f"({r['rows_read']} raw rows read)")
+        print(f"{tag}_rows_per_s: {r['rows_read'] / r['wall_s']:.0f} rows/s ({r['rows_read']} raw rows read)")
         print(f"{tag}_patients_per_s: {n / r['wall_s']:.0f} patients/s")
         jobs = r["jobs"]
         for stage in STAGES:
             of = jobs[jobs["stage"] == stage]
             wall = (of["end"].max() - of["start"].min()).total_seconds()
-            print(f"{tag}_{stage}_wall: {wall:.2f} s ({len(of)} jobs, "
-                  f"{of['seconds'].sum():.2f} s of job time, {of['cpu_s'].sum():.2f} s CPU)")
+            print(
+                f"{tag}_{stage}_wall: {wall:.2f} s ({len(of)} jobs, "
+                f"{of['seconds'].sum():.2f} s of job time, {of['cpu_s'].sum():.2f} s CPU)"
+            )
             print(f"{tag}_{stage}_peak_rss_max: {of['peak_rss_mb'].max()} MB per job")
         for job in jobs.itertuples():
-            print(f"{tag}_job_{job.log.removesuffix('.log').replace('/', '_')}: "
-                  f"{job.seconds:.2f} s ({job.cpu_s:.2f} s CPU), peak RSS {job.peak_rss_mb} MB")
+            print(
+                f"{tag}_job_{job.log.removesuffix('.log').replace('/', '_')}: "
+                f"{job.seconds:.2f} s ({job.cpu_s:.2f} s CPU), peak RSS {job.peak_rss_mb} MB"
+            )
         if r["workdir"]:
             print(f"# kept: {r['workdir']}")
     if len(results) > 1:
         ns = [r["n"] for r in results]
-        print(f"pipeline_time_exponent: {fitted_exponent(ns, [r['wall_s'] for r in results]):.2f} "
-              f"(log time on log N, N = {', '.join(map(str, ns))})")
+        print(
+            f"pipeline_time_exponent: {fitted_exponent(ns, [r['wall_s'] for r in results]):.2f} "
+            f"(log time on log N, N = {', '.join(map(str, ns))})"
+        )
         for stage in ("ingest", "cohort"):
             of = [r["jobs"][r["jobs"]["stage"] == stage] for r in results]
-            print(f"pipeline_{stage}_time_exponent: "
-                  f"{fitted_exponent(ns, [j['seconds'].sum() for j in of]):.2f} (job time), "
-                  f"{fitted_exponent(ns, [j['cpu_s'].sum() for j in of]):.2f} (CPU time)")
+            print(
+                f"pipeline_{stage}_time_exponent: "
+                f"{fitted_exponent(ns, [j['seconds'].sum() for j in of]):.2f} (job time), "
+                f"{fitted_exponent(ns, [j['cpu_s'].sum() for j in of]):.2f} (CPU time)"
+            )
     print(f"# load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

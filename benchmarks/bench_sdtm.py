@@ -34,8 +34,14 @@ def one_size(n: int) -> dict:
         t_read = time.perf_counter() - t1
     subjects = len(result.tables.subjects)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"subjects": subjects, "write_s": t_write, "ingest_s": t_read, "qs_mb": qs_mb,
-            "peak_rss_mb": peak_mb, "subjects_per_s": subjects / t_read}
+    return {
+        "subjects": subjects,
+        "write_s": t_write,
+        "ingest_s": t_read,
+        "qs_mb": qs_mb,
+        "peak_rss_mb": peak_mb,
+        "subjects_per_s": subjects / t_read,
+    }
 
 
 def main() -> None:
@@ -44,11 +50,18 @@ def main() -> None:
         return
     sizes = [int(a) for a in sys.argv[1:]] or SIZES
     for n in sizes:
-        out = subprocess.run([sys.executable, __file__, "--one", str(n)], check=True,
-                             capture_output=True, text=True).stdout
+        out = subprocess.run(
+            [sys.executable, __file__, "--one", str(n)], check=True, capture_output=True, text=True
+        ).stdout
         r = json.loads(out.strip().splitlines()[-1])
-        for key, unit in [("subjects", "subjects"), ("write_s", "s"), ("ingest_s", "s"),
-                          ("qs_mb", "MB"), ("peak_rss_mb", "MB"), ("subjects_per_s", "subjects/s")]:
+        for key, unit in [
+            ("subjects", "subjects"),
+            ("write_s", "s"),
+            ("ingest_s", "s"),
+            ("qs_mb", "MB"),
+            ("peak_rss_mb", "MB"),
+            ("subjects_per_s", "subjects/s"),
+        ]:
             print(f"sdtm_n{n}_{key}: {r[key]:.3f} {unit}")
 
 

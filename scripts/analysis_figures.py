@@ -20,10 +20,12 @@ def main(smk, log):
     dpi = p.analysis["figures"]["dpi"]
     figures = {
         "figure1": f.roc_figure(coordinates, roc, p.data_source),
-        "figure2": f.madrs_course_figure(patients, posthoc, p.data_source, cutoff_mg=settings.bzd_cutoff_mg,
-                                         alpha=settings.alpha),
-        "dose_response": f.dose_response_figure(patients, p.data_source, settings.bzd_cutoff_mg,
-                                                logistic["dose_correlation_day7"]["all"]),
+        "figure2": f.madrs_course_figure(
+            patients, posthoc, p.data_source, cutoff_mg=settings.bzd_cutoff_mg, alpha=settings.alpha
+        ),
+        "dose_response": f.dose_response_figure(
+            patients, p.data_source, settings.bzd_cutoff_mg, logistic["dose_correlation_day7"]["all"]
+        ),
     }
     for name, fig in figures.items():
         stem = Path(smk.output[f"{name}_png"]).with_suffix("")

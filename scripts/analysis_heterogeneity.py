@@ -18,9 +18,15 @@ def main(smk, log):
         log.warning(w)
     if result["pooled"]["estimable"] and result["pooled"]["reml"]["estimable"]:
         reml = result["pooled"]["reml"]
-        log.info("%d studies: Q = %.3f (df %d, p = %.4f), I2 (REML) = %.1f %%, pooled OR (REML) %.3f",
-                 result["n_studies_pooled"], reml["q"], reml["q_df"], reml["q_p_value"], reml["i2_percent"],
-                 reml["odds_ratio"])
+        log.info(
+            "%d studies: Q = %.3f (df %d, p = %.4f), I2 (REML) = %.1f %%, pooled OR (REML) %.3f",
+            result["n_studies_pooled"],
+            reml["q"],
+            reml["q_df"],
+            reml["q_p_value"],
+            reml["i2_percent"],
+            reml["odds_ratio"],
+        )
     write_json({"settings": settings.to_dict(), **result}, smk.output.heterogeneity, p.data_source)
     stem = Path(smk.output.forest_png).with_suffix("")
     for path in f.save(h.forest_figure(result, p.data_source), stem, p.analysis["figures"]["dpi"]):

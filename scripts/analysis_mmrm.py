@@ -17,8 +17,16 @@ def main(smk, log):
         log.warning(w)
     if result.get("estimable") and result.get("converged"):
         for c in result["contrasts"]:
-            log.info("%s: %s - %s = %.3f (SE %.3f, df %.2f), p = %.4f", c["visit"], c["group_1"], c["group_2"],
-                     c["estimate"], c["se"], c["df"], c["p_value"])
+            log.info(
+                "%s: %s - %s = %.3f (SE %.3f, df %.2f), p = %.4f",
+                c["visit"],
+                c["group_1"],
+                c["group_2"],
+                c["estimate"],
+                c["se"],
+                c["df"],
+                c["p_value"],
+            )
     write_json({"settings": settings.to_dict(), **result}, smk.output.mmrm, p.data_source)
     fig = f.mmrm_figure(result, p.data_source, settings.bzd_cutoff_mg)
     for path in f.save(fig, Path(smk.output.figure_png).with_suffix(""), p.analysis["figures"]["dpi"]):

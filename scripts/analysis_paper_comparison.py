@@ -19,7 +19,9 @@ def compare(smk, log):
     p = smk.params
     settings = a.AnalysisSettings.from_config(p.analysis)
     patients = a.add_groups(read_table(smk.input.patients), settings.bzd_cutoff_mg)
-    loaded = {k: json.loads(Path(smk.input[k]).read_text()) for k in ("roc", "response", "logistic", "rm_anova")}
+    loaded = {
+        k: json.loads(Path(smk.input[k]).read_text()) for k in ("roc", "response", "logistic", "rm_anova")
+    }
     quantities = paper.reproduced_quantities(
         facts=a.cohort_facts(patients),
         table1=read_table(smk.input.table1),
@@ -32,9 +34,13 @@ def compare(smk, log):
     if missing:
         log.warning("%d paper number(s) not reproduced (see the note column)", missing)
     agree = comparison["agrees_at_printed_precision"]
-    log.info("%d paper numbers: %d agree at printed precision, %d differ, %d not compared",
-             len(comparison), int((agree == True).sum()), int((agree == False).sum()),  # noqa: E712
-             int(agree.isna().sum()))
+    log.info(
+        "%d paper numbers: %d agree at printed precision, %d differ, %d not compared",
+        len(comparison),
+        int((agree == True).sum()),  # noqa: E712 (a nullable column: NA is neither)
+        int((agree == False).sum()),  # noqa: E712
+        int(agree.isna().sum()),
+    )
     write_table(comparison, smk.output.comparison, p.data_source)
 
 

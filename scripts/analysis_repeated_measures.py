@@ -14,8 +14,14 @@ def main(smk, log):
         log.warning(w)
     if rm["estimable"]:
         gxt = rm["effects"]["group_x_time"]
-        log.info("group x time: F(%s,%s) = %s, p = %s, p_GG = %s", gxt["df1"], gxt["df2"], gxt["f"],
-                 gxt["p_value"], gxt["p_gg"])
+        log.info(
+            "group x time: F(%s,%s) = %s, p = %s, p_GG = %s",
+            gxt["df1"],
+            gxt["df2"],
+            gxt["f"],
+            gxt["p_value"],
+            gxt["p_gg"],
+        )
     write_json({"settings": settings.to_dict(), **rm}, smk.output.rm_anova, p.data_source)
     write_table(posthoc, smk.output.posthoc, p.data_source)
     write_json({"settings": settings.to_dict(), **mixed}, smk.output.mixed, p.data_source)

@@ -14,7 +14,9 @@ def main(smk, log):
         log.warning(w)
     for pop, block in result["populations"].items():
         if block.get("estimable"):
-            log.info("%s: AUC %.3f, criterion %s, p %.3g", pop, block["auc"], block["criterion"], block["p_value"])
+            log.info(
+                "%s: AUC %.3f, criterion %s, p %.3g", pop, block["auc"], block["criterion"], block["p_value"]
+            )
     write_json({"settings": settings.to_dict(), **result}, smk.output.roc, p.data_source)
     write_table(coordinates, smk.output.coordinates, p.data_source)
 

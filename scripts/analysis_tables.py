@@ -14,8 +14,12 @@ def main(smk, log):
     patients = a.add_groups(read_table(smk.input.patients), settings.bzd_cutoff_mg)
     tables = {
         "table1": ("response_group", (a.RESPONDERS, a.NONRESPONDERS), paper.TABLE1_ROWS, paper.TABLE1_TITLE),
-        "table2": ("bzd_group", (a.BZD_PLUS, a.BZD_MINUS), paper.TABLE2_ROWS,
-                   paper.TABLE2_TITLE.replace("cut-off", f"{settings.bzd_cutoff_mg:g}")),
+        "table2": (
+            "bzd_group",
+            (a.BZD_PLUS, a.BZD_MINUS),
+            paper.TABLE2_ROWS,
+            paper.TABLE2_TITLE.replace("cut-off", f"{settings.bzd_cutoff_mg:g}"),
+        ),
     }
     for name, (group, groups, rows, title) in tables.items():
         table, warnings = a.comparison_table(patients, group, groups, rows)

@@ -20,24 +20,24 @@ def main(smk, log):
     p = smk.params
     studies = [
         read_study_tables(study, *files)
-        for study, files in zip(
-            p.studies, zip(smk.input.subjects, smk.input.ratings, smk.input.medication)
-        )
+        for study, files in zip(p.studies, zip(smk.input.subjects, smk.input.ratings, smk.input.medication))
     ]
-    fingerprint = check_one_key({
-        study: read_parquet_metadata(path, KEY_FINGERPRINT_METADATA)
-        for study, path in zip(p.studies, smk.input.subjects)
-    })
-    log.info("partition %s: pseudonymization key fingerprint %s (all studies)",
-             smk.wildcards.part, fingerprint)
+    fingerprint = check_one_key(
+        {
+            study: read_parquet_metadata(path, KEY_FINGERPRINT_METADATA)
+            for study, path in zip(p.studies, smk.input.subjects)
+        }
+    )
+    log.info(
+        "partition %s: pseudonymization key fingerprint %s (all studies)", smk.wildcards.part, fingerprint
+    )
     # a shared record has another pseudonym (and so partition) in each study: cohort_merge
     # compares these signatures over all partitions
     signatures = pd.DataFrame(
         [(t.study, pid, sig) for t in studies for pid, sig in record_signatures(t).items()],
         columns=SIGNATURE_COLUMNS,
     )
-    write_parquet_with_metadata(signatures, smk.output.signatures,
-                                {KEY_FINGERPRINT_METADATA: fingerprint})
+    write_parquet_with_metadata(signatures, smk.output.signatures, {KEY_FINGERPRINT_METADATA: fingerprint})
     merged = merge(studies)
     diazepam = load_table(smk.input.diazepam_table)
     fluoxetine = load_table(smk.input.fluoxetine_table)
@@ -52,8 +52,13 @@ def main(smk, log):
     write_table(cohort.patients, smk.output.patients, p.data_source)
     write_table(cohort.visits, smk.output.visits, p.data_source)
     write_table(cohort.medication_daily, smk.output.medication_daily, p.data_source)
-    log.info("partition %s: %d patients, %d visit rows, %d medication rows", smk.wildcards.part,
-             len(cohort.patients), len(cohort.visits), len(cohort.medication_daily))
+    log.info(
+        "partition %s: %d patients, %d visit rows, %d medication rows",
+        smk.wildcards.part,
+        len(cohort.patients),
+        len(cohort.visits),
+        len(cohort.medication_daily),
+    )
 
 
 run(snakemake, main)  # noqa: F821

@@ -12,29 +12,36 @@ from ketamine_bzd.runner import run
 
 def main(smk, log):
     p = smk.params
-    fingerprint = check_one_key({
-        f"partition {i}": read_parquet_metadata(path, KEY_FINGERPRINT_METADATA)
-        for i, path in enumerate(smk.input.signatures)
-    })
-    log.info("pseudonymization key fingerprint %s (all %d partitions)", fingerprint,
-             len(smk.input.signatures))
+    fingerprint = check_one_key(
+        {
+            f"partition {i}": read_parquet_metadata(path, KEY_FINGERPRINT_METADATA)
+            for i, path in enumerate(smk.input.signatures)
+        }
+    )
+    log.info(
+        "pseudonymization key fingerprint %s (all %d partitions)", fingerprint, len(smk.input.signatures)
+    )
     signatures = pd.concat([pd.read_parquet(f) for f in smk.input.signatures], ignore_index=True)
     shared = check_shared_records(shared_records_of(signatures, p.studies), p.overlapping_studies)
     del signatures
     for row in shared.itertuples():
-        log.warning("patient %s of %s is %s of %s (overlapping studies): counted once, in %s",
-                    row.patient_id, row.study, row.first_patient_id, row.first_study, row.first_study)
+        log.warning(
+            "patient %s of %s is %s of %s (overlapping studies): counted once, in %s",
+            row.patient_id,
+            row.study,
+            row.first_patient_id,
+            row.first_study,
+            row.first_study,
+        )
     for name, by_study in (("patients", True), ("visits", True), ("medication_daily", False)):
-        n = write_merged_parquet(smk.input[name], smk.output[name],
-                                 p.studies if by_study else None, shared)
+        n = write_merged_parquet(smk.input[name], smk.output[name], p.studies if by_study else None, shared)
         log.info("%s: %d rows from %d partition(s)", name, n, len(smk.input[name]))
     patients = pd.read_parquet(smk.output.patients, columns=SUMMARY_INPUT_COLUMNS)
     summary = summarize(patients)
     write_table(summary, smk.output.summary, p.data_source)
     report = read_table(smk.input.ingest_report).drop(columns=[DATA_SOURCE_COLUMN])
     provenance = report[["study", "file", "sha256", "key_fingerprint", "rows_read"]].assign(
-        shared_records_dropped=report["study"].map(shared["study"].value_counts())
-        .fillna(0).astype("int64")
+        shared_records_dropped=report["study"].map(shared["study"].value_counts()).fillna(0).astype("int64")
     )
     write_table(provenance, smk.output.provenance, p.data_source)
     log.info("cohort summary:\n%s", summary.to_string(index=False))

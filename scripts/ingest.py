@@ -21,8 +21,12 @@ def main(smk, log):
         smk.params.key_fingerprint,
         smk.params.raw_sha256,
         smk.params.options,
-        {"drugs.csv": smk.input.drugs, "brands_cz.csv": smk.input.brands,
-         "max_daily_doses.csv": smk.input.dose_limits, "sdtm_cmdecod.csv": smk.input.cmdecod},
+        {
+            "drugs.csv": smk.input.drugs,
+            "brands_cz.csv": smk.input.brands,
+            "max_daily_doses.csv": smk.input.dose_limits,
+            "sdtm_cmdecod.csv": smk.input.cmdecod,
+        },
         partition=tuple(smk.params.partition),
     )
     tables = done.result.tables
@@ -33,11 +37,24 @@ def main(smk, log):
     write_table(done.report, smk.output.report)
     write_table(done.soft_problems, smk.output.soft_problems)
     for row in done.report.itertuples():
-        log.info("%s: read %d, accepted %d, quarantined %d, sha256 %s", row.file, row.rows_read,
-                 row.rows_accepted, row.rows_quarantined, row.sha256)
-    log.info("%s, partition %d of %d: %d patients, %d rating rows, %d medication rows; key "
-             "fingerprint %s", study, smk.params.partition[0], smk.params.partition[1],
-             len(tables.subjects), len(tables.ratings), len(tables.medication), done.key_fingerprint)
+        log.info(
+            "%s: read %d, accepted %d, quarantined %d, sha256 %s",
+            row.file,
+            row.rows_read,
+            row.rows_accepted,
+            row.rows_quarantined,
+            row.sha256,
+        )
+    log.info(
+        "%s, partition %d of %d: %d patients, %d rating rows, %d medication rows; key fingerprint %s",
+        study,
+        smk.params.partition[0],
+        smk.params.partition[1],
+        len(tables.subjects),
+        len(tables.ratings),
+        len(tables.medication),
+        done.key_fingerprint,
+    )
     # one line on the console, so soft problems are seen without opening the log
     print(summary_line(study, done.soft_problems), file=sys.stderr)
 

@@ -11,15 +11,19 @@ def main(smk, log):
     bad = report[report["rows_read"] != report["rows_accepted"] + report["rows_quarantined"]]
     if len(bad):
         raise ValueError(f"ingest counts do not reconcile:\n{bad.to_string(index=False)}")
-    quarantine = combine_quarantine([read_table(p) for p in smk.input.quarantine],
-                                    smk.params.n_partitions)
+    quarantine = combine_quarantine([read_table(p) for p in smk.input.quarantine], smk.params.n_partitions)
     problems = combine_soft_problems([read_table(p) for p in smk.input.soft_problems])
     write_table(report, smk.output.report, smk.params.data_source)
     write_table(quarantine, smk.output.quarantine, smk.params.data_source)
     write_table(problems, smk.output.soft_problems, smk.params.data_source)
-    log.info("%d files in %d partition(s), %d rows read, %d quarantined, %d soft problems",
-             len(report), smk.params.n_partitions, report["rows_read"].sum(),
-             report["rows_quarantined"].sum(), problems["count"].sum())
+    log.info(
+        "%d files in %d partition(s), %d rows read, %d quarantined, %d soft problems",
+        len(report),
+        smk.params.n_partitions,
+        report["rows_read"].sum(),
+        report["rows_quarantined"].sum(),
+        problems["count"].sum(),
+    )
 
 
 run(snakemake, main)  # noqa: F821

@@ -10,10 +10,18 @@ def main(smk, log):
     p = smk.params
     mv = p.multiverse
     grid = build_grid({**mv, "tables": [p.table]}, [p.table], p.studies)
-    log.info("table %s: %d specifications (%d excluded by rules)", p.table,
-             len(grid.specifications), len(grid.excluded))
-    data = prepare_data(read_table(smk.input.patients), read_table(smk.input.medication_daily),
-                        grid, {p.table: smk.input.table})
+    log.info(
+        "table %s: %d specifications (%d excluded by rules)",
+        p.table,
+        len(grid.specifications),
+        len(grid.excluded),
+    )
+    data = prepare_data(
+        read_table(smk.input.patients),
+        read_table(smk.input.medication_daily),
+        grid,
+        {p.table: smk.input.table},
+    )
     for table, reason in data.failed_tables.items():
         log.warning("%s: its specifications are reported as failed", reason)
     specs = specification_table(grid, data, alpha=mv["alpha"])

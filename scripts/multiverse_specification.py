@@ -19,13 +19,18 @@ def main(smk, log):
     row = grid.specifications[grid.specifications["spec_id"] == spec_id]
     if row.empty:
         raise ValueError(f"specification {spec_id} is not in the grid of config.yaml: multiverse")
-    data = prepare_data(read_table(smk.input.patients), read_table(smk.input.medication_daily),
-                        grid, {wanted["table"]: smk.input.table})
+    data = prepare_data(
+        read_table(smk.input.patients),
+        read_table(smk.input.medication_daily),
+        grid,
+        {wanted["table"]: smk.input.table},
+    )
     result = specification_table(grid, data, row, alpha=p.multiverse["alpha"]).iloc[0]
     log.info("%s: estimate %s, p %s", spec_id, result["estimate"], result["p_value"])
     # pandas' JSON turns numpy scalars into JSON values and NaN into null
-    write_json(json.loads(result.drop("data_source", errors="ignore").to_json()), smk.output[0],
-               p.data_source)
+    write_json(
+        json.loads(result.drop("data_source", errors="ignore").to_json()), smk.output[0], p.data_source
+    )
 
 
 run(snakemake, main)  # noqa: F821

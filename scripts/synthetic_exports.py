@@ -46,7 +46,9 @@ def write_exports(smk, log):
             for role, target in spec["files"].items():
                 Path(target).parent.mkdir(parents=True, exist_ok=True)
                 shutil.move(written[role], target)
-        log.info("%s (%s): %d patients -> %s", study, spec["format"], n_patients,
-                 ", ".join(spec["files"].values()))
+        log.info(
+            "%s (%s): %d patients -> %s", study, spec["format"], n_patients, ", ".join(spec["files"].values())
+        )
+
 
 run(snakemake, main)  # noqa: F821

@@ -21,31 +21,33 @@ def make_patients(n: int = 47, seed: int = 1) -> pd.DataFrame:
     gain = np.where(high, 0.1, 0.35) + rng.normal(0, 0.2, (3, n))
     gain[0] = np.where(high, 0.2, 0.3) + rng.normal(0, 0.2, n)
     follow = np.clip(np.round(base * (1 - gain)), 0, 60)
-    p = pd.DataFrame({
-        "patient_id": ids,
-        "study": np.where(np.arange(n) % 2 == 0, "ket2009", "ket2013"),
-        "sex": rng.choice(["F", "M"], n),
-        "age_years": rng.integers(20, 65, n).astype(float),
-        "weight_kg": rng.normal(75, 12, n).round(1),
-        "mdd_duration_years": rng.gamma(1.0, 10.0, n).round(1),
-        "episode_duration_weeks": rng.gamma(0.6, 30.0, n).round(1),
-        "n_hospitalizations": rng.integers(0, 7, n).astype(float),
-        "episode": rng.choice(["first", "recurrent"], n, p=[0.25, 0.75]),
-        "madrs_day0": base,
-        "madrs_day1": follow[0],
-        "madrs_day3": follow[1],
-        "madrs_day7": follow[2],
-        "bdi_day0": rng.integers(5, 30, n).astype(float),
-        "bai_day0": rng.integers(3, 40, n).astype(float),
-        "diazepam_eq_mg": dose,
-        "bzd_user": users,
-        "bzd_any_use": users.copy(),
-        "bzd_as_needed_only": np.zeros(n, bool),
-        "bzd_drugs": np.where(users, rng.choice(["clonazepam", "alprazolam"], n), ""),
-        "fluoxetine_eq_mg": rng.normal(54, 24, n).clip(10).round(1),
-        "ad_therapy": rng.choice(["monotherapy", "combination"], n, p=[0.3, 0.7]),
-        "antidepressants": rng.choice(["sertraline", "venlafaxine+mirtazapine", "escitalopram"], n),
-    })
+    p = pd.DataFrame(
+        {
+            "patient_id": ids,
+            "study": np.where(np.arange(n) % 2 == 0, "ket2009", "ket2013"),
+            "sex": rng.choice(["F", "M"], n),
+            "age_years": rng.integers(20, 65, n).astype(float),
+            "weight_kg": rng.normal(75, 12, n).round(1),
+            "mdd_duration_years": rng.gamma(1.0, 10.0, n).round(1),
+            "episode_duration_weeks": rng.gamma(0.6, 30.0, n).round(1),
+            "n_hospitalizations": rng.integers(0, 7, n).astype(float),
+            "episode": rng.choice(["first", "recurrent"], n, p=[0.25, 0.75]),
+            "madrs_day0": base,
+            "madrs_day1": follow[0],
+            "madrs_day3": follow[1],
+            "madrs_day7": follow[2],
+            "bdi_day0": rng.integers(5, 30, n).astype(float),
+            "bai_day0": rng.integers(3, 40, n).astype(float),
+            "diazepam_eq_mg": dose,
+            "bzd_user": users,
+            "bzd_any_use": users.copy(),
+            "bzd_as_needed_only": np.zeros(n, bool),
+            "bzd_drugs": np.where(users, rng.choice(["clonazepam", "alprazolam"], n), ""),
+            "fluoxetine_eq_mg": rng.normal(54, 24, n).clip(10).round(1),
+            "ad_therapy": rng.choice(["monotherapy", "combination"], n, p=[0.3, 0.7]),
+            "antidepressants": rng.choice(["sertraline", "venlafaxine+mirtazapine", "escitalopram"], n),
+        }
+    )
     for a, mu in (("ketamine", 240), ("norketamine", 40)):
         for t in (0, 10, 30):
             v = np.zeros(n) if t == 0 else rng.normal(mu, mu / 3, n).clip(1).round(0)

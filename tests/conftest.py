@@ -61,7 +61,7 @@ def _shift_first_visit(path, code="D1", days=-5):
     text = path.read_text(encoding="cp1250")
     m = re.search(rf";{code};(\d\d\.\d\d\.\d{{4}});MADRS;", text)
     date = dt.datetime.strptime(m[1], "%d.%m.%Y") + dt.timedelta(days=days)
-    path.write_text(text[: m.start(1)] + date.strftime("%d.%m.%Y") + text[m.end(1):], encoding="cp1250")
+    path.write_text(text[: m.start(1)] + date.strftime("%d.%m.%Y") + text[m.end(1) :], encoding="cp1250")
     return text[: m.start()].count("\n")
 
 
@@ -92,8 +92,7 @@ def _own_exports_run(folder):
     config = yaml.safe_load((workdir / "config.yaml").read_text())
     config["synthetic"]["enabled"] = False
     config["studies"] = {
-        s: {"format": formats[s], "files": {r: str(p) for r, p in exports[s].items()}}
-        for s in formats
+        s: {"format": formats[s], "files": {r: str(p) for r, p in exports[s].items()}} for s in formats
     }
     config["studies"]["ket2009b"] = config["studies"]["ket2009"]
     (workdir / "twice.yaml").write_text(yaml.safe_dump(config))

@@ -47,13 +47,21 @@ FAST_CONFIG = {
 # cut-off incl. the paper's, continuous), outcome (binary, continuous), population (all, each
 # study, users), adjustment and estimator, but one window (the real-Snakemake matrix runs all).
 SMALL_GRID = {
-    "exposures": {"roc_youden": {"kind": "roc"}, "gt8mg": {"kind": "cutoff", "mg": 8},
-                  "per_10mg": {"kind": "per_10mg"}},
-    "outcomes": {"response_any": {"kind": "response", "visits": ["day1", "day3", "day7"]},
-                 "rel_change_day7": {"kind": "relative_change", "visit": "day7"}},
+    "exposures": {
+        "roc_youden": {"kind": "roc"},
+        "gt8mg": {"kind": "cutoff", "mg": 8},
+        "per_10mg": {"kind": "per_10mg"},
+    },
+    "outcomes": {
+        "response_any": {"kind": "response", "visits": ["day1", "day3", "day7"]},
+        "rel_change_day7": {"kind": "relative_change", "visit": "day7"},
+    },
     "windows": {"mean_dm1_d7": {"days": [-1, 7], "summary": "mean"}},
-    "populations": {"all": {"kind": "all"}, "study": {"kind": "each_study"},
-                    "bzd_users": {"kind": "bzd_users"}},
+    "populations": {
+        "all": {"kind": "all"},
+        "study": {"kind": "each_study"},
+        "bzd_users": {"kind": "bzd_users"},
+    },
 }
 
 Truth = dict[str, StudyTables]
@@ -150,12 +158,19 @@ def add_regular(truth: Truth, ids, drug: str, dose_mg: float) -> Truth:
         who = [p for p in t.subjects["patient_id"] if p in ids]
         days = range(-7, 8)
         rows = pd.DataFrame(
-            {"patient_id": np.repeat(who, len(days)), "study": s,
-             "study_day": np.tile(list(days), len(who)).astype("int64"), "drug": drug,
-             "drug_class": "bzd", "dose_mg": float(dose_mg), "as_needed": False}
+            {
+                "patient_id": np.repeat(who, len(days)),
+                "study": s,
+                "study_day": np.tile(list(days), len(who)).astype("int64"),
+                "drug": drug,
+                "drug_class": "bzd",
+                "dose_mg": float(dose_mg),
+                "as_needed": False,
+            }
         )
         t.medication = pd.concat([t.medication, rows], ignore_index=True).sort_values(
-            ["patient_id"], kind="stable", ignore_index=True)
+            ["patient_id"], kind="stable", ignore_index=True
+        )
     return out
 
 
@@ -224,20 +239,31 @@ def _all_users(truth: Truth) -> Truth:
 
 CELLS: dict[str, Cell] = {
     "complete_separation": Cell(
-        "every BZD+ patient a nonresponder and every BZD- patient a responder", _complete_separation),
+        "every BZD+ patient a nonresponder and every BZD- patient a responder", _complete_separation
+    ),
     "quasi_separation": Cell(
-        "no BZD+ patient responds, BZD- patients do and do not (the paper has 1 of 13)", _quasi_separation),
-    "no_bzd_users": Cell("no patient takes a benzodiazepine", lambda t: drop_medication(t, lambda m: ~_is_bzd(m))),
+        "no BZD+ patient responds, BZD- patients do and do not (the paper has 1 of 13)", _quasi_separation
+    ),
+    "no_bzd_users": Cell(
+        "no patient takes a benzodiazepine", lambda t: drop_medication(t, lambda m: ~_is_bzd(m))
+    ),
     "all_bzd_users": Cell("every patient a regular BZD user", _all_users),
     "no_responders": Cell("no patient responds", lambda t: set_madrs(t, _ids(t), FOLLOW_UP, no_response)),
-    "all_responders": Cell("every patient responds (60 % at 24 h)", lambda t: set_madrs(t, _ids(t), ["day1"], response)),
-    "no_antidepressants": Cell("a third of the patients take no antidepressant (ad_therapy 'none')",
-                               _no_antidepressants),
-    "empty_medication_file": Cell("ket2009's medication file has a header and no rows", _empty_medication_file),
+    "all_responders": Cell(
+        "every patient responds (60 % at 24 h)", lambda t: set_madrs(t, _ids(t), ["day1"], response)
+    ),
+    "no_antidepressants": Cell(
+        "a third of the patients take no antidepressant (ad_therapy 'none')", _no_antidepressants
+    ),
+    "empty_medication_file": Cell(
+        "ket2009's medication file has a header and no rows", _empty_medication_file
+    ),
     "single_study": Cell("only ket2013 configured", lambda t: {"ket2013": t["ket2013"]}),
     "n12": Cell("12 patients", lambda t: t, n_patients=12),
     "group_empty_at_visit": Cell("no MADRS of any BZD+ patient at 72 h (day 3)", _group_empty_at_visit),
-    "followups_missing": Cell("every follow-up visit missing for a third of the patients", _followups_missing),
+    "followups_missing": Cell(
+        "every follow-up visit missing for a third of the patients", _followups_missing
+    ),
     "same_dose": Cell("every patient on the same dose (diazepam 10 mg/day, days -7..7)", _same_dose),
 }
 

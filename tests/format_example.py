@@ -23,12 +23,18 @@ from ketamine_bzd.canonical import (
 )
 
 _PK = {  # patient -> (values, statuses) in PK_COLUMNS order
-    "101": ([0.0, 226.4, 238.0, np.nan, 9.5, 62.25],
-            ["measured", "measured", "measured", "below_lod", "measured", "measured"]),
-    "102": ([np.nan, 310.5, np.nan, np.nan, np.nan, 71.0],
-            ["below_lod", "measured", "missing", "below_lod", "below_lloq", "measured"]),
-    "103": ([np.nan, 180.0, 201.3, np.nan, 12.0, 55.0],
-            ["missing", "measured", "measured", "below_lod", "measured", "measured"]),
+    "101": (
+        [0.0, 226.4, 238.0, np.nan, 9.5, 62.25],
+        ["measured", "measured", "measured", "below_lod", "measured", "measured"],
+    ),
+    "102": (
+        [np.nan, 310.5, np.nan, np.nan, np.nan, 71.0],
+        ["below_lod", "measured", "missing", "below_lod", "below_lloq", "measured"],
+    ),
+    "103": (
+        [np.nan, 180.0, 201.3, np.nan, 12.0, 55.0],
+        ["missing", "measured", "measured", "below_lod", "measured", "measured"],
+    ),
 }
 _SCORES = {  # patient -> scale -> scores at day0, day1, day3, day7 (NaN = not rated)
     "101": {"madrs": [30, 14, 12, 10], "bdi": [20, 11, 9, 8], "bai": [25, 12, 10, 9]},
@@ -61,9 +67,18 @@ def example_truth(study: str = "example") -> StudyTables:
 
     ratings = pd.DataFrame(
         [
-            (p, study, s, v, VISIT_STUDY_DAY[v], float(_SCORES[p][s][j]),
-             "missing" if np.isnan(_SCORES[p][s][j]) else "observed")
-            for p in ids for s in SCALES for j, v in enumerate(VISITS)
+            (
+                p,
+                study,
+                s,
+                v,
+                VISIT_STUDY_DAY[v],
+                float(_SCORES[p][s][j]),
+                "missing" if np.isnan(_SCORES[p][s][j]) else "observed",
+            )
+            for p in ids
+            for s in SCALES
+            for j, v in enumerate(VISITS)
         ],
         columns=RATING_COLUMNS,
     )
@@ -102,9 +117,7 @@ def expected_read(truth: StudyTables, key: bytes, study: str | None = None) -> S
         return frame.assign(patient_id=frame["patient_id"].map(ids), study=study)
 
     subjects = swap(truth.subjects.drop(columns=["infusion_date"], errors="ignore"))
-    return canonical_order(
-        StudyTables(study, subjects, swap(truth.ratings), swap(truth.medication))
-    )
+    return canonical_order(StudyTables(study, subjects, swap(truth.ratings), swap(truth.medication)))
 
 
 def canonical_order(tables: StudyTables) -> StudyTables:

@@ -59,8 +59,12 @@ def _jobs(workdir: Path, configfile: Path):
             dict(
                 rule=job.rule.name,
                 script=(Path(job.rule.basedir) / job.rule.script) if job.rule.script else None,
-                input=job.input, output=job.output, params=job.params, wildcards=job.wildcards,
-                log=job.log, config=wf.config,
+                input=job.input,
+                output=job.output,
+                params=job.params,
+                wildcards=job.wildcards,
+                log=job.log,
+                config=wf.config,
             )
             for job in ordered
         ]
@@ -83,16 +87,26 @@ def run_default_target(workdir: Path, configfile: Path, env: dict | None = None)
                 continue
             for path in [*job["output"], *job["log"]]:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            smk = Snakemake(job["input"], job["output"], job["params"], job["wildcards"], 1, None,
-                            job["log"], job["config"], job["rule"], None, str(job["script"].parent))
+            smk = Snakemake(
+                job["input"],
+                job["output"],
+                job["params"],
+                job["wildcards"],
+                1,
+                None,
+                job["log"],
+                job["config"],
+                job["rule"],
+                None,
+                str(job["script"].parent),
+            )
             stderr = io.StringIO()
             ok = True
             # the script's runner points the root logger at the job's log: give it back after
             handlers, level = logging.root.handlers[:], logging.root.level
             with contextlib.redirect_stderr(stderr):
                 try:
-                    runpy.run_path(str(job["script"]), init_globals={"snakemake": smk},
-                                   run_name="__main__")
+                    runpy.run_path(str(job["script"]), init_globals={"snakemake": smk}, run_name="__main__")
                 except SystemExit as exc:  # ketamine_bzd.runner.run exits 1 after logging
                     ok = exc.code in (0, None)
                 except Exception as exc:  # noqa: BLE001 - outside runner.run (e.g. an import)
@@ -105,8 +119,16 @@ def run_default_target(workdir: Path, configfile: Path, env: dict | None = None)
                     logging.root.handlers[:] = handlers
                     logging.root.setLevel(level)
             log = Path(job["log"][0]).read_text() if job["log"] else ""
-            outcomes.append(JobOutcome(job["rule"], dict(job["wildcards"].items()), ok,
-                                       stderr.getvalue().strip(), list(job["output"]), log))
+            outcomes.append(
+                JobOutcome(
+                    job["rule"],
+                    dict(job["wildcards"].items()),
+                    ok,
+                    stderr.getvalue().strip(),
+                    list(job["output"]),
+                    log,
+                )
+            )
             if not ok:
                 break
     finally:

@@ -34,9 +34,15 @@ def test_mmrm_analysis_is_the_stats_model_and_counts_reconcile(patients, result)
     assert result["n_excluded_no_follow_up"] == 1 and result["n_patients"] == len(patients) - 1
     assert result["missing_by_visit"]["day7"] >= 3
     assert result["n_observations"] + result["n_missing_visits"] == 3 * result["n_patients"]
-    direct = M.mmrm(patients, subject="patient_id", group="bzd_group", baseline="madrs_day0",
-                    columns=["madrs_day1", "madrs_day3", "madrs_day7"], groups=["BZD+", "BZD-"],
-                    visits=["day1", "day3", "day7"])
+    direct = M.mmrm(
+        patients,
+        subject="patient_id",
+        group="bzd_group",
+        baseline="madrs_day0",
+        columns=["madrs_day1", "madrs_day3", "madrs_day7"],
+        groups=["BZD+", "BZD-"],
+        visits=["day1", "day3", "day7"],
+    )
     np.testing.assert_allclose([c["estimate"] for c in result["contrasts"]], direct.contrasts["estimate"])
     assert [c["visit"] for c in result["contrasts"]] == ["day1", "day3", "day7"]
 

@@ -26,13 +26,21 @@ def patients():
 
 @pytest.fixture(scope="module")
 def results(patients):
-    t1, _ = a.comparison_table(patients, "response_group", (a.RESPONDERS, a.NONRESPONDERS),
-                               paper.TABLE1_ROWS)
+    t1, _ = a.comparison_table(patients, "response_group", (a.RESPONDERS, a.NONRESPONDERS), paper.TABLE1_ROWS)
     t2, _ = a.comparison_table(patients, "bzd_group", (a.BZD_PLUS, a.BZD_MINUS), paper.TABLE2_ROWS)
     roc, coords = a.roc(patients, FAST)
     rm, posthoc, mixed = a.repeated_measures(patients, FAST)
-    return dict(table1=t1, table2=t2, roc=roc, coords=coords, response=a.response(patients, FAST),
-                logistic=a.logistic(patients, FAST), rm_anova=rm, posthoc=posthoc, mixed=mixed)
+    return dict(
+        table1=t1,
+        table2=t2,
+        roc=roc,
+        coords=coords,
+        response=a.response(patients, FAST),
+        logistic=a.logistic(patients, FAST),
+        rm_anova=rm,
+        posthoc=posthoc,
+        mixed=mixed,
+    )
 
 
 def test_settings_from_the_shipped_config():
@@ -66,8 +74,9 @@ def test_table_excludes_and_counts_unknown_response():
     p["responder"] = p["responder"].astype("boolean")
     p.loc[[4, 5], "responder"] = pd.NA
     g = a.add_groups(p, 8)
-    table, warnings = a.comparison_table(g, "response_group", (a.RESPONDERS, a.NONRESPONDERS),
-                                         paper.TABLE1_ROWS)
+    table, warnings = a.comparison_table(
+        g, "response_group", (a.RESPONDERS, a.NONRESPONDERS), paper.TABLE1_ROWS
+    )
     assert len(table) == len(paper.TABLE1_ROWS)
     assert (table["n_excluded"] == 2).all()
     assert warnings and "2 patient(s) with unknown response_group" in warnings[0]
@@ -167,10 +176,16 @@ def test_cohort_facts(patients):
 
 
 def test_every_paper_number_has_a_reproduced_quantity(patients, results):
-    q = paper.reproduced_quantities(facts=a.cohort_facts(patients), table1=results["table1"],
-                                    table2=results["table2"], roc=results["roc"], response=results["response"],
-                                    logistic=results["logistic"], rm_anova=results["rm_anova"],
-                                    posthoc=results["posthoc"])
+    q = paper.reproduced_quantities(
+        facts=a.cohort_facts(patients),
+        table1=results["table1"],
+        table2=results["table2"],
+        roc=results["roc"],
+        response=results["response"],
+        logistic=results["logistic"],
+        rm_anova=results["rm_anova"],
+        posthoc=results["posthoc"],
+    )
     missing = [n.key for n in paper.paper_numbers() if n.reproduced_by not in q]
     assert not missing
     cmp = paper.compare(q)
@@ -205,15 +220,25 @@ def test_paper_numbers_file_is_the_one_source(tmp_path):
 
     text = resource_path(paper.PAPER_NUMBERS_FILE).read_text(encoding="utf-8")
     mine = tmp_path / "paper_numbers.csv"
-    mine.write_text(text.replace("abstract.n_patients,Abstract,patients analysed,47,47",
-                                 "abstract.n_patients,Abstract,patients analysed,48,48"), encoding="utf-8")
+    mine.write_text(
+        text.replace(
+            "abstract.n_patients,Abstract,patients analysed,47,47",
+            "abstract.n_patients,Abstract,patients analysed,48,48",
+        ),
+        encoding="utf-8",
+    )
     with use_resources({paper.PAPER_NUMBERS_FILE: mine}):
         assert paper.number("abstract.n_patients").value == 48
     assert paper.number("abstract.n_patients").value == 47
     bad = tmp_path / "bad.csv"
-    bad.write_text(text.replace(",47,47,cohort.n_patients,identity,", ",47,forty,cohort.n_patients,identity,", 1),
-                   encoding="utf-8")
-    with use_resources({paper.PAPER_NUMBERS_FILE: bad}), pytest.raises(ValueError, match="line 2, column reading"):
+    bad.write_text(
+        text.replace(",47,47,cohort.n_patients,identity,", ",47,forty,cohort.n_patients,identity,", 1),
+        encoding="utf-8",
+    )
+    with (
+        use_resources({paper.PAPER_NUMBERS_FILE: bad}),
+        pytest.raises(ValueError, match="line 2, column reading"),
+    ):
         paper.paper_numbers()
 
 
@@ -248,9 +273,14 @@ def test_figures_are_byte_reproducible_and_labelled(tmp_path, patients, results)
     digests = []
     for run in ("a", "b"):
         paths = f.save(f.roc_figure(results["coords"], results["roc"], ds), tmp_path / run / "roc", 72)
-        paths += f.save(f.madrs_course_figure(patients, results["posthoc"], ds), tmp_path / run / "course", 72)
-        paths += f.save(f.dose_response_figure(patients, ds, 8, results["logistic"]["dose_correlation_day7"]["all"]),
-                        tmp_path / run / "dose", 72)
+        paths += f.save(
+            f.madrs_course_figure(patients, results["posthoc"], ds), tmp_path / run / "course", 72
+        )
+        paths += f.save(
+            f.dose_response_figure(patients, ds, 8, results["logistic"]["dose_correlation_day7"]["all"]),
+            tmp_path / run / "dose",
+            72,
+        )
         digests.append(_digest(paths))
     assert digests[0] == digests[1]
     assert all(Path(p).stat().st_size > 1000 for p in paths)

@@ -14,12 +14,29 @@ from workflow_helpers import snakemake
 pytestmark = pytest.mark.slow
 
 ANALYSIS_FILES = [
-    "table1.csv", "table1.md", "table2.csv", "table2.md", "roc.json", "roc_coordinates.csv",
-    "response_by_group.json", "logistic.json", "rm_anova.json", "posthoc.csv", "mixed_model.json",
+    "table1.csv",
+    "table1.md",
+    "table2.csv",
+    "table2.md",
+    "roc.json",
+    "roc_coordinates.csv",
+    "response_by_group.json",
+    "logistic.json",
+    "rm_anova.json",
+    "posthoc.csv",
+    "mixed_model.json",
     "paper_comparison.csv",
-] + [f"figures/{s}.{e}" for s in ("figure1_roc", "figure2_madrs_course", "dose_response") for e in ("png", "pdf")]
+] + [
+    f"figures/{s}.{e}"
+    for s in ("figure1_roc", "figure2_madrs_course", "dose_response")
+    for e in ("png", "pdf")
+]
 ANALYSIS_FILES += ["mmrm.json", "figures/mmrm_ls_means.png", "figures/mmrm_ls_means.pdf"]
-ANALYSIS_FILES += ["heterogeneity.json", "figures/forest_heterogeneity.png", "figures/forest_heterogeneity.pdf"]
+ANALYSIS_FILES += [
+    "heterogeneity.json",
+    "figures/forest_heterogeneity.png",
+    "figures/forest_heterogeneity.pdf",
+]
 
 
 TARGETS = [f"results/analysis/{f}" for f in ANALYSIS_FILES]
@@ -68,7 +85,10 @@ def test_synthetic_cohort_reproduces_the_papers_design(analysis_dir):
     assert logistic["bzd_plus_adjusted"]["estimable"] is True
     assert logistic["bzd_plus_adjusted"]["n"] == 47
     posthoc = pd.read_csv(analysis_dir / "posthoc.csv")
-    assert posthoc.groupby("analysis").size().to_dict() == {"relative_change_t_test": 3, "simple_effect_madrs": 4}
+    assert posthoc.groupby("analysis").size().to_dict() == {
+        "relative_change_t_test": 3,
+        "simple_effect_madrs": 4,
+    }
 
 
 def test_paper_comparison_has_every_paper_number(analysis_dir):
@@ -77,8 +97,15 @@ def test_paper_comparison_has_every_paper_number(analysis_dir):
     assert cmp["reproduced_value"].notna().all()
     by = cmp.set_index("key")
     # exact counts of the synthetic cohort are the paper's
-    for key in ("results.n_patients", "results.n_female", "results.n_responders", "results.n_bzd_users",
-                "results.n_bzd_plus", "results.n_responders_bzd_plus", "table1.sex.count_a_1"):
+    for key in (
+        "results.n_patients",
+        "results.n_female",
+        "results.n_responders",
+        "results.n_bzd_users",
+        "results.n_bzd_plus",
+        "results.n_responders_bzd_plus",
+        "table1.sex.count_a_1",
+    ):
         assert by.loc[key, "agrees_at_printed_precision"], key
     assert not by.loc["results.fisher_p", "agrees_at_printed_precision"]  # 0.0765 is not 0.07
 
@@ -86,8 +113,18 @@ def test_paper_comparison_has_every_paper_number(analysis_dir):
 def test_analysis_rerun_gives_identical_bytes(analysis_dir):
     before = _digests(analysis_dir)
     workdir = analysis_dir.parents[1]
-    snakemake(workdir, *TARGETS, "--forcerun", "analysis_tables", "analysis_roc", "analysis_response_logistic",
-              "analysis_repeated_measures", "analysis_figures", "analysis_paper_comparison", "analysis_mmrm")
+    snakemake(
+        workdir,
+        *TARGETS,
+        "--forcerun",
+        "analysis_tables",
+        "analysis_roc",
+        "analysis_response_logistic",
+        "analysis_repeated_measures",
+        "analysis_figures",
+        "analysis_paper_comparison",
+        "analysis_mmrm",
+    )
     assert _digests(analysis_dir) == before
 
 

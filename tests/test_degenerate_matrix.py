@@ -31,10 +31,14 @@ from workflow_helpers import copy_workflow, snakemake
 
 KEY = {"KETAMINE_BZD_KEY": "test-key"}
 KEY_OUTPUTS = [
-    "results/analysis/paper_comparison.csv", "results/analysis/figures/figure1_roc.png",
-    "results/analysis/figures/figure2_madrs_course.png", "results/analysis/figures/dose_response.png",
-    "results/multiverse/joint_inference.json", "results/multiverse/specification_curve.png",
-    "results/multiverse/cutoff_bootstrap.json", "results/analysis/table1.md",
+    "results/analysis/paper_comparison.csv",
+    "results/analysis/figures/figure1_roc.png",
+    "results/analysis/figures/figure2_madrs_course.png",
+    "results/analysis/figures/dose_response.png",
+    "results/multiverse/joint_inference.json",
+    "results/multiverse/specification_curve.png",
+    "results/multiverse/cutoff_bootstrap.json",
+    "results/analysis/table1.md",
 ]
 NAN_TOKEN = re.compile(r"(?<![A-Za-z_])(nan|-?inf|infinity)(?![A-Za-z_])", re.IGNORECASE)
 
@@ -61,6 +65,7 @@ def exports(tmp_path_factory):
 
 def _no_number_that_is_not_one(results: Path) -> None:
     """No NaN/Infinity in JSON, no "nan"/"inf" cell in CSV, no "nan"/"inf" in Markdown."""
+
     def refuse(constant, path):
         pytest.fail(f"{path}: {constant} written as a number")
 
@@ -86,7 +91,10 @@ def _cell_specific(name: str, results: Path) -> None:
         assert paper["status"] == "not_estimable" and paper["estimate"] is None
         assert "separation" in paper["warnings"]
     if name in ("no_antidepressants", "empty_medication_file"):
-        assert "ad_therapy outside ['monotherapy', 'combination'] not counted" in (results / "analysis/table1.md").read_text()
+        assert (
+            "ad_therapy outside ['monotherapy', 'combination'] not counted"
+            in (results / "analysis/table1.md").read_text()
+        )
     if name in ("no_bzd_users",):
         r = _load(results, "analysis/response_by_group.json")["response_by_bzd_group"]
         assert r["p_value"] is None and any("have no patients" in w for w in r["warnings"])
@@ -98,7 +106,9 @@ def _cell_specific(name: str, results: Path) -> None:
         assert roc["estimable"] is False and roc["warnings"]
     if name == "single_study":
         specs = pd.read_csv(results / "multiverse/specifications.csv")
-        assert set(specs["population"]) >= {"study_ket2013"} and "study_ket2009" not in set(specs["population"])
+        assert set(specs["population"]) >= {"study_ket2013"} and "study_ket2009" not in set(
+            specs["population"]
+        )
 
 
 def _check_run(name: str, workdir: Path, outputs: list[str]) -> None:
@@ -125,9 +135,17 @@ def test_cell_in_process(name, exports, inprocess_workdir):
     config.write_text(yaml.safe_dump(cell_config(exports[name], workdir, small_grid=True)))
     outcomes = run_default_target(workdir, config, env=KEY)
     failed = [o for o in outcomes if not o.ok]
-    assert not failed, f"{name}: {failed[0].rule} {failed[0].wildcards} failed: {failed[0].error}\n{failed[0].log[-3000:]}"
-    assert {o.rule for o in outcomes} >= {"ingest", "cohort", "analysis_paper_comparison", "multiverse_combine",
-                                          "multiverse_bootstrap", "analysis_figures"}
+    assert not failed, (
+        f"{name}: {failed[0].rule} {failed[0].wildcards} failed: {failed[0].error}\n{failed[0].log[-3000:]}"
+    )
+    assert {o.rule for o in outcomes} >= {
+        "ingest",
+        "cohort",
+        "analysis_paper_comparison",
+        "multiverse_combine",
+        "multiverse_bootstrap",
+        "analysis_figures",
+    }
     _check_run(name, workdir, [p for o in outcomes for p in o.outputs])
 
 
@@ -162,8 +180,10 @@ def test_cell_through_snakemake(name, exports, snakemake_workdir):
 
 
 @pytest.mark.matrix
-@pytest.mark.skipif(os.environ.get("KETAMINE_BZD_MATRIX") != "1",
-                    reason="the whole matrix through snakemake: make test-matrix")
+@pytest.mark.skipif(
+    os.environ.get("KETAMINE_BZD_MATRIX") != "1",
+    reason="the whole matrix through snakemake: make test-matrix",
+)
 @pytest.mark.parametrize("name", list(CELLS))
 def test_matrix_through_snakemake(name, exports, snakemake_workdir):
     _snakemake_cell(name, exports, snakemake_workdir, small_grid=False)

@@ -31,8 +31,11 @@ TABLES = {k: str(REPO / v) for k, v in CONFIG["equivalents"]["diazepam_tables"].
 def _cohort(name):
     truth = build_truth(name)
     merged = merge(list(truth.values()))
-    med = add_equivalents(merged.medication, load_table(TABLES["paper"]),
-                          load_table(REPO / "resources/equivalents/fluoxetine_hayasaka2015.csv"))
+    med = add_equivalents(
+        merged.medication,
+        load_table(TABLES["paper"]),
+        load_table(REPO / "resources/equivalents/fluoxetine_hayasaka2015.csv"),
+    )
     return derive(merged, med, CohortSettings()), list(truth)
 
 
@@ -41,8 +44,12 @@ def _cohort(name):
 
 def test_write_json_turns_nan_and_inf_into_null_with_the_nearest_reason(tmp_path):
     obj = {
-        "model": {"estimate": math.nan, "ci": [np.float64(-np.inf), 1.5], "n": np.int64(3),
-                  "warnings": ["fitted probabilities 0 or 1 (separation)"]},
+        "model": {
+            "estimate": math.nan,
+            "ci": [np.float64(-np.inf), 1.5],
+            "n": np.int64(3),
+            "warnings": ["fitted probabilities 0 or 1 (separation)"],
+        },
         "other": {"rho": float("inf")},
         "p": 0.5,
     }
@@ -105,8 +112,9 @@ def test_table1_counts_patients_without_antidepressant_in_a_warning(cell):
     patients = a.add_groups(cohort.patients, 8.0)
     n_none = int((patients["ad_therapy"] == "none").sum())
     assert n_none > 0
-    table, _ = a.comparison_table(patients, "response_group", (a.RESPONDERS, a.NONRESPONDERS),
-                                  paper.TABLE1_ROWS)
+    table, _ = a.comparison_table(
+        patients, "response_group", (a.RESPONDERS, a.NONRESPONDERS), paper.TABLE1_ROWS
+    )
     row = table.set_index("variable").loc["ad_therapy"]
     counted = row[["count_a_1", "count_b_1", "count_a_2", "count_b_2"]].sum()
     assert counted + n_none == len(patients)  # counts reconcile

@@ -42,14 +42,20 @@ def digest(root: Path) -> dict[str, str]:
     return {
         p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted((root / "results").rglob("*"))
-        if p.is_file() and p.relative_to(root).parts[1] != "logs" and p.suffix != ".html"
+        if p.is_file()
+        and p.relative_to(root).parts[1] != "logs"
+        and p.suffix != ".html"
         and p.name != ".gitkeep"
     }
 
 
 def pip(*args: str) -> None:
-    proc = subprocess.run([sys.executable, "-m", "pip", *args, "--quiet", "--no-index", "--no-deps"],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", *args, "--quiet", "--no-index", "--no-deps"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -68,28 +74,45 @@ def deployed(tmp_path_factory):
 
 
 def run(cwd: Path, site: Path, *args: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run([*SNAKEMAKE, "--cores", "2", *args], cwd=cwd, env=run_env(site),
-                          capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [*SNAKEMAKE, "--cores", "2", *args],
+        cwd=cwd,
+        env=run_env(site),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc
 
 
 def job_stats(proc: subprocess.CompletedProcess) -> dict[str, int]:
     text = proc.stdout + proc.stderr
-    table = text[text.index("Job stats:"):]
+    table = text[text.index("Job stats:") :]
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
 
 
 def test_the_wheel_ships_the_resources_and_is_what_gets_imported(deployed):
     names = set(zipfile.ZipFile(deployed.wheel).namelist())
     resources = REPO / "resources"
-    shipped = {f"ketamine_bzd/resources/{p.relative_to(resources).as_posix()}"
-               for p in resources.rglob("*") if p.is_file()}
+    shipped = {
+        f"ketamine_bzd/resources/{p.relative_to(resources).as_posix()}"
+        for p in resources.rglob("*")
+        if p.is_file()
+    }
     assert shipped and shipped <= names
-    code = ("import ketamine_bzd, ketamine_bzd.formats.common as c; "
-            "print(ketamine_bzd.__file__); print(c.drugs_path())")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=deployed.user, env=run_env(deployed.site),
-                          capture_output=True, text=True, check=True)
+    code = (
+        "import ketamine_bzd, ketamine_bzd.formats.common as c; "
+        "print(ketamine_bzd.__file__); print(c.drugs_path())"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=deployed.user,
+        env=run_env(deployed.site),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     package, drugs = proc.stdout.split()
     assert Path(package).is_relative_to(deployed.site)
     assert Path(drugs).is_relative_to(deployed.site)

@@ -49,10 +49,19 @@ def test_every_row_of_every_table_cites_a_source_and_a_known_drug():
 @pytest.mark.parametrize(
     "content, message",
     [
-        ("drug,mg_equivalent_to_reference,reference_drug,reference_mg,source\nx,0,diazepam,10,s\n", "positive"),
-        ("drug,mg_equivalent_to_reference,reference_drug,reference_mg,source\nx,1,diazepam,10,s\nx,2,diazepam,10,s\n", "twice"),
+        (
+            "drug,mg_equivalent_to_reference,reference_drug,reference_mg,source\nx,0,diazepam,10,s\n",
+            "positive",
+        ),
+        (
+            "drug,mg_equivalent_to_reference,reference_drug,reference_mg,source\nx,1,diazepam,10,s\nx,2,diazepam,10,s\n",
+            "twice",
+        ),
         ("drug,mg_equivalent_to_reference,reference_drug,reference_mg\nx,1,diazepam,10\n", "missing column"),
-        ("drug,mg_equivalent_to_reference,reference_drug,reference_mg,source\nx,1,diazepam,10,\n", "no source"),
+        (
+            "drug,mg_equivalent_to_reference,reference_drug,reference_mg,source\nx,1,diazepam,10,\n",
+            "no source",
+        ),
     ],
 )
 def test_bad_tables_are_rejected(tmp_path, content, message):

@@ -15,8 +15,13 @@ DATA = Path(__file__).parent / "reference" / "data"
 
 def test_figure2_groups_do_not_overlap():
     patients = add_groups(pd.read_csv(DATA / "paper_shaped.csv"), 8)
-    posthoc = pd.DataFrame({"analysis": "simple_effect_madrs", "time": ["day0", "day1", "day3", "day7"],
-                            "p_bonferroni": [1.0, 0.5, 0.04, 0.0004]})
+    posthoc = pd.DataFrame(
+        {
+            "analysis": "simple_effect_madrs",
+            "time": ["day0", "day1", "day3", "day7"],
+            "p_bonferroni": [1.0, 0.5, 0.04, 0.0004],
+        }
+    )
     fig = f.madrs_course_figure(patients, posthoc, "study exports")
     ax = fig.axes[0]
     # the mean lines and the caps of each group share their x positions

@@ -83,9 +83,14 @@ def test_duplicate_patient_names_row_not_id(files):
 
 @pytest.mark.parametrize(
     "text, match",
-    [("0", "impossible number of tablets"), ("-1", "impossible number of tablets"),
-     ("25", r"impossible number of tablets \(> 20\)"), ("dvě", "not a number"),
-     ("0,3", "quarters"), ("0.5", "decimal separator")],
+    [
+        ("0", "impossible number of tablets"),
+        ("-1", "impossible number of tablets"),
+        ("25", r"impossible number of tablets \(> 20\)"),
+        ("dvě", "not a number"),
+        ("0,3", "quarters"),
+        ("0.5", "decimal separator"),
+    ],
 )
 def test_impossible_tablets(files, text, match):
     edit(files["prescriptions"], "2014;2\r\n", f"2014;{text}\r\n")
@@ -147,12 +152,12 @@ def test_wrong_delimiter_field_count(files):
 
 
 def test_quarantine_and_reconciliation(files):
-    append(files["prn"], "")                                   # blank line
-    append(files["prn"], ";;;")                                # blank record
-    append(files["prn"], "999;Neurol 0,5 mg;12.03.2014;1")     # unknown patient
-    append(files["prn"], "101;Neurol 0,5 mg;25.03.2014;1")     # study day 13
+    append(files["prn"], "")  # blank line
+    append(files["prn"], ";;;")  # blank record
+    append(files["prn"], "999;Neurol 0,5 mg;12.03.2014;1")  # unknown patient
+    append(files["prn"], "101;Neurol 0,5 mg;25.03.2014;1")  # study day 13
     append(files["prescriptions"], "101;Neurol 0,5 mg;01.01.2014;31.01.2014;1")  # outside
-    append(files["ratings"], "999;BL;11.03.2014;MADRS;30")    # unknown patient
+    append(files["ratings"], "999;BL;11.03.2014;MADRS;30")  # unknown patient
     result = ecrf_cz.read(STUDY, files, KEY)
     q = result.quarantine
     prn = q[q["file"] == str(files["prn"])]
@@ -165,7 +170,11 @@ def test_quarantine_and_reconciliation(files):
     assert not q.to_csv().count(";999;") and "999" not in q["value"].fillna("").str.cat()
     rep = result.report.set_index("file")
     assert (rep.rows_read == rep.rows_accepted + rep.rows_quarantined).all()
-    assert rep.loc[str(files["prn"]), ["rows_read", "rows_accepted", "rows_quarantined"]].tolist() == [6, 2, 4]
+    assert rep.loc[str(files["prn"]), ["rows_read", "rows_accepted", "rows_quarantined"]].tolist() == [
+        6,
+        2,
+        4,
+    ]
     assert rep.loc[str(files["ratings"]), "rows_quarantined"] == 1
     assert len(q) == rep.rows_quarantined.sum()
 

@@ -59,8 +59,9 @@ def test_example_details_survive(fmt, tmp_path):
     result = FORMATS[fmt].read("s", FORMATS[fmt].write(example_truth("s"), tmp_path), KEY)
     subj = result.tables.subjects
     assert (subj["norketamine_ng_ml_10min_status"] == "below_lloq").sum() == 1
-    assert np.isnan(subj.loc[subj["norketamine_ng_ml_10min_status"] == "below_lloq",
-                             "norketamine_ng_ml_10min"]).all()
+    assert np.isnan(
+        subj.loc[subj["norketamine_ng_ml_10min_status"] == "below_lloq", "norketamine_ng_ml_10min"]
+    ).all()
     ratings = result.tables.ratings
     assert len(ratings) == 3 * 12
     assert (ratings["status"] == "missing").sum() == 6
@@ -95,8 +96,13 @@ def test_sav_header_carries_no_write_time(tmp_path):
 def test_no_raw_id_in_outputs(tmp_path):
     for fmt, module in FORMATS.items():
         result = module.read("s", module.write(example_truth("s"), tmp_path / fmt), KEY)
-        frames = (result.tables.subjects, result.tables.ratings, result.tables.medication,
-                  result.quarantine, result.report)
+        frames = (
+            result.tables.subjects,
+            result.tables.ratings,
+            result.tables.medication,
+            result.quarantine,
+            result.report,
+        )
         text = "".join(f.to_csv(index=False) for f in frames)
         for raw in ("101", "102", "103"):
             assert raw not in text

@@ -125,14 +125,16 @@ def test_duplicate_usubjid_in_dm(files):
 def test_qsstresn_disagreeing_with_qsorres(files):
     def change(f):
         f.loc[5, "QSSTRESN"] = f.loc[5, "QSSTRESN"] + 1
+
     edit(files, "qs", change)
     err = raises(files, "QSSTRESN disagrees with QSORRES")
     assert (err.row, err.column) == (6, "QSSTRESN")
 
 
-@pytest.mark.parametrize("role,var,value", [("qs", "QSDTC", "12/03/2014"),
-                                            ("cm", "CMSTDTC", "2014-13-01"),
-                                            ("ex", "EXSTDTC", "yesterday")])
+@pytest.mark.parametrize(
+    "role,var,value",
+    [("qs", "QSDTC", "12/03/2014"), ("cm", "CMSTDTC", "2014-13-01"), ("ex", "EXSTDTC", "yesterday")],
+)
 def test_unparseable_dtc(files, role, var, value):
     edit(files, role, lambda f: f.__setitem__(var, f[var].where(f.index != 0, value)))
     err = raises(files, "does not parse as ISO 8601")
@@ -142,6 +144,7 @@ def test_unparseable_dtc(files, role, var, value):
 def test_cm_record_ending_before_it_starts(files):
     def change(f):
         f.loc[2, "CMENDTC"] = "2000-01-01"
+
     edit(files, "cm", change)
     err = raises(files, "ends before it starts")
     assert (err.row, err.column, err.value) == (3, "CMENDTC", "2000-01-01")
@@ -153,11 +156,14 @@ def test_xpt_that_is_really_a_csv(files):
     assert err.file.endswith("dm.xpt")
 
 
-@pytest.mark.parametrize("var,value,match", [
-    ("CMDECOD", "ZOLOFTX", "unknown drug"),
-    ("CMDOSU", "tablet", "unknown dose unit"),
-    ("CMDOSFRQ", "5 TIMES PER MOON", "unparseable frequency"),
-])
+@pytest.mark.parametrize(
+    "var,value,match",
+    [
+        ("CMDECOD", "ZOLOFTX", "unknown drug"),
+        ("CMDOSU", "tablet", "unknown dose unit"),
+        ("CMDOSFRQ", "5 TIMES PER MOON", "unparseable frequency"),
+    ],
+)
 def test_unknown_drug_unit_or_frequency(files, var, value, match):
     edit(files, "cm", lambda f: f.__setitem__(var, f[var].where(f.index != 1, value)))
     err = raises(files, match)
@@ -175,6 +181,7 @@ def test_partial_date_cannot_define_day0(files):
 def test_other_arms_and_unexposed_patients_are_quarantined_and_reported(files):
     def arms(f):
         f.loc[0, "ARM"] = "PLACEBO"
+
     edit(files, "dm", arms)
     edit(files, "ex", lambda f: f.drop(index=2))  # third patient never exposed
     result = read(files)
@@ -202,10 +209,10 @@ def test_placebo_exposure_is_not_day0(files):
 def test_rfstdtc_disagreeing_with_ex_is_warned(files):
     def change(f):
         f.loc[0, "RFSTDTC"] = "2014-03-10"
+
     edit(files, "dm", change)
     result = read(files)
-    assert any("RFSTDTC 2014-03-10 differs" in w and "day 0 is taken from EX" in w
-               for w in result.warnings)
+    assert any("RFSTDTC 2014-03-10 differs" in w and "day 0 is taken from EX" in w for w in result.warnings)
 
 
 def test_partial_item_set_gives_missing_total_naming_the_items(files):
@@ -234,8 +241,10 @@ def test_window_rule_takes_the_nearest_rating(files):
     qs = load(files["qs"])
     madrs = qs[(qs["QSCAT"] == "MADRS") & (qs["VISITNUM"] == 2)].iloc[[0]]
     day2 = (pd.Timestamp(madrs["QSDTC"].iloc[0]) + pd.Timedelta(days=1)).date().isoformat()
-    save(pd.concat([qs, madrs.assign(QSDTC=day2, VISITNUM=2.5, QSORRES="5", QSSTRESN=5.0)],
-                   ignore_index=True), files["qs"])
+    save(
+        pd.concat([qs, madrs.assign(QSDTC=day2, VISITNUM=2.5, QSORRES="5", QSSTRESN=5.0)], ignore_index=True),
+        files["qs"],
+    )
     with pytest.raises(IngestError):  # nominal: VISITDY is the same, two ratings at one visit
         read(files)
     result = read(files, visit_rule="window")
@@ -249,6 +258,7 @@ def test_partial_cm_dates_are_imputed_conservatively_and_flagged(files):
     def change(f):
         f.loc[0, "CMSTDTC"] = "2014-02"  # earliest: 2014-02-01, long before day -7
         f.loc[0, "CMENDTC"] = ""
+
     edit(files, "cm", change)
     result = read(files)
     assert any("partial CMSTDTC 2014-02 imputed as 2014-02-01" in w for w in result.warnings)
@@ -260,8 +270,9 @@ def test_cm_dose_from_cmdostxt_frequency_and_units(files):
         f["CMDOSTXT"] = ""
         f.loc[0, "CMDOSE"] = np.nan
         f.loc[0, "CMDOSTXT"] = "250"
-        f.loc[0, "CMDOSU"] = "ug"      # 0.25 mg
-        f.loc[0, "CMDOSFRQ"] = "QID"   # 1 mg/day
+        f.loc[0, "CMDOSU"] = "ug"  # 0.25 mg
+        f.loc[0, "CMDOSFRQ"] = "QID"  # 1 mg/day
+
     edit(files, "cm", change)
     cm = load(files["cm"]).iloc[0]
     result = read(files)
@@ -301,8 +312,7 @@ def test_nominal_rule_takes_visitdy_from_sv_when_qs_has_none(files):
     without_sv = {r: p for r, p in files.items() if r != "sv"}
     assert raises(without_sv, "needs VISITDY in QS or an SV file").column == "VISITDY"
     # the window rule needs no planned day at all
-    assert_tables_equal(read(without_sv, visit_rule="window").tables,
-                        expected_read(example_truth("s"), KEY))
+    assert_tables_equal(read(without_sv, visit_rule="window").tables, expected_read(example_truth("s"), KEY))
 
 
 def test_screening_visit_is_quarantined_not_dropped(files):
@@ -341,6 +351,7 @@ def test_sdtm_warnings_are_counted_as_their_own_soft_problem_kinds(files):
 
     def change(f):
         f.loc[0, "CMSTDTC"] = "2014-02"
+
     edit(files, "cm", change)
     edit(files, "ex", lambda f: f.drop(index=2))
     kinds = set(count_soft_problems("s", read(files).warnings)["kind"])
@@ -353,14 +364,25 @@ def test_sdtm_warnings_are_counted_as_their_own_soft_problem_kinds(files):
 # the limits of the other formats (common.DoseLimits, PK_MAX_NG_ML, whole-number counts/scores)
 
 
-@pytest.mark.parametrize("dose,unit,match,value", [
-    (10_000.0, "mg", (r"single dose 10000 mg of clonazepam is above the maximum plausible daily "
-                      r"dose 40 mg \(label maximum 20 mg; resources/max_daily_doses.csv\)"), "10000"),
-    (10.0, "g", "single dose 10000 mg of clonazepam", "10"),  # g for mg
-])
+@pytest.mark.parametrize(
+    "dose,unit,match,value",
+    [
+        (
+            10_000.0,
+            "mg",
+            (
+                r"single dose 10000 mg of clonazepam is above the maximum plausible daily "
+                r"dose 40 mg \(label maximum 20 mg; resources/max_daily_doses.csv\)"
+            ),
+            "10000",
+        ),
+        (10.0, "g", "single dose 10000 mg of clonazepam", "10"),  # g for mg
+    ],
+)
 def test_cm_single_dose_above_the_maximum_plausible_daily_dose(files, dose, unit, match, value):
     def change(f):
         f.loc[0, "CMDOSE"], f.loc[0, "CMDOSU"] = dose, unit
+
     edit(files, "cm", change)
     err = raises(files, match)
     assert (err.row, err.column, err.value) == (1, "CMDOSE", value)
@@ -370,6 +392,7 @@ def test_cm_implausible_dose_is_an_error_even_when_the_record_is_quarantined(fil
     def change(f):
         f.loc[0, "CMDOSE"] = 10_000.0
         f.loc[0, "CMSTDTC"], f.loc[0, "CMENDTC"] = "2000-01-01", "2000-01-02"
+
     edit(files, "cm", change)
     assert raises(files, "single dose 10000 mg of clonazepam").row == 1
 
@@ -378,6 +401,7 @@ def test_cm_implausible_dose_is_an_error_even_when_the_record_is_quarantined(fil
 def test_cm_daily_dose_from_frequency_above_the_maximum(files, frequency, daily):
     def change(f):
         f.loc[0, "CMDOSE"], f.loc[0, "CMDOSFRQ"] = 15.0, frequency  # 60 / 30 mg of max 40
+
     edit(files, "cm", change)
     if daily is None:
         assert 30.0 in read(files).tables.medication["dose_mg"].tolist()
@@ -388,18 +412,24 @@ def test_cm_daily_dose_from_frequency_above_the_maximum(files, frequency, daily)
 
 def test_cm_daily_total_of_regular_and_prn_above_the_maximum_names_the_record(files):
     def change(f):
-        prn = f.iloc[[0]].assign(CMDOSE=39.5, CMDOSFRQ="PRN", CMSTDTC="2014-03-10",
-                                 CMENDTC="2014-03-10")  # + 1 mg QD that day = 40.5 mg
+        prn = f.iloc[[0]].assign(
+            CMDOSE=39.5, CMDOSFRQ="PRN", CMSTDTC="2014-03-10", CMENDTC="2014-03-10"
+        )  # + 1 mg QD that day = 40.5 mg
         return pd.concat([f, prn], ignore_index=True)
+
     edit(files, "cm", change)
-    err = raises(files, r"with this record the daily total on study day -?\d+, of 40.5 mg of "
-                 "clonazepam is above the maximum plausible daily dose 40 mg")
+    err = raises(
+        files,
+        r"with this record the daily total on study day -?\d+, of 40.5 mg of "
+        "clonazepam is above the maximum plausible daily dose 40 mg",
+    )
     assert (err.row, err.column, err.value) == (len(load(files["cm"])), "CMDOSE", "39.5")
 
 
 def test_pc_serum_level_above_the_maximum(files):
     def change(f):
         f.loc[1, "PCORRES"], f.loc[1, "PCSTRESN"] = "60000", 60_000.0
+
     edit(files, "pc", change)
     err = raises(files, r"serum level \(ng/ml\) outside the allowed range 0..50000")
     assert (err.row, err.column, err.value) == (2, "PCSTRESN", 60_000.0)
@@ -413,6 +443,7 @@ def test_fractional_hospitalisation_count_and_scores_are_errors(files, tmp_path)
 
     def total(f):
         f.loc[0, "QSORRES"], f.loc[0, "QSSTRESN"] = "30.5", 30.5
+
     edit(files, "qs", total)
     err = raises(files, "MADRS total score must be a whole number")
     assert (err.row, err.column, err.value) == (1, "QSSTRESN", 30.5)

@@ -28,7 +28,9 @@ def rewrite_sav(path, mutate, extra_missing=None):
     missing = {k: [r["lo"] for r in v] for k, v in meta.missing_ranges.items() if k in frame}
     missing.update(extra_missing or {})
     pyreadstat.write_sav(
-        frame, str(path), column_labels={k: v for k, v in meta.column_names_to_labels.items() if k in frame},
+        frame,
+        str(path),
+        column_labels={k: v for k, v in meta.column_names_to_labels.items() if k in frame},
         variable_value_labels={k: v for k, v in meta.variable_value_labels.items() if k in frame},
         missing_ranges=missing,
     )
@@ -38,6 +40,7 @@ def set_cell(row, var, value):
     def mutate(frame):
         frame.loc[row - 1, var] = value
         return frame
+
     return mutate
 
 
@@ -115,8 +118,15 @@ def test_unknown_drug(files):
     raises(files, files["medication"], 1, "DRUG", "clonazepamum", "unknown generic drug name")
 
 
-@pytest.mark.parametrize("text, match", [("0", "impossible daily dose"), ("-2", "impossible daily dose"),
-                                         ("abc", "not a number"), ("1,5", "decimal separator")])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("0", "impossible daily dose"),
+        ("-2", "impossible daily dose"),
+        ("abc", "not a number"),
+        ("1,5", "decimal separator"),
+    ],
+)
 def test_impossible_dose(files, text, match):
     edit_csv(files["medication"], "101,-7,clonazepam,1,0", f'101,-7,clonazepam,"{text}",0')
     raises(files, files["medication"], 1, "DOSE_MG", text if text != "0" else 0.0, match)
@@ -152,9 +162,9 @@ def test_quarantine_and_reconciliation(files):
     path = files["medication"]
     n0 = len(path.read_text().splitlines()) - 1
     append_csv(path, "")
-    append_csv(path, "999,0,diazepam,5,0")     # patient not in the .sav
-    append_csv(path, "101,8,diazepam,5,0")     # day 8
-    append_csv(path, "101,-8,diazepam,5,1")    # day -8
+    append_csv(path, "999,0,diazepam,5,0")  # patient not in the .sav
+    append_csv(path, "101,8,diazepam,5,0")  # day 8
+    append_csv(path, "101,-8,diazepam,5,1")  # day -8
     result = spss_wide.read(STUDY, files, KEY)
     q = result.quarantine
     assert q["row"].tolist() == [n0 + 1, n0 + 2, n0 + 3, n0 + 4]
@@ -183,6 +193,7 @@ def test_blank_sav_record_quarantined(files):
 def test_user_missing_score_and_system_missing_pk(files):
     """A score code declared user-missing in the file is a missing visit; a system-missing
     serum level is 'not sampled'."""
+
     def mutate(frame):
         frame.loc[0, "BDI_D7"] = 99.0
         frame.loc[0, "NORKET_30"] = np.nan
@@ -211,4 +222,6 @@ def test_numeric_id_variable_matches_csv_ids(files):
     rewrite_sav(files["patients"], lambda f: f.assign(ID=f["ID"].astype(float)))
     result = spss_wide.read(STUDY, files, KEY)
     assert result.quarantine.empty
-    assert set(result.tables.medication.patient_id) == {pseudonymize(STUDY, i, KEY) for i in ("101", "102", "103")}
+    assert set(result.tables.medication.patient_id) == {
+        pseudonymize(STUDY, i, KEY) for i in ("101", "102", "103")
+    }

@@ -56,7 +56,9 @@ def test_a_pooling_method_that_fails_is_reported_not_raised(monkeypatch, tmp_pat
     from ketamine_bzd.stats import meta
 
     def no_maximum(yi, vi):
-        raise ArithmeticError("REML tau^2: the restricted likelihood still increases at the end of the search")
+        raise ArithmeticError(
+            "REML tau^2: the restricted likelihood still increases at the end of the search"
+        )
 
     monkeypatch.setattr(meta, "tau2_reml", no_maximum)
     res = _result(pd.read_csv(DATA / "three_studies.csv"))

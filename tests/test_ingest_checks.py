@@ -50,8 +50,9 @@ def edit(path, old, new, encoding):
 def set_sav(path, row, var, value):
     frame, meta = pyreadstat.read_sav(str(path), user_missing=True)
     frame.loc[row - 1, var] = value
-    pyreadstat.write_sav(frame, str(path), missing_ranges={
-        k: [r["lo"] for r in v] for k, v in meta.missing_ranges.items()})
+    pyreadstat.write_sav(
+        frame, str(path), missing_ranges={k: [r["lo"] for r in v] for k, v in meta.missing_ranges.items()}
+    )
 
 
 # ----------------------------------------------------------------------------- finding 6
@@ -166,8 +167,10 @@ def test_id_in_a_sav_numeric_variable_is_withheld(spss):
 
 @pytest.mark.parametrize("fmt", ["ecrf", "spss"])
 def test_utf16_file_is_named_as_such(fmt, ecrf, spss):
-    module, files, role, enc = {"ecrf": (ecrf_cz, ecrf, "patients", "cp1250"),
-                                "spss": (spss_wide, spss, "medication", "utf-8")}[fmt]
+    module, files, role, enc = {
+        "ecrf": (ecrf_cz, ecrf, "patients", "cp1250"),
+        "spss": (spss_wide, spss, "medication", "utf-8"),
+    }[fmt]
     path = files[role]
     path.write_bytes(path.read_bytes().decode(enc).encode("utf-16"))
     err = read_error(module, files)
@@ -180,11 +183,12 @@ def test_utf16_without_bom_is_named_as_such(ecrf):
     assert "looks UTF-16 encoded" in str(read_error(ecrf_cz, ecrf))
 
 
-@pytest.mark.parametrize("fmt, sep, found", [("ecrf", ";", ","), ("spss", ",", ";"),
-                                             ("ecrf", ";", "\t")])
+@pytest.mark.parametrize("fmt, sep, found", [("ecrf", ";", ","), ("spss", ",", ";"), ("ecrf", ";", "\t")])
 def test_wrong_delimiter_is_named(fmt, sep, found, ecrf, spss):
-    module, files, role, enc = {"ecrf": (ecrf_cz, ecrf, "prn", "cp1250"),
-                                "spss": (spss_wide, spss, "medication", "utf-8")}[fmt]
+    module, files, role, enc = {
+        "ecrf": (ecrf_cz, ecrf, "prn", "cp1250"),
+        "spss": (spss_wide, spss, "medication", "utf-8"),
+    }[fmt]
     path = files[role]
     text = path.read_bytes().decode(enc)
     if fmt == "ecrf":  # a comma-separated re-save quotes the decimal commas
@@ -242,8 +246,7 @@ EQ_HEADER = "drug,mg_equivalent_to_reference,reference_drug,reference_mg,source\
     [
         (EQ_HEADER + 'x,1,diazepam,10,"unclosed\n', 1, None, "malformed record"),
         (EQ_HEADER + "x,1,diazepam,10,a source,extra\n", 1, None, "6 fields but the header has 5"),
-        (EQ_HEADER + "x,1,diazepam,10,s\ny,abc,diazepam,10,s\n", 2, "mg_equivalent_to_reference",
-         "positive"),
+        (EQ_HEADER + "x,1,diazepam,10,s\ny,abc,diazepam,10,s\n", 2, "mg_equivalent_to_reference", "positive"),
         (EQ_HEADER.replace(",", ";") + "x;1;diazepam;10;s\n", 0, "drug", "delimiter must be ','"),
     ],
 )
@@ -302,8 +305,10 @@ def test_identifier_shapes_are_withheld(value):
     assert WITHHELD in str(IngestError("f.csv", "r", row=1, column="c", value=value))
 
 
-@pytest.mark.parametrize("value", ["D5", "2014-03-12", "12/03/2014", "-7.5", "61", 61.0, "Neurol 10",
-                                   "Zoloft 100mg", "1,5", "<LLOQ"])
+@pytest.mark.parametrize(
+    "value",
+    ["D5", "2014-03-12", "12/03/2014", "-7.5", "61", 61.0, "Neurol 10", "Zoloft 100mg", "1,5", "<LLOQ"],
+)
 def test_ordinary_values_are_shown(value):
     assert f"value {value!r}" in str(IngestError("f.csv", "r", row=1, column="c", value=value))
 

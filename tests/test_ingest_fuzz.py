@@ -46,12 +46,27 @@ RAW_IDS = ("101", "102", "103")
 # examples per run (about 25 s in all); KETAMINE_BZD_FUZZ_SCALE multiplies them for a deeper
 # run by hand (the examples stay derandomized, so a deeper run is reproducible too)
 SCALE = float(os.environ.get("KETAMINE_BZD_FUZZ_SCALE", "1"))
-EXAMPLES = {k: max(1, int(v * SCALE)) for k, v in {
-    "ecrf_bytes": 70, "ecrf_cells": 70, "spss_csv_bytes": 30, "sav_dictionary_bytes": 40,
-    "spss_cells": 50}.items()}
-FUZZ = settings(derandomize=True, database=None, deadline=None, print_blob=True,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                       HealthCheck.data_too_large])
+EXAMPLES = {
+    k: max(1, int(v * SCALE))
+    for k, v in {
+        "ecrf_bytes": 70,
+        "ecrf_cells": 70,
+        "spss_csv_bytes": 30,
+        "sav_dictionary_bytes": 40,
+        "spss_cells": 50,
+    }.items()
+}
+FUZZ = settings(
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
 
 
 class Export:
@@ -102,8 +117,10 @@ def fast_validation(monkeypatch):
 
 
 def _same(a, b) -> bool:
-    return all(getattr(a, n).reset_index(drop=True).equals(getattr(b, n).reset_index(drop=True))
-               for n in ("subjects", "ratings", "medication"))
+    return all(
+        getattr(a, n).reset_index(drop=True).equals(getattr(b, n).reset_index(drop=True))
+        for n in ("subjects", "ratings", "medication")
+    )
 
 
 def _no_raw_id(message: str, path: Path) -> bool:
@@ -150,12 +167,12 @@ def cell_of(data: bytes, pos: int, delimiter: bytes) -> tuple[int, int]:
 # bytes that never turn one valid value into another: no digits, no decimal separator, no
 # minus sign (a day -7 without its '-' is day 7), nothing that is a valid code by itself
 HOSTILE = {
-    "ecrf_cz": b"\x00\x81\x98\xff\x8e\x01\"; .\t\n\rx<",
-    "spss_wide": b"\x00\x81\xff\x01\", ;\t\n\rx<",
+    "ecrf_cz": b'\x00\x81\x98\xff\x8e\x01"; .\t\n\rx<',
+    "spss_wide": b'\x00\x81\xff\x01", ;\t\n\rx<',
 }
 DELETABLE = {  # bytes whose loss cannot give another valid value
-    "ecrf_cz": set(b";\"\r\n .<"),
-    "spss_wide": set(b",\"\r\n "),
+    "ecrf_cz": set(b';"\r\n .<'),
+    "spss_wide": set(b',"\r\n '),
 }
 
 
@@ -172,15 +189,15 @@ def byte_mutation(draw, export: Export, roles: tuple[str, ...]):
     if op == "delete":
         where = [i for i, b in enumerate(data) if b in DELETABLE[fmt]]
         pos = where[draw(st.integers(0, len(where) - 1))]
-        return role, pos, data[:pos] + data[pos + 1:]
+        return role, pos, data[:pos] + data[pos + 1 :]
     pos = draw(st.integers(0, len(data) - (op == "replace")))
     # whitespace replacing a field's first or last character is stripped, and a line end
     # replacing a record's last character leaves a shorter value and a blank line: deletions
     alphabet = [b for b in HOSTILE[fmt] if op == "insert" or b not in b" \t\r\n"]
     byte = bytes([draw(st.sampled_from(alphabet))])
-    if op == "replace" and data[pos:pos + 1] == byte:
+    if op == "replace" and data[pos : pos + 1] == byte:
         return role, pos, data
-    return role, pos, data[:pos] + byte + data[pos + (op == "replace"):]
+    return role, pos, data[:pos] + byte + data[pos + (op == "replace") :]
 
 
 def run_byte_case(export, case, id_columns, delimiter):
@@ -220,8 +237,7 @@ def test_fuzz_spss_medication_bytes(spss, fast_validation):
         run_byte_case(spss, case, {b"ID"}, b",")
 
     fuzz()
-    print(f"spss_wide medication byte-level: {sum(spss.outcomes.values())} examples, "
-          f"{dict(spss.outcomes)}")
+    print(f"spss_wide medication byte-level: {sum(spss.outcomes.values())} examples, {dict(spss.outcomes)}")
 
 
 @st.composite
@@ -233,7 +249,7 @@ def sav_dictionary_mutation(draw, export: Export):
         return pos, data[:pos]
     pos = draw(st.integers(0, end - 1))
     byte = draw(st.integers(0, 255))
-    return pos, data[:pos] + bytes([byte]) + data[pos + 1:]
+    return pos, data[:pos] + bytes([byte]) + data[pos + 1 :]
 
 
 def test_fuzz_sav_dictionary_bytes(spss, fast_validation):
@@ -252,11 +268,13 @@ def test_fuzz_sav_dictionary_bytes(spss, fast_validation):
         spss.outcomes[check(spss, spss.files["patients"])] += 1
 
     fuzz()
-    print(f"spss_wide .sav dictionary byte-level: {sum(spss.outcomes.values())} examples, "
-          f"{dict(spss.outcomes)}")
+    print(
+        f"spss_wide .sav dictionary byte-level: {sum(spss.outcomes.values())} examples, {dict(spss.outcomes)}"
+    )
 
 
 # ----------------------------------------------------------------------------- cell level
+
 
 class Long(str):
     """A 100,000-character value with a short repr (hypothesis prints failing examples)."""
@@ -385,8 +403,9 @@ def test_fuzz_spss_cells(spss, fast_validation):
             edited = frame.copy()
             edited[column] = edited[column].astype(object if column == "ID" else np.float64)
             edited.loc[row - 1, column] = value
-            pyreadstat.write_sav(edited, str(path), missing_ranges=missing,
-                                 variable_value_labels=meta.variable_value_labels)
+            pyreadstat.write_sav(
+                edited, str(path), missing_ranges=missing, variable_value_labels=meta.variable_value_labels
+            )
         else:
             rows = [list(r) for r in med]
             rows[row][rows[0].index(column)] = value
@@ -412,8 +431,8 @@ def test_sav_damaged_label_length_is_an_error_not_a_crash(tmp_path):
     data = bytearray(files["patients"].read_bytes())
     # the first variable record (ID) has a label: its length field follows the 8-byte name
     first = 176
-    assert data[first:first + 4] == b"\x02\x00\x00\x00"
-    data[first + 32:first + 36] = (10_000_000).to_bytes(4, "little")
+    assert data[first : first + 4] == b"\x02\x00\x00\x00"
+    data[first + 32 : first + 36] = (10_000_000).to_bytes(4, "little")
     files["patients"].write_bytes(bytes(data))
     with pytest.raises(IngestError, match="damaged SPSS .sav file: variable label length"):
         spss_wide.read(STUDY, files, KEY)
@@ -421,9 +440,15 @@ def test_sav_damaged_label_length_is_an_error_not_a_crash(tmp_path):
 
 def test_fuzz_vocabularies_are_invalid_for_their_columns():
     """Guard on the fuzzer itself: no vocabulary value is a valid value of its column."""
-    valid = {ecrf_cz.SEX: set(ecrf_cz.SEX_CODES), ecrf_cz.SCALE: set(ecrf_cz.SCALE_NAMES),
-             ecrf_cz.VISIT_CODE: set(ecrf_cz.VISIT_CODES), ecrf_cz.EPISODE: set(ecrf_cz.EPISODE_CODES)}
+    valid = {
+        ecrf_cz.SEX: set(ecrf_cz.SEX_CODES),
+        ecrf_cz.SCALE: set(ecrf_cz.SCALE_NAMES),
+        ecrf_cz.VISIT_CODE: set(ecrf_cz.VISIT_CODES),
+        ecrf_cz.EPISODE: set(ecrf_cz.EPISODE_CODES),
+    }
     for column, allowed in valid.items():
         assert not allowed & set(ecrf_vocabulary(column))
     assert not {1.0, 2.0} & set(sav_vocabulary("SEX"))
-    assert pd.Series(sav_vocabulary("MADRS_D0")).map(lambda v: 0 <= v <= 60 and float(v).is_integer()).sum() == 0
+    assert (
+        pd.Series(sav_vocabulary("MADRS_D0")).map(lambda v: 0 <= v <= 60 and float(v).is_integer()).sum() == 0
+    )

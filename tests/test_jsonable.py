@@ -25,14 +25,24 @@ class _Fit(Result):
 
 
 def _fit() -> _Fit:
-    return _Fit(np.float64("nan"), (0.5, math.inf), np.int64(3),
-                pd.DataFrame({"x": [1.0, np.nan], "g": ["a", pd.NA]}), np.bool_(True))
+    return _Fit(
+        np.float64("nan"),
+        (0.5, math.inf),
+        np.int64(3),
+        pd.DataFrame({"x": [1.0, np.nan], "g": ["a", pd.NA]}),
+        np.bool_(True),
+    )
 
 
 def test_to_jsonable_gives_plain_json_with_null_for_every_non_finite_number():
     d = _fit().to_dict()
-    assert d == {"estimate": None, "ci": [0.5, None], "n": 3,
-                 "table": [{"x": 1.0, "g": "a"}, {"x": None, "g": None}], "flag": True}
+    assert d == {
+        "estimate": None,
+        "ci": [0.5, None],
+        "n": 3,
+        "table": [{"x": 1.0, "g": "a"}, {"x": None, "g": None}],
+        "flag": True,
+    }
     assert type(d["n"]) is int and type(d["flag"]) is bool
     json.dumps(d, allow_nan=False)
 

@@ -94,7 +94,9 @@ def test_pseudonym_module_is_stdlib_only():
     for module in (pseudonym.__file__, pseudonym.__file__.replace("pseudonym.py", "checksum.py")):
         tree = ast.parse(open(module).read())
         names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-        names |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        names |= {
+            n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module
+        }
         assert names <= {"__future__", "hashlib", "hmac", "os", "secrets", "tempfile", "pathlib"}, names
 
 
@@ -210,11 +212,13 @@ def test_a_24h_rating_dated_before_the_infusion_is_an_off_schedule_visit(tmp_pat
     text = path.read_text(encoding="cp1250")
     m = re.search(r";D1;(\d\d\.\d\d\.\d{4});MADRS;", text)
     date = dt.datetime.strptime(m[1], "%d.%m.%Y") + dt.timedelta(days=shift)
-    path.write_text(text[: m.start(1)] + date.strftime("%d.%m.%Y") + text[m.end(1):], encoding="cp1250")
+    path.write_text(text[: m.start(1)] + date.strftime("%d.%m.%Y") + text[m.end(1) :], encoding="cp1250")
     row = text[: m.start()].count("\n")
     warnings = FORMATS["ecrf_cz"].read("ket2013", files, b"k").warnings
     problems = count_soft_problems("ket2013", warnings)
     if flagged:
-        assert problems["count"].tolist() == [1] and problems["example"].tolist() == [f"hodnoceni.csv row {row}"]
+        assert problems["count"].tolist() == [1] and problems["example"].tolist() == [
+            f"hodnoceni.csv row {row}"
+        ]
     else:
         assert problems.empty, warnings

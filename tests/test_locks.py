@@ -58,7 +58,8 @@ def test_every_lock_pins_each_requirement_within_its_pyproject_range(lock):
         name = canonicalize_name(req.name)
         assert name in pins, f"{lock}.lock lacks {req.name}"
         assert req.specifier.contains(pins[name], prereleases=True), (
-            f"{lock}.lock pins {req.name}=={pins[name]}, outside pyproject's {req.specifier}")
+            f"{lock}.lock pins {req.name}=={pins[name]}, outside pyproject's {req.specifier}"
+        )
 
 
 def test_the_locks_agree_on_shared_packages():
@@ -83,6 +84,7 @@ def test_the_conda_env_pins_the_locked_versions():
 def test_the_post_deploy_script_installs_the_workflow_source_without_deps():
     script = (REPO / "envs/ketamine-bzd.post-deploy.sh").read_text()
     install = [line for line in script.splitlines() if "pip install" in line]
-    assert install and all("--no-deps" in line and " -e " not in line and " ." not in line
-                           for line in install)
+    assert install and all(
+        "--no-deps" in line and " -e " not in line and " ." not in line for line in install
+    )
     assert "KETAMINE_BZD_WORKFLOW_DIR" in (REPO / "rules/common.smk").read_text()

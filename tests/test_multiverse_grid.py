@@ -43,8 +43,11 @@ def _grid(mv=None, tables=None):
 def cohort():
     studies = generate_cohort()
     merged = merge(list(studies.values()))
-    med = add_equivalents(merged.medication, load_table(TABLES["paper"]),
-                          load_table(REPO / "resources/equivalents/fluoxetine_hayasaka2015.csv"))
+    med = add_equivalents(
+        merged.medication,
+        load_table(TABLES["paper"]),
+        load_table(REPO / "resources/equivalents/fluoxetine_hayasaka2015.csv"),
+    )
     c = derive(merged, med, CohortSettings())
     return c.patients, c.medication_daily
 
@@ -79,18 +82,28 @@ def test_default_grid_size_and_exclusions():
 def test_grid_is_config_driven():
     mv = copy.deepcopy(CONFIG["multiverse"])
     mv["exposures"]["gt12mg"] = {"kind": "cutoff", "mg": 12}
-    mv["exclusions"].append({"reason": "no Firth for per-study", "when": {"population_kind": ["study"], "estimator": ["firth"]}})
+    mv["exclusions"].append(
+        {"reason": "no Firth for per-study", "when": {"population_kind": ["study"], "estimator": ["firth"]}}
+    )
     g = _grid(mv)
     assert "gt12mg" in set(g.specifications.exposure)
     assert not ((g.specifications.population_kind == "study") & (g.specifications.estimator == "firth")).any()
 
 
-@pytest.mark.parametrize("change,message", [
-    (lambda mv: mv["exposures"].update(bad={"kind": "quantile"}), "unknown kind"),
-    (lambda mv: mv["exclusions"].append({"reason": "x", "when": {"colour": ["red"]}}), "unknown keys"),
-    (lambda mv: mv["exclusions"].append({"reason": "x", "when": {"estimator": ["ml"], "outcome": ["response_any"]}}), "paper's specification"),
-    (lambda mv: mv.update(tables=["nonexistent"]), "not in equivalents"),
-])
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (lambda mv: mv["exposures"].update(bad={"kind": "quantile"}), "unknown kind"),
+        (lambda mv: mv["exclusions"].append({"reason": "x", "when": {"colour": ["red"]}}), "unknown keys"),
+        (
+            lambda mv: mv["exclusions"].append(
+                {"reason": "x", "when": {"estimator": ["ml"], "outcome": ["response_any"]}}
+            ),
+            "paper's specification",
+        ),
+        (lambda mv: mv.update(tables=["nonexistent"]), "not in equivalents"),
+    ],
+)
 def test_grid_rejects_bad_declarations(change, message):
     mv = copy.deepcopy(CONFIG["multiverse"])
     change(mv)
@@ -119,8 +132,12 @@ def _reference_frame(cohort, grid, row):
     w = grid.windows[row.window]
     p["dose"] = d.dose_exposure(bzd, pd.Index(p.patient_id), "dz", w.days, w.summary).to_numpy()
     pop = grid.populations[row.population]
-    keep = {"all": np.ones(len(p), bool), "exclude_as_needed_only": ~p.bzd_as_needed_only,
-            "bzd_users": p.bzd_user, "study": p.study == pop.study}[pop.kind]
+    keep = {
+        "all": np.ones(len(p), bool),
+        "exclude_as_needed_only": ~p.bzd_as_needed_only,
+        "bzd_users": p.bzd_user,
+        "study": p.study == pop.study,
+    }[pop.kind]
     covs = list(grid.adjustments[row.adjustment])
     f = p[keep].dropna(subset=["y", *covs]).copy()
     e = grid.exposures[row.exposure]
@@ -172,14 +189,18 @@ def test_specifications_match_reference_fits(cohort, observed):
                 np.testing.assert_allclose(np.log([row.ci_low, row.ci_high]), ref.conf_int()[1], atol=TOL)
                 checked["ml"] += 1
             else:
-                ref = FirthLogisticRegression(backend="numpy", gtol=1e-8, xtol=1e-8, max_iter=200).fit(X[:, 1:], y)
+                ref = FirthLogisticRegression(backend="numpy", gtol=1e-8, xtol=1e-8, max_iter=200).fit(
+                    X[:, 1:], y
+                )
                 ref.lrt(0)
                 pl = ref.conf_int(method="pl", features=0, tol=1e-9, max_iter=200)[0]
                 assert np.log(row.estimate) == pytest.approx(ref.coef_[0], abs=TOL)
                 p_ref = ref.lrt_pvalues_[0]
                 if not np.isfinite(p_ref):  # firthmodels' constrained refit failed: scalar routine
                     beta = np.r_[ref.intercept_, ref.coef_]
-                    chi2 = 2 * (penalized_loglik(X, y, beta)[0] - firth_constrained_loglik(X, y, 1, 0.0, beta))
+                    chi2 = 2 * (
+                        penalized_loglik(X, y, beta)[0] - firth_constrained_loglik(X, y, 1, 0.0, beta)
+                    )
                     p_ref = stats.chi2.sf(max(chi2, 0.0), 1)
                 assert row.p_value == pytest.approx(p_ref, abs=TOL)
                 np.testing.assert_allclose(np.log([row.ci_low, row.ci_high]), pl, atol=TOL)

@@ -138,7 +138,10 @@ def test_separation_flag_agrees_with_linear_programme():
     assert n_sep >= 5 and agree >= 0.95 * (B - res.rank_deficient.sum() - res.no_outcome_variation.sum())
 
 
-FINITE_MLE = ["finite_mle_per10mg_remission_day7_study_ket2009.csv", "finite_mle_per10mg_response_any_bzd_users.csv"]
+FINITE_MLE = [
+    "finite_mle_per10mg_remission_day7_study_ket2009.csv",
+    "finite_mle_per10mg_response_any_bzd_users.csv",
+]
 
 
 @pytest.mark.parametrize("name", FINITE_MLE)
@@ -177,7 +180,9 @@ def test_separation_flag_equals_the_lp_with_a_skewed_continuous_dose():
     X[:, :, 1] = rng.random((B, n)) < 0.3
     X[:, :, 2] = rng.normal(25, 5, (B, n)).round()
     X[:, :, 3] = rng.gamma(1, 3, (B, n))
-    y = (rng.random((B, n)) < expit(-1 + 2.5 * X[:, :, 1] + 0.8 * X[:, :, 3] - 0.02 * X[:, :, 2])).astype(float)
+    y = (rng.random((B, n)) < expit(-1 + 2.5 * X[:, :, 1] + 0.8 * X[:, :, 3] - 0.02 * X[:, :, 2])).astype(
+        float
+    )
     mask = rng.random((B, n)) < 0.6
     res = _quiet(fit_logit, X, y, mask)
     fitted = np.flatnonzero(~(res.rank_deficient | res.no_outcome_variation))
@@ -230,8 +235,9 @@ def test_chunking_is_invisible():
 
 def _firth_reference(Xb, yb):
     """firthmodels puts the intercept last; reorder to our column order."""
-    ref = _quiet(FirthLogisticRegression(backend="numpy", gtol=1e-7, xtol=1e-7, max_iter=200).fit,
-                 Xb[:, 1:], yb)
+    ref = _quiet(
+        FirthLogisticRegression(backend="numpy", gtol=1e-7, xtol=1e-7, max_iter=200).fit, Xb[:, 1:], yb
+    )
     _quiet(ref.lrt, 0)
     params = np.r_[ref.intercept_, ref.coef_]
     bse = np.r_[ref.bse_[-1], ref.bse_[:-1]]
@@ -243,8 +249,7 @@ def _firth_reference(Xb, yb):
 @pytest.mark.parametrize("n,p", [(47, 2), (47, 4), (300, 3)])
 def test_firth_matches_firthmodels(n, p):
     X, y, mask = _specs(11, 6, n, p)
-    res = fit_firth(X, y, mask, test_index=1, exposure_index=1, vcov="augmented",
-                    profile_ci=(n == 47))
+    res = fit_firth(X, y, mask, test_index=1, exposure_index=1, vcov="augmented", profile_ci=(n == 47))
     fis = fit_firth(X, y, mask, test_index=1, vcov="fisher")
     for b in range(6):
         m = mask[b]

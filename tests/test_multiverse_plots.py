@@ -10,9 +10,15 @@ from matplotlib.collections import LineCollection
 from ketamine_bzd.multiverse import plots
 from ketamine_bzd.multiverse.grid import DIMENSIONS
 
-JOINT = {"n_specifications": 6000, "n_permutations": 1000,
-         "statistics": {"share_significant": {"permutation_p": 0.012}, "median_z": {"permutation_p": 0.034},
-                        "stouffer_z": {"permutation_p": 0.002}}}
+JOINT = {
+    "n_specifications": 6000,
+    "n_permutations": 1000,
+    "statistics": {
+        "share_significant": {"permutation_p": 0.012},
+        "median_z": {"permutation_p": 0.034},
+        "stouffer_z": {"permutation_p": 0.002},
+    },
+}
 
 
 def _specs(n: int, seed: int = 3) -> pd.DataFrame:
@@ -23,9 +29,15 @@ def _specs(n: int, seed: int = 3) -> pd.DataFrame:
     frame = pd.DataFrame({d: rng.choice([f"{d}_{k}" for k in range(3)], n) for d in DIMENSIONS})
     z = np.log(est) / (np.log(half) / 1.96)
     from scipy import stats
+
     frame = frame.assign(
-        spec_id=[f"s{i}" for i in range(n)], exposure_kind="cutoff", effect_scale="odds ratio (nonresponse)",
-        estimate=est, ci_low=est / half, ci_high=est * half, p_value=2 * stats.norm.sf(np.abs(z)),
+        spec_id=[f"s{i}" for i in range(n)],
+        exposure_kind="cutoff",
+        effect_scale="odds ratio (nonresponse)",
+        estimate=est,
+        ci_low=est / half,
+        ci_high=est * half,
+        p_value=2 * stats.norm.sf(np.abs(z)),
         is_paper=np.arange(n) == 7,
     )
     if n > 5:
@@ -38,7 +50,9 @@ def _texts(fig) -> str:
     for ax in fig.axes:
         out += [ax.get_title(), *(t.get_text() for t in ax.texts)]
         if ax.get_legend():
-            out += [t.get_text() for t in ax.get_legend().get_texts()] + [ax.get_legend().get_title().get_text()]
+            out += [t.get_text() for t in ax.get_legend().get_texts()] + [
+                ax.get_legend().get_title().get_text()
+            ]
     return "\n".join(out)
 
 
@@ -52,7 +66,9 @@ def test_large_curve_has_band_histogram_groups_and_joint_p_in_title():
     fig = plots.specification_curve_figure(specs, joint=JOINT, title="t")
     text = _texts(fig)
     shown = specs["estimate"].notna().sum()
-    cls = plots.sign_significance(specs["estimate"].dropna(), specs["p_value"][specs["estimate"].notna()], 1, 0.05)
+    cls = plots.sign_significance(
+        specs["estimate"].dropna(), specs["p_value"][specs["estimate"].notna()], 1, 0.05
+    )
     share = 100 * np.mean(cls != "p >= alpha")
     assert f"{shown} of 6000 specifications" in text and "1 not estimable, not shown" in text
     assert f"{share:.1f} % with p < 0.05" in text

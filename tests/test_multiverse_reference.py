@@ -92,8 +92,9 @@ def _compare(ml, firth, res, coef) -> None:
     np.testing.assert_allclose(firth.params[0], f["estimate"], rtol=RTOL, atol=RTOL)
     np.testing.assert_allclose(firth.bse[0], f["se"], rtol=RTOL)
     np.testing.assert_allclose(firth.lrt_pvalue[0], f.loc["exposure", "p_lrt"], rtol=RTOL, atol=1e-10)
-    np.testing.assert_allclose([firth.pl_ci_low[0], firth.pl_ci_high[0]], _log(f.loc["exposure", "ci_profile"]),
-                               rtol=RTOL, atol=RTOL)
+    np.testing.assert_allclose(
+        [firth.pl_ci_low[0], firth.pl_ci_high[0]], _log(f.loc["exposure", "ci_profile"]), rtol=RTOL, atol=RTOL
+    )
     # ML: the same verdict on separation; without it the same estimates, SEs and Wald p
     assert bool(ml.separation[0]) == res.separation
     if res.separation:

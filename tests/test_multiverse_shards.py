@@ -33,8 +33,11 @@ KEYS = ("estimate", "z", "p_value")
 @pytest.fixture(scope="module")
 def observed():
     merged = merge(list(generate_cohort().values()))
-    med = add_equivalents(merged.medication, load_table(TABLES["paper"]),
-                          load_table(REPO / "resources/equivalents/fluoxetine_hayasaka2015.csv"))
+    med = add_equivalents(
+        merged.medication,
+        load_table(TABLES["paper"]),
+        load_table(REPO / "resources/equivalents/fluoxetine_hayasaka2015.csv"),
+    )
     c = derive(merged, med, CohortSettings())
     grid = build_grid(CONFIG["multiverse"], list(TABLES), list(CONFIG["studies"]))
     data = prepare_data(c.patients, c.medication_daily, grid, TABLES)
@@ -56,8 +59,9 @@ def test_shard_bounds_tile_the_permutations():
 def test_permutation_i_depends_only_on_seed_and_i():
     strata = np.repeat(["a", "b", "c"], [5, 9, 4])
     whole = permutation_indices(strata, 12, 7)
-    np.testing.assert_array_equal(np.vstack([permutation_indices(strata, 5, 7),
-                                             permutation_indices(strata, 7, 7, first=5)]), whole)
+    np.testing.assert_array_equal(
+        np.vstack([permutation_indices(strata, 5, 7), permutation_indices(strata, 7, 7, first=5)]), whole
+    )
     np.testing.assert_array_equal(permutation_indices(strata, 1, 7, first=11)[0], whole[11])
     assert not np.array_equal(whole, permutation_indices(strata, 12, 8))
     for row in whole:  # within-stratum permutations
@@ -91,5 +95,7 @@ def test_join_rejects_gaps_and_mismatches():
         join_permutation_shards([[{**shard, "first": 0}, {**shard, "first": 2, "spec_id": ids[::-1]}]])
     with pytest.raises(ValueError, match="different numbers"):
         join_permutation_shards([[{**shard, "first": 0}], [{**shard, "first": 0}, {**shard, "first": 2}]])
-    two = join_permutation_shards([[{**shard, "first": 0}], [{**shard, "first": 0, "spec_id": np.array(["s3", "s4"])}]])
+    two = join_permutation_shards(
+        [[{**shard, "first": 0}], [{**shard, "first": 0, "spec_id": np.array(["s3", "s4"])}]]
+    )
     assert two["z"].shape == (2, 4) and list(two["spec_id"]) == ["s1", "s2", "s3", "s4"]

@@ -26,8 +26,7 @@ def test_one_specification_on_demand_matches_the_grid(default_run_copy):
 
 def test_an_excluded_specification_says_why(default_run_copy):
     excluded = ("roc_youden", "rel_change_day7", "mean_dm1_d7", "paper", "all", "unadjusted", "ml")
-    proc = snakemake(default_run_copy, "results/multiverse/one/" + "/".join(excluded) + ".json",
-                     check=False)
+    proc = snakemake(default_run_copy, "results/multiverse/one/" + "/".join(excluded) + ".json", check=False)
     assert proc.returncode != 0
     assert "ROC cut-off needs a binary status" in proc.stderr
 

@@ -63,7 +63,9 @@ def ket2013(results):
     report = r.report.copy()
     for f in files:
         n = int((quarantine["file"] == f).sum())
-        report.loc[report["file"] == f, "rows_read"] += n - report.loc[report["file"] == f, "rows_quarantined"]
+        report.loc[report["file"] == f, "rows_read"] += (
+            n - report.loc[report["file"] == f, "rows_quarantined"]
+        )
         report.loc[report["file"] == f, "rows_quarantined"] = n
     warnings = [
         f"{files[1]} row 7: visit D1 dated study day 5, nominal day 1",
@@ -116,8 +118,10 @@ def test_reports_that_disagree_on_a_checksum_are_an_error(ket2013):
 
 
 def test_soft_problems_sum_over_partitions_with_the_earliest_example():
-    a = pd.DataFrame([["k1", "s", 2, "f.csv row 30"], ["k2", "s", 1, "f.csv row 4"]],
-                     columns=["kind", "study", "count", "example"])
+    a = pd.DataFrame(
+        [["k1", "s", 2, "f.csv row 30"], ["k2", "s", 1, "f.csv row 4"]],
+        columns=["kind", "study", "count", "example"],
+    )
     b = pd.DataFrame([["k1", "s", 3, "f.csv row 12"]], columns=a.columns)
     out = combine_soft_problems([a, b])
     assert out.values.tolist() == [["k1", "s", 5, "f.csv row 12"], ["k2", "s", 1, "f.csv row 4"]]
@@ -177,8 +181,7 @@ def test_streamed_merge_of_partition_cohorts_equals_the_whole_cohort(results, tm
         n = write_merged_parquet(paths[name], dest, ["ket2009", "ket2013"] if by_study else None, drop)
         got = pd.read_parquet(dest).drop(columns="data_source")
         frame = getattr(whole, name)
-        keep = ~frame.set_index(["study", "patient_id"]).index.isin(
-            pd.MultiIndex.from_frame(drop))
+        keep = ~frame.set_index(["study", "patient_id"]).index.isin(pd.MultiIndex.from_frame(drop))
         expected = frame[keep].reset_index(drop=True)
         assert n == len(expected)
         pd.testing.assert_frame_equal(got, expected)
@@ -229,14 +232,15 @@ def test_row_groups_do_not_depend_on_where_the_partitions_end(tmp_path, monkeypa
     import ketamine_bzd.parts as parts
 
     monkeypatch.setattr(parts, "ROW_GROUP_ROWS", 4)
-    frame = pd.DataFrame({"study": ["s"] * 11, "patient_id": [f"P{i:016x}" for i in range(11)],
-                          "x": range(11)})
+    frame = pd.DataFrame(
+        {"study": ["s"] * 11, "patient_id": [f"P{i:016x}" for i in range(11)], "x": range(11)}
+    )
     files = {}
     for cuts in ([11], [3, 5, 3], [1, 9, 1]):
         sources, start = [], 0
         for i, n in enumerate(cuts):
             path = tmp_path / f"{len(cuts)}-{cuts[0]}-{i}.parquet"
-            write_table(frame.iloc[start:start + n], path)
+            write_table(frame.iloc[start : start + n], path)
             sources.append(path)
             start += n
         dest = tmp_path / f"merged-{'-'.join(map(str, cuts))}.parquet"

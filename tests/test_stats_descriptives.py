@@ -41,7 +41,9 @@ def test_mann_whitney_normal_with_ties_matches_r(df):
 
 
 def test_dose_among_users_subset(df):
-    r = compare_groups(df, "diazepam_eq_mg", "responder", groups=[True, False], test="mannwhitney", subset="bzd_user")
+    r = compare_groups(
+        df, "diazepam_eq_mg", "responder", groups=[True, False], test="mannwhitney", subset="bzd_user"
+    )
     ref = T["diazepam_users_mw_normal"]
     assert sum(r.n) == int(df["bzd_user"].sum())
     assert r.p_normal == pytest.approx(ref["p"], abs=1e-9)
@@ -56,7 +58,9 @@ def test_mann_whitney_exact_without_ties_matches_r(df):
 
 
 def test_fisher_row_matches_r(df):
-    r = compare_groups(df, "sex", "responder", groups=[True, False], kind="binary", test="fisher", levels=("F", "M"))
+    r = compare_groups(
+        df, "sex", "responder", groups=[True, False], kind="binary", test="fisher", levels=("F", "M")
+    )
     ref = R["fisher"]["paper_sex_by_responder"]
     assert [list(c) for c in r.counts] == ref["table"]
     assert r.p_value == pytest.approx(ref["p"], abs=1e-9)
@@ -76,8 +80,14 @@ def test_build_table_and_markdown(df):
         RowSpec("age_years", "Age", "continuous", "t"),
         RowSpec("sex", "Sex", "binary", "fisher", levels=("F", "M")),
         RowSpec("madrs_day0", "Baseline MADRS", "continuous", "t"),
-        RowSpec("diazepam_eq_mg", "DZ equi (mg)", "continuous", "mannwhitney", subset="bzd_user",
-                footnote="among BZD users only"),
+        RowSpec(
+            "diazepam_eq_mg",
+            "DZ equi (mg)",
+            "continuous",
+            "mannwhitney",
+            subset="bzd_user",
+            footnote="among BZD users only",
+        ),
     ]
     tab = build_table(df, "responder", specs, groups=[True, False])
     assert list(tab["variable"]) == [s.variable for s in specs]
@@ -114,8 +124,12 @@ def test_level_outside_groups_raises():
 
 def test_binary_value_outside_the_row_levels_is_counted_not_an_error():
     # issue 8 finding 3: a patient without antidepressant (ad_therapy 'none') crashed Table 1
-    x = pd.DataFrame({"g": ["a", "a", "a", "b", "b", "b"],
-                      "ad": ["monotherapy", "none", "combination", "none", "combination", "combination"]})
+    x = pd.DataFrame(
+        {
+            "g": ["a", "a", "a", "b", "b", "b"],
+            "ad": ["monotherapy", "none", "combination", "none", "combination", "combination"],
+        }
+    )
     r = compare_groups(x, "ad", "g", kind="binary", test="fisher", levels=("monotherapy", "combination"))
     assert r.counts == ((1, 1), (0, 2)) and r.n == (2, 2)
     assert "2 patient(s) with ad outside ['monotherapy', 'combination'] not counted" in r.warnings[0]

@@ -31,7 +31,9 @@ def test_relative_change_matches_effectsize(name):
         assert row["p_welch"] == pytest.approx(ref["p_welch"], abs=1e-9)
     normal = group_difference_tests(d, "bzd_plus", COLS, groups=[False, True], ci_method="normal")
     for _, row in normal.iterrows():
-        assert (row["ci_low"], row["ci_high"]) == pytest.approx(tuple(R[name][row["variable"]]["ci_normal"]), abs=1e-9)
+        assert (row["ci_low"], row["ci_high"]) == pytest.approx(
+            tuple(R[name][row["variable"]]["ci_normal"]), abs=1e-9
+        )
 
 
 def test_small_example():

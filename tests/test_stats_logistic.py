@@ -52,7 +52,9 @@ def test_ml_matches_glm(case):
     np.testing.assert_allclose(prof, np.array(ref["ci_mass"]), atol=5e-3)
     wald = np.log(np.array(c["ci_wald"].tolist()))
     est, se = np.array(ref["estimate"]), np.array(ref["se"])
-    np.testing.assert_allclose(wald, np.c_[est - 1.959963984540054 * se, est + 1.959963984540054 * se], atol=1e-6)
+    np.testing.assert_allclose(
+        wald, np.c_[est - 1.959963984540054 * se, est + 1.959963984540054 * se], atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -63,7 +65,9 @@ def test_firth_matches_brglm2_and_penalized_profile(case):
     np.testing.assert_allclose(c["se"], ref["se"], atol=1e-6)
     np.testing.assert_allclose(c["p_wald"], ref["p_wald"], atol=1e-6)
     np.testing.assert_allclose(c["p_lrt"], ref["p_lrt"], atol=1e-6)
-    np.testing.assert_allclose(np.log(np.array(c["ci_profile"].tolist())), np.array(ref["ci_profile"]), atol=1e-6)
+    np.testing.assert_allclose(
+        np.log(np.array(c["ci_profile"].tolist())), np.array(ref["ci_profile"]), atol=1e-6
+    )
 
 
 def test_firth_profile_agrees_with_firthmodels():
@@ -87,7 +91,9 @@ def test_complete_separation_firth():
     c = coefs(res, "firth")
     np.testing.assert_allclose(c["estimate"], ref["estimate"], atol=1e-6)
     np.testing.assert_allclose(c["p_lrt"], ref["p_lrt"], atol=1e-6)
-    np.testing.assert_allclose(np.log(np.array(c["ci_profile"].tolist())), np.array(ref["ci_profile"]), atol=1e-5)
+    np.testing.assert_allclose(
+        np.log(np.array(c["ci_profile"].tolist())), np.array(ref["ci_profile"]), atol=1e-5
+    )
 
 
 def test_separation_warning_and_contract():
@@ -149,7 +155,9 @@ def test_synthetic_cohorts_match_r(case):
         np.testing.assert_allclose(c["se"], r["se"], atol=1e-7)
         np.testing.assert_allclose(c["p_wald"], r["p_wald"], atol=1e-7)
         np.testing.assert_allclose(c["p_lrt"], r["p_lrt"], atol=1e-7)
-        np.testing.assert_allclose(np.log(np.array(c["ci_profile"].tolist())), np.array(r["ci_profile"]), atol=1e-6)
+        np.testing.assert_allclose(
+            np.log(np.array(c["ci_profile"].tolist())), np.array(r["ci_profile"]), atol=1e-6
+        )
 
 
 def test_firth_fit_is_unit_free():
@@ -158,8 +166,12 @@ def test_firth_fit_is_unit_free():
     d = load("synthetic_default_n47")
     base = fit_logistic(d, "responder", ["diazepam_eq_mg", *COVS], event=False)
     for factor in (1e-3, 1e3):
-        res = fit_logistic(d.assign(diazepam_eq_mg=d["diazepam_eq_mg"] * factor), "responder",
-                           ["diazepam_eq_mg", *COVS], event=False)
+        res = fit_logistic(
+            d.assign(diazepam_eq_mg=d["diazepam_eq_mg"] * factor),
+            "responder",
+            ["diazepam_eq_mg", *COVS],
+            event=False,
+        )
         assert not [w for w in res.warnings if "converge" in w]
         assert res.firth.estimate * factor == pytest.approx(base.firth.estimate, rel=1e-7)
         assert res.firth.p_value == pytest.approx(base.firth.p_value, abs=1e-8)

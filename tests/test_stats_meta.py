@@ -21,9 +21,24 @@ REF_DIR = Path(__file__).parent / "reference"
 REF = json.loads((REF_DIR / "out" / "meta.json").read_text())
 COVARIATES = ["madrs_day0", "bai_day0"]
 DATASETS = ["paper_shaped", "separation", "ties_zeros", "three_studies", "synthetic_default_n47_study"]
-POOLED_KEYS = ["tau2", "i2_percent", "h2", "q", "q_p_value", "estimate", "se", "ci_wald", "p_wald",
-               "se_hartung_knapp", "ci_hartung_knapp", "p_hartung_knapp", "se_hartung_knapp_adhoc",
-               "ci_hartung_knapp_adhoc", "p_hartung_knapp_adhoc", "weights_percent"]
+POOLED_KEYS = [
+    "tau2",
+    "i2_percent",
+    "h2",
+    "q",
+    "q_p_value",
+    "estimate",
+    "se",
+    "ci_wald",
+    "p_wald",
+    "se_hartung_knapp",
+    "ci_hartung_knapp",
+    "p_hartung_knapp",
+    "se_hartung_knapp_adhoc",
+    "ci_hartung_knapp_adhoc",
+    "p_hartung_knapp_adhoc",
+    "weights_percent",
+]
 TOL = 1e-6
 
 

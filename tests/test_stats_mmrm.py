@@ -36,8 +36,15 @@ def data(name):
 
 def run(name, frame=None):
     group, levels = CASES[name]
-    return M.mmrm(data(name) if frame is None else frame, subject="patient_id", group=group,
-                  baseline="madrs_day0", columns=COLUMNS, groups=levels, visits=VISITS)
+    return M.mmrm(
+        data(name) if frame is None else frame,
+        subject="patient_id",
+        group=group,
+        baseline="madrs_day0",
+        columns=COLUMNS,
+        groups=levels,
+        visits=VISITS,
+    )
 
 
 _CACHE: dict = {}
@@ -60,14 +67,24 @@ def long_design(name):
     """(y, X, subject, visit index) of the MMRM as the module builds it, for the formula checks."""
     group, levels = CASES[name]
     d = data(name)
-    long = d.melt(id_vars=["patient_id", group, "madrs_day0"], value_vars=COLUMNS, var_name="_col",
-                  value_name="_y").dropna(subset=["_y", "madrs_day0"]).reset_index(drop=True)
+    long = (
+        d.melt(
+            id_vars=["patient_id", group, "madrs_day0"], value_vars=COLUMNS, var_name="_col", value_name="_y"
+        )
+        .dropna(subset=["_y", "madrs_day0"])
+        .reset_index(drop=True)
+    )
     long["_group"] = long[group].astype(str)
     long["_visit"] = long["_col"].str.removeprefix("madrs_")
     long["_base"] = long["madrs_day0"]
     X, names = M.design_matrix(long, [str(g) for g in levels], VISITS)
-    return long["_y"].to_numpy() - long["_base"].to_numpy(), X, long["patient_id"].to_numpy(), \
-        long["_visit"].map({v: i for i, v in enumerate(VISITS)}).to_numpy(), names
+    return (
+        long["_y"].to_numpy() - long["_base"].to_numpy(),
+        X,
+        long["patient_id"].to_numpy(),
+        long["_visit"].map({v: i for i, v in enumerate(VISITS)}).to_numpy(),
+        names,
+    )
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -112,7 +129,9 @@ def test_gls_formulas_match_nlme_at_its_covariance(name):
         assert row @ beta == pytest.approx(s["ls_estimate"][k], abs=1e-8)
         assert math.sqrt(row @ phi @ row) == pytest.approx(s["ls_se"][k], abs=1e-8)
     for k, v in enumerate(VISITS):
-        li = M.ls_mean_row(names, g1, g1, v, VISITS[0], 0.0) - M.ls_mean_row(names, "other", g1, v, VISITS[0], 0.0)
+        li = M.ls_mean_row(names, g1, g1, v, VISITS[0], 0.0) - M.ls_mean_row(
+            names, "other", g1, v, VISITS[0], 0.0
+        )
         assert li @ beta == pytest.approx(s["estimate"][k], abs=1e-8)
         assert math.sqrt(li @ phi @ li) == pytest.approx(s["se"][k], abs=1e-8)
     assert m.contrasts["group_1"].eq(g1).all()
@@ -165,6 +184,7 @@ def test_satterthwaite_df_exact_by_numerical_differentiation():
     g2 = M.reml_derivatives(y, X, subj, vis, 3, M.sigma_from_theta(th2, 3))[1]
     assert np.abs(g2).max() > 0.1
     np.testing.assert_allclose(g2, grad_num(th2), rtol=1e-6, atol=1e-7)
+
     # Hessian: central differences of the (just verified) analytic gradient.
     def grad(t):
         return M.reml_derivatives(y, X, subj, vis, 3, M.sigma_from_theta(t, 3))[1]

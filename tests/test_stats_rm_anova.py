@@ -82,15 +82,30 @@ def test_missing_visits_reported():
     d = res.to_dict()
     json.dumps(d)
     for eff in ("group", "time", "group_x_time"):
-        assert {"f", "df1", "df2", "p_value", "mauchly_w", "mauchly_p", "gg_epsilon", "p_gg", "hf_epsilon",
-                "p_hf"} <= set(d["effects"][eff])
+        assert {
+            "f",
+            "df1",
+            "df2",
+            "p_value",
+            "mauchly_w",
+            "mauchly_p",
+            "gg_epsilon",
+            "p_gg",
+            "hf_epsilon",
+            "p_hf",
+        } <= set(d["effects"][eff])
 
 
 def test_empty_group_raises():
     d = pd.read_csv(REF / "data" / "paper_shaped.csv")
     with pytest.raises(ValueError, match="no patients"):
-        rm_anova(d.assign(bzd_plus=False), subject="patient_id", group="bzd_plus", columns=VISITS,
-                 groups=[False, True])
+        rm_anova(
+            d.assign(bzd_plus=False),
+            subject="patient_id",
+            group="bzd_plus",
+            columns=VISITS,
+            groups=[False, True],
+        )
 
 
 def test_no_within_variation_raises():

@@ -90,16 +90,32 @@ def test_paper_shaped_operating_point_in_medcalc_notation():
     """A toy set shaped like the paper: dose > 8 mg flags 4/5 nonresponders, 11/13 responders."""
     nonresp = [3.8, 12.0, 15.0, 30.0, 94.0]  # positives
     resp = [4.0, 5.0, 5.0, 6.0, 6.5, 7.0, 7.5, 7.5, 8.0, 8.0, 8.0, 20.0, 25.0]
-    res = roc_analysis(np.r_[nonresp, resp], np.r_[[False] * 5, [True] * 13], positive=False, n_boot=200, seed=1)
+    res = roc_analysis(
+        np.r_[nonresp, resp], np.r_[[False] * 5, [True] * 13], positive=False, n_boot=200, seed=1
+    )
     assert res.criterion == ">8"
     assert res.cutoff_mg == 8.0
     assert res.threshold_proc == pytest.approx(10.0)  # midpoint of 8 and the next value, 12
     assert (res.sensitivity, res.specificity) == (pytest.approx(0.8), pytest.approx(11 / 13))
     assert res.sensitivity_ci[0] < 0.8 < res.sensitivity_ci[1]
     d = res.to_dict()
-    for key in ["population", "n_positive", "n_negative", "auc", "auc_se", "auc_ci_delong", "auc_ci_exact",
-                "p_value", "cutoff_mg", "criterion", "sensitivity", "sensitivity_ci", "specificity",
-                "specificity_ci", "youden_j"]:
+    for key in [
+        "population",
+        "n_positive",
+        "n_negative",
+        "auc",
+        "auc_se",
+        "auc_ci_delong",
+        "auc_ci_exact",
+        "p_value",
+        "cutoff_mg",
+        "criterion",
+        "sensitivity",
+        "sensitivity_ci",
+        "specificity",
+        "specificity_ci",
+        "youden_j",
+    ]:
         assert key in d
     json.dumps(d)  # JSON-able
     assert d["cutoff_bootstrap"]["n_boot"] == 200
@@ -107,11 +123,19 @@ def test_paper_shaped_operating_point_in_medcalc_notation():
 
 def test_bootstrap_is_seeded_and_stratified():
     df = load("paper_shaped")
-    a = roc_from_frame(df, "diazepam_eq_mg", "responder", positive=False, subset="bzd_user", n_boot=300, seed=5)
-    b = roc_from_frame(df, "diazepam_eq_mg", "responder", positive=False, subset="bzd_user", n_boot=300, seed=5)
-    c = roc_from_frame(df, "diazepam_eq_mg", "responder", positive=False, subset="bzd_user", n_boot=300, seed=6)
+    a = roc_from_frame(
+        df, "diazepam_eq_mg", "responder", positive=False, subset="bzd_user", n_boot=300, seed=5
+    )
+    b = roc_from_frame(
+        df, "diazepam_eq_mg", "responder", positive=False, subset="bzd_user", n_boot=300, seed=5
+    )
+    c = roc_from_frame(
+        df, "diazepam_eq_mg", "responder", positive=False, subset="bzd_user", n_boot=300, seed=6
+    )
     assert a.cutoff_bootstrap == b.cutoff_bootstrap
-    assert a.cutoff_bootstrap.ci[0] <= a.cutoff_mg <= a.cutoff_bootstrap.ci[1] or c.cutoff_bootstrap is not None
+    assert (
+        a.cutoff_bootstrap.ci[0] <= a.cutoff_mg <= a.cutoff_bootstrap.ci[1] or c.cutoff_bootstrap is not None
+    )
 
 
 def test_lower_is_positive_mirrors():

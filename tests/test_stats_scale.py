@@ -39,7 +39,9 @@ def hessian_nxn(X, beta, wt=None):
 def test_firth_hessian_equals_nxn_form(monkeypatch):
     for X, beta in designs():
         ref = hessian_nxn(X, beta)
-        np.testing.assert_allclose(lg._penalized_hessian(X, beta), ref, rtol=0, atol=1e-11 * np.abs(ref).max())
+        np.testing.assert_allclose(
+            lg._penalized_hessian(X, beta), ref, rtol=0, atol=1e-11 * np.abs(ref).max()
+        )
     # the fallback without a Cholesky factor gives the same matrix
     X, beta = next(designs(1))
 
@@ -61,8 +63,9 @@ def test_aggregated_design_equals_one_row_per_patient():
         assert len(ya) < len(y) and ya.counts.sum() == len(y)
         for a, b in zip(lg.penalized_loglik(X, y, beta), lg.penalized_loglik(Xa, ya, beta)):
             np.testing.assert_allclose(b, a, rtol=1e-11, atol=1e-11)
-        np.testing.assert_allclose(lg._penalized_hessian(Xa, beta, ya.counts), hessian_nxn(X, beta),
-                                   rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(
+            lg._penalized_hessian(Xa, beta, ya.counts), hessian_nxn(X, beta), rtol=1e-10, atol=1e-10
+        )
 
 
 def test_delong_and_auc_equal_pairwise_definitions():
@@ -76,8 +79,12 @@ def test_delong_and_auc_equal_pairwise_definitions():
         assert roc.delong_se(pos, neg) == pytest.approx(se, rel=1e-14, abs=1e-15)
         coords = roc.roc_coordinates(pos, neg)
         c = coords["criterion_value"].to_numpy()[1:]
-        np.testing.assert_array_equal(coords["true_positive"].to_numpy()[1:], (pos[None, :] > c[:, None]).sum(axis=1))
-        np.testing.assert_array_equal(coords["true_negative"].to_numpy()[1:], (neg[None, :] <= c[:, None]).sum(axis=1))
+        np.testing.assert_array_equal(
+            coords["true_positive"].to_numpy()[1:], (pos[None, :] > c[:, None]).sum(axis=1)
+        )
+        np.testing.assert_array_equal(
+            coords["true_negative"].to_numpy()[1:], (neg[None, :] <= c[:, None]).sum(axis=1)
+        )
 
 
 def test_cutoff_bootstrap_equals_resampling_values():

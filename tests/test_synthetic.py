@@ -31,6 +31,7 @@ def cohort_of(seed: int):
     """The 47-patient cohort of ``seed``, built once per test session (about 2-4 s each)."""
     return generate_cohort(seed=seed)
 
+
 ROOT = Path(__file__).resolve().parents[1]
 RES = ROOT / "resources"
 
@@ -46,17 +47,35 @@ BRANDS = pd.read_csv(RES / "brands_cz.csv")
 
 # printed (mean, sd) per group; Table 1: responders / nonresponders, Table 2: BZD+ / BZD-
 # (Table 1's diazepam equivalent is the users' mean: checked on its own)
-TABLE1 = {r.variable: paper.printed_cells("table1", r.variable) for r in paper.TABLE1_ROWS
-          if r.kind == "continuous" and r.subset is None}
-TABLE2 = {r.variable: paper.printed_cells("table2", r.variable) for r in paper.TABLE2_ROWS
-          if r.kind == "continuous"}
-OVERALL = {v: (paper.reading(f"results.{k}_mean"), paper.reading(f"results.{k}_sd"))
-           for v, k in targets.OVERALL_KEYS.items()}
+TABLE1 = {
+    r.variable: paper.printed_cells("table1", r.variable)
+    for r in paper.TABLE1_ROWS
+    if r.kind == "continuous" and r.subset is None
+}
+TABLE2 = {
+    r.variable: paper.printed_cells("table2", r.variable) for r in paper.TABLE2_ROWS if r.kind == "continuous"
+}
+OVERALL = {
+    v: (paper.reading(f"results.{k}_mean"), paper.reading(f"results.{k}_sd"))
+    for v, k in targets.OVERALL_KEYS.items()
+}
 # printed values that contradict the other rows (docs/synthetic.md): not required
 RESIDUALS = targets.DROPPED
-N = {k: paper.count(f"results.{k}") for k in (
-    "n_patients", "n_female", "n_responders", "n_bzd_users", "n_bzd_plus", "n_responders_bzd_plus",
-    "n_bzd_single_dose", "n_clonazepam", "n_alprazolam", "n_clonazepam_midazolam")}
+N = {
+    k: paper.count(f"results.{k}")
+    for k in (
+        "n_patients",
+        "n_female",
+        "n_responders",
+        "n_bzd_users",
+        "n_bzd_plus",
+        "n_responders_bzd_plus",
+        "n_bzd_single_dose",
+        "n_clonazepam",
+        "n_alprazolam",
+        "n_clonazepam_midazolam",
+    )
+}
 CUTOFF_MG = paper.number("results.roc_criterion").value  # BZD+: > 8 mg
 
 
@@ -84,9 +103,7 @@ def derive(cohort) -> pd.DataFrame:
     out["bzd_plus"] = out["diazepam_eq_mg"] > CUTOFF_MG
 
     ad = med[med["drug_class"] == "ad"].copy()
-    ad["flx"] = ad["dose_mg"] * 40 / ad["drug"].map(
-        {d: 40 / f for d, f in FLX_PER_MG.items()}
-    )
+    ad["flx"] = ad["dose_mg"] * 40 / ad["drug"].map({d: 40 / f for d, f in FLX_PER_MG.items()})
     daily = ad.groupby(["patient_id", "study_day"])["flx"].sum().unstack()
     assert (daily.nunique(axis=1) == 1).all(), "AD regimen not stable over days -7..7"
     out["fluoxetine_eq_mg"] = daily[0]
@@ -142,7 +159,8 @@ def check_counts(d: pd.DataFrame) -> None:
     assert u.sum() == N["n_bzd_users"]
     assert round(100 * (u & r).sum() / r.sum()) == paper.count("results.pct_users_in_responders")
     assert d.loc[u, "bzd_drugs"].value_counts().to_dict() == {
-        "clonazepam": N["n_clonazepam"], "alprazolam": N["n_alprazolam"],
+        "clonazepam": N["n_clonazepam"],
+        "alprazolam": N["n_alprazolam"],
         "clonazepam+midazolam": N["n_clonazepam_midazolam"],
     }
     single = d[~u & (d["diazepam_eq_mg"] > 0)]
@@ -170,7 +188,9 @@ def check_rows(d: pd.DataFrame) -> list[str]:
         for label, mask, (mean, sd) in zip(("R", "NR"), (r, ~r), rows):
             check("TABLE1", name, label, d.loc[mask, name], mean, sd)
     u = d["bzd_user"]
-    for label, mask, (mean, sd) in zip(("R", "NR"), (r & u, ~r & u), paper.printed_cells("table1", "diazepam_eq_mg")):
+    for label, mask, (mean, sd) in zip(
+        ("R", "NR"), (r & u, ~r & u), paper.printed_cells("table1", "diazepam_eq_mg")
+    ):
         check("TABLE1", "diazepam_eq_mg", label, d.loc[mask, "diazepam_eq_mg"], mean, sd)
     for name, rows in TABLE2.items():
         for label, mask, (mean, sd) in zip(("BZD+", "BZD-"), (p, ~p), rows):
@@ -321,12 +341,33 @@ def _p_targets(table, variables):
     return {v: (test[v], paper.reading(f"{table}.{v}.p_value")) for v in variables}
 
 
-P_TABLE1 = _p_targets("table1", (
-    "age_years", "bdi_day0", "bai_day0", "madrs_day0", "fluoxetine_eq_mg", "ketamine_ng_ml_10min",
-    "ketamine_ng_ml_30min", "norketamine_ng_ml_10min", "norketamine_ng_ml_30min", "n_hospitalizations"))
-P_TABLE2 = _p_targets("table2", (
-    "age_years", "bdi_day0", "norketamine_ng_ml_10min", "norketamine_ng_ml_30min", "madrs_rel_change_day1",
-    "madrs_rel_change_day3", "madrs_rel_change_day7"))
+P_TABLE1 = _p_targets(
+    "table1",
+    (
+        "age_years",
+        "bdi_day0",
+        "bai_day0",
+        "madrs_day0",
+        "fluoxetine_eq_mg",
+        "ketamine_ng_ml_10min",
+        "ketamine_ng_ml_30min",
+        "norketamine_ng_ml_10min",
+        "norketamine_ng_ml_30min",
+        "n_hospitalizations",
+    ),
+)
+P_TABLE2 = _p_targets(
+    "table2",
+    (
+        "age_years",
+        "bdi_day0",
+        "norketamine_ng_ml_10min",
+        "norketamine_ng_ml_30min",
+        "madrs_rel_change_day1",
+        "madrs_rel_change_day3",
+        "madrs_rel_change_day7",
+    ),
+)
 
 
 def two_group_p(x: np.ndarray, y: np.ndarray, test: str) -> float:
@@ -344,7 +385,9 @@ def check_secondary(d: pd.DataFrame) -> list[str]:
     r, p = d["responder"], d["bzd_plus"]
     for table, spec, groups in (("TABLE1", P_TABLE1, (r, ~r)), ("TABLE2", P_TABLE2, (p, ~p))):
         for name, (test, reading) in spec.items():
-            pv = two_group_p(d.loc[groups[0], name].to_numpy(float), d.loc[groups[1], name].to_numpy(float), test)
+            pv = two_group_p(
+                d.loc[groups[0], name].to_numpy(float), d.loc[groups[1], name].to_numpy(float), test
+            )
             if not rounds_to(pv, reading):
                 bad.append(f"{table} {name} p {pv:.4f} vs {reading}")
     for visit in ("day3", "day7"):
@@ -363,14 +406,20 @@ def check_secondary(d: pd.DataFrame) -> list[str]:
     y = d[["madrs_day0", "madrs_day1", "madrs_day3", "madrs_day7"]].to_numpy(float)
     f = rm_anova_interaction_f(y, p.to_numpy())
     df1, df2 = paper.count("results.f_df1"), paper.count("results.f_df2")
-    if not (rounds_to(f, paper.reading("results.f")) and rounds_to(stats.f.sf(f, df1, df2), paper.reading("results.f_p"))):
+    if not (
+        rounds_to(f, paper.reading("results.f"))
+        and rounds_to(stats.f.sf(f, df1, df2), paper.reading("results.f_p"))
+    ):
         bad.append(f"F {f:.4f}")
     odds, p_or, ci_low = logistic_bzd_plus(d)
     # p = 0.03 and the CI's lower limit 1.2 are reached; OR 9.7 together with them is not
     # (Wald SE >= 1.10 with 1/12 vs 12/22 responders), the OR is the smallest found above 9.7
     printed_or = paper.number("results.or").value
-    if not (rounds_to(p_or, paper.reading("results.or_p")) and rounds_to(ci_low, paper.reading("results.or_ci_low"))
-            and printed_or < odds < 25):
+    if not (
+        rounds_to(p_or, paper.reading("results.or_p"))
+        and rounds_to(ci_low, paper.reading("results.or_ci_low"))
+        and printed_or < odds < 25
+    ):
         bad.append(f"logistic OR {odds:.2f} p {p_or:.4f} CI low {ci_low:.3f}")
     return bad
 

@@ -38,7 +38,9 @@ def test_bzd_users_and_doses_match_the_paper(patients):
     assert len(users) == 19
     assert users["responder"].astype(bool).sum() == 5
     assert users["bzd_drugs"].value_counts().to_dict() == {
-        "clonazepam": 13, "alprazolam": 5, "clonazepam+midazolam": 1,
+        "clonazepam": 13,
+        "alprazolam": 5,
+        "clonazepam+midazolam": 1,
     }
     assert round(users["diazepam_eq_mg"].min(), 1) == 3.8
     assert round(users["diazepam_eq_mg"].max(), 1) == 94.0
@@ -60,8 +62,11 @@ def test_every_output_is_labelled_synthetic_and_has_no_raw_ids(run_dir):
             continue
         blob = path.read_bytes()
         # whole identifiers only: "13-0009" is also part of the EudraCT number 2013-000952-17
-        leaked = [i for i in raw_ids
-                  if re.search(rb"(?<![0-9A-Za-z-])" + re.escape(i.encode()) + rb"(?![0-9])", blob)]
+        leaked = [
+            i
+            for i in raw_ids
+            if re.search(rb"(?<![0-9A-Za-z-])" + re.escape(i.encode()) + rb"(?![0-9])", blob)
+        ]
         assert not leaked, f"{rel} contains raw identifiers {leaked[:3]}"
         checked += 1
         if path.suffix not in (".parquet", ".csv") or rel.parts[0] == "ingest":
@@ -87,8 +92,15 @@ def test_ingest_report_counts_the_rows_of_the_raw_files(run_dir):
             n_rows = pyreadstat.read_sav(path, metadataonly=True)[1].number_rows
         else:  # ket2013 is the eCRF export: cp1250 with ';' (docs/data-contract.md)
             czech = row.study == "ket2013"
-            n_rows = len(pd.read_csv(path, sep=";" if czech else ",", encoding="cp1250" if czech else "utf-8",
-                                     dtype=str, keep_default_na=False))
+            n_rows = len(
+                pd.read_csv(
+                    path,
+                    sep=";" if czech else ",",
+                    encoding="cp1250" if czech else "utf-8",
+                    dtype=str,
+                    keep_default_na=False,
+                )
+            )
         assert row.rows_read == n_rows, row.file
         assert row.rows_quarantined == int((quarantine["file"] == row.file).sum()), row.file
         assert row.rows_accepted == row.rows_read - row.rows_quarantined

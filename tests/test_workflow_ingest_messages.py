@@ -31,16 +31,20 @@ def test_swapped_id_column_is_withheld_everywhere(tmp_path):
 
     config = yaml.safe_load((workdir / "config.yaml").read_text())
     config["synthetic"]["enabled"] = False
-    config["studies"] = {s: {"format": FORMAT_OF[s], "files": {r: str(p) for r, p in exports[s].items()}}
-                         for s in FORMAT_OF}
+    config["studies"] = {
+        s: {"format": FORMAT_OF[s], "files": {r: str(p) for r, p in exports[s].items()}} for s in FORMAT_OF
+    }
     (workdir / "mine.yaml").write_text(yaml.safe_dump(config))
-    proc = snakemake(workdir, "results/ingest/ket2013/part-0/subjects.parquet", "--configfile", "mine.yaml",
-                     check=False)
+    proc = snakemake(
+        workdir, "results/ingest/ket2013/part-0/subjects.parquet", "--configfile", "mine.yaml", check=False
+    )
     assert proc.returncode != 0
     line = next(s for s in proc.stderr.splitlines() if s.startswith("ERROR in rule ingest"))
     assert "hodnoceni.csv, row 1, column 'Celkové skóre', value withheld (looks like an identifier)" in line
-    texts = {"console": proc.stdout + proc.stderr,
-             "rule log": (workdir / "results/logs/ingest/ket2013/part-0.log").read_text()}
+    texts = {
+        "console": proc.stdout + proc.stderr,
+        "rule log": (workdir / "results/logs/ingest/ket2013/part-0.log").read_text(),
+    }
     texts.update({str(p): p.read_text() for p in (workdir / ".snakemake/log").glob("*.log")})
     assert len(texts) >= 3
     for where, text in texts.items():

@@ -73,8 +73,9 @@ def test_changing_the_key_reruns_every_ingest(fresh):
 
 def test_key_file_inside_results_is_refused(fresh):
     workdir, _ = fresh
-    proc = snakemake(workdir, "-n", "--config", "pseudonymization_key_file=results/key",
-                     key=None, check=False)
+    proc = snakemake(
+        workdir, "-n", "--config", "pseudonymization_key_file=results/key", key=None, check=False
+    )
     assert proc.returncode != 0
     assert "pseudonymization_key_file 'results/key' is inside results/" in _output(proc)
     assert not (workdir / "results/key").exists()
@@ -89,7 +90,9 @@ def test_yaml_syntax_error_in_config_yaml_names_file_and_line(fresh, tmp_path):
     (workdir / "config.yaml").write_text("\n".join(lines) + "\n")
     proc = snakemake(workdir, "-n", check=False)
     assert proc.returncode != 0
-    assert re.search(rf"config\.yaml, line \d+, column \d+: YAML syntax error.*line {n + 1}", _output(proc)), _output(proc)
+    assert re.search(
+        rf"config\.yaml, line \d+, column \d+: YAML syntax error.*line {n + 1}", _output(proc)
+    ), _output(proc)
 
 
 def test_unwritable_results_is_one_clear_line(fresh, tmp_path):
@@ -115,8 +118,10 @@ def test_unwritable_results_is_one_clear_line(fresh, tmp_path):
 def test_the_same_export_configured_twice_is_an_error_naming_both_studies(own_exports_run):
     _, _, _, first = own_exports_run
     assert first.returncode != 0
-    assert ("ERROR in rule cohort_merge: the same patient records appear in two studies (20 of study "
-            "ket2009b also in study ket2009;") in first.stderr
+    assert (
+        "ERROR in rule cohort_merge: the same patient records appear in two studies (20 of study "
+        "ket2009b also in study ket2009;"
+    ) in first.stderr
     assert "overlapping_studies" in first.stderr
 
 
@@ -139,7 +144,9 @@ def test_declared_overlap_counts_each_record_once(own_exports_run):
 def test_off_schedule_visit_is_counted_in_qc_and_on_the_console(own_exports_run):
     workdir, _, row, first = own_exports_run
     problems = pd.read_csv(workdir / "results/qc/soft_problems.csv")
-    assert problems[["study", "count", "example"]].values.tolist() == [["ket2013", 1, f"hodnoceni.csv row {row}"]]
+    assert problems[["study", "count", "example"]].values.tolist() == [
+        ["ket2013", 1, f"hodnoceni.csv row {row}"]
+    ]
     assert problems["kind"].iloc[0].startswith("off-schedule visit")
     assert "ingest ket2013: 1 soft problem(s) (off-schedule visit" in first.stderr
 

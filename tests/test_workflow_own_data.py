@@ -35,8 +35,7 @@ def user_config(workdir, exports, extra=None, name="my_study.yaml"):
     config = yaml.safe_load((workdir / "config.yaml").read_text())
     config["synthetic"]["enabled"] = False
     config["studies"] = {
-        s: {"format": FORMAT_OF[s], "files": {r: str(p) for r, p in exports[s].items()}}
-        for s in FORMAT_OF
+        s: {"format": FORMAT_OF[s], "files": {r: str(p) for r, p in exports[s].items()}} for s in FORMAT_OF
     }
     config["studies"].update(extra or {})
     path = workdir / name
@@ -48,8 +47,14 @@ def test_a_third_study_is_added_by_config_alone(workflow, exports, tmp_path):
     # a third study in the spss_wide format: another synthetic cohort's ket2009 part (other patients:
     # the same export configured twice is refused as duplicate records, tests/test_workflow_key_provenance.py)
     third = FORMATS["spss_wide"].write(generate_cohort(47, 20211231)["ket2009"], tmp_path / "ket2021")
-    cfg = user_config(workflow, exports, {"ket2021": {"format": "spss_wide", "files": {r: str(p) for r, p in third.items()}}})
-    snakemake(workflow, "results/cohort/patients.parquet", "--replace-workflow-config", "--configfile", cfg.name)
+    cfg = user_config(
+        workflow,
+        exports,
+        {"ket2021": {"format": "spss_wide", "files": {r: str(p) for r, p in third.items()}}},
+    )
+    snakemake(
+        workflow, "results/cohort/patients.parquet", "--replace-workflow-config", "--configfile", cfg.name
+    )
     patients = pd.read_parquet(workflow / "results/cohort/patients.parquet")
     assert patients["study"].value_counts().to_dict() == {"ket2013": 27, "ket2009": 20, "ket2021": 20}
     # the same raw ids in another study get other pseudonyms
@@ -68,18 +73,42 @@ def _edit_csv(path, encoding, old, new):
 
 CORRUPTIONS = {
     # name: (study, role, edit(path), expected fragments of the one-line error)
-    "unknown_drug": ("ket2009", "medication", lambda p: _edit_csv(p, "utf-8", ",venlafaxine,", ",venlafaxinum,"),
-                     ["medication_daily.csv", "row {row}", "'DRUG'", "'venlafaxinum'", "rule ingest"]),
-    "unknown_brand": ("ket2013", "prescriptions", lambda p: _edit_csv(p, "cp1250", "Neurol 0,25 mg", "Neurol 0,3 mg"),
-                      ["preskripce.csv", "row {row}", "Přípravek", "'Neurol 0,3 mg'", "rule ingest"]),
-    "score_out_of_range": ("ket2013", "ratings", lambda p: _edit_csv(p, "cp1250", ";MADRS;16\n", ";MADRS;96\n"),
-                           ["hodnoceni.csv", "row {row}", "Celkové skóre", "value 96", "0..60", "rule ingest"]),
-    "utf8_instead_of_cp1250": ("ket2013", "patients", lambda p: p.write_text(p.read_text(encoding="cp1250"), encoding="utf-8"),
-                               ["pacienti.csv", "rule ingest"]),
-    "missing_column": ("ket2009", "medication", lambda p: _edit_csv(p, "utf-8", "ID,DAY,DRUG,DOSE_MG,PRN", "ID,DAY,DRUG,DOSE,PRN"),
-                       ["medication_daily.csv", "DOSE_MG", "rule ingest"]),
-    "impossible_dose": ("ket2009", "medication", lambda p: _edit_csv(p, "utf-8", ",venlafaxine,75,", ",venlafaxine,-75,"),
-                        ["medication_daily.csv", "row {row}", "'DOSE_MG'", "-75", "rule ingest"]),
+    "unknown_drug": (
+        "ket2009",
+        "medication",
+        lambda p: _edit_csv(p, "utf-8", ",venlafaxine,", ",venlafaxinum,"),
+        ["medication_daily.csv", "row {row}", "'DRUG'", "'venlafaxinum'", "rule ingest"],
+    ),
+    "unknown_brand": (
+        "ket2013",
+        "prescriptions",
+        lambda p: _edit_csv(p, "cp1250", "Neurol 0,25 mg", "Neurol 0,3 mg"),
+        ["preskripce.csv", "row {row}", "Přípravek", "'Neurol 0,3 mg'", "rule ingest"],
+    ),
+    "score_out_of_range": (
+        "ket2013",
+        "ratings",
+        lambda p: _edit_csv(p, "cp1250", ";MADRS;16\n", ";MADRS;96\n"),
+        ["hodnoceni.csv", "row {row}", "Celkové skóre", "value 96", "0..60", "rule ingest"],
+    ),
+    "utf8_instead_of_cp1250": (
+        "ket2013",
+        "patients",
+        lambda p: p.write_text(p.read_text(encoding="cp1250"), encoding="utf-8"),
+        ["pacienti.csv", "rule ingest"],
+    ),
+    "missing_column": (
+        "ket2009",
+        "medication",
+        lambda p: _edit_csv(p, "utf-8", "ID,DAY,DRUG,DOSE_MG,PRN", "ID,DAY,DRUG,DOSE,PRN"),
+        ["medication_daily.csv", "DOSE_MG", "rule ingest"],
+    ),
+    "impossible_dose": (
+        "ket2009",
+        "medication",
+        lambda p: _edit_csv(p, "utf-8", ",venlafaxine,75,", ",venlafaxine,-75,"),
+        ["medication_daily.csv", "row {row}", "'DOSE_MG'", "-75", "rule ingest"],
+    ),
 }
 
 
@@ -92,7 +121,9 @@ def test_hard_errors_stop_the_run_with_one_clear_message(workflow, exports, tmp_
     row = edit(bad)
     files[study][role] = bad
     cfg = user_config(workflow, files, name=f"bad_{name}.yaml")
-    proc = snakemake(workflow, f"results/ingest/{study}/part-0/subjects.parquet", "--configfile", cfg.name, check=False)
+    proc = snakemake(
+        workflow, f"results/ingest/{study}/part-0/subjects.parquet", "--configfile", cfg.name, check=False
+    )
     assert proc.returncode != 0
     line = next((s for s in proc.stderr.splitlines() if s.startswith("ERROR in rule ingest")), None)
     assert line is not None, proc.stderr[-3000:]

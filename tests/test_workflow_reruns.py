@@ -26,8 +26,9 @@ def digest(root):
 
 
 def mtimes(root):
-    return {str(p.relative_to(root)): p.stat().st_mtime_ns
-            for p in (root / "results").rglob("*") if p.is_file()}
+    return {
+        str(p.relative_to(root)): p.stat().st_mtime_ns for p in (root / "results").rglob("*") if p.is_file()
+    }
 
 
 def changed(before, after):
@@ -53,7 +54,7 @@ def planned(workdir, *args, package=None):
     text = proc.stdout + proc.stderr
     if "Nothing to be done" in text:
         return {}, text
-    table = text[text.index("Job stats:"):]
+    table = text[text.index("Job stats:") :]
     jobs = {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
     jobs.pop("total", None)
     return jobs, text
@@ -62,8 +63,12 @@ def planned(workdir, *args, package=None):
 def _start_and_interrupt(workdir, sig, after):
     """Start the default run and send ``sig`` once the folder ``after`` exists."""
     proc = subprocess.Popen(
-        [*SNAKEMAKE, "--cores", "2", "--profile", "profiles/default"], cwd=workdir, env=run_env(),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        [*SNAKEMAKE, "--cores", "2", "--profile", "profiles/default"],
+        cwd=workdir,
+        env=run_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 300
     while not (workdir / after).exists() and time.monotonic() < deadline:
@@ -154,8 +159,9 @@ def test_make_run_rebuilds_the_report_only_when_a_result_changed(full_run, tmp_p
     os.utime(report, (now - 1, now - 1))  # the results are older still (the run before)
 
     def up_to_date():
-        proc = subprocess.run(["make", "-q", "results/report.html", f"VENV={venv}"], cwd=workdir,
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            ["make", "-q", "results/report.html", f"VENV={venv}"], cwd=workdir, capture_output=True, text=True
+        )
         return proc.returncode == 0
 
     assert up_to_date()

@@ -95,8 +95,14 @@ def test_an_sdtm_hard_error_stops_the_run_with_one_clear_message(run, tmp_path):
     sdtm.write_xpt(cm, bad, "CM")
     study = dict(config["studies"]["trial3"], files={**config["studies"]["trial3"]["files"], "cm": str(bad)})
     (workdir / "bad_sdtm.yaml").write_text(yaml.safe_dump({**config, "studies": {"bad3": study}}))
-    proc = snakemake(workdir, "results/ingest/bad3/part-0/subjects.parquet", "--configfile", "bad_sdtm.yaml",
-                     "--replace-workflow-config", check=False)
+    proc = snakemake(
+        workdir,
+        "results/ingest/bad3/part-0/subjects.parquet",
+        "--configfile",
+        "bad_sdtm.yaml",
+        "--replace-workflow-config",
+        check=False,
+    )
     assert proc.returncode != 0
     line = next((x for x in proc.stderr.splitlines() if x.startswith("ERROR in rule ingest")), None)
     assert line is not None, proc.stderr[-3000:]

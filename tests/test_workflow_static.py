@@ -44,7 +44,10 @@ def test_config_validates_against_schema_and_enum_lists_every_format():
 def test_snakemake_lint_is_clean():
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "--lint", "--cores", "1"],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Congratulations" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
@@ -53,7 +56,10 @@ def test_snakemake_lint_is_clean():
 def test_snakefmt_clean():
     proc = subprocess.run(
         [str(Path(sys.executable).parent / "snakefmt"), "--check", "Snakefile", "rules"],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -79,7 +85,9 @@ def test_every_schema_key_has_a_description_and_the_config_yaml_default():
         assert sub.get("description", "").strip(), f"{name}: no description"
         if fixed:  # keys at fixed places: the default is config.yaml's value (one truth, checked)
             assert "default" in sub, f"{name}: no default"
-            assert sub["default"] == value, f"{name}: schema default {sub['default']!r} != config.yaml {value!r}"
+            assert sub["default"] == value, (
+                f"{name}: schema default {sub['default']!r} != config.yaml {value!r}"
+            )
 
 
 def test_make_run_checks_and_passes_your_config(tmp_path):
@@ -87,7 +95,10 @@ def test_make_run_checks_and_passes_your_config(tmp_path):
     it, and the run, its report and the dry run all use f and ARGS."""
     out = subprocess.run(
         ["make", "-n", "-B", "run", "dry-run", "CONFIG=my_study.yaml", "ARGS=--replace-workflow-config"],
-        cwd=REPO, capture_output=True, text=True, check=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     lines = out.splitlines()
     check = next(i for i, line in enumerate(lines) if "ketamine_bzd.yaml_check my_study.yaml" in line)

@@ -44,10 +44,16 @@ def copy_workflow(dest: Path, small: bool = True) -> Path:
 
     ``small``: merge tests/config-test.yaml into the copy's config.yaml.
     """
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=REPO, check=True, capture_output=True,
-    ).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+            cwd=REPO,
+            check=True,
+            capture_output=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for rel in filter(None, listed):
         src = REPO / rel
         target = dest / rel
@@ -79,8 +85,14 @@ def run_env(package: Path | None = None, key: str | None = "test-key", **extra: 
     return env
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900,
-              key: str | None = "test-key", package: Path | None = None):
+def snakemake(
+    workdir: Path,
+    *args: str,
+    check: bool = True,
+    timeout: int = 900,
+    key: str | None = "test-key",
+    package: Path | None = None,
+):
     """``snakemake --cores 2 --profile profiles/default ARGS`` in ``workdir``.
 
     ``key=None`` runs without KETAMINE_BZD_KEY. ``package``: folder put on PYTHONPATH (default:
@@ -89,7 +101,11 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900,
     env = run_env(package, key)
     proc = subprocess.run(
         [*SNAKEMAKE, "--cores", "2", "--profile", "profiles/default", *args],
-        cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout,
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")

@@ -86,8 +86,10 @@ def add_groups(patients: pd.DataFrame, cutoff_mg: float) -> pd.DataFrame:
     dose = patients["diazepam_eq_mg"]
     if dose.isna().any():
         ids = patients.loc[dose.isna(), "patient_id"].tolist() if "patient_id" in patients else []
-        raise ValueError(f"diazepam_eq_mg missing for {int(dose.isna().sum())} patient(s) {ids[:5]}: "
-                         "BZD+/BZD- cannot be assigned")
+        raise ValueError(
+            f"diazepam_eq_mg missing for {int(dose.isna().sum())} patient(s) {ids[:5]}: "
+            "BZD+/BZD- cannot be assigned"
+        )
     out = patients.copy()
     out["bzd_plus"] = d.bzd_high_dose(dose, cutoff_mg).astype(bool)
     out["bzd_group"] = np.where(out["bzd_plus"], BZD_PLUS, BZD_MINUS)
@@ -175,13 +177,23 @@ def roc(patients: pd.DataFrame, settings: AnalysisSettings) -> tuple[dict, pd.Da
         data = patients if subset is None else patients[patients[subset].astype(bool)]
         try:
             res = roc_from_frame(
-                patients, "diazepam_eq_mg", "responder", positive=False, subset=subset,
-                population=pop, alpha=settings.alpha, n_boot=settings.bootstrap_n,
+                patients,
+                "diazepam_eq_mg",
+                "responder",
+                positive=False,
+                subset=subset,
+                population=pop,
+                alpha=settings.alpha,
+                n_boot=settings.bootstrap_n,
                 seed=settings.bootstrap_seed,
             )
         except ValueError as err:
-            blocks[pop] = {"population": pop, "estimable": False, "error": str(err),
-                           "warnings": [f"ROC not computed: {err}"]}
+            blocks[pop] = {
+                "population": pop,
+                "estimable": False,
+                "error": str(err),
+                "warnings": [f"ROC not computed: {err}"],
+            }
             continue
         block = {"estimable": True, **res.to_dict()}
         block["at_configured_cutoff"] = operating_point(data, settings.bzd_cutoff_mg, settings.alpha)
@@ -208,10 +220,17 @@ def roc(patients: pd.DataFrame, settings: AnalysisSettings) -> tuple[dict, pd.Da
 
 def response(patients: pd.DataFrame, settings: AnalysisSettings) -> dict:
     """Response rate in BZD+ vs BZD- (Fisher) and BZD use in responders vs nonresponders."""
-    by_group = response_by_group(patients, "bzd_group", "responder", groups=[BZD_PLUS, BZD_MINUS],
-                                 event=True, alpha=settings.alpha)
-    use = response_by_group(patients, "response_group", "bzd_user", groups=[RESPONDERS, NONRESPONDERS],
-                            event=True, alpha=settings.alpha)
+    by_group = response_by_group(
+        patients, "bzd_group", "responder", groups=[BZD_PLUS, BZD_MINUS], event=True, alpha=settings.alpha
+    )
+    use = response_by_group(
+        patients,
+        "response_group",
+        "bzd_user",
+        groups=[RESPONDERS, NONRESPONDERS],
+        event=True,
+        alpha=settings.alpha,
+    )
     out = {
         "bzd_cutoff_mg": settings.bzd_cutoff_mg,
         "response_by_bzd_group": by_group.to_dict(),
@@ -225,8 +244,13 @@ def _logistic_block(frame: pd.DataFrame, predictors: list[str], focus: str, alph
     try:
         res = fit_logistic(frame, "responder", predictors, event=False, focus=focus, alpha=alpha)
     except ValueError as err:
-        return {"estimable": False, "error": str(err), "predictors": predictors, "focus": focus,
-                "warnings": [f"model not fitted: {err}"]}
+        return {
+            "estimable": False,
+            "error": str(err),
+            "predictors": predictors,
+            "focus": focus,
+            "warnings": [f"model not fitted: {err}"],
+        }
     return {"estimable": True, **res.to_dict()}
 
 
@@ -258,7 +282,9 @@ def logistic(patients: pd.DataFrame, settings: AnalysisSettings) -> dict:
         "covariates": cov,
         "bzd_cutoff_mg": settings.bzd_cutoff_mg,
         "bzd_plus_adjusted": _logistic_block(patients, ["bzd_plus", *cov], "bzd_plus", settings.alpha),
-        "dose_continuous": _logistic_block(patients, ["diazepam_eq_mg", *cov], "diazepam_eq_mg", settings.alpha),
+        "dose_continuous": _logistic_block(
+            patients, ["diazepam_eq_mg", *cov], "diazepam_eq_mg", settings.alpha
+        ),
         "dose_correlation_day7": dose_correlation(patients),
     }
     out["warnings"] = collect_warnings({k: v for k, v in out.items() if isinstance(v, dict)})
@@ -286,24 +312,43 @@ def repeated_measures(patients: pd.DataFrame, settings: AnalysisSettings) -> tup
     ``analysis = "relative_change_t_test"`` (Student t test and Hedges' g of the relative MADRS
     change at days 1, 3 and 7, as Table 2 and the Results' g = 0.67 / 0.78)."""
     groups = [BZD_PLUS, BZD_MINUS]
-    kw = dict(subject="patient_id", group="bzd_group", columns=MADRS_COLUMNS, groups=groups,
-              times=list(MADRS_VISITS))
+    kw = dict(
+        subject="patient_id",
+        group="bzd_group",
+        columns=MADRS_COLUMNS,
+        groups=groups,
+        times=list(MADRS_VISITS),
+    )
     rm = _estimable("RM-ANOVA", lambda: rm_anova(patients, dv="madrs", alpha=settings.alpha, **kw).to_dict())
     try:
         se = simple_effects(patients, alpha=settings.alpha, **kw)
     except ValueError as err:  # e.g. a group without a complete patient: every visit undefined
-        se = pd.DataFrame({"time": list(MADRS_VISITS), "group_1": BZD_PLUS, "group_2": BZD_MINUS,
-                           "warnings": f"not estimable: {err}"})
+        se = pd.DataFrame(
+            {
+                "time": list(MADRS_VISITS),
+                "group_1": BZD_PLUS,
+                "group_2": BZD_MINUS,
+                "warnings": f"not estimable: {err}",
+            }
+        )
     se.insert(0, "analysis", "simple_effect_madrs")
     se.insert(1, "variable", [f"madrs_{t}" for t in se["time"]])
-    tt = group_difference_tests(patients, "bzd_group", REL_CHANGE_COLUMNS, groups=groups,
-                                alpha=settings.alpha, ci_method=settings.effect_size_ci)
+    tt = group_difference_tests(
+        patients,
+        "bzd_group",
+        REL_CHANGE_COLUMNS,
+        groups=groups,
+        alpha=settings.alpha,
+        ci_method=settings.effect_size_ci,
+    )
     tt.insert(0, "analysis", "relative_change_t_test")
     tt.insert(1, "time", [c.rsplit("_", 1)[1] for c in tt["variable"]])
     tt["p_bonferroni"] = np.nan
     posthoc = pd.concat([se, tt], ignore_index=True)
     posthoc["warnings"] = posthoc.pop("warnings").fillna("")
-    mm = _estimable("mixed model", lambda: mixed_model(patients, dv="madrs", alpha=settings.alpha, **kw).to_dict())
+    mm = _estimable(
+        "mixed model", lambda: mixed_model(patients, dv="madrs", alpha=settings.alpha, **kw).to_dict()
+    )
     rm = {"bzd_cutoff_mg": settings.bzd_cutoff_mg, **rm}
     mm = {"bzd_cutoff_mg": settings.bzd_cutoff_mg, **mm}
     return to_jsonable(rm), posthoc, to_jsonable(mm)
@@ -316,12 +361,26 @@ def mmrm_analysis(patients: pd.DataFrame, settings: AnalysisSettings) -> dict:
     (e.g. a group without any patient at a visit) gives ``estimable: false`` and the reason."""
     follow_up = [f"madrs_{v}" for v in d.FOLLOW_UP_VISITS]
     try:
-        res = mmrm(patients, subject="patient_id", group="bzd_group", baseline="madrs_day0", columns=follow_up,
-                   groups=[BZD_PLUS, BZD_MINUS], visits=list(d.FOLLOW_UP_VISITS), dv="madrs_change_from_baseline",
-                   alpha=settings.alpha)
+        res = mmrm(
+            patients,
+            subject="patient_id",
+            group="bzd_group",
+            baseline="madrs_day0",
+            columns=follow_up,
+            groups=[BZD_PLUS, BZD_MINUS],
+            visits=list(d.FOLLOW_UP_VISITS),
+            dv="madrs_change_from_baseline",
+            alpha=settings.alpha,
+        )
     except ValueError as err:
-        return to_jsonable({"bzd_cutoff_mg": settings.bzd_cutoff_mg, "estimable": False, "error": str(err),
-                            "warnings": [f"MMRM not fitted: {err}"]})
+        return to_jsonable(
+            {
+                "bzd_cutoff_mg": settings.bzd_cutoff_mg,
+                "estimable": False,
+                "error": str(err),
+                "warnings": [f"MMRM not fitted: {err}"],
+            }
+        )
     return to_jsonable({"bzd_cutoff_mg": settings.bzd_cutoff_mg, "estimable": True, **res.to_dict()})
 
 
@@ -343,7 +402,13 @@ def cohort_facts(patients: pd.DataFrame) -> dict[str, float]:
     facts: dict[str, float] = {"n_patients": n, "n_female": int((p["sex"] == "F").sum())}
     facts["pct_female"] = 100 * facts["n_female"] / n
     facts["age_min"], facts["age_max"] = float(p["age_years"].min()), float(p["age_years"].max())
-    for col in ("age_years", "madrs_day0", "mdd_duration_years", "episode_duration_weeks", "fluoxetine_eq_mg"):
+    for col in (
+        "age_years",
+        "madrs_day0",
+        "mdd_duration_years",
+        "episode_duration_weeks",
+        "fluoxetine_eq_mg",
+    ):
         facts[f"{col}_mean"], facts[f"{col}_sd"] = _mean_sd(p[col])
     for kind in ("monotherapy", "combination"):
         facts[f"n_{kind}"] = int((p["ad_therapy"] == kind).sum())
@@ -376,14 +441,30 @@ def cohort_facts(patients: pd.DataFrame) -> dict[str, float]:
         mentions = p["antidepressants"].fillna("").str.split("+").explode()
         mentions = mentions[mentions != ""]
         share = mentions.value_counts() / len(mentions) * 100 if len(mentions) else pd.Series(dtype=float)
-        facts["pct_ad_sertraline_escitalopram"] = float(share.get("sertraline", 0) + share.get("escitalopram", 0))
+        facts["pct_ad_sertraline_escitalopram"] = float(
+            share.get("sertraline", 0) + share.get("escitalopram", 0)
+        )
         facts["pct_ad_venlafaxine"] = float(share.get("venlafaxine", 0))
         facts["pct_ad_mirtazapine"] = float(share.get("mirtazapine", 0))
     return facts
 
 
 __all__ = [
-    "AnalysisSettings", "add_groups", "collect_warnings", "comparison_table", "table_markdown",
-    "operating_point", "roc", "response", "logistic", "dose_correlation", "repeated_measures", "mmrm_analysis",
-    "cohort_facts", "BZD_PLUS", "BZD_MINUS", "RESPONDERS", "NONRESPONDERS",
+    "AnalysisSettings",
+    "add_groups",
+    "collect_warnings",
+    "comparison_table",
+    "table_markdown",
+    "operating_point",
+    "roc",
+    "response",
+    "logistic",
+    "dose_correlation",
+    "repeated_measures",
+    "mmrm_analysis",
+    "cohort_facts",
+    "BZD_PLUS",
+    "BZD_MINUS",
+    "RESPONDERS",
+    "NONRESPONDERS",
 ]

@@ -68,10 +68,7 @@ SUBJECTS_SCHEMA = pa.DataFrameSchema(
         "patient_id": pa.Column(str, unique=True),
         "study": pa.Column(str),
         "sex": pa.Column(str, pa.Check.isin(["F", "M"])),
-        **{
-            c: pa.Column(float, _in_range(lo, hi), nullable=True)
-            for c, (lo, hi) in SUBJECT_RANGES.items()
-        },
+        **{c: pa.Column(float, _in_range(lo, hi), nullable=True) for c, (lo, hi) in SUBJECT_RANGES.items()},
         # may be missing: an SDTM study without SUPPDM does not record it
         "episode": pa.Column(str, pa.Check.isin(["first", "recurrent"]), nullable=True),
         **{c: pa.Column(float, pa.Check.ge(0), nullable=True) for c in PK_COLUMNS},

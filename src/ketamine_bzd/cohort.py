@@ -40,9 +40,7 @@ def merge(studies: list[StudyTables]) -> StudyTables:
     subjects = pd.concat([s.subjects for s in studies], ignore_index=True)
     dup = subjects["patient_id"].duplicated()
     if dup.any():
-        raise ValueError(
-            f"patient {subjects.loc[dup, 'patient_id'].iloc[0]} appears in more than one study"
-        )
+        raise ValueError(f"patient {subjects.loc[dup, 'patient_id'].iloc[0]} appears in more than one study")
     return StudyTables(
         study="+".join(s.study for s in studies),
         subjects=subjects,
@@ -78,8 +76,9 @@ def _drug_list(med: pd.DataFrame, ids: pd.Index) -> pd.Series:
     bit = pd.Series(np.left_shift(1, np.arange(len(names)).astype(dtype)), index=names)
     masks = bit.reindex(pairs["drug"]).to_numpy()
     per_patient = pd.Series(masks, index=pairs["patient_id"].to_numpy()).groupby(level=0).sum()
-    spelled = {m: "+".join(names[[(m >> i) & 1 == 1 for i in range(len(names))]])
-               for m in per_patient.unique()}
+    spelled = {
+        m: "+".join(names[[(m >> i) & 1 == 1 for i in range(len(names))]]) for m in per_patient.unique()
+    }
     return per_patient.map(spelled).reindex(ids).fillna("").astype(str)
 
 
@@ -91,16 +90,30 @@ def derive(merged: StudyTables, medication_daily: pd.DataFrame, settings: Cohort
     wide.columns = [f"{scale}_{visit}" for scale, visit in wide.columns]
     wide = wide.reindex(index=ids, columns=[f"{s}_{v}" for s in SCALES for v in VISITS])
 
-    out = subjects[["study", "sex", "age_years", "weight_kg", "mdd_duration_years",
-                    "episode_duration_weeks", "n_hospitalizations", "episode"]].join(wide)
+    out = subjects[
+        [
+            "study",
+            "sex",
+            "age_years",
+            "weight_kg",
+            "mdd_duration_years",
+            "episode_duration_weeks",
+            "n_hospitalizations",
+            "episode",
+        ]
+    ].join(wide)
     lo, hi = settings.dose_window
     med_window = medication_daily[medication_daily["study_day"].between(lo, hi)]
     bzd = medication_daily[medication_daily["drug_class"] == "bzd"]
     ad = med_window[med_window["drug_class"] == "ad"]
 
     out["diazepam_eq_mg"] = d.dose_exposure(medication_daily, ids, "diazepam_eq_mg", settings.dose_window)
-    out["diazepam_eq_max_mg"] = d.dose_exposure(medication_daily, ids, "diazepam_eq_mg", settings.dose_window, "max")
-    out["diazepam_eq_baseline_mg"] = d.dose_exposure(medication_daily, ids, "diazepam_eq_mg", (lo, lo), "first")
+    out["diazepam_eq_max_mg"] = d.dose_exposure(
+        medication_daily, ids, "diazepam_eq_mg", settings.dose_window, "max"
+    )
+    out["diazepam_eq_baseline_mg"] = d.dose_exposure(
+        medication_daily, ids, "diazepam_eq_mg", (lo, lo), "first"
+    )
     out["bzd_user"] = d.bzd_user(medication_daily, ids, settings.user_max_days_per_week)
     out["bzd_any_use"] = pd.Series(ids.isin(bzd["patient_id"].unique()), index=ids)
     out["bzd_as_needed_only"] = out["bzd_any_use"] & ~out["bzd_user"]
@@ -120,19 +133,27 @@ def derive(merged: StudyTables, medication_daily: pd.DataFrame, settings: Cohort
         out[f"{col}_status"] = subjects[f"{col}_status"]
     patients = out.reset_index().sort_values(["study", "patient_id"], ignore_index=True)
 
-    visits = merged.ratings.merge(
-        patients[["patient_id"]], on="patient_id", validate="many_to_one"
-    )
+    visits = merged.ratings.merge(patients[["patient_id"]], on="patient_id", validate="many_to_one")
     base = visits[visits["visit"] == "day0"].set_index(["patient_id", "scale"])["score"]
-    visits["baseline_score"] = base.reindex(pd.MultiIndex.from_frame(visits[["patient_id", "scale"]])).to_numpy()
+    visits["baseline_score"] = base.reindex(
+        pd.MultiIndex.from_frame(visits[["patient_id", "scale"]])
+    ).to_numpy()
     visits["rel_change"] = d.relative_change(visits["baseline_score"], visits["score"])
     visits = visits.sort_values(["study", "patient_id", "scale", "study_day"], ignore_index=True)
     return Cohort(patients=patients, visits=visits, medication_daily=medication_daily)
 
 
 # the columns of ``patients`` that ``summarize`` reads
-SUMMARY_INPUT_COLUMNS = ["study", "sex", "responder", "bzd_user", "bzd_as_needed_only",
-                         "diazepam_eq_mg", "ad_therapy", "episode"]
+SUMMARY_INPUT_COLUMNS = [
+    "study",
+    "sex",
+    "responder",
+    "bzd_user",
+    "bzd_as_needed_only",
+    "diazepam_eq_mg",
+    "ad_therapy",
+    "episode",
+]
 
 
 def summarize(patients: pd.DataFrame) -> pd.DataFrame:
@@ -148,8 +169,12 @@ def summarize(patients: pd.DataFrame) -> pd.DataFrame:
             "n_bzd_users": int(p["bzd_user"].sum()),
             "n_bzd_as_needed_only": int(p["bzd_as_needed_only"].sum()),
             "n_users_responders": int(users["responder"].sum()),
-            "users_diazepam_eq_mg_min": round(float(users["diazepam_eq_mg"].min()), 4) if len(users) else None,
-            "users_diazepam_eq_mg_max": round(float(users["diazepam_eq_mg"].max()), 4) if len(users) else None,
+            "users_diazepam_eq_mg_min": round(float(users["diazepam_eq_mg"].min()), 4)
+            if len(users)
+            else None,
+            "users_diazepam_eq_mg_max": round(float(users["diazepam_eq_mg"].max()), 4)
+            if len(users)
+            else None,
             "n_monotherapy": int((p["ad_therapy"] == "monotherapy").sum()),
             "n_combination": int((p["ad_therapy"] == "combination").sum()),
             "n_first_episode": int((p["episode"] == "first").sum()),

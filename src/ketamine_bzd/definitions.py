@@ -38,9 +38,7 @@ def responder(
     never silently a nonresponder. Returns a nullable boolean Series.
     """
     base = patients[f"{scale}_day0"]
-    changes = pd.concat(
-        {v: relative_change(base, patients[f"{scale}_{v}"]) for v in visits}, axis=1
-    )
+    changes = pd.concat({v: relative_change(base, patients[f"{scale}_{v}"]) for v in visits}, axis=1)
     hit = (changes >= min_reduction - 1e-12).any(axis=1)
     unknown = ~hit & changes.isna().any(axis=1)
     out = pd.Series(hit, index=patients.index, dtype="boolean")
@@ -112,4 +110,3 @@ def bzd_user(
         days = bzd[bzd["study_day"].between(lo, hi)].groupby("patient_id")["study_day"].nunique()
         user |= days.reindex(patient_ids, fill_value=0) > max_days_per_week
     return user
-

@@ -66,8 +66,11 @@ def load_table(path: str | Path, name: str | None = None) -> EquivalenceTable:
     for r in rows:
         if (r["reference_drug"], r["reference_mg"]) != (ref_drug, ref_mg):
             raise ResourceError(
-                path, f"rows use more than one reference dose ({ref_mg:g} mg {ref_drug} in the "
-                f"first row)", row=r["_row"], column="reference_mg", value=r["reference_mg"],
+                path,
+                f"rows use more than one reference dose ({ref_mg:g} mg {ref_drug} in the first row)",
+                row=r["_row"],
+                column="reference_mg",
+                value=r["reference_mg"],
             )
     return EquivalenceTable(
         name=name or path.stem,

@@ -42,11 +42,7 @@ def contains_identifier(value, identifiers: Collection[str]) -> bool:
     text = str(value).strip()
     if text in identifiers:
         return True
-    return any(
-        re.search(rf"(?<![0-9A-Za-z]){re.escape(i)}(?![0-9A-Za-z])", text)
-        for i in identifiers
-        if i
-    )
+    return any(re.search(rf"(?<![0-9A-Za-z]){re.escape(i)}(?![0-9A-Za-z])", text) for i in identifiers if i)
 
 
 def scrub(text: str, identifiers: Collection[str]) -> str:
@@ -165,8 +161,11 @@ class Quarantine:
         frame = pd.DataFrame(self.records, columns=QUARANTINE_COLUMNS).astype({"row": "int64"})
         if self.identifiers and len(frame):
             hidden = frame["value"].map(
-                lambda v: isinstance(v, str) and not PSEUDONYM_SHAPE.match(v)
-                and contains_identifier(v, self.identifiers)
+                lambda v: (
+                    isinstance(v, str)
+                    and not PSEUDONYM_SHAPE.match(v)
+                    and contains_identifier(v, self.identifiers)
+                )
             )
             frame.loc[hidden, "value"] = WITHHELD
         return frame

@@ -53,9 +53,22 @@ def label_data_source(fig, data_source: str) -> None:
     """Footer with the data source; a diagonal "SYNTHETIC DATA" mark for synthetic data."""
     fig.text(0.01, 0.005, f"Data: {data_source}", fontsize=6, color="0.35", ha="left", va="bottom")
     if is_synthetic(data_source):
-        fig.text(0.5, 0.5, "SYNTHETIC DATA", fontsize=40, color="red", alpha=0.18, ha="center", va="center",
-                 rotation=30, fontweight="bold", zorder=100)
-        fig.text(0.99, 0.995, "SYNTHETIC DATA", fontsize=8, color="red", ha="right", va="top", fontweight="bold")
+        fig.text(
+            0.5,
+            0.5,
+            "SYNTHETIC DATA",
+            fontsize=40,
+            color="red",
+            alpha=0.18,
+            ha="center",
+            va="center",
+            rotation=30,
+            fontweight="bold",
+            zorder=100,
+        )
+        fig.text(
+            0.99, 0.995, "SYNTHETIC DATA", fontsize=8, color="red", ha="right", va="top", fontweight="bold"
+        )
 
 
 def save(fig, stem: str | Path, dpi: int) -> list[Path]:
@@ -67,8 +80,6 @@ def save(fig, stem: str | Path, dpi: int) -> list[Path]:
     fig.savefig(paths[1], dpi=dpi, metadata=PDF_METADATA)
     plt.close(fig)
     return paths
-
-
 
 
 def estimable(x) -> bool:
@@ -116,17 +127,39 @@ def roc_figure(coordinates: pd.DataFrame, roc: dict, data_source: str):
             tpr = c["sensitivity"].to_numpy()[::-1]
             lo = c["sensitivity_ci_low"].to_numpy()[::-1]
             hi = c["sensitivity_ci_high"].to_numpy()[::-1]
-            ax.fill_between(fpr, lo, hi, step="post", color="0.6", alpha=0.3, lw=0,
-                            label="95 % CI of sensitivity (Clopper-Pearson)")
+            ax.fill_between(
+                fpr,
+                lo,
+                hi,
+                step="post",
+                color="0.6",
+                alpha=0.3,
+                lw=0,
+                label="95 % CI of sensitivity (Clopper-Pearson)",
+            )
             ax.step(fpr, tpr, where="post", color="black", lw=1.4, label="empirical ROC")
             if estimable(block["specificity"]) and estimable(block["sensitivity"]):
-                ax.plot(1 - block["specificity"], block["sensitivity"], "o", color="#1b7837", ms=7,
-                        label=f"Youden criterion >{fmt_number(block['cutoff_mg'])} mg")
+                ax.plot(
+                    1 - block["specificity"],
+                    block["sensitivity"],
+                    "o",
+                    color="#1b7837",
+                    ms=7,
+                    label=f"Youden criterion >{fmt_number(block['cutoff_mg'])} mg",
+                )
             cut = block.get("at_configured_cutoff")
             if cut and estimable(cut["specificity"]) and estimable(cut["sensitivity"]):
-                ax.plot(1 - cut["specificity"], cut["sensitivity"], "s", mfc="none", mec="#b2182b", ms=10, mew=1.5,
-                        label=f"cut-off {cut['criterion']} mg: sens {100 * cut['sensitivity']:.1f} %, "
-                              f"spec {100 * cut['specificity']:.1f} %")
+                ax.plot(
+                    1 - cut["specificity"],
+                    cut["sensitivity"],
+                    "s",
+                    mfc="none",
+                    mec="#b2182b",
+                    ms=10,
+                    mew=1.5,
+                    label=f"cut-off {cut['criterion']} mg: sens {100 * cut['sensitivity']:.1f} %, "
+                    f"spec {100 * cut['specificity']:.1f} %",
+                )
             ci = block.get("auc_ci_exact") or (None, None)
             ax.set_title(
                 f"{'all patients' if pop == 'all' else 'BZD users'} "
@@ -155,8 +188,14 @@ def mean_ci(x: pd.Series, alpha: float = 0.05) -> tuple[float, float, float, int
     return m, m - h, m + h, n
 
 
-def madrs_course_figure(patients: pd.DataFrame, posthoc: pd.DataFrame, data_source: str,
-                        groups=("BZD+", "BZD-"), cutoff_mg: float = 8.0, alpha: float = 0.05):
+def madrs_course_figure(
+    patients: pd.DataFrame,
+    posthoc: pd.DataFrame,
+    data_source: str,
+    groups=("BZD+", "BZD-"),
+    cutoff_mg: float = 8.0,
+    alpha: float = 0.05,
+):
     """Figure 2: MADRS mean and 95 % CI per visit and BZD group (visits at their days)."""
     visits = {"day0": 0, "day1": 1, "day3": 3, "day7": 7}
     se = posthoc[posthoc["analysis"] == "simple_effect_madrs"].set_index("time")
@@ -171,43 +210,81 @@ def madrs_course_figure(patients: pd.DataFrame, posthoc: pd.DataFrame, data_sour
             lo = np.array([r[1] for r in rows])
             hi = np.array([r[2] for r in rows])
             desc = f"> {cutoff_mg:g} mg" if g == "BZD+" else f"0-{cutoff_mg:g} mg"
-            ax.errorbar(x, m, yerr=[m - lo, hi - m], marker="o", ms=4, capsize=3, lw=1.3,
-                        color=GROUP_COLOURS.get(g), label=f"{g} ({desc} DZ eq., n = {len(sub)})")
+            ax.errorbar(
+                x,
+                m,
+                yerr=[m - lo, hi - m],
+                marker="o",
+                ms=4,
+                capsize=3,
+                lw=1.3,
+                color=GROUP_COLOURS.get(g),
+                label=f"{g} ({desc} DZ eq., n = {len(sub)})",
+            )
         top = ax.get_ylim()[1]
         for v, day in visits.items():
             if v in se.index:
                 p = se.loc[v, "p_bonferroni"]
                 text = f"p {NOT_ESTIMABLE}" if not estimable(p) else "p<0.001" if p < 0.001 else f"p={p:.2f}"
-                ax.text(day, top, text, ha="right" if day == 0 else "left" if day == 1 else "center",
-                        va="bottom", fontsize=7)
-        ax.text(1.0, -0.16, "p: BZD+ vs BZD- at the visit, Bonferroni over the 4 visits", transform=ax.transAxes,
-                ha="right", fontsize=6, color="0.3")
+                ax.text(
+                    day,
+                    top,
+                    text,
+                    ha="right" if day == 0 else "left" if day == 1 else "center",
+                    va="bottom",
+                    fontsize=7,
+                )
+        ax.text(
+            1.0,
+            -0.16,
+            "p: BZD+ vs BZD- at the visit, Bonferroni over the 4 visits",
+            transform=ax.transAxes,
+            ha="right",
+            fontsize=6,
+            color="0.3",
+        )
         ax.set_xticks(list(visits.values()), ["baseline", "day 1", "day 3", "day 7"])
         ax.set_xlabel("visit (days after the infusion; baseline = day before)")
         ax.set_ylabel("MADRS (mean, 95 % CI)")
         # best free corner: a fixed one covered the BZD+ CI at day 1 on the default cohort
         ax.legend(loc="best", fontsize=7, frameon=False)
-        ax.set_title("Figure 2. MADRS after a single ketamine infusion by BZD dose group", fontsize=9.5, pad=16)
+        ax.set_title(
+            "Figure 2. MADRS after a single ketamine infusion by BZD dose group", fontsize=9.5, pad=16
+        )
         fig.tight_layout(rect=(0, 0.03, 1, 1))
         label_data_source(fig, data_source)
     return fig
 
 
-def dose_response_figure(patients: pd.DataFrame, data_source: str, cutoff_mg: float = 8.0,
-                         correlation: dict | None = None, column: str = "madrs_rel_change_day7"):
+def dose_response_figure(
+    patients: pd.DataFrame,
+    data_source: str,
+    cutoff_mg: float = 8.0,
+    correlation: dict | None = None,
+    column: str = "madrs_rel_change_day7",
+):
     """Relative MADRS change at day 7 against the diazepam-equivalent dose (all patients)."""
     with plt.rc_context(RC):
         fig, ax = plt.subplots(figsize=(5.6, 4.2))
         resp = patients["responder"].astype("boolean")
-        styles = [("responders", resp == True, "o", "#1b7837"),  # noqa: E712
-                  ("nonresponders", resp == False, "^", "#762a83"),  # noqa: E712
-                  ("response unknown", resp.isna(), "x", "0.4")]
+        styles = [
+            ("responders", resp == True, "o", "#1b7837"),  # noqa: E712
+            ("nonresponders", resp == False, "^", "#762a83"),  # noqa: E712
+            ("response unknown", resp.isna(), "x", "0.4"),
+        ]
         for name, mask, marker, colour in styles:
             mask = mask.fillna(False).astype(bool) if hasattr(mask, "fillna") else mask
             sub = patients[mask]
             if len(sub):
-                ax.scatter(sub["diazepam_eq_mg"], 100 * sub[column], marker=marker, s=22, color=colour,
-                           label=f"{name} (n = {len(sub)})", alpha=0.85)
+                ax.scatter(
+                    sub["diazepam_eq_mg"],
+                    100 * sub[column],
+                    marker=marker,
+                    s=22,
+                    color=colour,
+                    label=f"{name} (n = {len(sub)})",
+                    alpha=0.85,
+                )
         ax.axvline(cutoff_mg, color="#b2182b", ls="--", lw=1, label=f"cut-off {cutoff_mg:g} mg")
         ax.axhline(50, color="0.6", ls=":", lw=0.8)
         ax.set_xlabel("BZD dose (mg/day diazepam equivalent, mean over days -1 to 7)")
@@ -236,8 +313,16 @@ def mmrm_figure(result: dict, data_source: str, cutoff_mg: float = 8.0):
         ok = result.get("estimable", False) and result.get("converged", False)
         if not ok:
             reason = result.get("error") or "; ".join(result.get("warnings", [])) or "not estimated"
-            ax.text(0.5, 0.5, f"MMRM: no estimates\n{reason}", transform=ax.transAxes, ha="center", va="center",
-                    fontsize=8, wrap=True)
+            ax.text(
+                0.5,
+                0.5,
+                f"MMRM: no estimates\n{reason}",
+                transform=ax.transAxes,
+                ha="center",
+                va="center",
+                fontsize=8,
+                wrap=True,
+            )
             ax.set_yticks([])
         else:
             ls = pd.DataFrame(result["ls_means"])
@@ -248,27 +333,46 @@ def mmrm_figure(result: dict, data_source: str, cutoff_mg: float = 8.0):
                 m = sub["estimate"].to_numpy(float)
                 lo, hi = sub["ci_low"].to_numpy(float), sub["ci_high"].to_numpy(float)
                 desc = f"> {cutoff_mg:g} mg" if g == "BZD+" else f"0-{cutoff_mg:g} mg"
-                ax.errorbar(x, m, yerr=[m - lo, hi - m], marker="o", ms=4.5, capsize=3, lw=1.3,
-                            color=GROUP_COLOURS.get(g),
-                            label=f"{g} ({desc} DZ eq., n = {result['n_per_group'][g]})")
+                ax.errorbar(
+                    x,
+                    m,
+                    yerr=[m - lo, hi - m],
+                    marker="o",
+                    ms=4.5,
+                    capsize=3,
+                    lw=1.3,
+                    color=GROUP_COLOURS.get(g),
+                    label=f"{g} ({desc} DZ eq., n = {result['n_per_group'][g]})",
+                )
             top = ax.get_ylim()[1]
             for c in result["contrasts"]:
-                ax.text(days[c["visit"]], top,
-                        f"{c['estimate']:+.1f} ({c['ci_low']:+.1f} to {c['ci_high']:+.1f})\n"
-                        f"{_fmt_p(c['p_value'])}",
-                        ha="center", va="bottom", fontsize=6.5)
+                ax.text(
+                    days[c["visit"]],
+                    top,
+                    f"{c['estimate']:+.1f} ({c['ci_low']:+.1f} to {c['ci_high']:+.1f})\n"
+                    f"{_fmt_p(c['p_value'])}",
+                    ha="center",
+                    va="bottom",
+                    fontsize=6.5,
+                )
             # below the axes: the LS means can sit anywhere in the panel
             ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, fontsize=7, frameon=False)
-            note = (f"LS means at the mean baseline MADRS {result['baseline_mean']:.1f}; {level} % CIs, "
-                    f"Satterthwaite df. Above: {result['groups'][0]} minus {result['groups'][1]} "
-                    f"({level} % CI), p. Missing visits: {result['n_missing_visits']}.")
+            note = (
+                f"LS means at the mean baseline MADRS {result['baseline_mean']:.1f}; {level} % CIs, "
+                f"Satterthwaite df. Above: {result['groups'][0]} minus {result['groups'][1]} "
+                f"({level} % CI), p. Missing visits: {result['n_missing_visits']}."
+            )
             ax.text(0.5, -0.27, note, transform=ax.transAxes, ha="center", fontsize=5.8, color="0.3")
         ax.set_xticks(list(days.values()), ["day 1", "day 3", "day 7"])
         ax.set_xlim(0, 8)
         ax.set_xlabel("visit (days after the infusion)")
         ax.set_ylabel("change in MADRS from baseline (LS mean, points)")
-        ax.set_title("MMRM: change in MADRS from baseline by BZD dose group\n"
-                     "(unstructured covariance, REML; adjusted for baseline MADRS)", fontsize=9, pad=26)
+        ax.set_title(
+            "MMRM: change in MADRS from baseline by BZD dose group\n"
+            "(unstructured covariance, REML; adjusted for baseline MADRS)",
+            fontsize=9,
+            pad=26,
+        )
         fig.tight_layout(rect=(0, 0.03, 1, 1))
         label_data_source(fig, data_source)
     return fig

@@ -44,6 +44,7 @@ def _fmt_or(or_, ci) -> str:
         if x > 1e4:  # e.g. Hartung-Knapp with 2 studies (t on 1 df): digits would only mislead
             return ">10000"
         return f"{x:.2f}" if x < 100 else f"{x:.0f}"
+
     return f"{f(or_)} ({f(ci[0])} to {f(ci[1])})"
 
 
@@ -66,8 +67,16 @@ def forest_figure(result: dict, data_source: str):
         if s["estimable"]:
             est = "Firth" if s["estimator"] == "firth" else "ML"
             w = reml_w.get(s["study"])
-            rows.append((label, s["odds_ratio"], tuple(s["ci_wald"]), "study", w,
-                         f"{_fmt_or(s['odds_ratio'], s['ci_wald'])}  {est}" + (f", {w:.0f} %" if w else "")))
+            rows.append(
+                (
+                    label,
+                    s["odds_ratio"],
+                    tuple(s["ci_wald"]),
+                    "study",
+                    w,
+                    f"{_fmt_or(s['odds_ratio'], s['ci_wald'])}  {est}" + (f", {w:.0f} %" if w else ""),
+                )
+            )
         else:
             rows.append((label, None, None, "missing", None, "not estimable"))
     if pooled["estimable"]:
@@ -77,17 +86,38 @@ def forest_figure(result: dict, data_source: str):
                 continue
             b = pooled[key]
             ci, how = _pooled_ci(b)
-            rows.append((f"random effects, {name}", b["odds_ratio"], ci, "pooled", None,
-                         f"{_fmt_or(b['odds_ratio'], ci)}  {how}"))
+            rows.append(
+                (
+                    f"random effects, {name}",
+                    b["odds_ratio"],
+                    ci,
+                    "pooled",
+                    None,
+                    f"{_fmt_or(b['odds_ratio'], ci)}  {how}",
+                )
+            )
     one = result["one_stage"]
     if one.get("estimable"):
         est = "Firth" if one["estimator"] == "firth" else "ML"
-        rows.append(("one stage, study fixed effect", one["odds_ratio"], tuple(one["ci_wald"]), "one_stage", None,
-                     f"{_fmt_or(one['odds_ratio'], one['ci_wald'])}  {est}, Wald"))
+        rows.append(
+            (
+                "one stage, study fixed effect",
+                one["odds_ratio"],
+                tuple(one["ci_wald"]),
+                "one_stage",
+                None,
+                f"{_fmt_or(one['odds_ratio'], one['ci_wald'])}  {est}, Wald",
+            )
+        )
     # axis: the point estimates and study CIs, within 1/1000 to 1000; longer CIs (HK with few
     # studies has a t quantile of 12.7 on 1 df) end in an arrow at the edge
-    finite = [v for r in rows if r[1] is not None for v in (r[1], *(r[2] if r[3] != "pooled" else ()))
-              if v is not None and 0 < v < math.inf]
+    finite = [
+        v
+        for r in rows
+        if r[1] is not None
+        for v in (r[1], *(r[2] if r[3] != "pooled" else ()))
+        if v is not None and 0 < v < math.inf
+    ]
     lo_ax = max(min([0.1, *finite]) / 1.5, 1e-3)
     hi_ax = min(max([10.0, *finite]) * 1.5, 1e3)
     with plt.rc_context(RC):
@@ -102,7 +132,9 @@ def forest_figure(result: dict, data_source: str):
             hi = max(min(ci[1] if ci[1] is not None else math.inf, hi_ax), or_)
             colour = {"pooled": "#2166ac", "one_stage": "#b2182b"}.get(kind, "black")
             if kind == "pooled":
-                ax.fill([lo, or_, hi, or_], [yy, yy + 0.22, yy, yy - 0.22], color=colour, alpha=0.85, zorder=3)
+                ax.fill(
+                    [lo, or_, hi, or_], [yy, yy + 0.22, yy, yy - 0.22], color=colour, alpha=0.85, zorder=3
+                )
             else:
                 ax.plot([lo, hi], [yy, yy], color=colour, lw=1.1, zorder=2)
                 size = 4 + 10 * math.sqrt((w or 0) / 100) if kind == "study" else 6
@@ -120,20 +152,34 @@ def forest_figure(result: dict, data_source: str):
         ax.set_yticks(range(n), [r[0] for r in rows][::-1])
         ax.tick_params(axis="y", length=0)
         ax.spines["left"].set_visible(False)
-        ax.text(1.05, n - 0.45, "OR (CI)  estimator, REML weight", transform=ax.get_yaxis_transform(),
-                ha="left", va="bottom", fontsize=7, fontweight="bold")
+        ax.text(
+            1.05,
+            n - 0.45,
+            "OR (CI)  estimator, REML weight",
+            transform=ax.get_yaxis_transform(),
+            ha="left",
+            va="bottom",
+            fontsize=7,
+            fontweight="bold",
+        )
         for i, r in enumerate(rows):
-            ax.text(1.05, n - 1 - i, r[5], transform=ax.get_yaxis_transform(), ha="left", va="center", fontsize=7)
-        ax.set_xlabel(f"odds ratio of nonresponse, BZD+ (> {result['bzd_cutoff_mg']:g} mg/day DZ eq.) vs BZD-\n"
-                      f"adjusted for {', '.join(result['covariates'])}; log scale, {100 * (1 - result['alpha']):g} % CI "
-                      "(arrow: CI beyond the axis)")
+            ax.text(
+                1.05, n - 1 - i, r[5], transform=ax.get_yaxis_transform(), ha="left", va="center", fontsize=7
+            )
+        ax.set_xlabel(
+            f"odds ratio of nonresponse, BZD+ (> {result['bzd_cutoff_mg']:g} mg/day DZ eq.) vs BZD-\n"
+            f"adjusted for {', '.join(result['covariates'])}; log scale, {100 * (1 - result['alpha']):g} % CI "
+            "(arrow: CI beyond the axis)"
+        )
         if methods:
             b = methods.get("reml", methods.get("dl"))
             d = methods.get("dl", b)
             p = b["q_p_value"]
-            title = (f"Study heterogeneity: Q = {b['q']:.2f} (df {b['q_df']}, p = {p:.3f}), "
-                     f"I\u00b2 = {b['i2_percent']:.0f} % (REML; DL {d['i2_percent']:.0f} %), "
-                     f"\u03c4\u00b2 = {b['tau2']:.3g} (REML; DL {d['tau2']:.3g})")
+            title = (
+                f"Study heterogeneity: Q = {b['q']:.2f} (df {b['q_df']}, p = {p:.3f}), "
+                f"I\u00b2 = {b['i2_percent']:.0f} % (REML; DL {d['i2_percent']:.0f} %), "
+                f"\u03c4\u00b2 = {b['tau2']:.3g} (REML; DL {d['tau2']:.3g})"
+            )
         else:
             title = f"Study heterogeneity: {pooled['note']}"
         ax.set_title(title, fontsize=8.5)

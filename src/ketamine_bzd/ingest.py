@@ -48,7 +48,8 @@ def reader_selects_partition(module) -> bool:
         return bool(flag)
     parameter = inspect.signature(module.read).parameters.get("partition")
     return parameter is not None and parameter.kind in (
-        inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD
+        inspect.Parameter.KEYWORD_ONLY,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
     )
 
 
@@ -83,8 +84,7 @@ def ingest_study(
         expected = expected_sha256.get(role)
         if expected is not None and expected != sha256[str(path)]:
             raise ValueError(
-                f"study {study}, file {role} ({path}) changed while the workflow ran; "
-                "rerun the workflow"
+                f"study {study}, file {role} ({path}) changed while the workflow ran; rerun the workflow"
             )
     module = FORMATS[format_name]
     # only formats with an Options class (sdtm) take options; the schema documents each key
@@ -98,8 +98,6 @@ def ingest_study(
         result = module.read(study, files, key, **kwargs)
     if partition is not None and not reader_selects:
         result = select_partition(result, *partition)
-    report = result.report.assign(
-        sha256=result.report["file"].map(sha256), key_fingerprint=fingerprint
-    )
+    report = result.report.assign(sha256=result.report["file"].map(sha256), key_fingerprint=fingerprint)
     problems = count_soft_problems(study, result.warnings)
     return IngestedStudy(result, report, problems, fingerprint)

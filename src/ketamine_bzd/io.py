@@ -46,8 +46,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
-def write_json(obj: dict, path: str | Path, data_source: str | None = None,
-               reasons: dict[str, str] | None = None) -> None:
+def write_json(
+    obj: dict, path: str | Path, data_source: str | None = None, reasons: dict[str, str] | None = None
+) -> None:
     """JSON with ``data_source`` first; the one place where NaN and infinity become ``null``.
 
     Every such value is listed in ``warnings`` as "<path>: not estimable (nan) - <reason>"

@@ -33,8 +33,7 @@ def partition_of(pseudonyms: Iterable[str], count: int) -> np.ndarray:
         if not isinstance(v, str) or not _PSEUDONYM.fullmatch(v):
             raise ValueError(f"not a pseudonym: {v!r} (expected {PSEUDONYM_PREFIX} + 16 hex digits)")
     start = len(PSEUDONYM_PREFIX)
-    lead = np.fromiter((int(v[start:start + 8], 16) for v in values), dtype=np.uint64,
-                       count=len(values))
+    lead = np.fromiter((int(v[start : start + 8], 16) for v in values), dtype=np.uint64, count=len(values))
     return ((lead * np.uint64(count)) >> np.uint64(32)).astype(np.int64)
 
 

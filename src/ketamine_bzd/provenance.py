@@ -137,9 +137,7 @@ def resolve_shared_records(
     return out, shared
 
 
-def check_shared_records(
-    shared: pd.DataFrame, overlapping: list[list[str]] | None = None
-) -> pd.DataFrame:
+def check_shared_records(shared: pd.DataFrame, overlapping: list[list[str]] | None = None) -> pd.DataFrame:
     """``shared`` (from ``shared_records``) if every pair of studies in it is declared
     overlapping (``overlapping_studies``), else an error naming the studies and an example."""
     overlapping = overlapping or []

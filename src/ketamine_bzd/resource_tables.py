@@ -58,7 +58,11 @@ def read_resource(path: str | Path, columns: list[Column], key: str | None = Non
         raise ResourceError(path, f"malformed header line: {exc}", row=0) from None
     for col in columns:
         if col.name not in header:
-            found = f" (header read as {len(header)} column(s); the delimiter must be ',')" if len(header) < 2 else ""
+            found = (
+                f" (header read as {len(header)} column(s); the delimiter must be ',')"
+                if len(header) < 2
+                else ""
+            )
             raise ResourceError(path, f"missing column{found}", row=0, column=col.name)
     index = {c.name: header.index(c.name) for c in columns}
     rows, seen = [], {}
@@ -69,16 +73,23 @@ def read_resource(path: str | Path, columns: list[Column], key: str | None = Non
                 continue  # blank lines in a hand-edited table carry nothing
             if len(record) != len(header):
                 raise ResourceError(
-                    path, f"record has {len(record)} fields but the header has {len(header)} "
-                    "(quote a text that contains a comma)", row=row,
+                    path,
+                    f"record has {len(record)} fields but the header has {len(header)} "
+                    "(quote a text that contains a comma)",
+                    row=row,
                 )
             out = {"_row": row}
             for col in columns:
                 out[col.name] = _cell(path, row, col, record[index[col.name]].strip())
             if key is not None:
                 if out[key] in seen:
-                    raise ResourceError(path, f"{key} listed twice (also in row {seen[out[key]]})",
-                                        row=row, column=key, value=out[key])
+                    raise ResourceError(
+                        path,
+                        f"{key} listed twice (also in row {seen[out[key]]})",
+                        row=row,
+                        column=key,
+                        value=out[key],
+                    )
                 seen[out[key]] = row
             rows.append(out)
     except csv.Error as exc:
@@ -91,8 +102,9 @@ def read_resource(path: str | Path, columns: list[Column], key: str | None = Non
 def _cell(path, row, col: Column, text: str):
     if text == "":
         if col.required:
-            raise ResourceError(path, col.empty or "empty cell (a value is required)", row=row,
-                                column=col.name)
+            raise ResourceError(
+                path, col.empty or "empty cell (a value is required)", row=row, column=col.name
+            )
         return None
     if col.kind == "positive":
         try:
@@ -100,10 +112,10 @@ def _cell(path, row, col: Column, text: str):
         except ValueError:
             value = math.nan
         if not (math.isfinite(value) and value > 0):
-            raise ResourceError(path, "must be a positive number", row=row, column=col.name,
-                                value=text)
+            raise ResourceError(path, "must be a positive number", row=row, column=col.name, value=text)
         return value
     if col.kind == "choice" and text not in col.choices:
-        raise ResourceError(path, f"must be one of {', '.join(col.choices)}", row=row,
-                            column=col.name, value=text)
+        raise ResourceError(
+            path, f"must be one of {', '.join(col.choices)}", row=row, column=col.name, value=text
+        )
     return text

@@ -26,7 +26,9 @@ KINDS = {
     "partial medication date imputed (SDTM CM)": re.compile(r"^partial CM(ST|EN)DTC .* imputed"),
     "rating total missing: partial item set (SDTM QS)": re.compile(r"has no total record and items"),
     "RFSTDTC differs from the first study-drug exposure (SDTM)": re.compile(r"^RFSTDTC .* differs"),
-    "subject not exposed to the study drug, not analysed (SDTM)": re.compile(r"not exposed to the study drug"),
+    "subject not exposed to the study drug, not analysed (SDTM)": re.compile(
+        r"not exposed to the study drug"
+    ),
 }
 OTHER = "other"
 
@@ -62,5 +64,7 @@ def summary_line(study: str, problems: pd.DataFrame) -> str:
     if not total:
         return f"ingest {study}: no soft problems"
     kinds = ", ".join(f"{k}: {n}" for k, n in zip(problems["kind"], problems["count"]))
-    return (f"ingest {study}: {total} soft problem(s) ({kinds}); rows kept, listed in "
-            "results/qc/soft_problems.csv")
+    return (
+        f"ingest {study}: {total} soft problem(s) ({kinds}); rows kept, listed in "
+        "results/qc/soft_problems.csv"
+    )

@@ -68,7 +68,7 @@ def _first_text_difference(a: bytes, b: bytes) -> str:
         if x != y:
             col = next(k for k in range(min(len(x), len(y)) + 1) if k >= min(len(x), len(y)) or x[k] != y[k])
             lo = max(col - 30, 0)
-            return f"line {i} col {col + 1}: local={x[lo:col + 40]!r} slurm={y[lo:col + 40]!r}"
+            return f"line {i} col {col + 1}: local={x[lo : col + 40]!r} slurm={y[lo : col + 40]!r}"
     return f"{len(la)} vs {len(lb)} lines, {len(a)} vs {len(b)} bytes"
 
 
@@ -100,7 +100,9 @@ def _binary_detail(path_a: Path, path_b: Path, a: bytes, b: bytes) -> str:
             parts = []
             for col in fa.columns:
                 if not fa[col].equals(fb[col]):
-                    parts.append(f"{col}: {_max_abs_difference(fa[col].to_numpy(), fb[col].to_numpy()) or 'values differ'}")
+                    parts.append(
+                        f"{col}: {_max_abs_difference(fa[col].to_numpy(), fb[col].to_numpy()) or 'values differ'}"
+                    )
             return "; ".join(parts) or "same values, different encoding"
         if suffix == ".npz":
             import numpy as np

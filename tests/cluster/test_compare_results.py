@@ -106,7 +106,15 @@ def test_logs_only_need_to_exist(trees):
 
 def test_svg_dates_and_matplotlib_ids_are_ignored(trees):
     local, slurm = trees
-    _write(local, "f.svg", b'<dc:date>2026-01-01</dc:date><path id="mc4fbfb4971"/><use xlink:href="#mc4fbfb4971"/>')
-    _write(slurm, "f.svg", b'<dc:date>2027-02-02</dc:date><path id="md4cf5cdb79"/><use xlink:href="#md4cf5cdb79"/>')
+    _write(
+        local,
+        "f.svg",
+        b'<dc:date>2026-01-01</dc:date><path id="mc4fbfb4971"/><use xlink:href="#mc4fbfb4971"/>',
+    )
+    _write(
+        slurm,
+        "f.svg",
+        b'<dc:date>2027-02-02</dc:date><path id="md4cf5cdb79"/><use xlink:href="#md4cf5cdb79"/>',
+    )
     (row,) = compare_results.compare_trees(local, slurm)
     assert row.status == "same_after_normalising"

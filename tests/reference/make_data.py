@@ -112,8 +112,16 @@ def main() -> None:
     # (f) dropout for the MMRM: monotone dropout after day 1 or day 3, intermittent missing
     # visits, and one patient without any post-baseline visit (excluded from the MMRM).
     drop = paper.copy()
-    for pid, gone in [(3, ["day7"]), (8, ["day7"]), (15, ["day7"]), (21, ["day3", "day7"]), (30, ["day3", "day7"]),
-                      (12, ["day1", "day3"]), (26, ["day1"]), (44, ["day1", "day3", "day7"])]:
+    for pid, gone in [
+        (3, ["day7"]),
+        (8, ["day7"]),
+        (15, ["day7"]),
+        (21, ["day3", "day7"]),
+        (30, ["day3", "day7"]),
+        (12, ["day1", "day3"]),
+        (26, ["day1"]),
+        (44, ["day1", "day3", "day7"]),
+    ]:
         for v in gone:
             drop.loc[pid, f"madrs_{v}"] = np.nan
     drop.to_csv(OUT / "mmrm_dropout.csv", index=False)

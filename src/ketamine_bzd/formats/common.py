@@ -63,12 +63,20 @@ class IngestResult:
 # ----------------------------------------------------------------------------- registers
 
 
-DRUG_SPEC = [Column("drug"), Column("drug_class", "choice", DRUG_CLASSES),
-             Column("atc_code", required=False)]
-BRAND_SPEC = [Column("brand"), Column("drug"), Column("strength_mg", "positive"),
-              Column("form", required=False), Column("source")]
-DOSE_LIMIT_SPEC = [Column("drug"), Column("label_max_daily_mg", "positive"),
-                   Column("max_plausible_daily_mg", "positive"), Column("source")]
+DRUG_SPEC = [Column("drug"), Column("drug_class", "choice", DRUG_CLASSES), Column("atc_code", required=False)]
+BRAND_SPEC = [
+    Column("brand"),
+    Column("drug"),
+    Column("strength_mg", "positive"),
+    Column("form", required=False),
+    Column("source"),
+]
+DOSE_LIMIT_SPEC = [
+    Column("drug"),
+    Column("label_max_daily_mg", "positive"),
+    Column("max_plausible_daily_mg", "positive"),
+    Column("source"),
+]
 
 
 def drugs_path() -> Path:
@@ -121,8 +129,9 @@ def _read_brands(path: Path, drugs_file: Path) -> dict[str, tuple[str, float]]:
     drugs = _read_drugs(drugs_file)
     for r in rows:
         if r["drug"] not in drugs:
-            raise ResourceError(path, "drug missing from resources/drugs.csv", row=r["_row"],
-                                column="drug", value=r["drug"])
+            raise ResourceError(
+                path, "drug missing from resources/drugs.csv", row=r["_row"], column="drug", value=r["drug"]
+            )
     return {r["brand"]: (r["drug"], r["strength_mg"]) for r in rows}
 
 
@@ -131,14 +140,17 @@ def _read_dose_limits(path: Path, drugs_file: Path) -> dict[str, tuple[float, fl
     rows = read_resource(path, DOSE_LIMIT_SPEC, key="drug")
     for r in rows:
         if r["max_plausible_daily_mg"] < r["label_max_daily_mg"]:
-            raise ResourceError(path, "maximum plausible daily dose below the label maximum",
-                                row=r["_row"], column="max_plausible_daily_mg",
-                                value=r["max_plausible_daily_mg"])
+            raise ResourceError(
+                path,
+                "maximum plausible daily dose below the label maximum",
+                row=r["_row"],
+                column="max_plausible_daily_mg",
+                value=r["max_plausible_daily_mg"],
+            )
     limits = {r["drug"]: (r["max_plausible_daily_mg"], r["label_max_daily_mg"]) for r in rows}
     missing = sorted(set(_read_drugs(drugs_file)) - set(limits))
     if missing:
-        raise ResourceError(path, f"no maximum daily dose for drug(s) of drugs.csv: "
-                            f"{', '.join(missing)}")
+        raise ResourceError(path, f"no maximum daily dose for drug(s) of drugs.csv: {', '.join(missing)}")
     return limits
 
 
@@ -162,10 +174,13 @@ class DoseLimits:
         """The error for ``amount`` mg of ``drug`` above its plausible maximum."""
         limit, label = self.limits[drug]
         return IngestError(
-            file, f"{what} {format_number(amount)} mg of {drug} is above the maximum plausible "
+            file,
+            f"{what} {format_number(amount)} mg of {drug} is above the maximum plausible "
             f"daily dose {format_number(limit)} mg (label maximum {format_number(label)} mg; "
             "resources/max_daily_doses.csv)",
-            row=row, column=column, value=text,
+            row=row,
+            column=column,
+            value=text,
         )
 
     def check_record(self, file, row, column, text, drug, dose_mg, what="daily dose"):
@@ -179,8 +194,15 @@ class DoseLimits:
         total = self.totals.get(key, 0.0) + float(dose_mg)
         self.totals[key] = total
         if total > self.limits[drug][0] + 1e-9:
-            self._raise(file, row, column, text, drug, total,
-                        f"with this record the daily total on study day {int(day)}, of")
+            self._raise(
+                file,
+                row,
+                column,
+                text,
+                drug,
+                total,
+                f"with this record the daily total on study day {int(day)}, of",
+            )
 
 
 def dose_runs(days, doses) -> list[tuple[int, int, float]]:
@@ -225,8 +247,10 @@ def concat_parts(parts) -> StudyTables:
         return parts[0]
     return StudyTables(
         parts[0].study,
-        *(pd.concat([getattr(p, name) for p in parts], ignore_index=True)
-          for name in ("subjects", "ratings", "medication")),
+        *(
+            pd.concat([getattr(p, name) for p in parts], ignore_index=True)
+            for name in ("subjects", "ratings", "medication")
+        ),
     )
 
 
@@ -304,19 +328,21 @@ def decode_text(path: Path, encoding: str, delimiter: str, id_column: str | None
     def where(pos: int, lenient: str):
         row = _row_of(data, pos)
         column, value = _field_at(data, pos, delimiter, lenient)
-        return {"row": row, "column": column,
-                "value": None if (row > 0 and column == id_column) else value}
+        return {"row": row, "column": column, "value": None if (row > 0 and column == id_column) else value}
 
     data = path.read_bytes()
     kind = sniff_binary(data)
     if kind is not None:
-        raise IngestError(path, f"{kind}; this format must be {ENCODING_NAMES[encoding]} text "
-                          "(re-export it as delimited text)")
+        raise IngestError(
+            path,
+            f"{kind}; this format must be {ENCODING_NAMES[encoding]} text (re-export it as delimited text)",
+        )
     if encoding == "cp1250":
         if data.startswith(codecs.BOM_UTF8):
             raise IngestError(
-                path, "file starts with a UTF-8 byte-order mark; this format must be cp1250 "
-                "(Windows-1250) encoded", row=0,
+                path,
+                "file starts with a UTF-8 byte-order mark; this format must be cp1250 (Windows-1250) encoded",
+                row=0,
             )
         high = re.search(rb"[\x80-\xff]", data)  # the first non-ASCII byte
         first = None if high is None else high.start()
@@ -327,18 +353,20 @@ def decode_text(path: Path, encoding: str, delimiter: str, id_column: str | None
                 pass
             else:
                 raise IngestError(
-                    path, "file is UTF-8 encoded; this format must be cp1250 (Windows-1250) "
+                    path,
+                    "file is UTF-8 encoded; this format must be cp1250 (Windows-1250) "
                     "encoded (convert e.g. with `iconv -f UTF-8 -t CP1250`)",
                     **where(first, "utf-8"),
                 )
     else:
         if data.startswith(codecs.BOM_UTF8):
-            data = data[len(codecs.BOM_UTF8):]
+            data = data[len(codecs.BOM_UTF8) :]
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as exc:
         raise IngestError(
-            path, f"bytes not valid in the expected encoding {encoding} "
+            path,
+            f"bytes not valid in the expected encoding {encoding} "
             f"(byte 0x{data[exc.start]:02x}){_looks_like(data, encoding)}; re-export the file "
             f"as {encoding}",
             **where(exc.start, encoding),
@@ -367,8 +395,11 @@ def check_line_terminator(path: Path, text: str, delimiter: str) -> None:
     field = text[last_start:].count(delimiter)
     column = header[field].strip() if row > 0 and field < len(header) else None
     raise IngestError(
-        path, "file does not end with a line terminator: its last record may be cut off "
-        "(re-export or copy the complete file)", row=row, column=column,
+        path,
+        "file does not end with a line terminator: its last record may be cut off "
+        "(re-export or copy the complete file)",
+        row=row,
+        column=column,
     )
 
 
@@ -406,8 +437,11 @@ def parse_number(file, row, column, text: str, *, decimal: str) -> float | None:
     other = "." if decimal == "," else ","
     if other in s:
         raise IngestError(
-            file, f"number uses {other!r}; this format's decimal separator is {decimal!r}",
-            row=row, column=column, value=text,
+            file,
+            f"number uses {other!r}; this format's decimal separator is {decimal!r}",
+            row=row,
+            column=column,
+            value=text,
         )
     s = s.replace(decimal, ".")
     if not _NUMBER.match(s):
@@ -420,8 +454,7 @@ def parse_int(file, row, column, text: str) -> int:
     if not _INTEGER.match(s):
         raise IngestError(file, "not an integer", row=row, column=column, value=text)
     if len(s.lstrip("+-")) > 9:  # int() refuses > 4300 digits; no field here needs 10
-        raise IngestError(file, "integer with more than 9 digits", row=row, column=column,
-                          value=text)
+        raise IngestError(file, "integer with more than 9 digits", row=row, column=column, value=text)
     return int(s)
 
 
@@ -433,16 +466,17 @@ def parse_date(file, row, column, text: str) -> dt.date:
             return dt.date(int(m[3]), int(m[2]), int(m[1]))
         except ValueError:
             pass
-    raise IngestError(
-        file, "date does not parse (expected dd.mm.yyyy)", row=row, column=column, value=text
-    )
+    raise IngestError(file, "date does not parse (expected dd.mm.yyyy)", row=row, column=column, value=text)
 
 
 def check_range(file, row, column, value: float | None, lo: float, hi: float, what: str):
     if value is not None and not (lo <= value <= hi):
         raise IngestError(
-            file, f"{what} outside the allowed range {lo:g}..{hi:g}",
-            row=row, column=column, value=value,
+            file,
+            f"{what} outside the allowed range {lo:g}..{hi:g}",
+            row=row,
+            column=column,
+            value=value,
         )
     return value
 
@@ -451,8 +485,7 @@ def check_whole(file, row, column, value: float | None, what: str):
     """Rating-scale totals (sums of item scores) and counts are whole numbers (``23,5`` is a
     typo)."""
     if value is not None and not float(value).is_integer():
-        raise IngestError(file, f"{what} must be a whole number", row=row,
-                          column=column, value=value)
+        raise IngestError(file, f"{what} must be a whole number", row=row, column=column, value=value)
     return value
 
 
@@ -529,8 +562,15 @@ def medication_frame(study: str, patients: list[str], records: list[tuple], drug
     rows = [(p, study, d, g, drugs[g], round(totals[(p, d, g, n)], 9), n) for p, d, g, n in keys]
     frame = pd.DataFrame(rows, columns=MEDICATION_COLUMNS)
     return frame.astype(
-        {"study_day": "int64", "dose_mg": "float64", "as_needed": "bool", "drug": "str",
-         "drug_class": "str", "patient_id": "str", "study": "str"}
+        {
+            "study_day": "int64",
+            "dose_mg": "float64",
+            "as_needed": "bool",
+            "drug": "str",
+            "drug_class": "str",
+            "patient_id": "str",
+            "study": "str",
+        }
     )
 
 
@@ -543,9 +583,7 @@ def report_frame(study: str, files: list[tuple[Path, int]], quarantine: Quaranti
     for path, n_read in files:
         q = quarantine.count(path)
         rows.append((study, str(path), n_read, n_read - q, q))
-    return pd.DataFrame(rows, columns=REPORT_COLUMNS).astype(
-        {c: "int64" for c in REPORT_COLUMNS[2:]}
-    )
+    return pd.DataFrame(rows, columns=REPORT_COLUMNS).astype({c: "int64" for c in REPORT_COLUMNS[2:]})
 
 
 class Pseudonyms:

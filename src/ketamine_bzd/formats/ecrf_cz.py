@@ -115,9 +115,14 @@ def write_parts(parts: Iterable[StudyTables], outdir: Path) -> dict[str, Path]:
     brands = common.load_brands()
     with ExitStack() as stack:
         files = {
-            role: stack.enter_context(columnar.TableFile(
-                paths[role], header, _DIALECT,
-                missing=[None if j in strict else "" for j in range(len(header))]))
+            role: stack.enter_context(
+                columnar.TableFile(
+                    paths[role],
+                    header,
+                    _DIALECT,
+                    missing=[None if j in strict else "" for j in range(len(header))],
+                )
+            )
             for role, (header, strict) in _FILES.items()
         }
         for part in parts:
@@ -136,8 +141,11 @@ def _columns(truth: StudyTables, brands) -> dict[str, list]:
 
     columns = [ids, columnar.mapped(columnar.factorize(subjects["sex"]), {"F": "Ž", "M": "M"}.__getitem__)]
     columns += [_numbers(subjects[c]) for c in SUBJECT_HEADERS]
-    columns.append(columnar.mapped(columnar.factorize(subjects["episode"]),
-                                   {"first": "první", "recurrent": "opakovaná"}.__getitem__))
+    columns.append(
+        columnar.mapped(
+            columnar.factorize(subjects["episode"]), {"first": "první", "recurrent": "opakovaná"}.__getitem__
+        )
+    )
     columns.append(_dates(infusion))
     status_text = {v: k for k, v in PK_TEXT.items()}
     for col in PK_HEADERS:
@@ -148,11 +156,11 @@ def _columns(truth: StudyTables, brands) -> dict[str, list]:
         values = _numbers(subjects[col])
         texts = [status_text[v] for v in status.values if v != "measured"]
         # measured -> the number, else the status text (after the numbers in the value list)
-        text_code = {v: len(values.values) + i for i, v in enumerate(
-            [v for v in status.values if v != "measured"])}
+        text_code = {
+            v: len(values.values) + i for i, v in enumerate([v for v in status.values if v != "measured"])
+        }
         other = np.array([text_code.get(v, -1) for v in status.values] + [-1])[status.codes]
-        columns.append(columnar.Coded(np.where(measured, values.codes, other),
-                                      values.values + texts))
+        columns.append(columnar.Coded(np.where(measured, values.codes, other), values.values + texts))
     out = {"patients": columns}
 
     ratings = truth.ratings[(truth.ratings["status"] == "observed").to_numpy()]
@@ -248,9 +256,14 @@ def _brands(drugs: columnar.Coded, drug_codes: np.ndarray, doses: np.ndarray, br
     dose_codes, dose_values = pd.factorize(doses, use_na_sentinel=False)
     pair_codes, pair_values = pd.factorize(drug_codes * (len(dose_values) + 1) + dose_codes)
     pairs = columnar.Coded(pair_codes.astype(np.int64), list(pair_values))  # present pairs only
-    picks = [_brand_for(drugs.values[int(k) // (len(dose_values) + 1)],
-                        float(dose_values[int(k) % (len(dose_values) + 1)]), brands)
-             for k in pairs.values]
+    picks = [
+        _brand_for(
+            drugs.values[int(k) // (len(dose_values) + 1)],
+            float(dose_values[int(k) % (len(dose_values) + 1)]),
+            brands,
+        )
+        for k in pairs.values
+    ]
     brand = columnar.Coded(pairs.codes, [b for b, _ in picks])
     tablets = columnar.mapped(columnar.Coded(pairs.codes, [t for _, t in picks]), _num)
     return brand, tablets
@@ -295,16 +308,19 @@ def _brand_for(drug: str, dose: float, brands) -> tuple[str, float]:
         if best is None or rank < best[0]:
             best = (rank, brand, n / 4)
     if best is None:
-        raise ValueError(f"{dose} mg {drug} cannot be written as quarter tablets (at most "
-                         f"{MAX_TABLETS:g}) of any brand in resources/brands_cz.csv")
+        raise ValueError(
+            f"{dose} mg {drug} cannot be written as quarter tablets (at most "
+            f"{MAX_TABLETS:g}) of any brand in resources/brands_cz.csv"
+        )
     return best[1], best[2]
 
 
 # ----------------------------------------------------------------------------- read
 
 
-def read(study: str, files: dict[str, Path], key: bytes, *,
-         partition: tuple[int, int] | None = None) -> IngestResult:
+def read(
+    study: str, files: dict[str, Path], key: bytes, *, partition: tuple[int, int] | None = None
+) -> IngestResult:
     """Ingest an ``ecrf_cz`` export strictly (see module doc and ``docs/data-contract.md``).
 
     Raw identifiers seen in the files are collected first, so that an error whose value equals
@@ -331,8 +347,15 @@ def _read(study, files, key, identifiers, partition) -> IngestResult:
     warnings: list[str] = []
 
     def table(role, columns):
-        t = column_reading.read_columns(files[role], role, columns, encoding=ENCODING,
-                                  delimiter=DELIMITER, id_column=ID, identifiers=identifiers)
+        t = column_reading.read_columns(
+            files[role],
+            role,
+            columns,
+            encoding=ENCODING,
+            delimiter=DELIMITER,
+            id_column=ID,
+            identifiers=identifiers,
+        )
         return column_reading.select(t, ID, pseudo, partition, quarantine)
 
     read = []  # (file, records read) for the report; the columns are dropped after use
@@ -350,8 +373,7 @@ def _read(study, files, key, identifiers, partition) -> IngestResult:
     drugs, brands, limits = common.load_drugs(), common.load_brands(), common.DoseLimits()
     drug_names = list(drugs)
     pres = table("prescriptions", PRESCRIPTION_COLUMNS)
-    regular = _prescriptions(pres, index, infusion, quarantine, warnings, brands, drug_names,
-                             limits)
+    regular = _prescriptions(pres, index, infusion, quarantine, warnings, brands, drug_names, limits)
     read.append((pres.file, pres.n_read))
     del pres
     prn = table("prn", PRN_COLUMNS)
@@ -362,13 +384,25 @@ def _read(study, files, key, identifiers, partition) -> IngestResult:
     med = [np.concatenate([a, b]) for a, b in zip(regular, as_needed)]
     del regular, as_needed  # 10^7 daily doses at 10^6 patients: keep one copy
     medication = column_reading.medication_table(
-        study, patients, med[1], med[2], med[3], drug_names, med[4],
-        np.arange(len(med[1])) >= n_regular, drugs,
+        study,
+        patients,
+        med[1],
+        med[2],
+        med[3],
+        drug_names,
+        med[4],
+        np.arange(len(med[1])) >= n_regular,
+        drugs,
     )
     del med
     return common.result(
-        study, subjects, ratings, medication,
-        read, quarantine, warnings,
+        study,
+        subjects,
+        ratings,
+        medication,
+        read,
+        quarantine,
+        warnings,
     )
 
 
@@ -389,26 +423,47 @@ def _patients(study, t):
     ids = cols[ID]
     empty = _check_id(first, t, rows)
     dup = column_reading.duplicated(ids.codes) & ~empty
-    first.add(dup, lambda i: IngestError(
-        path, f"duplicate patient (same ID as row {int(rows[column_reading.first_with(ids.codes, i)])})",
-        row=int(rows[i]), column=ID))
+    first.add(
+        dup,
+        lambda i: IngestError(
+            path,
+            f"duplicate patient (same ID as row {int(rows[column_reading.first_with(ids.codes, i)])})",
+            row=int(rows[i]),
+            column=ID,
+        ),
+    )
 
     def coded(header, codes, message):
         c = cols[header]
-        first.add(~c.isin(codes), lambda i: IngestError(path, message, row=int(rows[i]),
-                                                         column=header, value=c.text(i)))
+        first.add(
+            ~c.isin(codes),
+            lambda i: IngestError(path, message, row=int(rows[i]), column=header, value=c.text(i)),
+        )
         return c.each(lambda u: codes.get(u, ""), object)
 
     sex = coded(SEX, SEX_CODES, "sex must be 'Ž' (female) or 'M' (male)")
     data = {"patient_id": None, "study": None, "sex": sex}
     for col, header in SUBJECT_HEADERS.items():
-        data[col] = _number(first, path, rows, cols[header], header, *SUBJECT_RANGES[col], header,
-                            whole=col in common.WHOLE_SUBJECT_COLUMNS)
-    data["episode"] = coded(EPISODE, EPISODE_CODES,
-                            "episode must be 'první' (first) or 'opakovaná' (recurrent)")
+        data[col] = _number(
+            first,
+            path,
+            rows,
+            cols[header],
+            header,
+            *SUBJECT_RANGES[col],
+            header,
+            whole=col in common.WHOLE_SUBJECT_COLUMNS,
+        )
+    data["episode"] = coded(
+        EPISODE, EPISODE_CODES, "episode must be 'první' (first) or 'opakovaná' (recurrent)"
+    )
     dates = column_reading.parse(cols[INFUSION], lambda u: common.parse_date(path, 0, INFUSION, u))
-    first.add(dates.failed, lambda i: column_reading.error_of(common.parse_date, path, int(rows[i]),
-                                                        INFUSION, cols[INFUSION].text(i)))
+    first.add(
+        dates.failed,
+        lambda i: column_reading.error_of(
+            common.parse_date, path, int(rows[i]), INFUSION, cols[INFUSION].text(i)
+        ),
+    )
     infusion = dates.ordinals()
     status = {}
     for col, header in PK_HEADERS.items():
@@ -420,38 +475,73 @@ def _patients(study, t):
     data["patient_id"] = column_reading.pseudonym_array(t, ID)
     data["study"] = np.full(len(rows), study, object)
     subjects = pd.DataFrame({c: data[c] for c in SUBJECT_COLUMNS})
-    return subjects.astype({c: "float64" for c in common.FLOAT_SUBJECT_COLUMNS}
-                           | {c: column_reading.TEXT for c in SUBJECT_COLUMNS
-                              if c not in common.FLOAT_SUBJECT_COLUMNS}), infusion
+    return subjects.astype(
+        {c: "float64" for c in common.FLOAT_SUBJECT_COLUMNS}
+        | {c: column_reading.TEXT for c in SUBJECT_COLUMNS if c not in common.FLOAT_SUBJECT_COLUMNS}
+    ), infusion
 
 
 def _number(first, path, rows, c, header, lo, hi, what, *, whole=False):
     """``parse_number`` + ``check_range`` (+ ``check_whole``) of a column, as floats."""
     parsed = column_reading.parse(c, lambda u: common.parse_number(path, 0, header, u, decimal=DECIMAL))
-    first.add(parsed.failed, lambda i: column_reading.error_of(
-        common.parse_number, path, int(rows[i]), header, c.text(i), decimal=DECIMAL))
+    first.add(
+        parsed.failed,
+        lambda i: column_reading.error_of(
+            common.parse_number, path, int(rows[i]), header, c.text(i), decimal=DECIMAL
+        ),
+    )
     v = parsed.floats()
     known = ~np.isnan(v)
-    first.add(known & ~((lo <= v) & (v <= hi)), lambda i: column_reading.error_of(
-        common.check_range, path, int(rows[i]), header, float(v[i]), lo, hi, what))
+    first.add(
+        known & ~((lo <= v) & (v <= hi)),
+        lambda i: column_reading.error_of(
+            common.check_range, path, int(rows[i]), header, float(v[i]), lo, hi, what
+        ),
+    )
     if whole:
-        first.add(known & (v != np.floor(v)), lambda i: column_reading.error_of(
-            common.check_whole, path, int(rows[i]), header, float(v[i]), what))
+        first.add(
+            known & (v != np.floor(v)),
+            lambda i: column_reading.error_of(
+                common.check_whole, path, int(rows[i]), header, float(v[i]), what
+            ),
+        )
     return v
 
 
 def _pk(first, path, rows, c, header):
-    parsed = column_reading.parse(c, lambda u: None if u in PK_TEXT else common.parse_number(
-        path, 0, header, u, decimal=DECIMAL))
-    first.add(parsed.failed, lambda i: column_reading.error_of(
-        common.parse_number, path, int(rows[i]), header, c.text(i), decimal=DECIMAL))
+    parsed = column_reading.parse(
+        c, lambda u: None if u in PK_TEXT else common.parse_number(path, 0, header, u, decimal=DECIMAL)
+    )
+    first.add(
+        parsed.failed,
+        lambda i: column_reading.error_of(
+            common.parse_number, path, int(rows[i]), header, c.text(i), decimal=DECIMAL
+        ),
+    )
     v = parsed.floats()
-    first.add(v < 0, lambda i: IngestError(
-        path, "serum level must be >= 0 ng/ml, '<LLOQ', '<LOD' or empty", row=int(rows[i]),
-        column=header, value=c.text(i)))
-    first.add(~np.isnan(v) & ~((v >= 0) & (v <= PK_MAX_NG_ML)), lambda i: column_reading.error_of(
-        common.check_range, path, int(rows[i]), header, float(v[i]), 0, PK_MAX_NG_ML,
-        "serum level (ng/ml)"))
+    first.add(
+        v < 0,
+        lambda i: IngestError(
+            path,
+            "serum level must be >= 0 ng/ml, '<LLOQ', '<LOD' or empty",
+            row=int(rows[i]),
+            column=header,
+            value=c.text(i),
+        ),
+    )
+    first.add(
+        ~np.isnan(v) & ~((v >= 0) & (v <= PK_MAX_NG_ML)),
+        lambda i: column_reading.error_of(
+            common.check_range,
+            path,
+            int(rows[i]),
+            header,
+            float(v[i]),
+            0,
+            PK_MAX_NG_ML,
+            "serum level (ng/ml)",
+        ),
+    )
     return v
 
 
@@ -461,12 +551,26 @@ def _ratings(study, t, patients, index, infusion, quarantine, warnings):
     ids = cols[ID]
     _check_id(first, t, rows)
     vc, sc = cols[VISIT_CODE], cols[SCALE]
-    first.add(~vc.isin(VISIT_CODES), lambda i: IngestError(
-        path, f"unknown visit code (allowed: {', '.join(VISIT_CODES)})", row=int(rows[i]),
-        column=VISIT_CODE, value=vc.text(i)))
-    first.add(~sc.isin(SCALE_NAMES), lambda i: IngestError(
-        path, f"unknown scale (allowed: {', '.join(SCALE_NAMES)})", row=int(rows[i]),
-        column=SCALE, value=sc.text(i)))
+    first.add(
+        ~vc.isin(VISIT_CODES),
+        lambda i: IngestError(
+            path,
+            f"unknown visit code (allowed: {', '.join(VISIT_CODES)})",
+            row=int(rows[i]),
+            column=VISIT_CODE,
+            value=vc.text(i),
+        ),
+    )
+    first.add(
+        ~sc.isin(SCALE_NAMES),
+        lambda i: IngestError(
+            path,
+            f"unknown scale (allowed: {', '.join(SCALE_NAMES)})",
+            row=int(rows[i]),
+            column=SCALE,
+            value=sc.text(i),
+        ),
+    )
     visit = vc.each(lambda u: VISITS.index(VISIT_CODES[u]) if u in VISIT_CODES else 0, np.int64)
     scale = sc.each(lambda u: SCALES.index(SCALE_NAMES[u]) if u in SCALE_NAMES else 0, np.int64)
     lo = np.array([SCORE_RANGE[s][0] for s in SCALES], np.float64)[scale]
@@ -481,16 +585,31 @@ def _ratings(study, t, patients, index, infusion, quarantine, warnings):
     score = _score(first, path, rows, cols[SCORE], lo, hi, what, check_range)
     dc = cols[VISIT_DATE]
     dates = column_reading.parse(dc, lambda u: common.parse_date(path, 0, VISIT_DATE, u) if u else None)
-    first.add(dates.failed, lambda i: column_reading.error_of(common.parse_date, path, int(rows[i]),
-                                                        VISIT_DATE, dc.text(i)))
+    first.add(
+        dates.failed,
+        lambda i: column_reading.error_of(common.parse_date, path, int(rows[i]), VISIT_DATE, dc.text(i)),
+    )
     no_date = dates.map(lambda d: d is None, bool)
-    first.add(~np.isnan(score) & no_date, lambda i: IngestError(
-        path, "visit date missing for a rated visit", row=int(rows[i]), column=VISIT_DATE,
-        value=dc.text(i)))
+    first.add(
+        ~np.isnan(score) & no_date,
+        lambda i: IngestError(
+            path,
+            "visit date missing for a rated visit",
+            row=int(rows[i]),
+            column=VISIT_DATE,
+            value=dc.text(i),
+        ),
+    )
     key = column_reading.key_of(ids.codes, scale, visit)
-    first.add(column_reading.duplicated(key), lambda i: IngestError(
-        path, f"duplicate rating (same patient, visit and scale as row "
-        f"{int(rows[column_reading.first_with(key, i)])})", row=int(rows[i])))
+    first.add(
+        column_reading.duplicated(key),
+        lambda i: IngestError(
+            path,
+            f"duplicate rating (same patient, visit and scale as row "
+            f"{int(rows[column_reading.first_with(key, i)])})",
+            row=int(rows[i]),
+        ),
+    )
     first.raise_first()
     patient = column_reading.patient_codes(t, ID, index)
     pids = t.pseudonyms
@@ -502,30 +621,53 @@ def _ratings(study, t, patients, index, infusion, quarantine, warnings):
     off = (np.abs(day - nominal) > 2) | ((day < 0) != (nominal < 0))
     for j in np.flatnonzero(off):
         i = rated[j]
-        warnings.append(f"{path} row {int(rows[i])}: visit {vc.text(i)} dated study day "
-                        f"{int(day[j])}, nominal day {int(nominal[j])}")
-    return column_reading.ratings_table(study, patients, patient[rated], scale[rated], visit[rated],
-                                  score[rated], day)
+        warnings.append(
+            f"{path} row {int(rows[i])}: visit {vc.text(i)} dated study day "
+            f"{int(day[j])}, nominal day {int(nominal[j])}"
+        )
+    return column_reading.ratings_table(
+        study, patients, patient[rated], scale[rated], visit[rated], score[rated], day
+    )
 
 
 def _score(first, path, rows, c, lo, hi, what, check_range):
     parsed = column_reading.parse(c, lambda u: common.parse_number(path, 0, SCORE, u, decimal=DECIMAL))
-    first.add(parsed.failed, lambda i: column_reading.error_of(
-        common.parse_number, path, int(rows[i]), SCORE, c.text(i), decimal=DECIMAL))
+    first.add(
+        parsed.failed,
+        lambda i: column_reading.error_of(
+            common.parse_number, path, int(rows[i]), SCORE, c.text(i), decimal=DECIMAL
+        ),
+    )
     v = parsed.floats()
     known = ~np.isnan(v)
-    first.add(known & ~((lo <= v) & (v <= hi)), lambda i: column_reading.error_of(
-        check_range, path, int(rows[i]), SCORE, float(v[i]), lo[i], hi[i], what(i)))
-    first.add(known & (v != np.floor(v)), lambda i: column_reading.error_of(
-        common.check_whole, path, int(rows[i]), SCORE, float(v[i]), what(i)))
+    first.add(
+        known & ~((lo <= v) & (v <= hi)),
+        lambda i: column_reading.error_of(
+            check_range, path, int(rows[i]), SCORE, float(v[i]), lo[i], hi[i], what(i)
+        ),
+    )
+    first.add(
+        known & (v != np.floor(v)),
+        lambda i: column_reading.error_of(
+            common.check_whole, path, int(rows[i]), SCORE, float(v[i]), what(i)
+        ),
+    )
     return v
 
 
 def _brand(first, t, rows, brands, drug_names):
     bc = t.columns[BRAND]
-    first.add(~bc.isin(brands), lambda i: IngestError(
-        t.file, "unknown brand (not in resources/brands_cz.csv; write the brand and strength "
-        "exactly, e.g. 'Rivotril 0,5 mg')", row=int(rows[i]), column=BRAND, value=bc.text(i)))
+    first.add(
+        ~bc.isin(brands),
+        lambda i: IngestError(
+            t.file,
+            "unknown brand (not in resources/brands_cz.csv; write the brand and strength "
+            "exactly, e.g. 'Rivotril 0,5 mg')",
+            row=int(rows[i]),
+            column=BRAND,
+            value=bc.text(i),
+        ),
+    )
     drug = bc.each(lambda u: drug_names.index(brands[u][0]) if u in brands else 0, np.int64)
     return bc, drug
 
@@ -534,11 +676,13 @@ def _tablets(file, row, column, text):
     n = common.parse_number(file, row, column, text, decimal=DECIMAL)
     common.check_dose(file, row, column, n, "number of tablets")
     if n > MAX_TABLETS:
-        raise IngestError(file, f"impossible number of tablets (> {MAX_TABLETS:g})",
-                          row=row, column=column, value=text)
+        raise IngestError(
+            file, f"impossible number of tablets (> {MAX_TABLETS:g})", row=row, column=column, value=text
+        )
     if abs(n * 4 - round(n * 4)) > 1e-9:
-        raise IngestError(file, "tablets must be in quarters (e.g. 0,25, 0,5, 1,75)",
-                          row=row, column=column, value=text)
+        raise IngestError(
+            file, "tablets must be in quarters (e.g. 0,25, 0,5, 1,75)", row=row, column=column, value=text
+        )
     return n
 
 
@@ -547,28 +691,41 @@ def _doses(first, t, rows, column, bc, drug, brands, drug_names, limits):
     the plausible maximum of its drug."""
     path, tc = t.file, t.columns[column]
     tablets = column_reading.parse(tc, lambda u: _tablets(path, 0, column, u))
-    first.add(tablets.failed, lambda i: column_reading.error_of(_tablets, path, int(rows[i]), column,
-                                                          tc.text(i)))
+    first.add(
+        tablets.failed, lambda i: column_reading.error_of(_tablets, path, int(rows[i]), column, tc.text(i))
+    )
     # one dose per distinct (brand, tablets) pair, with Python's rounding
     pair = column_reading.key_of(bc.codes, tc.codes)
     uniq, first_index, inverse = np.unique(pair, return_index=True, return_inverse=True)
-    dose_u = np.array([
-        round(tablets.values[tc.codes[k]] * brands[bc.text(k)][1], 9)
-        if tablets.values[tc.codes[k]] is not None and bc.text(k) in brands else np.nan
-        for k in first_index], np.float64)
+    dose_u = np.array(
+        [
+            round(tablets.values[tc.codes[k]] * brands[bc.text(k)][1], 9)
+            if tablets.values[tc.codes[k]] is not None and bc.text(k) in brands
+            else np.nan
+            for k in first_index
+        ],
+        np.float64,
+    )
     dose = dose_u[inverse] if len(pair) else np.zeros(0)
     limit = np.array([limits.limits[d][0] for d in drug_names], np.float64)[drug]
-    first.add(dose > limit + 1e-9, lambda i: limits.error(
-        path, int(rows[i]), column, tc.text(i), drug_names[drug[i]], float(dose[i]), "daily dose"))
+    first.add(
+        dose > limit + 1e-9,
+        lambda i: limits.error(
+            path, int(rows[i]), column, tc.text(i), drug_names[drug[i]], float(dose[i]), "daily dose"
+        ),
+    )
     return dose
 
 
 def _parse_dates(first, t, rows, column, optional=False):
     c = t.columns[column]
-    dates = column_reading.parse(c, lambda u: None if optional and not u else common.parse_date(
-        t.file, 0, column, u))
-    first.add(dates.failed, lambda i: column_reading.error_of(common.parse_date, t.file, int(rows[i]),
-                                                        column, c.text(i)))
+    dates = column_reading.parse(
+        c, lambda u: None if optional and not u else common.parse_date(t.file, 0, column, u)
+    )
+    first.add(
+        dates.failed,
+        lambda i: column_reading.error_of(common.parse_date, t.file, int(rows[i]), column, c.text(i)),
+    )
     return dates
 
 
@@ -585,9 +742,16 @@ def _prescriptions(t, index, infusion, quarantine, warnings, brands, drug_names,
     stop = _parse_dates(first, t, rows, STOP, optional=True)
     start_day, stop_day = start.ordinals(), stop.ordinals()
     open_ended = stop.map(lambda d: d is None, bool)
-    first.add(~open_ended & (stop_day < start_day), lambda i: IngestError(
-        path, f"prescription stops before it starts ({START} {cols[START].text(i)})",
-        row=int(rows[i]), column=STOP, value=cols[STOP].text(i)))
+    first.add(
+        ~open_ended & (stop_day < start_day),
+        lambda i: IngestError(
+            path,
+            f"prescription stops before it starts ({START} {cols[START].text(i)})",
+            row=int(rows[i]),
+            column=STOP,
+            value=cols[STOP].text(i),
+        ),
+    )
     # records before the first failing one passed every check: only they can add up
     valid = ~first.failing(n)
     patient = column_reading.patient_codes(t, ID, index)
@@ -603,25 +767,46 @@ def _prescriptions(t, index, infusion, quarantine, warnings, brands, drug_names,
     count = np.minimum(last_day[record], hi) - begin + 1
     # one element per day: record repeated, day = first day + position within the record
     element = np.repeat(record.astype(np.int32), count)
-    day = (np.arange(len(element), dtype=np.int32)
-           - np.repeat((np.cumsum(count) - count - begin).astype(np.int32), count))
-    column_reading.daily_limit_check(first, path, TABLETS_DAY, cols[TABLETS_DAY], element,
-                               patient[element], day, drug[element], drug_names, dose[element],
-                               limits, np.ones(len(element), bool), rows, n,
-                               candidates=_overlapping(record, patient, drug, begin,
-                                                       begin + count - 1, n)[element])
+    day = np.arange(len(element), dtype=np.int32) - np.repeat(
+        (np.cumsum(count) - count - begin).astype(np.int32), count
+    )
+    column_reading.daily_limit_check(
+        first,
+        path,
+        TABLETS_DAY,
+        cols[TABLETS_DAY],
+        element,
+        patient[element],
+        day,
+        drug[element],
+        drug_names,
+        dose[element],
+        limits,
+        np.ones(len(element), bool),
+        rows,
+        n,
+        candidates=_overlapping(record, patient, drug, begin, begin + count - 1, n)[element],
+    )
     first.raise_first()
     pids = t.pseudonyms
     for i in np.flatnonzero(unknown | outside):
         if unknown[i]:
-            quarantine.add(path, int(rows[i]), ID, pids[cols[ID].codes[i]],
-                           "patient not in the patients file")
+            quarantine.add(
+                path, int(rows[i]), ID, pids[cols[ID].codes[i]], "patient not in the patients file"
+            )
         else:
-            quarantine.add(path, int(rows[i]), START, cols[START].text(i),
-                           "prescription entirely outside the study period -7..7")
+            quarantine.add(
+                path,
+                int(rows[i]),
+                START,
+                cols[START].text(i),
+                "prescription entirely outside the study period -7..7",
+            )
     for i in np.flatnonzero(taken & ((first_day < lo) | (last_day > hi))):
-        warnings.append(f"{path} row {int(rows[i])}: prescription days {int(first_day[i])}.."
-                        f"{int(last_day[i])} clipped to the study period {lo}..{hi}")
+        warnings.append(
+            f"{path} row {int(rows[i])}: prescription days {int(first_day[i])}.."
+            f"{int(last_day[i])} clipped to the study period {lo}..{hi}"
+        )
     return element, patient[element], day, drug[element], dose[element]
 
 
@@ -662,23 +847,36 @@ def _prn(t, index, infusion, quarantine, brands, drug_names, limits, regular):
     record = np.flatnonzero(valid & ~unknown & ~outside)
     _, r_patient, r_day, r_drug, r_dose = regular
     column_reading.daily_limit_check(
-        first, path, PRN_TABLETS, cols[PRN_TABLETS],
+        first,
+        path,
+        PRN_TABLETS,
+        cols[PRN_TABLETS],
         np.concatenate([np.full(len(r_day), -1), record]),
-        np.concatenate([r_patient, patient[record]]), np.concatenate([r_day, day[record]]),
-        np.concatenate([r_drug, drug[record]]), drug_names,
-        np.concatenate([r_dose, dose[record]]), limits,
-        np.arange(len(r_day) + len(record)) >= len(r_day), rows, n,
+        np.concatenate([r_patient, patient[record]]),
+        np.concatenate([r_day, day[record]]),
+        np.concatenate([r_drug, drug[record]]),
+        drug_names,
+        np.concatenate([r_dose, dose[record]]),
+        limits,
+        np.arange(len(r_day) + len(record)) >= len(r_day),
+        rows,
+        n,
         # as-needed doses and the regular doses of the same patients
-        candidates=np.concatenate([np.isin(r_patient, patient[record]),
-                                   np.ones(len(record), bool)]))
+        candidates=np.concatenate([np.isin(r_patient, patient[record]), np.ones(len(record), bool)]),
+    )
     first.raise_first()
     pids = t.pseudonyms
     for i in np.flatnonzero(unknown | outside):
         if unknown[i]:
-            quarantine.add(path, int(rows[i]), ID, pids[cols[ID].codes[i]],
-                           "patient not in the patients file")
+            quarantine.add(
+                path, int(rows[i]), ID, pids[cols[ID].codes[i]], "patient not in the patients file"
+            )
         else:
-            quarantine.add(path, int(rows[i]), PRN_DATE, cols[PRN_DATE].text(i),
-                           f"administration on study day {int(day[i])}, outside the study "
-                           "period -7..7")
+            quarantine.add(
+                path,
+                int(rows[i]),
+                PRN_DATE,
+                cols[PRN_DATE].text(i),
+                f"administration on study day {int(day[i])}, outside the study period -7..7",
+            )
     return record, patient[record], day[record], drug[record], dose[record]

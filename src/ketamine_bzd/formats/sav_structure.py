@@ -19,8 +19,16 @@ from ..errors import IngestError
 HEADER_SIZE = 176
 MAX_LABEL_BYTES = 1 << 16  # far above SPSS's own limits (variable label 256, value label 120)
 # extension subtypes whose element size is fixed (PSPP manual, appendix B)
-EXTENSION_SIZES = {3: (4, 8), 4: (8, 3), 11: (4, None), 13: (1, None), 14: (1, None),
-                   20: (1, None), 21: (1, None), 22: (1, None)}
+EXTENSION_SIZES = {
+    3: (4, 8),
+    4: (8, 3),
+    11: (4, None),
+    13: (1, None),
+    14: (1, None),
+    20: (1, None),
+    21: (1, None),
+    22: (1, None),
+}
 
 
 class _Cursor:
@@ -29,13 +37,14 @@ class _Cursor:
         self.pending = 0  # continuation records (type -1) the last string variable still needs
 
     def fail(self, what: str):
-        raise IngestError(self.path, f"damaged SPSS .sav file: {what} (at byte {self.pos}); "
-                          "re-save it from SPSS or PSPP")
+        raise IngestError(
+            self.path, f"damaged SPSS .sav file: {what} (at byte {self.pos}); re-save it from SPSS or PSPP"
+        )
 
     def take(self, n: int, what: str) -> bytes:
         if n < 0 or self.pos + n > len(self.data):
             self.fail(f"{what} runs past the end of the file")
-        out = self.data[self.pos:self.pos + n]
+        out = self.data[self.pos : self.pos + n]
         self.pos += n
         return out
 
@@ -47,8 +56,10 @@ def check_sav_structure(path: Path, data: bytes) -> None:
     """Raise :class:`IngestError` unless ``data`` has a consistent ``.sav`` dictionary and (for
     an uncompressed file) exactly the data bytes its header announces."""
     if len(data) < HEADER_SIZE:
-        raise IngestError(path, f"damaged SPSS .sav file: {len(data)} bytes, shorter than the "
-                          f"{HEADER_SIZE}-byte file header")
+        raise IngestError(
+            path,
+            f"damaged SPSS .sav file: {len(data)} bytes, shorter than the {HEADER_SIZE}-byte file header",
+        )
     endian = next((e for e in "<>" if struct.unpack(e + "i", data[64:68])[0] in (2, 3)), None)
     if endian is None:
         raise IngestError(path, "damaged SPSS .sav file: unknown layout code in the file header")
@@ -85,13 +96,18 @@ def check_sav_structure(path: Path, data: bytes) -> None:
     if not (0 <= weight <= len(types)):
         c.fail(f"weight variable index {weight} outside the dictionary")
     if compression == 0 and n_cases >= 0 and len(data) - c.pos != n_cases * len(types) * 8:
-        c.fail(f"header announces {n_cases} cases ({n_cases * len(types) * 8} data bytes) but "
-               f"{len(data) - c.pos} data bytes follow: the file is cut off or padded")
+        c.fail(
+            f"header announces {n_cases} cases ({n_cases * len(types) * 8} data bytes) but "
+            f"{len(data) - c.pos} data bytes follow: the file is cut off or padded"
+        )
 
 
 def _variable(c: _Cursor, types: list[int]) -> None:
-    vtype, has_label, n_missing = c.int32("variable type"), c.int32("label flag"), c.int32(
-        "missing-value count")
+    vtype, has_label, n_missing = (
+        c.int32("variable type"),
+        c.int32("label flag"),
+        c.int32("missing-value count"),
+    )
     c.take(8, "print/write formats")
     name = c.take(8, "variable name")
     if not -1 <= vtype <= 255:
@@ -144,8 +160,7 @@ def _value_labels(c: _Cursor, types: list[int]) -> None:
 
 
 def _extension(c: _Cursor, types: list[int]) -> None:
-    subtype, size, count = c.int32("extension subtype"), c.int32("extension size"), c.int32(
-        "extension count")
+    subtype, size, count = c.int32("extension subtype"), c.int32("extension size"), c.int32("extension count")
     if size <= 0 or count < 0:
         c.fail(f"extension record {subtype} with element size {size} and count {count}")
     fixed = EXTENSION_SIZES.get(subtype)
@@ -154,8 +169,7 @@ def _extension(c: _Cursor, types: list[int]) -> None:
     if subtype == 11 and count:
         n_vars = sum(1 for t in types if t != -1)
         if count not in (2 * n_vars, 3 * n_vars):
-            c.fail(f"variable display record for {count} values; the dictionary has {n_vars} "
-                   "variables")
+            c.fail(f"variable display record for {count} values; the dictionary has {n_vars} variables")
     if size * count > len(c.data) - c.pos:
         c.fail(f"extension record {subtype} runs past the end of the file")
     c.take(size * count, f"extension record {subtype}")

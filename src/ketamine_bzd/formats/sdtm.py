@@ -69,13 +69,24 @@ SV_VARS = ["USUBJID", "VISITNUM", "VISITDY"]
 SUPPDM_VARS = ["USUBJID", "QNAM", "QVAL"]
 VS_VARS = ["USUBJID", "VSTESTCD", "VSSTRESN", "VSSTRESU"]
 PC_VARS = ["USUBJID", "PCTESTCD", "PCTPT", "PCORRES", "PCSTRESN", "PCSTRESU"]
-REQUIRED_VARS = {"dm": DM_VARS, "ex": EX_VARS, "qs": QS_VARS, "cm": CM_VARS, "sv": SV_VARS,
-                 "suppdm": SUPPDM_VARS, "vs": VS_VARS, "pc": PC_VARS}
+REQUIRED_VARS = {
+    "dm": DM_VARS,
+    "ex": EX_VARS,
+    "qs": QS_VARS,
+    "cm": CM_VARS,
+    "sv": SV_VARS,
+    "suppdm": SUPPDM_VARS,
+    "vs": VS_VARS,
+    "pc": PC_VARS,
+}
 
 SEX_CODES = ("F", "M")
 # SUPPDM qualifiers -> canonical subject column (numbers) or episode (coded)
-SUPPDM_NUMBERS = {"MDDDURY": "mdd_duration_years", "EPIDURW": "episode_duration_weeks",
-                  "NHOSP": "n_hospitalizations"}
+SUPPDM_NUMBERS = {
+    "MDDDURY": "mdd_duration_years",
+    "EPIDURW": "episode_duration_weeks",
+    "NHOSP": "n_hospitalizations",
+}
 SUPPDM_EPISODE = "EPISODE"
 EPISODE_CODES = {"FIRST": "first", "RECURRENT": "recurrent"}
 WEIGHT_TESTCD, WEIGHT_UNITS = "WEIGHT", ("kg",)
@@ -88,8 +99,20 @@ PC_UNITS = ("ng/mL", "ng/ml", "ug/L")
 UNIT_TO_MG = {"mg": 1.0, "g": 1000.0, "ug": 0.001, "mcg": 0.001, "µg": 0.001}
 # CMDOSFRQ (CDISC CT codelist FREQ) -> administrations per day; PRN = as needed, ONCE = a
 # single administration on the start day
-FREQ_PER_DAY = {"QD": 1, "QAM": 1, "QPM": 1, "QHS": 1, "Q24H": 1, "EVERY DAY": 1,
-                "BID": 2, "Q12H": 2, "TID": 3, "Q8H": 3, "QID": 4, "Q6H": 4}
+FREQ_PER_DAY = {
+    "QD": 1,
+    "QAM": 1,
+    "QPM": 1,
+    "QHS": 1,
+    "Q24H": 1,
+    "EVERY DAY": 1,
+    "BID": 2,
+    "Q12H": 2,
+    "TID": 3,
+    "Q8H": 3,
+    "QID": 4,
+    "Q6H": 4,
+}
 PRN, ONCE = "PRN", "ONCE"
 NOT_DONE = "NOT DONE"
 
@@ -104,12 +127,9 @@ def _items(prefix: str, n: int) -> tuple[str, ...]:
 # stem + version digit + item number) but not verified against the published terminology: check
 # them against the study's define.xml and override them in the config (options.scales)
 DEFAULT_SCALES = {
-    "madrs": {"category": "MADRS", "total": "MADRS111", "items": _items("MADRS1", 10),
-              "item_range": (0, 6)},
-    "bdi": {"category": "BDI-II", "total": "BDI0122", "items": _items("BDI01", 21),
-            "item_range": (0, 3)},
-    "bai": {"category": "BAI", "total": "BAI0122", "items": _items("BAI01", 21),
-            "item_range": (0, 3)},
+    "madrs": {"category": "MADRS", "total": "MADRS111", "items": _items("MADRS1", 10), "item_range": (0, 6)},
+    "bdi": {"category": "BDI-II", "total": "BDI0122", "items": _items("BDI01", 21), "item_range": (0, 3)},
+    "bai": {"category": "BAI", "total": "BAI0122", "items": _items("BAI01", 21), "item_range": (0, 3)},
 }
 # planned VISITDY (SDTM numbering: day 1 = first dose, no day 0) of each canonical visit
 DEFAULT_VISIT_DAYS = {"day0": -1, "day1": 2, "day3": 4, "day7": 8}
@@ -155,8 +175,10 @@ class Options:
         if "visit_days" in options:
             values["visit_days"] = {**DEFAULT_VISIT_DAYS, **options["visit_days"]}
         if "visit_windows" in options:
-            values["visit_windows"] = {**DEFAULT_VISIT_WINDOWS,
-                                       **{k: tuple(v) for k, v in options["visit_windows"].items()}}
+            values["visit_windows"] = {
+                **DEFAULT_VISIT_WINDOWS,
+                **{k: tuple(v) for k, v in options["visit_windows"].items()},
+            }
         if "scales" in options:
             scales = {k: dict(v) for k, v in DEFAULT_SCALES.items()}
             for name, spec in options["scales"].items():
@@ -176,8 +198,10 @@ class Options:
                 raise ValueError(f"sdtm options: visit_windows overlap ({lo1}..{hi1}, {lo2}..{hi2})")
         for visit, (lo, hi) in self.visit_windows.items():
             if not lo <= VISIT_STUDY_DAY[visit] <= hi:
-                raise ValueError(f"sdtm options: visit_windows[{visit}] must contain the nominal "
-                                 f"study day {VISIT_STUDY_DAY[visit]}")
+                raise ValueError(
+                    f"sdtm options: visit_windows[{visit}] must contain the nominal "
+                    f"study day {VISIT_STUDY_DAY[visit]}"
+                )
         if len(set(self.visit_days.values())) != len(self.visit_days):
             raise ValueError("sdtm options: visit_days must differ between visits")
 
@@ -222,8 +246,13 @@ def parse_dtc(file, row, column, text) -> IsoDate | None:
         return None
     parsed = _iso_date(s)
     if parsed is None:
-        raise IngestError(file, "date does not parse as ISO 8601 (YYYY-MM-DD, YYYY-MM or YYYY, "
-                          "optionally with Thh:mm)", row=row, column=column, value=s)
+        raise IngestError(
+            file,
+            "date does not parse as ISO 8601 (YYYY-MM-DD, YYYY-MM or YYYY, optionally with Thh:mm)",
+            row=row,
+            column=column,
+            value=s,
+        )
     return parsed
 
 
@@ -287,9 +316,12 @@ def read_domain(path, role: str, quarantine: Quarantine) -> Domain:
         head = path.read_bytes()[:80]
         if not head.startswith(XPORT_MAGIC):
             looks = "CSV text" if b"," in head or b";" in head else "not XPORT"
-            raise IngestError(path, f"not a SAS transport (XPORT) file: its first bytes are "
-                              f"{looks}; export the domain as XPORT (v5) or name the file .csv",
-                              row=0)
+            raise IngestError(
+                path,
+                f"not a SAS transport (XPORT) file: its first bytes are "
+                f"{looks}; export the domain as XPORT (v5) or name the file .csv",
+                row=0,
+            )
         try:
             frame, _ = pyreadstat.read_xport(str(path))
         except pyreadstat.ReadstatError as exc:  # one clear message, not a traceback
@@ -310,8 +342,7 @@ def read_domain(path, role: str, quarantine: Quarantine) -> Domain:
         records = []
         for i, r in enumerate(rows, start=1):
             if r and len(r) != len(header):
-                raise IngestError(path, f"record has {len(r)} fields but the header has "
-                                  f"{len(header)}", row=i)
+                raise IngestError(path, f"record has {len(r)} fields but the header has {len(header)}", row=i)
             records.append(dict(zip(header, r)) if r else {})
     else:
         raise IngestError(path, f"a {role.upper()} domain must be a .xpt or .csv file")
@@ -340,9 +371,9 @@ class _Context:
     quarantine: Quarantine
     pseudo: common.Pseudonyms
     warnings: list[str]
-    kept: dict = field(default_factory=dict)        # pid -> DM row of kept subjects
-    excluded: dict = field(default_factory=dict)    # pid -> reason the subject is not analysed
-    day0: dict = field(default_factory=dict)        # pid -> date of first study-drug exposure
+    kept: dict = field(default_factory=dict)  # pid -> DM row of kept subjects
+    excluded: dict = field(default_factory=dict)  # pid -> reason the subject is not analysed
+    day0: dict = field(default_factory=dict)  # pid -> date of first study-drug exposure
 
     def patient(self, dom: Domain, row: int, rec: dict) -> str:
         raw = _text(rec.get("USUBJID"))
@@ -359,8 +390,9 @@ class _Context:
         return False
 
 
-def read(study: str, files: dict[str, Path], key: bytes, options: dict | Options | None = None
-         ) -> IngestResult:
+def read(
+    study: str, files: dict[str, Path], key: bytes, options: dict | Options | None = None
+) -> IngestResult:
     """Ingest SDTM domains strictly (see module doc and ``docs/data-contract.md``, section 6)."""
     opts = options if isinstance(options, Options) else Options.from_config(options)
     for role in REQUIRED_ROLES:
@@ -370,8 +402,7 @@ def read(study: str, files: dict[str, Path], key: bytes, options: dict | Options
     if unknown:
         raise IngestError(f"<{min(unknown)}>", f"unknown file role (sdtm roles: {FILE_ROLES})")
     ctx = _Context(study, opts, Quarantine(study), common.Pseudonyms(study, key), [])
-    domains = {role: read_domain(files[role], role, ctx.quarantine)
-               for role in FILE_ROLES if role in files}
+    domains = {role: read_domain(files[role], role, ctx.quarantine) for role in FILE_ROLES if role in files}
     subjects = _dm(ctx, domains["dm"])
     _ex(ctx, domains["ex"], domains["dm"])
     subjects = [s for s in subjects if s["patient_id"] in ctx.day0]
@@ -403,27 +434,40 @@ def _dm(ctx: _Context, dom: Domain) -> list[dict]:
     for row, rec in dom.rows:
         pid = ctx.patient(dom, row, rec)
         if pid in first_seen:
-            raise IngestError(dom.file, f"duplicate USUBJID in DM (same as row {first_seen[pid]})",
-                              row=row, column="USUBJID")
+            raise IngestError(
+                dom.file,
+                f"duplicate USUBJID in DM (same as row {first_seen[pid]})",
+                row=row,
+                column="USUBJID",
+            )
         first_seen[pid] = row
         sex = _text(rec["SEX"]).upper()
         if sex not in SEX_CODES:
-            raise IngestError(dom.file, "SEX must be 'F' or 'M'", row=row, column="SEX",
-                              value=_text(rec["SEX"]))
+            raise IngestError(
+                dom.file, "SEX must be 'F' or 'M'", row=row, column="SEX", value=_text(rec["SEX"])
+            )
         age = _number(dom.file, row, "AGE", rec["AGE"])
         if age is not None and "AGEU" in dom.variables and _text(rec["AGEU"]).upper() not in ("YEARS", ""):
-            raise IngestError(dom.file, "AGEU must be YEARS", row=row, column="AGEU",
-                              value=_text(rec["AGEU"]))
+            raise IngestError(
+                dom.file, "AGEU must be YEARS", row=row, column="AGEU", value=_text(rec["AGEU"])
+            )
         common.check_range(dom.file, row, "AGE", age, *SUBJECT_RANGES["age_years"], "age")
         arm_text = _text(rec["ARM"])
         if not arm.search(arm_text):
             ctx.excluded[pid] = f"arm not analysed (ARM does not match {ctx.options.arm_pattern!r})"
             ctx.quarantine.add(dom.file, row, "ARM", arm_text, ctx.excluded[pid])
             continue
-        rec_out = {"patient_id": pid, "study": ctx.study, "sex": sex, "age_years": age,
-                   "weight_kg": np.nan, "mdd_duration_years": np.nan,
-                   "episode_duration_weeks": np.nan, "n_hospitalizations": np.nan,
-                   "episode": None}
+        rec_out = {
+            "patient_id": pid,
+            "study": ctx.study,
+            "sex": sex,
+            "age_years": age,
+            "weight_kg": np.nan,
+            "mdd_duration_years": np.nan,
+            "episode_duration_weeks": np.nan,
+            "n_hospitalizations": np.nan,
+            "episode": None,
+        }
         for col in PK_COLUMNS:
             rec_out[col], rec_out[f"{col}_status"] = np.nan, "missing"
         ctx.kept[pid] = (row, _text(rec.get("RFSTDTC")))
@@ -438,34 +482,38 @@ def _ex(ctx: _Context, dom: Domain, dm: Domain) -> None:
         pid = ctx.patient(dom, row, rec)
         treatment = _text(rec["EXTRT"])
         if treatment.upper() not in drugs:
-            ctx.quarantine.add(dom.file, row, "EXTRT", treatment,
-                               f"EXTRT is not a study drug ({', '.join(sorted(drugs))})")
+            ctx.quarantine.add(
+                dom.file, row, "EXTRT", treatment, f"EXTRT is not a study drug ({', '.join(sorted(drugs))})"
+            )
             continue
         start = parse_dtc(dom.file, row, "EXSTDTC", rec["EXSTDTC"])
         if start is None or start.partial:
-            raise IngestError(dom.file, "study-drug exposure needs a complete start date "
-                              "(YYYY-MM-DD) to define day 0", row=row, column="EXSTDTC",
-                              value=_text(rec["EXSTDTC"]))
+            raise IngestError(
+                dom.file,
+                "study-drug exposure needs a complete start date (YYYY-MM-DD) to define day 0",
+                row=row,
+                column="EXSTDTC",
+                value=_text(rec["EXSTDTC"]),
+            )
         if pid not in ctx.kept:
-            ctx.quarantine.add(dom.file, row, "USUBJID", pid,
-                               ctx.excluded.get(pid, "patient not in DM"))
+            ctx.quarantine.add(dom.file, row, "USUBJID", pid, ctx.excluded.get(pid, "patient not in DM"))
             continue
         if pid not in first or start.earliest < first[pid][0]:
             first[pid] = (start.earliest, row)
     for pid, (dm_row, rfstdtc) in ctx.kept.items():
         if pid not in first:
-            ctx.excluded[pid] = "not exposed to the study drug (no EX record with EXTRT in " \
-                                f"{sorted(drugs)})"
+            ctx.excluded[pid] = f"not exposed to the study drug (no EX record with EXTRT in {sorted(drugs)})"
             ctx.quarantine.add(dm.file, dm_row, "USUBJID", pid, ctx.excluded[pid])
-            ctx.warnings.append(f"{dm.file} row {dm_row}: patient {pid} {ctx.excluded[pid]}; "
-                                "not analysed")
+            ctx.warnings.append(f"{dm.file} row {dm_row}: patient {pid} {ctx.excluded[pid]}; not analysed")
             continue
         ctx.day0[pid] = first[pid][0]
         ref = parse_dtc(dm.file, dm_row, "RFSTDTC", rfstdtc)
         if ref is not None and not ref.earliest <= first[pid][0] <= ref.latest:
-            ctx.warnings.append(f"{dm.file} row {dm_row}: RFSTDTC {ref.text} differs from the first "
-                                f"study-drug exposure {first[pid][0].isoformat()} ({dom.file} row "
-                                f"{first[pid][1]}); day 0 is taken from EX")
+            ctx.warnings.append(
+                f"{dm.file} row {dm_row}: RFSTDTC {ref.text} differs from the first "
+                f"study-drug exposure {first[pid][0].isoformat()} ({dom.file} row "
+                f"{first[pid][1]}); day 0 is taken from EX"
+            )
 
 
 def _suppdm(ctx, dom, by_pid):
@@ -479,19 +527,24 @@ def _suppdm(ctx, dom, by_pid):
         if not ctx.analysed(dom, row, pid):
             continue
         if (pid, qnam) in seen:
-            raise IngestError(dom.file, f"duplicate QNAM for one subject (as row {seen[pid, qnam]})",
-                              row=row, column="QNAM", value=qnam)
+            raise IngestError(
+                dom.file,
+                f"duplicate QNAM for one subject (as row {seen[pid, qnam]})",
+                row=row,
+                column="QNAM",
+                value=qnam,
+            )
         seen[pid, qnam] = row
         if qnam == SUPPDM_EPISODE:
             if qval.upper() not in EPISODE_CODES:
-                raise IngestError(dom.file, "EPISODE must be FIRST or RECURRENT", row=row,
-                                  column="QVAL", value=qval)
+                raise IngestError(
+                    dom.file, "EPISODE must be FIRST or RECURRENT", row=row, column="QVAL", value=qval
+                )
             by_pid[pid]["episode"] = EPISODE_CODES[qval.upper()]
         else:
             col = SUPPDM_NUMBERS[qnam]
             value = common.parse_number(dom.file, row, "QVAL", qval, decimal=".")
-            by_pid[pid][col] = common.check_range(dom.file, row, "QVAL", value,
-                                                  *SUBJECT_RANGES[col], qnam)
+            by_pid[pid][col] = common.check_range(dom.file, row, "QVAL", value, *SUBJECT_RANGES[col], qnam)
             if col in common.WHOLE_SUBJECT_COLUMNS:
                 common.check_whole(dom.file, row, "QVAL", value, qnam)
 
@@ -509,16 +562,25 @@ def _vs(ctx, dom, by_pid):
         if value is None:
             continue
         if _text(rec["VSSTRESU"]) not in WEIGHT_UNITS:
-            raise IngestError(dom.file, "body weight must be in kg", row=row, column="VSSTRESU",
-                              value=_text(rec["VSSTRESU"]))
+            raise IngestError(
+                dom.file,
+                "body weight must be in kg",
+                row=row,
+                column="VSSTRESU",
+                value=_text(rec["VSSTRESU"]),
+            )
         common.check_range(dom.file, row, "VSSTRESN", value, *SUBJECT_RANGES["weight_kg"], "weight")
         baseline = "VSBLFL" in dom.variables and _text(rec["VSBLFL"]).upper() == "Y"
         weights.setdefault(pid, []).append((baseline, value, row))
     for pid, recs in weights.items():
         flagged = [r for r in recs if r[0]]
         if len(flagged) > 1 or (not flagged and len(recs) > 1):
-            raise IngestError(dom.file, "several WEIGHT records for one subject: flag exactly "
-                              "one baseline record with VSBLFL = Y", row=recs[-1][2], column="VSBLFL")
+            raise IngestError(
+                dom.file,
+                "several WEIGHT records for one subject: flag exactly one baseline record with VSBLFL = Y",
+                row=recs[-1][2],
+                column="VSBLFL",
+            )
         by_pid[pid]["weight_kg"] = (flagged or recs)[0][1]
 
 
@@ -529,15 +591,25 @@ def _pc(ctx, dom, by_pid):
         analyte = PC_TESTCD.get(_text(rec["PCTESTCD"]).upper())
         minutes = PC_TPT.get(_text(rec["PCTPT"]).upper())
         if analyte is None or minutes is None:
-            ctx.quarantine.add(dom.file, row, "PCTESTCD", _text(rec["PCTESTCD"]),
-                               "analyte or time point not read (KETAMINE/NORKETAM at 0/10/30 MIN)")
+            ctx.quarantine.add(
+                dom.file,
+                row,
+                "PCTESTCD",
+                _text(rec["PCTESTCD"]),
+                "analyte or time point not read (KETAMINE/NORKETAM at 0/10/30 MIN)",
+            )
             continue
         if not ctx.analysed(dom, row, pid):
             continue
         col = f"{analyte}_ng_ml_{minutes}min"
         if (pid, col) in seen:
-            raise IngestError(dom.file, f"duplicate serum level (as row {seen[pid, col]})", row=row,
-                              column="PCTPT", value=_text(rec["PCTPT"]))
+            raise IngestError(
+                dom.file,
+                f"duplicate serum level (as row {seen[pid, col]})",
+                row=row,
+                column="PCTPT",
+                value=_text(rec["PCTPT"]),
+            )
         seen[pid, col] = row
         orres = _text(rec["PCORRES"]).upper()
         value = _number(dom.file, row, "PCSTRESN", rec["PCSTRESN"])
@@ -547,14 +619,19 @@ def _pc(ctx, dom, by_pid):
             status = PC_TEXT[orres]
         elif value is not None:
             if value < 0:
-                raise IngestError(dom.file, "serum level must be >= 0", row=row,
-                                  column="PCSTRESN", value=value)
+                raise IngestError(
+                    dom.file, "serum level must be >= 0", row=row, column="PCSTRESN", value=value
+                )
             if _text(rec["PCSTRESU"]) not in PC_UNITS:
-                raise IngestError(dom.file, f"serum level unit must be one of {PC_UNITS}", row=row,
-                                  column="PCSTRESU", value=_text(rec["PCSTRESU"]))
+                raise IngestError(
+                    dom.file,
+                    f"serum level unit must be one of {PC_UNITS}",
+                    row=row,
+                    column="PCSTRESU",
+                    value=_text(rec["PCSTRESU"]),
+                )
             # every unit of PC_UNITS is ng/ml, so the canonical limit applies as it stands
-            common.check_range(dom.file, row, "PCSTRESN", value, 0, PK_MAX_NG_ML,
-                               "serum level (ng/ml)")
+            common.check_range(dom.file, row, "PCSTRESN", value, 0, PK_MAX_NG_ML, "serum level (ng/ml)")
             status = "measured"
         else:
             status = "missing"
@@ -572,8 +649,12 @@ def _qs(ctx, dom, sv):
     nominal = opts.visit_rule == "nominal"
     visitdy_of = _sv_visitdy(ctx, sv) if sv is not None else {}
     if nominal and "VISITDY" not in dom.variables and sv is None:
-        raise IngestError(dom.file, "visit_rule 'nominal' needs VISITDY in QS or an SV file "
-                          "(or use visit_rule 'window')", row=0, column="VISITDY")
+        raise IngestError(
+            dom.file,
+            "visit_rule 'nominal' needs VISITDY in QS or an SV file (or use visit_rule 'window')",
+            row=0,
+            column="VISITDY",
+        )
     has_visitnum = "VISITNUM" in dom.variables
     events: dict[tuple, dict] = {}
     for row, rec in dom.rows:
@@ -586,23 +667,35 @@ def _qs(ctx, dom, sv):
         spec = opts.scales[scale]
         code = _text(rec["QSTESTCD"]).upper()
         if code != spec["total"] and code not in spec["items"]:
-            ctx.quarantine.add(dom.file, row, "QSTESTCD", code,
-                               f"not a configured {spec['category']} item or total")
+            ctx.quarantine.add(
+                dom.file, row, "QSTESTCD", code, f"not a configured {spec['category']} item or total"
+            )
             continue
         value = _qs_value(dom, row, rec)
         when = parse_dtc(dom.file, row, "QSDTC", rec["QSDTC"])
         if when is not None and when.partial:
-            raise IngestError(dom.file, "rating date must be complete (YYYY-MM-DD)", row=row,
-                              column="QSDTC", value=when.text)
+            raise IngestError(
+                dom.file,
+                "rating date must be complete (YYYY-MM-DD)",
+                row=row,
+                column="QSDTC",
+                value=when.text,
+            )
         if not ctx.analysed(dom, row, pid):
             continue
         visitnum = _visitnum(dom, row, rec) if has_visitnum else ""
         key = (pid, scale, visitnum or (when.earliest.isoformat() if when else ""))
-        ev = events.setdefault(key, {"rows": [], "values": {}, "date": None, "visitdy": None,
-                                     "first_row": row})
+        ev = events.setdefault(
+            key, {"rows": [], "values": {}, "date": None, "visitdy": None, "first_row": row}
+        )
         if code in ev["values"]:
-            raise IngestError(dom.file, f"duplicate {code} record for one subject and visit (as "
-                              f"row {ev['values'][code][1]})", row=row, column="QSTESTCD", value=code)
+            raise IngestError(
+                dom.file,
+                f"duplicate {code} record for one subject and visit (as row {ev['values'][code][1]})",
+                row=row,
+                column="QSTESTCD",
+                value=code,
+            )
         ev["values"][code] = (value, row)
         ev["rows"].append(row)
         if when is not None:
@@ -620,30 +713,41 @@ def _qs(ctx, dom, sv):
             reason = f"VISITDY {ev['visitdy']} is not a visit of options.visit_days"
         else:
             if day is None:
-                raise IngestError(dom.file, "visit_rule 'window' needs QSDTC", row=ev["first_row"],
-                                  column="QSDTC")
+                raise IngestError(
+                    dom.file, "visit_rule 'window' needs QSDTC", row=ev["first_row"], column="QSDTC"
+                )
             visit = next((v for v, (lo, hi) in opts.visit_windows.items() if lo <= day <= hi), None)
             reason = f"rating on study day {day}, outside every visit window"
         if visit is None:
             for r in ev["rows"]:
-                ctx.quarantine.add(dom.file, r, "QSDTC" if not nominal else "VISITDY",
-                                   ev["date"] if not nominal else ev["visitdy"], reason)
+                ctx.quarantine.add(
+                    dom.file,
+                    r,
+                    "QSDTC" if not nominal else "VISITDY",
+                    ev["date"] if not nominal else ev["visitdy"],
+                    reason,
+                )
             continue
         if day is None:
             day = VISIT_STUDY_DAY[visit]
-        candidates.setdefault((pid, scale, visit), []).append((abs(day - VISIT_STUDY_DAY[visit]), day,
-                                                                score, ev))
+        candidates.setdefault((pid, scale, visit), []).append(
+            (abs(day - VISIT_STUDY_DAY[visit]), day, score, ev)
+        )
     observed = {}
     for key, cands in candidates.items():
         cands.sort(key=lambda c: (c[0], c[1]))
         if nominal and len(cands) > 1:
-            raise IngestError(dom.file, f"two ratings of {key[1]} for one subject at visit {key[2]} "
-                              f"(rows {cands[0][3]['first_row']} and {cands[1][3]['first_row']})",
-                              row=cands[1][3]["first_row"])
+            raise IngestError(
+                dom.file,
+                f"two ratings of {key[1]} for one subject at visit {key[2]} "
+                f"(rows {cands[0][3]['first_row']} and {cands[1][3]['first_row']})",
+                row=cands[1][3]["first_row"],
+            )
         for _, day, _, ev in cands[1:]:
             for r in ev["rows"]:
-                ctx.quarantine.add(dom.file, r, "QSDTC", ev["date"],
-                                   f"not the rating nearest to the nominal day of {key[2]}")
+                ctx.quarantine.add(
+                    dom.file, r, "QSDTC", ev["date"], f"not the rating nearest to the nominal day of {key[2]}"
+                )
         _, day, score, _ = cands[0]
         if score is not None:
             observed[key] = (score, day)
@@ -661,11 +765,13 @@ def _qs_value(dom, row, rec) -> float | None:
     except ValueError:
         original = None  # a text answer: QSSTRESN carries its standardized score
     if stresn is None and orres:
-        raise IngestError(dom.file, "QSSTRESN is empty but QSORRES is given", row=row,
-                          column="QSSTRESN", value=orres)
+        raise IngestError(
+            dom.file, "QSSTRESN is empty but QSORRES is given", row=row, column="QSSTRESN", value=orres
+        )
     if original is not None and stresn is not None and not math.isclose(original, stresn):
-        raise IngestError(dom.file, f"QSSTRESN disagrees with QSORRES ({orres!r})", row=row,
-                          column="QSSTRESN", value=stresn)
+        raise IngestError(
+            dom.file, f"QSSTRESN disagrees with QSORRES ({orres!r})", row=row, column="QSSTRESN", value=stresn
+        )
     return stresn
 
 
@@ -675,23 +781,25 @@ def _score(ctx, dom, scale, ev) -> float | None:
     lo_item, hi_item = spec["item_range"]
     for code in spec["items"]:
         if code in values and values[code][0] is not None:
-            common.check_range(dom.file, values[code][1], "QSSTRESN", values[code][0], lo_item,
-                               hi_item, f"{code} item score")
-            common.check_whole(dom.file, values[code][1], "QSSTRESN", values[code][0],
-                               f"{code} item score")
+            common.check_range(
+                dom.file, values[code][1], "QSSTRESN", values[code][0], lo_item, hi_item, f"{code} item score"
+            )
+            common.check_whole(dom.file, values[code][1], "QSSTRESN", values[code][0], f"{code} item score")
     total = values.get(spec["total"], (None, None))
     if total[0] is not None:
-        common.check_range(dom.file, total[1], "QSSTRESN", total[0], *SCORE_RANGE[scale],
-                           f"{spec['category']} total score")
-        return common.check_whole(dom.file, total[1], "QSSTRESN", total[0],
-                                  f"{spec['category']} total score")
+        common.check_range(
+            dom.file, total[1], "QSSTRESN", total[0], *SCORE_RANGE[scale], f"{spec['category']} total score"
+        )
+        return common.check_whole(dom.file, total[1], "QSSTRESN", total[0], f"{spec['category']} total score")
     present = [c for c in spec["items"] if c in values and values[c][0] is not None]
     if not present:
         return None
     missing = [c for c in spec["items"] if c not in present]
     if missing:
-        ctx.warnings.append(f"{dom.file} row {ev['first_row']}: {spec['category']} has no total "
-                            f"record and items {', '.join(missing)} are missing: total left missing")
+        ctx.warnings.append(
+            f"{dom.file} row {ev['first_row']}: {spec['category']} has no total "
+            f"record and items {', '.join(missing)} are missing: total left missing"
+        )
         return None
     return float(sum(values[c][0] for c in present))
 
@@ -723,58 +831,81 @@ def _cm(ctx, dom, drugs, limits: common.DoseLimits):
         name = _text(rec["CMDECOD"])
         drug = table.get(name.upper())
         if drug is None:
-            raise IngestError(dom.file, "unknown drug (CMDECOD not in resources/sdtm_cmdecod.csv; "
-                              "add a row with its generic name and source)", row=row,
-                              column="CMDECOD", value=name)
+            raise IngestError(
+                dom.file,
+                "unknown drug (CMDECOD not in resources/sdtm_cmdecod.csv; "
+                "add a row with its generic name and source)",
+                row=row,
+                column="CMDECOD",
+                value=name,
+            )
         if drug == OTHER_DRUG:
             ctx.quarantine.add(dom.file, row, "CMDECOD", name, "not a BZD or antidepressant")
             continue
         if drug not in drugs:
-            raise IngestError(cmdecod_path(), "CMDECOD maps to a drug missing from drugs.csv",
-                              value=drug)
+            raise IngestError(cmdecod_path(), "CMDECOD maps to a drug missing from drugs.csv", value=drug)
         freq = _text(rec["CMDOSFRQ"]).upper()
         total = _number(dom.file, row, "CMDOSTOT", rec["CMDOSTOT"]) if "CMDOSTOT" in dom.variables else None
         if freq not in FREQ_PER_DAY and freq not in (PRN, ONCE) and not (freq == "" and total):
-            raise IngestError(dom.file, f"unparseable frequency (known: {', '.join([*FREQ_PER_DAY, PRN, ONCE])})",
-                              row=row, column="CMDOSFRQ", value=_text(rec["CMDOSFRQ"]))
+            raise IngestError(
+                dom.file,
+                f"unparseable frequency (known: {', '.join([*FREQ_PER_DAY, PRN, ONCE])})",
+                row=row,
+                column="CMDOSFRQ",
+                value=_text(rec["CMDOSFRQ"]),
+            )
         dose, dose_column = _cm_dose(dom, row, rec)
         daily = total if total else dose * FREQ_PER_DAY.get(freq, 1)
         daily_column = "CMDOSTOT" if total else dose_column
         daily_text = _text(rec[daily_column])
         # checked before any quarantine: an implausible number is an error, whatever its day
-        limits.check_record(dom.file, row, dose_column, _text(rec[dose_column]), drug, dose,
-                            "single dose")
+        limits.check_record(dom.file, row, dose_column, _text(rec[dose_column]), drug, dose, "single dose")
         limits.check_record(dom.file, row, daily_column, daily_text, drug, daily)
         start = parse_dtc(dom.file, row, "CMSTDTC", rec["CMSTDTC"])
         end = parse_dtc(dom.file, row, "CMENDTC", rec["CMENDTC"])
         if start is None:
             raise IngestError(dom.file, "medication start date missing", row=row, column="CMSTDTC")
         if end is not None and end.latest < start.earliest:
-            raise IngestError(dom.file, f"medication ends before it starts (CMSTDTC {start.text})",
-                              row=row, column="CMENDTC", value=end.text)
+            raise IngestError(
+                dom.file,
+                f"medication ends before it starts (CMSTDTC {start.text})",
+                row=row,
+                column="CMENDTC",
+                value=end.text,
+            )
         for var, d in (("CMSTDTC", start), ("CMENDTC", end)):
             if d is not None and d.partial:
                 imputed = d.earliest if var == "CMSTDTC" else d.latest
-                ctx.warnings.append(f"{dom.file} row {row}: partial {var} {d.text} imputed as "
-                                    f"{imputed.isoformat()} (start: earliest, end: latest day)")
+                ctx.warnings.append(
+                    f"{dom.file} row {row}: partial {var} {d.text} imputed as "
+                    f"{imputed.isoformat()} (start: earliest, end: latest day)"
+                )
         if not ctx.analysed(dom, row, pid):
             continue
         first = (start.earliest - ctx.day0[pid]).days
         last = hi if end is None else (end.latest - ctx.day0[pid]).days
         as_needed = freq == PRN
         if freq in (PRN, ONCE) and first != last and end is not None and not total:
-            ctx.quarantine.add(dom.file, row, "CMDOSFRQ", freq,
-                               f"{freq} over several days without CMDOSTOT: daily amount unknown")
+            ctx.quarantine.add(
+                dom.file,
+                row,
+                "CMDOSFRQ",
+                freq,
+                f"{freq} over several days without CMDOSTOT: daily amount unknown",
+            )
             continue
         if freq == ONCE:
             last = first
         if last < lo or first > hi:
-            ctx.quarantine.add(dom.file, row, "CMSTDTC", start.text,
-                               "medication entirely outside the study period -7..7")
+            ctx.quarantine.add(
+                dom.file, row, "CMSTDTC", start.text, "medication entirely outside the study period -7..7"
+            )
             continue
         if first < lo or last > hi:
-            ctx.warnings.append(f"{dom.file} row {row}: medication days {first}..{last} clipped "
-                                f"to the study period {lo}..{hi}")
+            ctx.warnings.append(
+                f"{dom.file} row {row}: medication days {first}..{last} clipped "
+                f"to the study period {lo}..{hi}"
+            )
         common.check_dose(dom.file, row, daily_column, daily)
         for d in range(max(first, lo), min(last, hi) + 1):
             limits.add_daily(dom.file, row, daily_column, daily_text, pid, d, drug, daily)
@@ -793,11 +924,17 @@ def _cm_dose(dom, row, rec) -> tuple[float, str]:
         column = "CMDOSTXT"
         dose = common.parse_number(dom.file, row, column, _text(rec["CMDOSTXT"]), decimal=".")
     if dose is None:
-        raise IngestError(dom.file, "no dose: CMDOSE empty and CMDOSTXT not numeric", row=row,
-                          column="CMDOSE")
+        raise IngestError(
+            dom.file, "no dose: CMDOSE empty and CMDOSTXT not numeric", row=row, column="CMDOSE"
+        )
     if unit.lower() not in UNIT_TO_MG and unit not in UNIT_TO_MG:
-        raise IngestError(dom.file, f"unknown dose unit (known: {', '.join(UNIT_TO_MG)})", row=row,
-                          column="CMDOSU", value=unit)
+        raise IngestError(
+            dom.file,
+            f"unknown dose unit (known: {', '.join(UNIT_TO_MG)})",
+            row=row,
+            column="CMDOSU",
+            value=unit,
+        )
     common.check_dose(dom.file, row, column, dose)
     return dose * UNIT_TO_MG.get(unit, UNIT_TO_MG.get(unit.lower())), column
 
@@ -822,17 +959,33 @@ def write(truth: StudyTables, outdir: Path) -> dict[str, Path]:
     def iso(pid, day):
         return (day0[pid] + dt.timedelta(days=int(day))).isoformat()
 
-    dm = pd.DataFrame({
-        "STUDYID": study, "DOMAIN": "DM", "USUBJID": ids, "SUBJID": ids,
-        "RFSTDTC": [day0[p].isoformat() for p in ids],
-        "AGE": subj["age_years"].astype(float).tolist(), "AGEU": "YEARS",
-        "SEX": subj["sex"].tolist(), "ARMCD": "KET", "ARM": "KETAMINE 0.54 MG/KG IV",
-    })
-    ex = pd.DataFrame({
-        "STUDYID": study, "DOMAIN": "EX", "USUBJID": ids, "EXSEQ": 1.0, "EXTRT": "KETAMINE",
-        "EXDOSE": 0.54, "EXDOSU": "mg/kg", "EXROUTE": "INTRAVENOUS",
-        "EXSTDTC": [day0[p].isoformat() for p in ids],
-    })
+    dm = pd.DataFrame(
+        {
+            "STUDYID": study,
+            "DOMAIN": "DM",
+            "USUBJID": ids,
+            "SUBJID": ids,
+            "RFSTDTC": [day0[p].isoformat() for p in ids],
+            "AGE": subj["age_years"].astype(float).tolist(),
+            "AGEU": "YEARS",
+            "SEX": subj["sex"].tolist(),
+            "ARMCD": "KET",
+            "ARM": "KETAMINE 0.54 MG/KG IV",
+        }
+    )
+    ex = pd.DataFrame(
+        {
+            "STUDYID": study,
+            "DOMAIN": "EX",
+            "USUBJID": ids,
+            "EXSEQ": 1.0,
+            "EXTRT": "KETAMINE",
+            "EXDOSE": 0.54,
+            "EXDOSU": "mg/kg",
+            "EXROUTE": "INTRAVENOUS",
+            "EXSTDTC": [day0[p].isoformat() for p in ids],
+        }
+    )
     supp, vs, pc = [], [], []
     for rec in subj.to_dict("records"):
         pid = str(rec["patient_id"])
@@ -841,31 +994,53 @@ def write(truth: StudyTables, outdir: Path) -> dict[str, Path]:
             if not _isnan(rec[col]):
                 supp.append((pid, qnam, common.format_number(rec[col])))
         if not _isnan(rec["weight_kg"]):
-            vs.append((pid, WEIGHT_TESTCD, common.format_number(rec["weight_kg"]),
-                       float(rec["weight_kg"]), "kg", "Y"))
+            vs.append(
+                (
+                    pid,
+                    WEIGHT_TESTCD,
+                    common.format_number(rec["weight_kg"]),
+                    float(rec["weight_kg"]),
+                    "kg",
+                    "Y",
+                )
+            )
         for testcd, analyte in PC_TESTCD.items():
             for tpt, minutes in PC_TPT.items():
                 col = f"{analyte}_ng_ml_{minutes}min"
                 status = rec[f"{col}_status"]
-                orres = {"measured": common.format_number(rec[col]) if status == "measured" else "",
-                         "below_lloq": "<LLOQ", "below_lod": "<LOD", "missing": ""}[status]
-                pc.append((pid, testcd, tpt, orres,
-                           float(rec[col]) if status == "measured" else np.nan,
-                           "ng/mL", NOT_DONE if status == "missing" else ""))
+                orres = {
+                    "measured": common.format_number(rec[col]) if status == "measured" else "",
+                    "below_lloq": "<LLOQ",
+                    "below_lod": "<LOD",
+                    "missing": "",
+                }[status]
+                pc.append(
+                    (
+                        pid,
+                        testcd,
+                        tpt,
+                        orres,
+                        float(rec[col]) if status == "measured" else np.nan,
+                        "ng/mL",
+                        NOT_DONE if status == "missing" else "",
+                    )
+                )
     suppdm = pd.DataFrame(supp, columns=["USUBJID", "QNAM", "QVAL"])
     suppdm.insert(0, "STUDYID", study)
     suppdm.insert(1, "RDOMAIN", "DM")
     vs_frame = pd.DataFrame(vs, columns=["USUBJID", "VSTESTCD", "VSORRES", "VSSTRESN", "VSSTRESU", "VSBLFL"])
-    pc_frame = pd.DataFrame(pc, columns=["USUBJID", "PCTESTCD", "PCTPT", "PCORRES", "PCSTRESN",
-                                         "PCSTRESU", "PCSTAT"])
+    pc_frame = pd.DataFrame(
+        pc, columns=["USUBJID", "PCTESTCD", "PCTPT", "PCORRES", "PCSTRESN", "PCSTRESU", "PCSTAT"]
+    )
 
     visitnum = {v: float(i + 1) for i, v in enumerate(VISITS)}
     order = {p: i for i, p in enumerate(ids)}
     ratings = truth.ratings[truth.ratings["status"] == "observed"]
     qs, sv_rows = [], set()
-    for r in sorted(ratings.to_dict("records"),
-                    key=lambda r: (order[str(r["patient_id"])], VISITS.index(r["visit"]),
-                                   SCALES.index(r["scale"]))):
+    for r in sorted(
+        ratings.to_dict("records"),
+        key=lambda r: (order[str(r["patient_id"])], VISITS.index(r["visit"]), SCALES.index(r["scale"])),
+    ):
         pid, spec = str(r["patient_id"]), DEFAULT_SCALES[r["scale"]]
         date = iso(pid, r["study_day"])
         common_part = (pid, spec["category"], visitnum[r["visit"]], DEFAULT_VISIT_DAYS[r["visit"]], date)
@@ -877,34 +1052,58 @@ def write(truth: StudyTables, outdir: Path) -> dict[str, Path]:
         else:
             qs += [(*common_part, code, v) for code, v in zip(spec["items"], items)]
     qs_frame = pd.DataFrame(
-        [(p, c, code, common.format_number(v), float(v), vn, vd, d)
-         for p, c, vn, vd, d, code, v in qs],
-        columns=["USUBJID", "QSCAT", "QSTESTCD", "QSORRES", "QSSTRESN", "VISITNUM", "VISITDY", "QSDTC"])
-    sv_frame = pd.DataFrame([s[1:] for s in sorted(sv_rows)],
-                            columns=["USUBJID", "VISITNUM", "VISITDY", "SVSTDTC"])
+        [(p, c, code, common.format_number(v), float(v), vn, vd, d) for p, c, vn, vd, d, code, v in qs],
+        columns=["USUBJID", "QSCAT", "QSTESTCD", "QSORRES", "QSSTRESN", "VISITNUM", "VISITDY", "QSDTC"],
+    )
+    sv_frame = pd.DataFrame(
+        [s[1:] for s in sorted(sv_rows)], columns=["USUBJID", "VISITNUM", "VISITDY", "SVSTDTC"]
+    )
 
     cm = []
-    decod = {drug: name for name, drug in reversed(list(load_cmdecod().items()))
-             if drug != OTHER_DRUG and " " not in name}
+    decod = {
+        drug: name
+        for name, drug in reversed(list(load_cmdecod().items()))
+        if drug != OTHER_DRUG and " " not in name
+    }
     med = truth.medication
     regular = med[~med["as_needed"].astype(bool)]
-    for (pid, drug), g in sorted(regular.groupby(["patient_id", "drug"], sort=False),
-                                 key=lambda kv: (order[str(kv[0][0])], kv[0][1])):
+    for (pid, drug), g in sorted(
+        regular.groupby(["patient_id", "drug"], sort=False), key=lambda kv: (order[str(kv[0][0])], kv[0][1])
+    ):
         g = g.sort_values("study_day")
         for first, last, dose in common.dose_runs(g["study_day"].tolist(), g["dose_mg"].tolist()):
             cm.append((str(pid), decod[drug], dose, "mg", "QD", iso(str(pid), first), iso(str(pid), last)))
     prn = med[med["as_needed"].astype(bool)]
-    for r in sorted(prn.to_dict("records"),
-                    key=lambda r: (order[str(r["patient_id"])], r["study_day"], r["drug"])):
+    for r in sorted(
+        prn.to_dict("records"), key=lambda r: (order[str(r["patient_id"])], r["study_day"], r["drug"])
+    ):
         pid = str(r["patient_id"])
-        cm.append((pid, decod[r["drug"]], float(r["dose_mg"]), "mg", PRN,
-                   iso(pid, r["study_day"]), iso(pid, r["study_day"])))
-    cm_frame = pd.DataFrame(cm, columns=["USUBJID", "CMDECOD", "CMDOSE", "CMDOSU", "CMDOSFRQ",
-                                         "CMSTDTC", "CMENDTC"])
+        cm.append(
+            (
+                pid,
+                decod[r["drug"]],
+                float(r["dose_mg"]),
+                "mg",
+                PRN,
+                iso(pid, r["study_day"]),
+                iso(pid, r["study_day"]),
+            )
+        )
+    cm_frame = pd.DataFrame(
+        cm, columns=["USUBJID", "CMDECOD", "CMDOSE", "CMDOSU", "CMDOSFRQ", "CMSTDTC", "CMENDTC"]
+    )
     cm_frame.insert(2, "CMTRT", cm_frame["CMDECOD"].str.lower())
 
-    frames = {"dm": dm, "ex": ex, "qs": qs_frame, "cm": cm_frame, "sv": sv_frame,
-              "suppdm": suppdm, "vs": vs_frame, "pc": pc_frame}
+    frames = {
+        "dm": dm,
+        "ex": ex,
+        "qs": qs_frame,
+        "cm": cm_frame,
+        "sv": sv_frame,
+        "suppdm": suppdm,
+        "vs": vs_frame,
+        "pc": pc_frame,
+    }
     for role, frame in frames.items():
         write_xpt(frame, paths[role], role.upper())
     return paths

@@ -113,8 +113,7 @@ def write_parts(parts: Iterable[StudyTables], outdir: Path) -> dict[str, Path]:
             medication.append(_medication_columns(part))
     if not cases:
         raise ValueError("write_parts: no parts given")
-    _write_sav(pd.concat(cases, ignore_index=True) if len(cases) > 1 else cases[0],
-               paths["patients"])
+    _write_sav(pd.concat(cases, ignore_index=True) if len(cases) > 1 else cases[0], paths["patients"])
     return paths
 
 
@@ -150,8 +149,11 @@ def _write_sav(frame: pd.DataFrame, path: Path) -> None:
     )
     pk_vars = [pk_var(a, t) for a in PK_ANALYTES for t in PK_TIMES_MIN]
     labels.update(
-        {pk_var(a, t): f"{a.capitalize()} serum level at {t} min (ng/ml)"
-         for a in PK_ANALYTES for t in PK_TIMES_MIN}
+        {
+            pk_var(a, t): f"{a.capitalize()} serum level at {t} min (ng/ml)"
+            for a in PK_ANALYTES
+            for t in PK_TIMES_MIN
+        }
     )
     value_labels = {"SEX": SEX_LABELS, "EPISODE": EPISODE_LABELS}
     value_labels.update({v: PK_CODE_LABELS for v in pk_vars})
@@ -259,8 +261,7 @@ def _wide_scores(ratings: pd.DataFrame, ids: columnar.Coded) -> dict[str, np.nda
     keep = (row >= 0) & (s_of >= 0) & (v_of >= 0)
     cube = np.full((n, len(SCALES), len(VISITS)), np.nan)
     cube[row[keep], s_of[keep], v_of[keep]] = ratings["score"].to_numpy(dtype=float)[keep]
-    return {score_var(sc, vi): cube[:, i, j] for i, sc in enumerate(SCALES)
-            for j, vi in enumerate(VISITS)}
+    return {score_var(sc, vi): cube[:, i, j] for i, sc in enumerate(SCALES) for j, vi in enumerate(VISITS)}
 
 
 _MED_DIALECT = columnar.Dialect(",", "\n", "utf-8")
@@ -273,16 +274,16 @@ def _medication_columns(truth: StudyTables) -> list[columnar.Coded]:
         columnar.mapped(columnar.factorize(med["study_day"].to_numpy().astype(np.int64)), int),
         columnar.factorize(med["drug"]),
         columnar.mapped(columnar.factorize(med["dose_mg"].to_numpy()), common.format_number),
-        columnar.mapped(columnar.factorize(med["as_needed"].to_numpy().astype(bool)),
-                        lambda v: int(bool(v))),
+        columnar.mapped(columnar.factorize(med["as_needed"].to_numpy().astype(bool)), lambda v: int(bool(v))),
     ]
 
 
 # ----------------------------------------------------------------------------- read
 
 
-def read(study: str, files: dict[str, Path], key: bytes, *,
-         partition: tuple[int, int] | None = None) -> IngestResult:
+def read(
+    study: str, files: dict[str, Path], key: bytes, *, partition: tuple[int, int] | None = None
+) -> IngestResult:
     """Ingest a ``spss_wide`` export strictly (see module doc and ``docs/data-contract.md``).
 
     Raw identifiers seen in the files are collected first, so that an error whose value equals
@@ -308,18 +309,19 @@ def _read(study, files, key, identifiers, partition) -> IngestResult:
         if role not in files:
             raise IngestError(f"<{role}>", f"no path given for file role {role!r}")
     sav = common.require_file(files["patients"], "patients")
-    subjects, observed, n_sav, n_cases = _read_sav(study, sav, pseudo, quarantine, identifiers,
-                                                   partition)
+    subjects, observed, n_sav, n_cases = _read_sav(study, sav, pseudo, quarantine, identifiers, partition)
     common.require_patients(sav, n_cases, n_sav, "a dictionary but no cases")
     patients = subjects["patient_id"].tolist()
     index = {p: i for i, p in enumerate(patients)}
     drugs = common.load_drugs()
     drug_names = list(drugs)
-    med, n_med, med_path = _read_medication(files["medication"], index, pseudo, quarantine,
-                                            identifiers, drug_names, partition)
+    med, n_med, med_path = _read_medication(
+        files["medication"], index, pseudo, quarantine, identifiers, drug_names, partition
+    )
     ratings = column_reading.ratings_table(study, patients, *observed)
-    medication = column_reading.medication_table(study, patients, med[0], med[1], med[2], drug_names,
-                                           med[3], med[4], drugs)
+    medication = column_reading.medication_table(
+        study, patients, med[0], med[1], med[2], drug_names, med[3], med[4], drugs
+    )
     return common.result(
         study, subjects, ratings, medication, [(sav, n_sav), (med_path, n_med)], quarantine, warnings
     )
@@ -333,13 +335,14 @@ class _Var:
         if self.text:
             values = series.astype(object).to_numpy()
             self.column = column_reading.TextColumn.from_texts(
-                "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
-                for v in values)
+                "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in values
+            )
             self.raw = values
             self.x = np.full(len(values), np.nan)
             self.blank = self.column.each(lambda u: not u.strip(), bool)
-            self.sysmis = np.array([v is None or (isinstance(v, float) and math.isnan(v))
-                                    for v in values], bool)
+            self.sysmis = np.array(
+                [v is None or (isinstance(v, float) and math.isnan(v)) for v in values], bool
+            )
         else:
             self.x = series.to_numpy(np.float64)
             self.blank = self.sysmis = np.isnan(self.x)
@@ -374,16 +377,18 @@ def _read_sav(study, path: Path, pseudo, quarantine, identifiers, partition):
     data = path.read_bytes()
     if not data.startswith((b"$FL2", b"$FL3")):
         kind = common.sniff_binary(data) or ("file is empty" if not data else "file is text")
-        raise IngestError(path, f"not a readable SPSS .sav file ({kind}; an SPSS .sav starts "
-                          "with the signature $FL2)")
+        raise IngestError(
+            path, f"not a readable SPSS .sav file ({kind}; an SPSS .sav starts with the signature $FL2)"
+        )
     # ReadStat trusts the dictionary's counts; a damaged one can crash the process
     check_sav_structure(path, data)
     del data
     try:
         frame, meta = pyreadstat.read_sav(str(path), user_missing=True)
     except Exception as exc:  # pyreadstat raises several types for a damaged .sav
-        raise IngestError(path, f"not a readable SPSS .sav file ({type(exc).__name__}: "
-                          f"{str(exc)[:200]})") from None
+        raise IngestError(
+            path, f"not a readable SPSS .sav file ({type(exc).__name__}: {str(exc)[:200]})"
+        ) from None
     for var in SAV_VARIABLES:
         if var not in frame.columns:
             raise IngestError(path, "missing variable", column=var)
@@ -396,7 +401,8 @@ def _read_sav(study, path: Path, pseudo, quarantine, identifiers, partition):
         ids = raw_id.column
     else:
         ids = column_reading.TextColumn.from_texts(
-            "" if np.isnan(v) else common.raw_id_text(float(v)) for v in raw_id.x)
+            "" if np.isnan(v) else common.raw_id_text(float(v)) for v in raw_id.x
+        )
     identifiers.update(u for u in ids.uniques if u.strip())
     blank = np.ones(n_file, bool)
     for var in variables.values():
@@ -424,38 +430,57 @@ def _read_sav(study, path: Path, pseudo, quarantine, identifiers, partition):
     empty = v_id.blank
     first.add(empty, lambda i: IngestError(path, "empty patient ID", row=int(rows[i]), column="ID"))
     # value omitted on purpose: the raw identifier must not appear in messages
-    first.add(column_reading.duplicated(ids.codes) & ~empty, lambda i: IngestError(
-        path, f"duplicate patient (same ID as row {int(rows[column_reading.first_with(ids.codes, i)])})",
-        row=int(rows[i]), column="ID"))
+    first.add(
+        column_reading.duplicated(ids.codes) & ~empty,
+        lambda i: IngestError(
+            path,
+            f"duplicate patient (same ID as row {int(rows[column_reading.first_with(ids.codes, i)])})",
+            row=int(rows[i]),
+            column="ID",
+        ),
+    )
 
     def number(var):
         v = variables[var]
-        first.add(v.string(), lambda i: IngestError(path, "variable must be numeric",
-                                                    row=int(rows[i]), column=var, value=v.value(i)))
+        first.add(
+            v.string(),
+            lambda i: IngestError(
+                path, "variable must be numeric", row=int(rows[i]), column=var, value=v.value(i)
+            ),
+        )
         return v.number()
 
     def coded(var, codes, message):
         x = number(var)
         bad = ~np.isin(x, list(codes))
-        first.add(bad, lambda i: IngestError(path, message, row=int(rows[i]), column=var,
-                                             value=variables[var].value(i)))
+        first.add(
+            bad,
+            lambda i: IngestError(path, message, row=int(rows[i]), column=var, value=variables[var].value(i)),
+        )
         return x
 
     def ranged(var, lo, hi, what, whole):
         x = number(var)
         known = ~np.isnan(x)
-        first.add(known & ~((lo <= x) & (x <= hi)), lambda i: column_reading.error_of(
-            common.check_range, path, int(rows[i]), var, float(x[i]), lo, hi, what))
+        first.add(
+            known & ~((lo <= x) & (x <= hi)),
+            lambda i: column_reading.error_of(
+                common.check_range, path, int(rows[i]), var, float(x[i]), lo, hi, what
+            ),
+        )
         if whole:
-            first.add(known & (x != np.floor(x)), lambda i: column_reading.error_of(
-                common.check_whole, path, int(rows[i]), var, float(x[i]), what))
+            first.add(
+                known & (x != np.floor(x)),
+                lambda i: column_reading.error_of(
+                    common.check_whole, path, int(rows[i]), var, float(x[i]), what
+                ),
+            )
         return x
 
     data = {"sex": coded("SEX", SEX_CODES, "sex must be coded 1 (male) or 2 (female)")}
     for col, (var, label) in SUBJECT_VARS.items():
         data[col] = ranged(var, *SUBJECT_RANGES[col], label, col in common.WHOLE_SUBJECT_COLUMNS)
-    data["episode"] = coded("EPISODE", EPISODE_CODES,
-                            "episode must be coded 1 (first) or 2 (recurrent)")
+    data["episode"] = coded("EPISODE", EPISODE_CODES, "episode must be coded 1 (first) or 2 (recurrent)")
     status = {}
     for analyte in PK_ANALYTES:
         for t in PK_TIMES_MIN:
@@ -465,13 +490,15 @@ def _read_sav(study, path: Path, pseudo, quarantine, identifiers, partition):
     for scale in SCALES:
         for visit in VISITS:
             var = score_var(scale, visit)
-            scores[(scale, visit)] = ranged(var, *SCORE_RANGE[scale], f"{SCALE_VAR[scale]} score",
-                                            True)
+            scores[(scale, visit)] = ranged(var, *SCORE_RANGE[scale], f"{SCALE_VAR[scale]} score", True)
     first.raise_first()
     n = len(rows)
     pid = np.array(pids + [None], dtype=object)[ids.codes] if n else np.empty(0, object)
-    out = {"patient_id": pid, "study": np.full(n, study, object),
-           "sex": np.where(data["sex"] == 1, "M", "F").astype(object)}
+    out = {
+        "patient_id": pid,
+        "study": np.full(n, study, object),
+        "sex": np.where(data["sex"] == 1, "M", "F").astype(object),
+    }
     for col in SUBJECT_RANGES:
         out[col] = data[col]
     out["episode"] = np.where(data["episode"] == 1, "first", "recurrent").astype(object)
@@ -480,7 +507,8 @@ def _read_sav(study, path: Path, pseudo, quarantine, identifiers, partition):
     out.update(status)
     subjects = pd.DataFrame({c: out[c] for c in SUBJECT_COLUMNS}).astype(
         {c: "float64" for c in common.FLOAT_SUBJECT_COLUMNS}
-        | {c: column_reading.TEXT for c in SUBJECT_COLUMNS if c not in common.FLOAT_SUBJECT_COLUMNS})
+        | {c: column_reading.TEXT for c in SUBJECT_COLUMNS if c not in common.FLOAT_SUBJECT_COLUMNS}
+    )
     # observed ratings, patient by patient in file order, scale by scale, visit by visit
     parts = [], [], [], [], []
     for s_i, scale in enumerate(SCALES):
@@ -498,8 +526,12 @@ def _read_sav(study, path: Path, pseudo, quarantine, identifiers, partition):
 
 def _pk(first, path, rows, var, v):
     """Serum level and its status; codes -1/-2/-9 (user-missing) and system-missing."""
-    first.add(v.string() & ~v.blank, lambda i: IngestError(
-        path, "variable must be numeric", row=int(rows[i]), column=var, value=v.value(i)))
+    first.add(
+        v.string() & ~v.blank,
+        lambda i: IngestError(
+            path, "variable must be numeric", row=int(rows[i]), column=var, value=v.value(i)
+        ),
+    )
     x = v.x
     status = np.full(len(x), "measured", object)
     status[v.blank] = "missing"
@@ -510,85 +542,147 @@ def _pk(first, path, rows, var, v):
         coded |= hit
     # a level: numeric, present and not a code (text cells failed above)
     level = ~v.blank & ~coded & (not v.text)
-    first.add(level & (v.user_missing | (x < 0)), lambda i: IngestError(
-        path, "unknown serum-level code (allowed: a level >= 0 ng/ml, -1 below LLOQ, "
-        "-2 below LOD, -9 or system-missing not sampled)", row=int(rows[i]), column=var,
-        value=float(x[i])))
-    first.add(level & ~((x >= 0) & (x <= PK_MAX_NG_ML)), lambda i: column_reading.error_of(
-        common.check_range, path, int(rows[i]), var, float(x[i]), 0, PK_MAX_NG_ML,
-        "serum level (ng/ml)"))
+    first.add(
+        level & (v.user_missing | (x < 0)),
+        lambda i: IngestError(
+            path,
+            "unknown serum-level code (allowed: a level >= 0 ng/ml, -1 below LLOQ, "
+            "-2 below LOD, -9 or system-missing not sampled)",
+            row=int(rows[i]),
+            column=var,
+            value=float(x[i]),
+        ),
+    )
+    first.add(
+        level & ~((x >= 0) & (x <= PK_MAX_NG_ML)),
+        lambda i: column_reading.error_of(
+            common.check_range, path, int(rows[i]), var, float(x[i]), 0, PK_MAX_NG_ML, "serum level (ng/ml)"
+        ),
+    )
     return np.where(level, x, np.nan), status
 
 
 def _read_medication(path, index, pseudo, quarantine, identifiers, drug_names, partition):
     """Daily records (patient, day, drug code, dose, as_needed) of the patients in ``index``."""
     path = common.require_file(path, "medication")
-    t = column_reading.read_columns(path, "medication", MED_COLUMNS, encoding="utf-8", delimiter=",",
-                              id_column="ID", identifiers=identifiers)
+    t = column_reading.read_columns(
+        path,
+        "medication",
+        MED_COLUMNS,
+        encoding="utf-8",
+        delimiter=",",
+        id_column="ID",
+        identifiers=identifiers,
+    )
     t = column_reading.select(t, "ID", pseudo, partition, quarantine)
     n_read = t.n_read
     t = t.take(np.flatnonzero(~t.blank))
     rows, cols, first = t.rows, t.columns, column_reading.FirstError()
     limits = common.DoseLimits()
     ids = cols["ID"]
-    first.add(ids.equals(""), lambda i: IngestError(path, "empty patient ID", row=int(rows[i]),
-                                                    column="ID"))
+    first.add(ids.equals(""), lambda i: IngestError(path, "empty patient ID", row=int(rows[i]), column="ID"))
     dc = cols["DAY"]
     days = column_reading.parse(dc, lambda u: common.parse_int(path, 0, "DAY", u))
-    first.add(days.failed, lambda i: column_reading.error_of(common.parse_int, path, int(rows[i]), "DAY",
-                                                       dc.text(i)))
+    first.add(
+        days.failed,
+        lambda i: column_reading.error_of(common.parse_int, path, int(rows[i]), "DAY", dc.text(i)),
+    )
     day = days.map(lambda v: 0 if v is None else v, np.int64)
     gc = cols["DRUG"]
     code = {d: i for i, d in enumerate(drug_names)}
     drug = gc.each(lambda u: code.get(u.strip().lower(), -1), np.int64)
-    first.add(drug < 0, lambda i: IngestError(
-        path, "unknown generic drug name (not in resources/drugs.csv)", row=int(rows[i]),
-        column="DRUG", value=gc.text(i)))
+    first.add(
+        drug < 0,
+        lambda i: IngestError(
+            path,
+            "unknown generic drug name (not in resources/drugs.csv)",
+            row=int(rows[i]),
+            column="DRUG",
+            value=gc.text(i),
+        ),
+    )
     drug = np.maximum(drug, 0)
     oc = cols["DOSE_MG"]
     doses = column_reading.parse(oc, lambda u: common.parse_number(path, 0, "DOSE_MG", u, decimal="."))
-    first.add(doses.failed, lambda i: column_reading.error_of(
-        common.parse_number, path, int(rows[i]), "DOSE_MG", oc.text(i), decimal="."))
+    first.add(
+        doses.failed,
+        lambda i: column_reading.error_of(
+            common.parse_number, path, int(rows[i]), "DOSE_MG", oc.text(i), decimal="."
+        ),
+    )
     dose = doses.floats()
-    first.add(~(dose > 0), lambda i: column_reading.error_of(
-        common.check_dose, path, int(rows[i]), "DOSE_MG",
-        None if np.isnan(dose[i]) else float(dose[i]), "daily dose (mg)"))
+    first.add(
+        ~(dose > 0),
+        lambda i: column_reading.error_of(
+            common.check_dose,
+            path,
+            int(rows[i]),
+            "DOSE_MG",
+            None if np.isnan(dose[i]) else float(dose[i]),
+            "daily dose (mg)",
+        ),
+    )
     limit = np.array([limits.limits[d][0] for d in drug_names], np.float64)[drug]
-    first.add(dose > limit + 1e-9, lambda i: limits.error(
-        path, int(rows[i]), "DOSE_MG", oc.text(i), drug_names[drug[i]], float(dose[i]),
-        "daily dose"))
+    first.add(
+        dose > limit + 1e-9,
+        lambda i: limits.error(
+            path, int(rows[i]), "DOSE_MG", oc.text(i), drug_names[drug[i]], float(dose[i]), "daily dose"
+        ),
+    )
     pc_ = cols["PRN"]
-    first.add(~pc_.isin(("0", "1")), lambda i: IngestError(
-        path, "as-needed flag must be 0 or 1", row=int(rows[i]), column="PRN", value=pc_.text(i)))
+    first.add(
+        ~pc_.isin(("0", "1")),
+        lambda i: IngestError(
+            path, "as-needed flag must be 0 or 1", row=int(rows[i]), column="PRN", value=pc_.text(i)
+        ),
+    )
     prn = pc_.isin(("1",))
-    key = column_reading.key_of(ids.codes, drug, prn.astype(np.int64),
-                          day - (day.min() if len(day) else 0))
-    first.add(column_reading.duplicated(key), lambda i: IngestError(
-        path, f"duplicate daily record (same patient, day, drug and PRN flag as row "
-        f"{int(rows[column_reading.first_with(key, i)])})", row=int(rows[i])))
+    key = column_reading.key_of(ids.codes, drug, prn.astype(np.int64), day - (day.min() if len(day) else 0))
+    first.add(
+        column_reading.duplicated(key),
+        lambda i: IngestError(
+            path,
+            f"duplicate daily record (same patient, day, drug and PRN flag as row "
+            f"{int(rows[column_reading.first_with(key, i)])})",
+            row=int(rows[i]),
+        ),
+    )
     valid = ~first.failing(len(rows))
     patient = column_reading.patient_codes(t, "ID", index)
     unknown = valid & (patient < 0)
     outside = valid & ~unknown & ~((day >= STUDY_DAYS[0]) & (day <= STUDY_DAYS[1]))
     record = np.flatnonzero(valid & ~unknown & ~outside)
-    column_reading.daily_limit_check(first, path, "DOSE_MG", oc, record, patient[record], day[record],
-                               drug[record], drug_names, dose[record], limits,
-                               np.ones(len(record), bool), rows, len(rows))
+    column_reading.daily_limit_check(
+        first,
+        path,
+        "DOSE_MG",
+        oc,
+        record,
+        patient[record],
+        day[record],
+        drug[record],
+        drug_names,
+        dose[record],
+        limits,
+        np.ones(len(record), bool),
+        rows,
+        len(rows),
+    )
     first.raise_first()
     pids = t.pseudonyms
     for i in np.flatnonzero(unknown | outside):
         if unknown[i]:
-            quarantine.add(path, int(rows[i]), "ID", pids[ids.codes[i]],
-                           "patient not in the patients file")
+            quarantine.add(path, int(rows[i]), "ID", pids[ids.codes[i]], "patient not in the patients file")
         else:
-            quarantine.add(path, int(rows[i]), "DAY", int(day[i]),
-                           "study day outside the study period -7..7")
+            quarantine.add(path, int(rows[i]), "DAY", int(day[i]), "study day outside the study period -7..7")
     return (patient[record], day[record], drug[record], dose[record], prn[record]), n_read, path
 
 
 def _blank(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or (
-        isinstance(value, str) and not value.strip()
+    return (
+        value is None
+        or (isinstance(value, float) and math.isnan(value))
+        or (isinstance(value, str) and not value.strip())
     )
 
 

@@ -35,8 +35,9 @@ class AUCResult:
         for i in np.flatnonzero((self.n_pos == 0) | (self.n_neg == 0)):
             out[i].append("ROC undefined: no positives or no negatives")
         for i in np.flatnonzero(self.n_youden_optima > 1):
-            out[i].append(f"{self.n_youden_optima[i]} cut-offs share the maximal Youden index "
-                          "(lowest reported)")
+            out[i].append(
+                f"{self.n_youden_optima[i]} cut-offs share the maximal Youden index (lowest reported)"
+            )
         for i in np.flatnonzero(self.has_ties):
             out[i].append("tied marker values (midranks)")
         return out
@@ -65,8 +66,11 @@ def midranks(values: Any, include: Any = None) -> np.ndarray:
     """Row-wise midranks (average ranks for ties, 1-based) among included
     entries; NaN where excluded. values (B, n) or (n,)."""
     values = np.atleast_2d(np.asarray(values, dtype=np.float64))
-    include = (np.ones(values.shape, bool) if include is None
-               else np.broadcast_to(np.asarray(include, bool), values.shape))
+    include = (
+        np.ones(values.shape, bool)
+        if include is None
+        else np.broadcast_to(np.asarray(include, bool), values.shape)
+    )
     order, _, inc_s, _, first, last = _sorted_groups(values, include)
     r = np.where(inc_s, (first + last) / 2.0 + 1.0, np.nan)
     out = np.empty_like(r)
@@ -156,8 +160,14 @@ def roc_auc(marker: Any, positive: Any, mask: Any = None) -> AUCResult:
     n_opt = np.sum(j >= j_max[:, None] - YOUDEN_TIE_TOL, axis=1)
     nan = np.nan
     return AUCResult(
-        auc=auc, u_statistic=np.where(defined, u, nan), se_delong=se, z=z, p_value=p_value,
-        n_pos=n_pos, n_neg=n_neg, has_ties=has_ties,
+        auc=auc,
+        u_statistic=np.where(defined, u, nan),
+        se_delong=se,
+        z=z,
+        p_value=p_value,
+        n_pos=n_pos,
+        n_neg=n_neg,
+        has_ties=has_ties,
         cutoff=np.where(defined, s[rows, k], nan),
         sensitivity=np.where(defined, sens[rows, k], nan),
         specificity=np.where(defined, spec[rows, k], nan),

@@ -79,8 +79,7 @@ def prepare(
     inc = w > 0
     # Fast paths for clean input (the multiverse engine's): a finite sum proves every
     # value finite, and then the row-wise checks below cannot fail.
-    y_clean = bool(np.isfinite(y.sum())) and (
-        not binary_y or not np.any((y != 0) & (y != 1)))
+    y_clean = bool(np.isfinite(y.sum())) and (not binary_y or not np.any((y != 0) & (y != 1)))
     y = np.broadcast_to(y, (B, n))
     if not y_clean:
         if not np.all(np.isfinite(y[inc])):
@@ -107,8 +106,9 @@ def prepare(
     return Batch(X=Xb, y=np.ascontiguousarray(y), w=np.ascontiguousarray(w))
 
 
-def chunked(fit_one: Callable[..., Any], batch: Batch, chunk_size: int, *,
-            deduplicate: bool = False, **kwargs: Any) -> Any:
+def chunked(
+    fit_one: Callable[..., Any], batch: Batch, chunk_size: int, *, deduplicate: bool = False, **kwargs: Any
+) -> Any:
     """Run ``fit_one(sub_batch, **kwargs)`` on slices of at most ``chunk_size``
     batch elements (bounds memory at about chunk_size * n * p * 8 bytes per
     temporary) and concatenate the resulting dataclasses field by field.
@@ -132,8 +132,10 @@ def chunked(fit_one: Callable[..., Any], batch: Batch, chunk_size: int, *,
     if B <= chunk_size:
         return fit_one(batch, **kwargs)
     parts = [
-        fit_one(Batch(batch.X[s : s + chunk_size], batch.y[s : s + chunk_size],
-                      batch.w[s : s + chunk_size]), **kwargs)
+        fit_one(
+            Batch(batch.X[s : s + chunk_size], batch.y[s : s + chunk_size], batch.w[s : s + chunk_size]),
+            **kwargs,
+        )
         for s in range(0, B, chunk_size)
     ]
     cls = type(parts[0])

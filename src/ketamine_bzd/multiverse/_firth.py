@@ -83,9 +83,19 @@ def _put(q: _FirthQ, sel: np.ndarray, new: _FirthQ) -> None:
     q.info_inv[sel], q.ok[sel] = new.info_inv, new.ok
 
 
-def _firth_newton(X: np.ndarray, y: np.ndarray, w: np.ndarray, beta: np.ndarray,
-                  free: np.ndarray, *, max_iter: int, max_step: float, max_halfstep: int,
-                  gtol: float, xtol: float) -> tuple[np.ndarray, _FirthQ, np.ndarray, np.ndarray]:
+def _firth_newton(
+    X: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    beta: np.ndarray,
+    free: np.ndarray,
+    *,
+    max_iter: int,
+    max_step: float,
+    max_halfstep: int,
+    gtol: float,
+    xtol: float,
+) -> tuple[np.ndarray, _FirthQ, np.ndarray, np.ndarray]:
     """Modified-score Newton-Raphson with step halving on the penalized likelihood (the
     logistf / firthmodels algorithm), compiled and run per element (``_numba.firth_newton``);
     coefficients outside ``free`` stay at their starting value (none free: the penalized
@@ -93,16 +103,36 @@ def _firth_newton(X: np.ndarray, y: np.ndarray, w: np.ndarray, beta: np.ndarray,
     from ._numba import firth_newton
 
     bb, llf, score, inv, aug, ok, conv, nit = firth_newton(
-        np.ascontiguousarray(X), np.ascontiguousarray(y), np.ascontiguousarray(w),
-        np.arange(beta.shape[0]), np.ascontiguousarray(beta, dtype=np.float64),
-        np.asarray(free, dtype=np.intp), max_iter, max_step, max_halfstep, gtol, xtol,
-        LLF_NOISE)
+        np.ascontiguousarray(X),
+        np.ascontiguousarray(y),
+        np.ascontiguousarray(w),
+        np.arange(beta.shape[0]),
+        np.ascontiguousarray(beta, dtype=np.float64),
+        np.asarray(free, dtype=np.intp),
+        max_iter,
+        max_step,
+        max_halfstep,
+        gtol,
+        xtol,
+        LLF_NOISE,
+    )
     return bb, _FirthQ(llf=llf, score=score, info_aug=aug, info_inv=inv, ok=ok), conv, nit
 
 
-def _profile_bound(X: np.ndarray, y: np.ndarray, w: np.ndarray, beta_hat: np.ndarray,
-                   llf_hat: np.ndarray, se: np.ndarray, j: int, crit: float, sign: float,
-                   opts: dict, max_eval: int = 60, gtol: float = 1e-9) -> tuple[np.ndarray, np.ndarray]:
+def _profile_bound(
+    X: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    beta_hat: np.ndarray,
+    llf_hat: np.ndarray,
+    se: np.ndarray,
+    j: int,
+    crit: float,
+    sign: float,
+    opts: dict,
+    max_eval: int = 60,
+    gtol: float = 1e-9,
+) -> tuple[np.ndarray, np.ndarray]:
     """One profile penalized-likelihood confidence limit per specification:
     the b on side ``sign`` of beta_hat_j with 2 (l*(beta_hat) - max l*(beta |
     beta_j = b)) = crit, bracketed by doubling steps and solved by the
@@ -165,14 +195,24 @@ def _profile_bound(X: np.ndarray, y: np.ndarray, w: np.ndarray, beta_hat: np.nda
     return np.where(ok, c, np.nan), ok
 
 
-def _fit_firth_chunk(b: Batch, *, test_index: int, exposure_index: int | None, vcov: str,
-                     alpha: float, profile_ci: bool, max_iter: int, max_step: float,
-                     max_halfstep: int, gtol: float, xtol: float) -> FirthResult:
+def _fit_firth_chunk(
+    b: Batch,
+    *,
+    test_index: int,
+    exposure_index: int | None,
+    vcov: str,
+    alpha: float,
+    profile_ci: bool,
+    max_iter: int,
+    max_step: float,
+    max_halfstep: int,
+    gtol: float,
+    xtol: float,
+) -> FirthResult:
     B, n, p = b.X.shape
     desc = descriptors(b, exposure_index)
     fit = np.flatnonzero(~(desc["rank_deficient"] | desc["no_outcome_variation"]))
-    opts = dict(max_iter=max_iter, max_step=max_step, max_halfstep=max_halfstep, gtol=gtol,
-                xtol=xtol)
+    opts = dict(max_iter=max_iter, max_step=max_step, max_halfstep=max_halfstep, gtol=gtol, xtol=xtol)
     params = np.full((B, p), np.nan)
     bse = np.full((B, p), np.nan)
     z = np.full((B, p), np.nan)
@@ -215,28 +255,54 @@ def _fit_firth_chunk(b: Batch, *, test_index: int, exposure_index: int | None, v
                     se_j = np.sqrt(np.abs(cov[sel, test_index, test_index]))
                     both = np.ones(sel.size, dtype=bool)
                     for col, sign in ((0, -1.0), (1, 1.0)):
-                        bound, okb = _profile_bound(X[sel], y[sel], w[sel], beta[sel], q.llf[sel],
-                                                    se_j, test_index, crit2, sign, opts)
+                        bound, okb = _profile_bound(
+                            X[sel], y[sel], w[sel], beta[sel], q.llf[sel], se_j, test_index, crit2, sign, opts
+                        )
                         pl[fit[sel], col] = bound
                         both &= okb
                     pl_ok[fit[sel]] = both
     chi2 = np.maximum(0.0, 2.0 * (llf - llf_c))
     crit = stats.norm.ppf(1.0 - alpha / 2.0)
     return FirthResult(
-        params=params, bse=bse, zvalues=z, pvalues=pv,
-        ci_low=params - crit * bse, ci_high=params + crit * bse, llf=llf,
-        converged=converged, n_iter=n_iter, test_index=test_index, llf_constrained=llf_c,
-        lrt_chi2=chi2, lrt_pvalue=stats.chi2.sf(chi2, df=1), lrt_converged=lrt_conv,
-        vcov=vcov, pl_ci_low=pl[:, 0], pl_ci_high=pl[:, 1], pl_ci_converged=pl_ok, **desc,
+        params=params,
+        bse=bse,
+        zvalues=z,
+        pvalues=pv,
+        ci_low=params - crit * bse,
+        ci_high=params + crit * bse,
+        llf=llf,
+        converged=converged,
+        n_iter=n_iter,
+        test_index=test_index,
+        llf_constrained=llf_c,
+        lrt_chi2=chi2,
+        lrt_pvalue=stats.chi2.sf(chi2, df=1),
+        lrt_converged=lrt_conv,
+        vcov=vcov,
+        pl_ci_low=pl[:, 0],
+        pl_ci_high=pl[:, 1],
+        pl_ci_converged=pl_ok,
+        **desc,
     )
 
 
-def fit_firth(X: Any, y: Any, mask: Any = None, *, test_index: int | None = None,
-              exposure_index: int | None = None,
-              vcov: Literal["fisher", "augmented"] = "fisher", alpha: float = 0.05,
-              profile_ci: bool = False, max_iter: int = 100, max_step: float = 5.0,
-              max_halfstep: int = 25,
-              gtol: float = 1e-8, xtol: float = 1e-8, chunk_size: int = 2048) -> FirthResult:
+def fit_firth(
+    X: Any,
+    y: Any,
+    mask: Any = None,
+    *,
+    test_index: int | None = None,
+    exposure_index: int | None = None,
+    vcov: Literal["fisher", "augmented"] = "fisher",
+    alpha: float = 0.05,
+    profile_ci: bool = False,
+    max_iter: int = 100,
+    max_step: float = 5.0,
+    max_halfstep: int = 25,
+    gtol: float = 1e-8,
+    xtol: float = 1e-8,
+    chunk_size: int = 2048,
+) -> FirthResult:
     """Batched Firth (1993) penalized logistic regression.
 
     Maximises l(beta) + 0.5 log|I(beta)| by Newton-Raphson on the modified
@@ -271,8 +337,19 @@ def fit_firth(X: Any, y: Any, mask: Any = None, *, test_index: int | None = None
         test_index = -1
     elif not 0 <= test_index < p:
         raise ValueError(f"test_index {test_index} out of range for p={p}")
-    return chunked(_fit_firth_chunk, b, chunk_size, deduplicate=True,
-                   test_index=test_index,
-                   exposure_index=exposure_index, vcov=vcov, alpha=alpha,
-                   profile_ci=profile_ci and test_index >= 0, max_iter=max_iter,
-                   max_step=max_step, max_halfstep=max_halfstep, gtol=gtol, xtol=xtol)
+    return chunked(
+        _fit_firth_chunk,
+        b,
+        chunk_size,
+        deduplicate=True,
+        test_index=test_index,
+        exposure_index=exposure_index,
+        vcov=vcov,
+        alpha=alpha,
+        profile_ci=profile_ci and test_index >= 0,
+        max_iter=max_iter,
+        max_step=max_step,
+        max_halfstep=max_halfstep,
+        gtol=gtol,
+        xtol=xtol,
+    )

@@ -84,12 +84,18 @@ class LogitResult(SpecDescriptors):
     def warnings(self) -> list[list[str]]:
         """Human-readable warnings per specification (empty list = none)."""
         flagged = shared_flags(self)
-        flagged["fitted probabilities numerically 0 or 1 (separation)"] = (self.n_fitted_extreme > 0) & ~self.converged
-        flagged["fitted probabilities numerically 0 or 1 at the converged estimate (finite MLE, no separation: "
-              "an influential patient)"] = (self.n_fitted_extreme > 0) & self.converged
+        flagged["fitted probabilities numerically 0 or 1 (separation)"] = (
+            self.n_fitted_extreme > 0
+        ) & ~self.converged
+        flagged[
+            "fitted probabilities numerically 0 or 1 at the converged estimate (finite MLE, no separation: "
+            "an influential patient)"
+        ] = (self.n_fitted_extreme > 0) & self.converged
         fitted = ~(self.rank_deficient | self.no_outcome_variation)
         flagged["Newton-Raphson did not converge"] = fitted & ~self.converged
-        flagged["singular Fisher information (SE not available)"] = fitted & ~np.isfinite(self.bse).all(axis=1)
+        flagged["singular Fisher information (SE not available)"] = fitted & ~np.isfinite(self.bse).all(
+            axis=1
+        )
         return warnings_by_spec(flagged)
 
 
@@ -129,8 +135,15 @@ def wald(params: np.ndarray, cov: np.ndarray, ok: np.ndarray) -> tuple[np.ndarra
 # --------------------------------------------------------------------------- ML
 
 
-def _fit_ml_chunk(b: Batch, *, exposure_index: int | None, max_iter: int, tol: float,
-                  max_halving: int, skip_zero_cell: bool = False) -> LogitResult:
+def _fit_ml_chunk(
+    b: Batch,
+    *,
+    exposure_index: int | None,
+    max_iter: int,
+    tol: float,
+    max_halving: int,
+    skip_zero_cell: bool = False,
+) -> LogitResult:
     """Newton-Raphson (IRLS) with step halving per specification, compiled
     (``_numba.logit_newton``)."""
     from ._numba import logit_newton
@@ -149,17 +162,34 @@ def _fit_ml_chunk(b: Batch, *, exposure_index: int | None, max_iter: int, tol: f
     n_extreme = np.zeros(B, dtype=np.int64)
     if work.size:
         start = start_values(b.X[work], b.y[work], b.w[work])
-        pw, var, lw, cw, iw, ew = logit_newton(np.ascontiguousarray(b.X), b.y, b.w, work, start,
-                                               max_iter, tol,
-                                               max_halving, LLF_NOISE, EXTREME_ETA, STEP_SHRINK)
+        pw, var, lw, cw, iw, ew = logit_newton(
+            np.ascontiguousarray(b.X),
+            b.y,
+            b.w,
+            work,
+            start,
+            max_iter,
+            tol,
+            max_halving,
+            LLF_NOISE,
+            EXTREME_ETA,
+            STEP_SHRINK,
+        )
         params[work], llf[work], converged[work], n_iter[work], n_extreme[work] = pw, lw, cw, iw, ew
         bse[work] = np.sqrt(var)
     with np.errstate(invalid="ignore", divide="ignore"):
         z = params / bse
     return LogitResult(
-        params=params, bse=bse, zvalues=z, pvalues=2.0 * stats.norm.sf(np.abs(z)), llf=llf,
-        converged=converged, n_iter=n_iter, n_fitted_extreme=n_extreme,
-        separation=desc["zero_cell"] | ((n_extreme > 0) & ~converged), **desc,
+        params=params,
+        bse=bse,
+        zvalues=z,
+        pvalues=2.0 * stats.norm.sf(np.abs(z)),
+        llf=llf,
+        converged=converged,
+        n_iter=n_iter,
+        n_fitted_extreme=n_extreme,
+        separation=desc["zero_cell"] | ((n_extreme > 0) & ~converged),
+        **desc,
     )
 
 
@@ -179,9 +209,18 @@ def start_values(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
     return beta
 
 
-def fit_logit(X: Any, y: Any, mask: Any = None, *, exposure_index: int | None = None,
-              max_iter: int = 50, tol: float = 1e-8, max_halving: int = 20,
-              chunk_size: int = 2048, skip_zero_cell: bool = False) -> LogitResult:
+def fit_logit(
+    X: Any,
+    y: Any,
+    mask: Any = None,
+    *,
+    exposure_index: int | None = None,
+    max_iter: int = 50,
+    tol: float = 1e-8,
+    max_halving: int = 20,
+    chunk_size: int = 2048,
+    skip_zero_cell: bool = False,
+) -> LogitResult:
     """Batched maximum-likelihood logistic regression by Newton-Raphson (IRLS).
 
     Parameters
@@ -207,6 +246,14 @@ def fit_logit(X: Any, y: Any, mask: Any = None, *, exposure_index: int | None = 
         the multiverse under permutation, where these are the slowest fits.
     """
     b = prepare(X, y, mask, binary_y=True)
-    return chunked(_fit_ml_chunk, b, chunk_size, deduplicate=True,
-                   exposure_index=exposure_index, max_iter=max_iter, tol=tol,
-                   max_halving=max_halving, skip_zero_cell=skip_zero_cell)
+    return chunked(
+        _fit_ml_chunk,
+        b,
+        chunk_size,
+        deduplicate=True,
+        exposure_index=exposure_index,
+        max_iter=max_iter,
+        tol=tol,
+        max_halving=max_halving,
+        skip_zero_cell=skip_zero_cell,
+    )

@@ -50,8 +50,19 @@ def _compact(X, y, w, b, xt, ys, ws):
 def _scratch(n, p):
     """Work arrays of one Newton loop: the included rows (xt, ys, ws), per-row terms (eta, mu,
     c), p x p matrices (G, L, Linv, inverse) and the column index 0..p-1."""
-    return (np.empty((p, n)), np.empty(n), np.empty(n), np.empty(n), np.empty(n), np.empty(n),
-            np.empty((p, p)), np.empty((p, p)), np.empty((p, p)), np.empty((p, p)), np.arange(p))
+    return (
+        np.empty((p, n)),
+        np.empty(n),
+        np.empty(n),
+        np.empty(n),
+        np.empty(n),
+        np.empty(n),
+        np.empty((p, p)),
+        np.empty((p, p)),
+        np.empty((p, p)),
+        np.empty((p, p)),
+        np.arange(p),
+    )
 
 
 @njit(**_JIT)
@@ -309,8 +320,7 @@ def _firth_rest(xt, ys, ws, m, p, mu, wv, L, Linv, Iinv, Z, c, h, score, aug):
 
 
 @njit(**_JIT)
-def firth_newton(X, y, w, work, start, free, max_iter, max_step, max_halfstep, gtol, xtol,
-                 llf_noise):
+def firth_newton(X, y, w, work, start, free, max_iter, max_step, max_halfstep, gtol, xtol, llf_noise):
     """Modified-score Newton-Raphson with step halving for the elements ``work``, the
     coefficients ``free`` varying, the others fixed at ``start`` (see ``_firth._firth_newton``).
 

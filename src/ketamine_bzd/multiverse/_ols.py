@@ -53,14 +53,20 @@ def _ols_chunk(b: Batch, *, alpha: float) -> OLSResult:
     dfc = np.where(ok, df, 1.0)[:, None]
     crit = stats.t.ppf(1.0 - alpha / 2.0, dfc)
     return OLSResult(
-        params=beta, bse=bse, tvalues=t, pvalues=2.0 * stats.t.sf(np.abs(t), dfc),
-        ci_low=beta - crit * bse, ci_high=beta + crit * bse, df_resid=df, n_obs=n_obs,
-        rank_deficient=~full_rank, no_residual_df=df <= 0,
+        params=beta,
+        bse=bse,
+        tvalues=t,
+        pvalues=2.0 * stats.t.sf(np.abs(t), dfc),
+        ci_low=beta - crit * bse,
+        ci_high=beta + crit * bse,
+        df_resid=df,
+        n_obs=n_obs,
+        rank_deficient=~full_rank,
+        no_residual_df=df <= 0,
     )
 
 
-def fit_ols(X: Any, y: Any, mask: Any = None, *, alpha: float = 0.05,
-            chunk_size: int = 16384) -> OLSResult:
+def fit_ols(X: Any, y: Any, mask: Any = None, *, alpha: float = 0.05, chunk_size: int = 16384) -> OLSResult:
     """Batched OLS for a continuous outcome (e.g. relative MADRS change).
 
     X : (n, p) shared or (B, n, p) with the intercept column; y : (n,) or

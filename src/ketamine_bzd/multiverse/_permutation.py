@@ -7,8 +7,9 @@ from typing import Any
 import numpy as np
 
 
-def permutation_indices(strata: Any, n_permutations: int,
-                        seed: int | np.random.Generator | None, *, first: int = 0) -> np.ndarray:
+def permutation_indices(
+    strata: Any, n_permutations: int, seed: int | np.random.Generator | None, *, first: int = 0
+) -> np.ndarray:
     """(n_permutations, n) patient indices; row k maps each patient to the
     patient whose exposure it receives, shuffled only within its stratum
     (study), so stratum composition is kept in every permutation.
@@ -48,8 +49,9 @@ def permutation_indices(strata: Any, n_permutations: int,
     return out
 
 
-def permute_within_strata(values: Any, strata: Any, n_permutations: int,
-                          seed: int | np.random.Generator | None) -> np.ndarray:
+def permute_within_strata(
+    values: Any, strata: Any, n_permutations: int, seed: int | np.random.Generator | None
+) -> np.ndarray:
     """``values`` ((n,) or (n, k) per patient) permuted within strata:
     returns (n_permutations, n) or (n_permutations, n, k). Columns of a 2-D
     ``values`` move together (e.g. dose and exposure indicator)."""

@@ -57,8 +57,15 @@ def _design(dose: np.ndarray, cut: np.ndarray, Z: np.ndarray) -> np.ndarray:
     return X
 
 
-def cutoff_bootstrap(dose_mg: np.ndarray, nonresponse: np.ndarray, covariates: np.ndarray,
-                     *, n_boot: int = 1000, seed: int = 20200902, alpha: float = 0.05) -> CutoffBootstrapResult:
+def cutoff_bootstrap(
+    dose_mg: np.ndarray,
+    nonresponse: np.ndarray,
+    covariates: np.ndarray,
+    *,
+    n_boot: int = 1000,
+    seed: int = 20200902,
+    alpha: float = 0.05,
+) -> CutoffBootstrapResult:
     """Bootstrap the Youden cut-off and optimism-correct the procedure's AUC.
 
     dose_mg (n,), nonresponse (n,) 0/1, covariates (n, k); patients with any missing value
@@ -79,9 +86,11 @@ def cutoff_bootstrap(dose_mg: np.ndarray, nonresponse: np.ndarray, covariates: n
         app_model = float(roc_auc(eta0, y).auc[0])
     else:  # e.g. one dose for everyone: no cut-off, no exposed patient, no model to score
         app_model = float("nan")
-        warnings.append(f"the model on the observed data cannot be fitted (observed cut-off {c0}, "
-                        f"{int((dose > c0).sum())} patient(s) above it): its apparent and corrected AUC are "
-                        "not estimable")
+        warnings.append(
+            f"the model on the observed data cannot be fitted (observed cut-off {c0}, "
+            f"{int((dose > c0).sum())} patient(s) above it): its apparent and corrected AUC are "
+            "not estimable"
+        )
     app_rule = (float(obs.sensitivity[0]) + float(obs.specificity[0])) / 2
 
     idx = _stratified_indices(y, n_boot, seed)
@@ -105,22 +114,39 @@ def cutoff_bootstrap(dose_mg: np.ndarray, nonresponse: np.ndarray, covariates: n
     spec_o = (~exposed & (y == 0)).sum(1) / (y == 0).sum()
     rule_test = (sens_o + spec_o) / 2
     ok = ~undefined
-    frame = pd.DataFrame({
-        "resample": np.arange(n_boot), "cutoff_mg": np.where(undefined, np.nan, cut),
-        "auc_dose": rb.auc, "sensitivity": rb.sensitivity, "specificity": rb.specificity,
-        "youden_j": rb.youden_j, "n_youden_optima": rb.n_youden_optima,
-        "auc_model_apparent": auc_app, "auc_model_test": auc_test,
-        "auc_rule_apparent": rule_app, "auc_rule_test": rule_test,
-        "separation": mb.separation,
-    })
+    frame = pd.DataFrame(
+        {
+            "resample": np.arange(n_boot),
+            "cutoff_mg": np.where(undefined, np.nan, cut),
+            "auc_dose": rb.auc,
+            "sensitivity": rb.sensitivity,
+            "specificity": rb.specificity,
+            "youden_j": rb.youden_j,
+            "n_youden_optima": rb.n_youden_optima,
+            "auc_model_apparent": auc_app,
+            "auc_model_test": auc_test,
+            "auc_rule_apparent": rule_app,
+            "auc_rule_test": rule_test,
+            "separation": mb.separation,
+        }
+    )
     opt_model = float(np.nanmean(auc_app - auc_test))
     opt_rule = float(np.nanmean((rule_app - rule_test)[ok]))
     lo, hi = np.nanquantile(frame["cutoff_mg"], [alpha / 2, 1 - alpha / 2]) if ok.any() else (np.nan, np.nan)
     return CutoffBootstrapResult(
-        resamples=frame, observed_cutoff_mg=c0, cutoff_ci=(float(lo), float(hi)),
-        auc_dose=float(obs.auc[0]), apparent_auc_rule=app_rule, optimism_rule=opt_rule,
-        corrected_auc_rule=app_rule - opt_rule, apparent_auc_model=app_model,
-        optimism_model=opt_model, corrected_auc_model=app_model - opt_model,
-        n_boot=n_boot, seed=seed, n_undefined=int(undefined.sum()),
-        n_separated=int(mb.separation.sum()), warnings=warnings,
+        resamples=frame,
+        observed_cutoff_mg=c0,
+        cutoff_ci=(float(lo), float(hi)),
+        auc_dose=float(obs.auc[0]),
+        apparent_auc_rule=app_rule,
+        optimism_rule=opt_rule,
+        corrected_auc_rule=app_rule - opt_rule,
+        apparent_auc_model=app_model,
+        optimism_model=opt_model,
+        corrected_auc_model=app_model - opt_model,
+        n_boot=n_boot,
+        seed=seed,
+        n_undefined=int(undefined.sum()),
+        n_separated=int(mb.separation.sum()),
+        warnings=warnings,
     )

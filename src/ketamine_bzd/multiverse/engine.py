@@ -61,14 +61,20 @@ class PatientData:
     def permuted(self, perm: np.ndarray) -> PatientData:
         """The cohort with the medication record of patient perm[i] given to patient i."""
         return PatientData(
-            self.patient_id, self.study, self.outcome, self.covariate,
-            {k: v[perm] for k, v in self.dose.items()}, self.bzd_user[perm],
-            self.as_needed_only[perm], self.failed_tables,
+            self.patient_id,
+            self.study,
+            self.outcome,
+            self.covariate,
+            {k: v[perm] for k, v in self.dose.items()},
+            self.bzd_user[perm],
+            self.as_needed_only[perm],
+            self.failed_tables,
         )
 
 
-def prepare_data(patients: pd.DataFrame, medication: pd.DataFrame, grid: Grid,
-                 table_paths: dict[str, str]) -> PatientData:
+def prepare_data(
+    patients: pd.DataFrame, medication: pd.DataFrame, grid: Grid, table_paths: dict[str, str]
+) -> PatientData:
     """Arrays for ``grid`` from the cohort tables, every variable through ``definitions``.
 
     Doses are re-converted from ``dose_mg`` with each equivalence table; a table that cannot
@@ -86,7 +92,9 @@ def prepare_data(patients: pd.DataFrame, medication: pd.DataFrame, grid: Grid,
             r = d.remitter(patients, visit=o.visits[0], max_score=o.max_score)
             outcome[name] = np.where(r.isna(), np.nan, (~r.fillna(False)).astype(float))
         else:
-            outcome[name] = d.relative_change(patients["madrs_day0"], patients[f"madrs_{o.visits[0]}"]).to_numpy(float)
+            outcome[name] = d.relative_change(
+                patients["madrs_day0"], patients[f"madrs_{o.visits[0]}"]
+            ).to_numpy(float)
     covs = {c for cols in grid.adjustments.values() for c in cols}
     missing = covs - set(patients.columns)
     if missing:
@@ -97,7 +105,11 @@ def prepare_data(patients: pd.DataFrame, medication: pd.DataFrame, grid: Grid,
     dose, failed = {}, {}
     for t in grid.tables:
         try:
-            table = table_paths[t] if isinstance(table_paths[t], EquivalenceTable) else load_table(table_paths[t], t)
+            table = (
+                table_paths[t]
+                if isinstance(table_paths[t], EquivalenceTable)
+                else load_table(table_paths[t], t)
+            )
             conv = bzd.assign(dz=table.convert(bzd["drug"], bzd["dose_mg"]))
         except (MissingEquivalentError, ValueError, OSError) as exc:
             failed[t] = f"equivalence table {t!r} failed: {exc}"
@@ -105,10 +117,14 @@ def prepare_data(patients: pd.DataFrame, medication: pd.DataFrame, grid: Grid,
         for w in grid.windows.values():
             dose[(t, w.name)] = d.dose_exposure(conv, ids, "dz", w.days, w.summary).to_numpy(float)
     return PatientData(
-        patient_id=ids.to_numpy(), study=patients["study"].to_numpy(),
-        outcome=outcome, covariate=covariate, dose=dose,
+        patient_id=ids.to_numpy(),
+        study=patients["study"].to_numpy(),
+        outcome=outcome,
+        covariate=covariate,
+        dose=dose,
         bzd_user=patients["bzd_user"].to_numpy(bool),
-        as_needed_only=patients["bzd_as_needed_only"].to_numpy(bool), failed_tables=failed,
+        as_needed_only=patients["bzd_as_needed_only"].to_numpy(bool),
+        failed_tables=failed,
     )
 
 
@@ -134,19 +150,25 @@ def _plan(specs: pd.DataFrame, grid: Grid, data: PatientData) -> _Plan:
     dk = {k: i for i, k in enumerate(dose_keys)}
     pops, outs, adjs = list(grid.populations), list(grid.outcomes), list(grid.adjustments)
     return _Plan(
-        specs=specs, dose_keys=dose_keys,
+        specs=specs,
+        dose_keys=dose_keys,
         dose_idx=np.array([dk[(t, w)] for t, w in zip(specs["table"], specs["window"])], dtype=np.intp),
-        pop_names=pops, pop_idx=specs["population"].map({p: i for i, p in enumerate(pops)}).to_numpy(np.intp),
-        out_names=outs, out_idx=specs["outcome"].map({o: i for i, o in enumerate(outs)}).to_numpy(np.intp),
-        adj_names=adjs, adj_idx=specs["adjustment"].map({a: i for i, a in enumerate(adjs)}).to_numpy(np.intp),
+        pop_names=pops,
+        pop_idx=specs["population"].map({p: i for i, p in enumerate(pops)}).to_numpy(np.intp),
+        out_names=outs,
+        out_idx=specs["outcome"].map({o: i for i, o in enumerate(outs)}).to_numpy(np.intp),
+        adj_names=adjs,
+        adj_idx=specs["adjustment"].map({a: i for i, a in enumerate(adjs)}).to_numpy(np.intp),
         exposure_kind=specs["exposure_kind"].to_numpy(),
-        cutoff_mg=np.array([grid.exposures[e].mg if grid.exposures[e].mg is not None else np.nan
-                            for e in specs["exposure"]]),
+        cutoff_mg=np.array(
+            [grid.exposures[e].mg if grid.exposures[e].mg is not None else np.nan for e in specs["exposure"]]
+        ),
     )
 
 
-def population_masks(grid: Grid, names: list[str], user: np.ndarray, asn: np.ndarray,
-                     study: np.ndarray) -> np.ndarray:
+def population_masks(
+    grid: Grid, names: list[str], user: np.ndarray, asn: np.ndarray, study: np.ndarray
+) -> np.ndarray:
     """(P, n_populations, n) inclusion masks; user/asn are (P, n)."""
     P, n = user.shape
     out = np.ones((P, len(names), n), dtype=bool)
@@ -205,31 +227,53 @@ def design_keys(grid: Grid, data: PatientData, specs: pd.DataFrame) -> np.ndarra
     return out
 
 
-def evaluate(grid: Grid, data: PatientData, specs: pd.DataFrame | None = None,
-             perms: np.ndarray | None = None, *, alpha: float = 0.05,
-             detail: bool | None = None, firth_test: str = "lrt",
-             keys: np.ndarray | None = None) -> BatchResult:
+def evaluate(
+    grid: Grid,
+    data: PatientData,
+    specs: pd.DataFrame | None = None,
+    perms: np.ndarray | None = None,
+    *,
+    alpha: float = 0.05,
+    detail: bool | None = None,
+    firth_test: str = "lrt",
+    keys: np.ndarray | None = None,
+) -> BatchResult:
     """As :func:`evaluate_each`, fitting each distinct model once (:func:`design_keys`;
     pass ``keys`` = its result to reuse it across calls on the same data and specs)."""
     specs = (grid.specifications if specs is None else specs).reset_index(drop=True)
     rep = design_keys(grid, data, specs) if keys is None else keys
     uniq, inverse = np.unique(rep, return_inverse=True)
-    r = evaluate_each(grid, data, specs.iloc[uniq], perms, alpha=alpha, detail=detail,
-                  firth_test=firth_test)
+    r = evaluate_each(grid, data, specs.iloc[uniq], perms, alpha=alpha, detail=detail, firth_test=firth_test)
     take = lambda a: a[:, inverse]  # noqa: E731
     cut = take(r.cutoff_mg)
     fixed = (specs["exposure_kind"] == "cutoff").to_numpy()
     mg = np.array([grid.exposures[e].mg or np.nan for e in specs["exposure"]])
     cut[:, fixed] = mg[fixed]
-    return BatchResult(take(r.estimate), take(r.se), take(r.p_value), take(r.ci_low),
-                       take(r.ci_high), take(r.n), take(r.n_exposed), take(r.n_events), cut,
-                       None if r.warnings is None else [list(r.warnings[j]) for j in inverse],
-                       r.method[inverse])
+    return BatchResult(
+        take(r.estimate),
+        take(r.se),
+        take(r.p_value),
+        take(r.ci_low),
+        take(r.ci_high),
+        take(r.n),
+        take(r.n_exposed),
+        take(r.n_events),
+        cut,
+        None if r.warnings is None else [list(r.warnings[j]) for j in inverse],
+        r.method[inverse],
+    )
 
 
-def evaluate_each(grid: Grid, data: PatientData, specs: pd.DataFrame | None = None,
-                  perms: np.ndarray | None = None, *, alpha: float = 0.05,
-                  detail: bool | None = None, firth_test: str = "lrt") -> BatchResult:
+def evaluate_each(
+    grid: Grid,
+    data: PatientData,
+    specs: pd.DataFrame | None = None,
+    perms: np.ndarray | None = None,
+    *,
+    alpha: float = 0.05,
+    detail: bool | None = None,
+    firth_test: str = "lrt",
+) -> BatchResult:
     """Fit every specification of ``specs`` (default: the whole grid) on the data (``perms``
     None) or on each relabelling ``perms`` (P, n) of the medication records.
 
@@ -254,20 +298,36 @@ def evaluate_each(grid: Grid, data: PatientData, specs: pd.DataFrame | None = No
         method[i] = "not run"
     ok_idx = np.flatnonzero(~failed)
     if len(ok_idx) == 0:
-        return BatchResult(est, res["se"], res["p"], res["lo"], res["hi"], res["n"], res["nx"],
-                           res["ne"], res["cut"], warns if detail else None, method)
+        return BatchResult(
+            est,
+            res["se"],
+            res["p"],
+            res["lo"],
+            res["hi"],
+            res["n"],
+            res["nx"],
+            res["ne"],
+            res["cut"],
+            warns if detail else None,
+            method,
+        )
     sp = specs.iloc[ok_idx].reset_index(drop=True)
     plan = _plan(sp, grid, data)
     So = len(sp)
 
     # Per-patient arrays under each relabelling: (P, K, n) doses, (P, n) user status.
     doses = np.stack([data.dose[k] for k in plan.dose_keys])[:, perms].transpose(1, 0, 2)
-    pops = population_masks(grid, plan.pop_names, data.bzd_user[perms],
-                             data.as_needed_only[perms], data.study)
+    pops = population_masks(
+        grid, plan.pop_names, data.bzd_user[perms], data.as_needed_only[perms], data.study
+    )
     Y = np.stack([data.outcome[o] for o in plan.out_names])  # (O, n)
     known = ~np.isnan(Y)
-    cov_known = np.stack([np.all([~np.isnan(data.covariate[c]) for c in grid.adjustments[a]] or
-                                 [np.ones(n, bool)], axis=0) for a in plan.adj_names])
+    cov_known = np.stack(
+        [
+            np.all([~np.isnan(data.covariate[c]) for c in grid.adjustments[a]] or [np.ones(n, bool)], axis=0)
+            for a in plan.adj_names
+        ]
+    )
     dose = doses[:, plan.dose_idx]  # (P, So, n)
     mask = pops[:, plan.pop_idx] & (known[plan.out_idx] & cov_known[plan.adj_idx])[None]
     y = np.where(known, Y, 0.0)[plan.out_idx]  # (So, n)
@@ -283,14 +343,17 @@ def evaluate_each(grid: Grid, data: PatientData, specs: pd.DataFrame | None = No
         users = data.bzd_user[perms][:, None, :] & mask[:, k]
         with np.errstate(all="ignore"):
             import warnings as _w
+
             with _w.catch_warnings():
                 _w.simplefilter("ignore", RuntimeWarning)
                 cut[:, k] = np.nanmedian(np.where(users, dose[:, k], np.nan), axis=2)
     k = kinds == "roc"
     if k.any():
-        cut[:, k] = roc_cutoff(dose[:, k].reshape(-1, n),
-                               np.broadcast_to(y[k], (P, k.sum(), n)).reshape(-1, n),
-                               mask[:, k].reshape(-1, n)).reshape(P, -1)
+        cut[:, k] = roc_cutoff(
+            dose[:, k].reshape(-1, n),
+            np.broadcast_to(y[k], (P, k.sum(), n)).reshape(-1, n),
+            mask[:, k].reshape(-1, n),
+        ).reshape(P, -1)
     binary = np.isin(kinds, ["cutoff", "median_users", "roc"])
     bi = np.flatnonzero(binary)
     # An undefined cut-off (no users, or no ROC) compares False: exposure constant 0 ->
@@ -315,7 +378,8 @@ def evaluate_each(grid: Grid, data: PatientData, specs: pd.DataFrame | None = No
         Z = np.nan_to_num(Z)
         for fam in ("ml", "firth", "ols"):
             sel = (plan.adj_idx == ai) & (
-                (~out_binary) if fam == "ols" else (out_binary & (estimator == fam)))
+                (~out_binary) if fam == "ols" else (out_binary & (estimator == fam))
+            )
             if not sel.any():
                 continue
             s_idx = np.flatnonzero(sel)
@@ -349,26 +413,37 @@ def evaluate_each(grid: Grid, data: PatientData, specs: pd.DataFrame | None = No
                 method[g] = "logistic ML (IRLS); Wald CI and p"
             else:
                 lrt = firth_test == "lrt"
-                f = fit_firth(X, yy, mm, test_index=1 if lrt else None, exposure_index=1,
-                              alpha=alpha, profile_ci=detail and lrt)
+                f = fit_firth(
+                    X,
+                    yy,
+                    mm,
+                    test_index=1 if lrt else None,
+                    exposure_index=1,
+                    alpha=alpha,
+                    profile_ci=detail and lrt,
+                )
                 good = f.converged
                 e = np.where(good, f.params[:, 1], np.nan)
                 se = np.where(good, f.bse[:, 1], np.nan)
-                pv = np.where(good & f.lrt_converged, f.lrt_pvalue, np.nan) if lrt else \
-                    np.where(good, f.pvalues[:, 1], np.nan)
+                pv = (
+                    np.where(good & f.lrt_converged, f.lrt_pvalue, np.nan)
+                    if lrt
+                    else np.where(good, f.pvalues[:, 1], np.nan)
+                )
                 lo = f.pl_ci_low if detail and lrt else f.ci_low[:, 1]
                 hi = f.pl_ci_high if detail and lrt else f.ci_high[:, 1]
                 if detail and lrt:
                     lo, hi = _profile_fallback(X, yy, mm, f, lo, hi, alpha)
                 nobs, ne = f.n_obs, f.n_events
                 fw = f.warnings() if detail else None
-                method[g] = ("logistic Firth; profile penalized-likelihood CI, penalized LRT p"
-                             if detail and lrt else
-                             f"logistic Firth; Wald CI, {'penalized LRT' if lrt else 'Wald'} p")
+                method[g] = (
+                    "logistic Firth; profile penalized-likelihood CI, penalized LRT p"
+                    if detail and lrt
+                    else f"logistic Firth; Wald CI, {'penalized LRT' if lrt else 'Wald'} p"
+                )
             shape = (P, len(s_idx))
             est[:, g] = e.reshape(shape)
-            for key, v in (("se", se), ("p", pv), ("lo", lo), ("hi", hi), ("n", nobs),
-                           ("ne", ne)):
+            for key, v in (("se", se), ("p", pv), ("lo", lo), ("hi", hi), ("n", nobs), ("ne", ne)):
                 res[key][:, g] = np.asarray(v, float).reshape(shape)
             if detail:
                 npar = X.shape[2] - 1
@@ -380,8 +455,10 @@ def evaluate_each(grid: Grid, data: PatientData, specs: pd.DataFrame | None = No
                     if fam != "ols":
                         events = min(ne[j], nobs[j] - ne[j])
                         if events / npar < MIN_EVENTS_PER_VARIABLE:
-                            w.append(f"too few events: {events:g} in the smaller outcome class for "
-                                     f"{npar} predictor(s) (< {MIN_EVENTS_PER_VARIABLE} per variable)")
+                            w.append(
+                                f"too few events: {events:g} in the smaller outcome class for "
+                                f"{npar} predictor(s) (< {MIN_EVENTS_PER_VARIABLE} per variable)"
+                            )
                     if binary[s_idx[j]]:
                         nexp = float(np.sum(x[0, s_idx[j]] * mask[0, s_idx[j]]))
                         if min(nexp, nobs[j] - nexp) < MIN_GROUP_SIZE:
@@ -393,8 +470,19 @@ def evaluate_each(grid: Grid, data: PatientData, specs: pd.DataFrame | None = No
                     warns[gi] = w
     for key in ("cut",):
         res[key][:, ok_idx] = cut
-    return BatchResult(est, res["se"], res["p"], res["lo"], res["hi"], res["n"], res["nx"],
-                       res["ne"], res["cut"], warns if detail else None, method)
+    return BatchResult(
+        est,
+        res["se"],
+        res["p"],
+        res["lo"],
+        res["hi"],
+        res["n"],
+        res["nx"],
+        res["ne"],
+        res["cut"],
+        warns if detail else None,
+        method,
+    )
 
 
 def _profile_fallback(X, y, mask, f, lo, hi, alpha):
@@ -431,8 +519,9 @@ def expected_sign(grid: Grid, specs: pd.DataFrame) -> np.ndarray:
     return np.where([grid.outcomes[o].binary for o in specs["outcome"]], 1.0, -1.0)
 
 
-def specification_table(grid: Grid, data: PatientData, specs: pd.DataFrame | None = None,
-                        *, alpha: float = 0.05) -> pd.DataFrame:
+def specification_table(
+    grid: Grid, data: PatientData, specs: pd.DataFrame | None = None, *, alpha: float = 0.05
+) -> pd.DataFrame:
     """``specifications.parquet``: one row per specification of the observed data.
 
     ``estimate``/``ci_low``/``ci_high``: odds ratio of nonresponse (binary outcomes) or mean
@@ -442,7 +531,7 @@ def specification_table(grid: Grid, data: PatientData, specs: pd.DataFrame | Non
     specs = (grid.specifications if specs is None else specs).reset_index(drop=True)
     r = evaluate(grid, data, specs, alpha=alpha)
     binary = np.array([grid.outcomes[o].binary for o in specs["outcome"]])
-    tr = (lambda v: np.where(binary, np.exp(v), v))
+    tr = lambda v: np.where(binary, np.exp(v), v)
     out = specs.copy()
     out["n"] = r.n[0]
     out["n_exposed"] = r.n_exposed[0]
@@ -454,7 +543,9 @@ def specification_table(grid: Grid, data: PatientData, specs: pd.DataFrame | Non
     out["p_value"] = r.p_value[0]
     with np.errstate(invalid="ignore", divide="ignore"):
         out["statistic"] = r.estimate[0] / r.se[0]  # Wald z (t for OLS) on the log-odds scale
-    out["effect_scale"] = np.where(binary, "odds ratio (nonresponse)", "mean difference (relative MADRS change)")
+    out["effect_scale"] = np.where(
+        binary, "odds ratio (nonresponse)", "mean difference (relative MADRS change)"
+    )
     out["method"] = r.method
     failed = specs["table"].isin(list(data.failed_tables)).to_numpy()
     # an estimate that is not a finite number (separation, an empty group, a constant dose) is
@@ -466,7 +557,8 @@ def specification_table(grid: Grid, data: PatientData, specs: pd.DataFrame | Non
         w if (ok or failed_i or w) else "estimate not finite (no reason given by the fit)"
         for w, ok, failed_i in zip(warnings, finite, failed)
     ]
-    out["is_paper"] = out["spec_id"] == "|".join(grid.paper[k] for k in
-                                                  ("exposure", "outcome", "window", "table",
-                                                   "population", "adjustment", "estimator"))
+    out["is_paper"] = out["spec_id"] == "|".join(
+        grid.paper[k]
+        for k in ("exposure", "outcome", "window", "table", "population", "adjustment", "estimator")
+    )
     return out

@@ -108,8 +108,9 @@ def _outcomes(cfg: dict) -> dict[str, Outcome]:
             raise ValueError(f"multiverse outcome {name!r}: needs 'visits' or 'visit'")
         if kind != "response" and len(visits) != 1:
             raise ValueError(f"multiverse outcome {name!r}: {kind} takes one visit")
-        out[name] = Outcome(name, kind, visits, float(v.get("min_reduction", 0.5)),
-                            float(v.get("max_score", 10)))
+        out[name] = Outcome(
+            name, kind, visits, float(v.get("min_reduction", 0.5)), float(v.get("max_score", 10))
+        )
     return out
 
 
@@ -166,8 +167,9 @@ def build_grid(multiverse: dict, tables: list[str], studies: list[str]) -> Grid:
             raise ValueError(f"multiverse exclusion {rule.get('reason')!r}: unknown keys {sorted(bad)}")
 
     rows, dropped = [], []
-    for combo in itertools.product(exposures, outcomes, windows, tables_used, populations,
-                                   adjustments, estimators):
+    for combo in itertools.product(
+        exposures, outcomes, windows, tables_used, populations, adjustments, estimators
+    ):
         row = dict(zip(DIMENSIONS, combo))
         row["exposure_kind"] = exposures[row["exposure"]].kind
         row["outcome_kind"] = outcomes[row["outcome"]].kind
@@ -185,8 +187,19 @@ def build_grid(multiverse: dict, tables: list[str], studies: list[str]) -> Grid:
     paper_id = "|".join(paper[d] for d in DIMENSIONS)
     if paper["table"] in tables_used and paper_id not in set(specs["spec_id"]):
         raise ValueError(f"the paper's specification {paper_id!r} is not in the grid")
-    return Grid(exposures, outcomes, windows, tables_used, populations, adjustments, estimators,
-                exclusions, paper, specs, excluded)
+    return Grid(
+        exposures,
+        outcomes,
+        windows,
+        tables_used,
+        populations,
+        adjustments,
+        estimators,
+        exclusions,
+        paper,
+        specs,
+        excluded,
+    )
 
 
 def paper_spec_id(grid: Grid) -> str:

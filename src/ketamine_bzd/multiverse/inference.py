@@ -47,9 +47,18 @@ def shard_bounds(n_permutations: int, n_shards: int) -> list[tuple[int, int]]:
     return list(itertools.pairwise(cuts))
 
 
-def permutation_curves(grid: Grid, data: PatientData, specs: pd.DataFrame, n_permutations: int,
-                       seed: int, *, alpha: float = 0.05, chunk: int = 16,
-                       firth_test: str = "lrt", first: int = 0) -> dict[str, np.ndarray]:
+def permutation_curves(
+    grid: Grid,
+    data: PatientData,
+    specs: pd.DataFrame,
+    n_permutations: int,
+    seed: int,
+    *,
+    alpha: float = 0.05,
+    chunk: int = 16,
+    firth_test: str = "lrt",
+    first: int = 0,
+) -> dict[str, np.ndarray]:
     """Estimates, aligned z and p of every specification under ``n_permutations`` within-study
     relabellings, numbers ``first`` .. ``first + n_permutations - 1`` (float32, shape (P, S)).
     Deterministic for a seed; relabelling i depends only on the studies, the seed and i, and each
@@ -92,8 +101,10 @@ def join_permutation_shards(tables: list[list[dict[str, np.ndarray]]]) -> dict[s
         expect = 0
         for a in shards:
             if int(a["first"]) != expect:
-                raise ValueError(f"permutation shards do not tile 0..P-1: expected a shard from {expect}, "
-                                 f"got one from {int(a['first'])}")
+                raise ValueError(
+                    f"permutation shards do not tile 0..P-1: expected a shard from {expect}, "
+                    f"got one from {int(a['first'])}"
+                )
             expect += a["estimate"].shape[0]
             if not np.array_equal(a["spec_id"], shards[0]["spec_id"]):
                 raise ValueError("permutation shards of one table list different specifications")
@@ -117,12 +128,23 @@ def curve_statistics(z: np.ndarray, p: np.ndarray, alpha: float) -> dict[str, np
         one_sided = np.where(z > 0, p / 2, 1 - p / 2)
         zz = stats.norm.isf(np.clip(one_sided, 1e-300, 1 - 1e-16))
         stouffer = np.nansum(zz, axis=1) / np.sqrt(np.sum(np.isfinite(zz), axis=1))
-    return {"median_z": median_z, "share_significant": np.nanmean(np.where(np.isnan(p), False, sig), axis=1),
-            "stouffer_z": stouffer}
+    return {
+        "median_z": median_z,
+        "share_significant": np.nanmean(np.where(np.isnan(p), False, sig), axis=1),
+        "stouffer_z": stouffer,
+    }
 
 
-def joint_inference(observed: pd.DataFrame, perm: dict[str, np.ndarray], grid: Grid, *,
-                    alpha: float, n_permutations: int, seed: int, firth_test: str = "lrt") -> dict:
+def joint_inference(
+    observed: pd.DataFrame,
+    perm: dict[str, np.ndarray],
+    grid: Grid,
+    *,
+    alpha: float,
+    n_permutations: int,
+    seed: int,
+    firth_test: str = "lrt",
+) -> dict:
     """``joint_inference.json``: observed curve statistics and their permutation p values.
 
     ``observed`` is the specification table (rows in the same order as ``perm`` columns).
@@ -133,7 +155,9 @@ def joint_inference(observed: pd.DataFrame, perm: dict[str, np.ndarray], grid: G
         raise ValueError("firth_test must be 'lrt' or 'wald'")
     p_obs = observed["p_value"].to_numpy(float)
     if firth_test == "wald":
-        firth = ((observed["estimator"] == "firth") & (observed["outcome_kind"] != "relative_change")).to_numpy()
+        firth = (
+            (observed["estimator"] == "firth") & (observed["outcome_kind"] != "relative_change")
+        ).to_numpy()
         p_obs = np.where(firth, 2 * stats.norm.sf(np.abs(observed["statistic"].to_numpy(float))), p_obs)
     sign = expected_sign(grid, observed)
     binary = (observed["outcome_kind"] != "relative_change").to_numpy()
@@ -146,7 +170,7 @@ def joint_inference(observed: pd.DataFrame, perm: dict[str, np.ndarray], grid: G
     P = perm["z"].shape[0]
     result = {
         "method": "Simonsohn, Simmons & Nelson (2020) specification-curve inference; null by "
-                  "permutation of the BZD medication record within study",
+        "permutation of the BZD medication record within study",
         "n_specifications": int(len(observed)),
         "n_estimable": int(np.isfinite(observed["estimate"]).sum()),
         "n_permutations": int(P),
@@ -168,8 +192,11 @@ def joint_inference(observed: pd.DataFrame, perm: dict[str, np.ndarray], grid: G
         }
     result["n_significant_expected_direction"] = int(round(obs["share_significant"][0] * len(observed)))
     # Median estimate per effect scale (comparable units only), with its own permutation p.
-    fam = observed["outcome_kind"].where(~binary, "binary") + ":" + observed["exposure_kind"].map(
-        lambda k: k if k in ("log1p", "per_10mg") else "binary_exposure")
+    fam = (
+        observed["outcome_kind"].where(~binary, "binary")
+        + ":"
+        + observed["exposure_kind"].map(lambda k: k if k in ("log1p", "per_10mg") else "binary_exposure")
+    )
     for key in sorted(fam.unique()):
         cols = (fam == key).to_numpy()
         sgn = sign[cols][0]

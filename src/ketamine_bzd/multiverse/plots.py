@@ -30,8 +30,11 @@ MAX_CI_BARS = 300
 def curve_specifications(specs: pd.DataFrame, scale: str = "odds ratio (nonresponse)") -> pd.DataFrame:
     """The specifications a curve on ``scale`` shows: binary exposures only (so the estimates
     are comparable), finite estimates, sorted by estimate."""
-    keep = ((specs["effect_scale"] == scale) & specs["exposure_kind"].isin(["roc", "cutoff", "median_users"])
-            & np.isfinite(specs["estimate"]))
+    keep = (
+        (specs["effect_scale"] == scale)
+        & specs["exposure_kind"].isin(["roc", "cutoff", "median_users"])
+        & np.isfinite(specs["estimate"])
+    )
     return specs[keep].sort_values(["estimate", "spec_id"], ignore_index=True)
 
 
@@ -51,15 +54,29 @@ def _joint_line(joint: dict | None) -> str:
     if not joint or "statistics" not in joint:
         return ""
     st = joint["statistics"]
-    parts = [f"{name} p = {st[key]['permutation_p']:.3g}"
-             for key, name in (("share_significant", "share significant"), ("median_z", "median z"),
-                               ("stouffer_z", "Stouffer z")) if key in st and st[key].get("permutation_p") is not None]
-    return (f"joint inference over all {joint.get('n_specifications', '?')} specifications "
-            f"({joint.get('n_permutations', '?')} permutations): " + ", ".join(parts))
+    parts = [
+        f"{name} p = {st[key]['permutation_p']:.3g}"
+        for key, name in (
+            ("share_significant", "share significant"),
+            ("median_z", "median z"),
+            ("stouffer_z", "Stouffer z"),
+        )
+        if key in st and st[key].get("permutation_p") is not None
+    ]
+    return (
+        f"joint inference over all {joint.get('n_specifications', '?')} specifications "
+        f"({joint.get('n_permutations', '?')} permutations): " + ", ".join(parts)
+    )
 
 
-def specification_curve_figure(specs: pd.DataFrame, *, scale: str = "odds ratio (nonresponse)", alpha: float = 0.05,
-                               joint: dict | None = None, title: str = ""):
+def specification_curve_figure(
+    specs: pd.DataFrame,
+    *,
+    scale: str = "odds ratio (nonresponse)",
+    alpha: float = 0.05,
+    joint: dict | None = None,
+    title: str = "",
+):
     """Specification curve as specr and Simonsohn, Simmons & Nelson (2020, Fig. 2) draw it.
 
     Top: estimates sorted, each point coloured by sign and significance (``CLASS_COLOURS``);
@@ -70,7 +87,11 @@ def specification_curve_figure(specs: pd.DataFrame, *, scale: str = "odds ratio 
     a specification uses the value. Title: the share significant (by sign) and, with ``joint``
     (``joint_inference.json``), the permutation p of the joint tests."""
     s = curve_specifications(specs, scale)
-    n_all = int(((specs["effect_scale"] == scale) & specs["exposure_kind"].isin(["roc", "cutoff", "median_users"])).sum())
+    n_all = int(
+        (
+            (specs["effect_scale"] == scale) & specs["exposure_kind"].isin(["roc", "cutoff", "median_users"])
+        ).sum()
+    )
     log = scale.startswith("odds")
     null = 1.0 if log else 0.0
     dims = [d for d in DIMENSIONS if len(s) and s[d].nunique() > 1]
@@ -81,8 +102,9 @@ def specification_curve_figure(specs: pd.DataFrame, *, scale: str = "odds ratio 
     colours = np.array([CLASS_COLOURS[c] for c in cls]) if n else np.array([], str)
     x = np.arange(n)
     fig = plt.figure(figsize=(11, 4.6 + 0.13 * n_rows))
-    gs = fig.add_gridspec(2, 2, height_ratios=[3.2, max(1.2, 0.13 * n_rows)], width_ratios=[8, 1],
-                          hspace=0.06, wspace=0.03)
+    gs = fig.add_gridspec(
+        2, 2, height_ratios=[3.2, max(1.2, 0.13 * n_rows)], width_ratios=[8, 1], hspace=0.06, wspace=0.03
+    )
     ax = fig.add_subplot(gs[0, 0])
     axh = fig.add_subplot(gs[0, 1], sharey=ax)
     ax2 = fig.add_subplot(gs[1, 0], sharex=ax)
@@ -95,17 +117,31 @@ def specification_curve_figure(specs: pd.DataFrame, *, scale: str = "odds ratio 
         ci_note = f"bars: {100 * (1 - alpha):g} % CI"
     elif n:
         window = max(5, n // 50)
-        ax.fill_between(x, _running_median(lo, window), _running_median(hi, window), color="0.85", lw=0, zorder=1)
-        ci_note = f"band: running median of the {100 * (1 - alpha):g} % CI limits over {window} specifications"
+        ax.fill_between(
+            x, _running_median(lo, window), _running_median(hi, window), color="0.85", lw=0, zorder=1
+        )
+        ci_note = (
+            f"band: running median of the {100 * (1 - alpha):g} % CI limits over {window} specifications"
+        )
     else:
         ci_note = ""
     size = float(np.clip(3000 / max(n, 1), 1.5, 12))
     for name, colour in CLASS_COLOURS.items():
         on = cls == name
-        text = (name.replace("alpha", f"{alpha:g}").replace("positive", f"{'OR' if log else 'estimate'} > {null:g}")
-                .replace("negative", f"{'OR' if log else 'estimate'} < {null:g}"))
-        ax.scatter(x[on], est[on], s=size, color=colour, lw=0, zorder=3 if name == "p >= alpha" else 4,
-                   label=f"{text}: {int(on.sum())} ({100 * on.mean() if n else 0:.1f} %)")
+        text = (
+            name.replace("alpha", f"{alpha:g}")
+            .replace("positive", f"{'OR' if log else 'estimate'} > {null:g}")
+            .replace("negative", f"{'OR' if log else 'estimate'} < {null:g}")
+        )
+        ax.scatter(
+            x[on],
+            est[on],
+            s=size,
+            color=colour,
+            lw=0,
+            zorder=3 if name == "p >= alpha" else 4,
+            label=f"{text}: {int(on.sum())} ({100 * on.mean() if n else 0:.1f} %)",
+        )
     ax.axhline(null, color="k", lw=0.6, zorder=2)
     paper = np.flatnonzero(s["is_paper"].to_numpy(bool)) if n else []
     for axis in (ax, ax2):
@@ -113,8 +149,16 @@ def specification_curve_figure(specs: pd.DataFrame, *, scale: str = "odds ratio 
             axis.axvline(k, color="black", lw=0.7, ls="--", zorder=2)
     if len(paper):
         k = int(paper[0])
-        ax.scatter([k], [est[k]], s=90, facecolor="none", edgecolor="black", lw=1.6, zorder=5,
-                   label=f"paper's specification ({est[k]:.3g}; rank {k + 1} of {n})")
+        ax.scatter(
+            [k],
+            [est[k]],
+            s=90,
+            facecolor="none",
+            edgecolor="black",
+            lw=1.6,
+            zorder=5,
+            label=f"paper's specification ({est[k]:.3g}; rank {k + 1} of {n})",
+        )
     if log:
         ax.set_yscale("log")
         ax.set_ylim(1e-2, 1e3)
@@ -124,14 +168,28 @@ def specification_curve_figure(specs: pd.DataFrame, *, scale: str = "odds ratio 
     # legend handles drawn at a fixed readable size, whatever the point size in the panel
     handles = [Line2D([], [], ls="", marker="o", ms=5, color=c, mew=0) for c in CLASS_COLOURS.values()]
     handles += [Line2D([], [], ls="", marker="o", ms=7, mfc="none", mec="black", mew=1.4)][: len(paper)]
-    ax.legend(handles, ax.get_legend_handles_labels()[1], loc="upper left", fontsize=7, frameon=False,
-              title=ci_note, title_fontsize=6.5, alignment="left")
+    ax.legend(
+        handles,
+        ax.get_legend_handles_labels()[1],
+        loc="upper left",
+        fontsize=7,
+        frameon=False,
+        title=ci_note,
+        title_fontsize=6.5,
+        alignment="left",
+    )
     # histogram of the estimates, bins on the axis scale, stacked by class
     if n:
         edges = np.logspace(-2, 3, 41) if log else np.linspace(np.nanmin(lo), np.nanmax(hi), 41)
         vals = np.clip(est, edges[0], edges[-1])
-        axh.hist([vals[cls == c] for c in CLASS_COLOURS], bins=edges, orientation="horizontal", stacked=True,
-                 color=list(CLASS_COLOURS.values()), lw=0)
+        axh.hist(
+            [vals[cls == c] for c in CLASS_COLOURS],
+            bins=edges,
+            orientation="horizontal",
+            stacked=True,
+            color=list(CLASS_COLOURS.values()),
+            lw=0,
+        )
     axh.axhline(null, color="k", lw=0.6)
     if len(paper):
         axh.axhline(est[int(paper[0])], color="black", lw=0.7, ls="--")
@@ -163,30 +221,60 @@ def specification_curve_figure(specs: pd.DataFrame, *, scale: str = "odds ratio 
     ax2.set_ylim(max(n_rows, 1) - 0.5, -0.5)
     ax2.set_yticks(range(len(labels)), labels, fontsize=6.5)
     for d, r0, r1 in dim_rows:
-        ax2.text(-0.11, (r0 + r1) / 2, d, transform=ax2.get_yaxis_transform(), ha="right", va="center",
-                 fontsize=7.5, fontweight="bold")
+        ax2.text(
+            -0.11,
+            (r0 + r1) / 2,
+            d,
+            transform=ax2.get_yaxis_transform(),
+            ha="right",
+            va="center",
+            fontsize=7.5,
+            fontweight="bold",
+        )
         for k in paper[:1]:
             on_rows = [r for r, v in zip(range(r0, r1 + 1), dict(groups)[d]) if s.loc[k, d] == v]
-            ax2.scatter([k] * len(on_rows), on_rows, s=28, marker="o", facecolor="none", edgecolor="black",
-                        lw=1.2, zorder=5)
+            ax2.scatter(
+                [k] * len(on_rows),
+                on_rows,
+                s=28,
+                marker="o",
+                facecolor="none",
+                edgecolor="black",
+                lw=1.2,
+                zorder=5,
+            )
     ax2.tick_params(axis="y", length=0)
     ax2.set_xlabel("specification (sorted by estimate)")
     shown = f"{n} of {n_all} specifications with a binary exposure on the {scale} scale"
     if n_all - n:
         # left out of the curve, never drawn as a number
         shown += f" ({n_all - n} {NOT_ESTIMABLE}, not shown; see specifications.csv)"
-    sig_share = f"{100 * np.mean(cls != 'p >= alpha'):.1f} % with p < {alpha:g}" if n else f"every specification {NOT_ESTIMABLE}"
+    sig_share = (
+        f"{100 * np.mean(cls != 'p >= alpha'):.1f} % with p < {alpha:g}"
+        if n
+        else f"every specification {NOT_ESTIMABLE}"
+    )
     lines = [title or "Specification curve", f"{shown}; {sig_share}"]
     if _joint_line(joint):
         lines.append(_joint_line(joint))
     fig.suptitle("\n".join(lines), fontsize=8.5, y=0.995)
     height = fig.get_size_inches()[1]
-    fig.subplots_adjust(left=0.19, right=0.98, top=1 - (0.15 + 0.15 * len(lines)) / height, bottom=0.45 / height)
+    fig.subplots_adjust(
+        left=0.19, right=0.98, top=1 - (0.15 + 0.15 * len(lines)) / height, bottom=0.45 / height
+    )
     return fig
 
 
-def specification_curve(specs: pd.DataFrame, path: str, *, scale: str = "odds ratio (nonresponse)",
-                        alpha: float = 0.05, dpi: int = 150, title: str = "", joint: dict | None = None) -> None:
+def specification_curve(
+    specs: pd.DataFrame,
+    path: str,
+    *,
+    scale: str = "odds ratio (nonresponse)",
+    alpha: float = 0.05,
+    dpi: int = 150,
+    title: str = "",
+    joint: dict | None = None,
+) -> None:
     """``specification_curve_figure`` written to ``path`` (no run-dependent PNG metadata)."""
     fig = specification_curve_figure(specs, scale=scale, alpha=alpha, joint=joint, title=title)
     fig.savefig(path, dpi=dpi, metadata={"Software": None})
@@ -214,8 +302,13 @@ def forest_plot(specs: pd.DataFrame, path: str, *, dpi: int = 150) -> None:
     binary = oat["effect_scale"].str.startswith("odds")
     parts = [(oat[binary], True), (oat[~binary], False)]
     parts = [(f, lg) for f, lg in parts if len(f)]
-    fig, axes = plt.subplots(len(parts) or 1, 1, figsize=(8, 1.5 + 0.22 * len(oat)), squeeze=False,
-                             gridspec_kw={"height_ratios": [max(1, len(f)) for f, _ in parts] or [1]})
+    fig, axes = plt.subplots(
+        len(parts) or 1,
+        1,
+        figsize=(8, 1.5 + 0.22 * len(oat)),
+        squeeze=False,
+        gridspec_kw={"height_ratios": [max(1, len(f)) for f, _ in parts] or [1]},
+    )
     for ax, (f, log) in zip(axes[:, 0], parts):
         y = np.arange(len(f))[::-1]
         est, lo, hi = f["estimate"].to_numpy(), f["ci_low"].to_numpy(), f["ci_high"].to_numpy()
@@ -224,10 +317,14 @@ def forest_plot(specs: pd.DataFrame, path: str, *, dpi: int = 150) -> None:
         colors = np.where(f["is_paper"], "red", "k")
         ax.hlines(y, lo, hi, color=colors, lw=1)
         ax.scatter(est, y, color=colors, s=12, zorder=3)
-        labels = [f"{dim}: {row[dim]}" if dim != "paper" else "paper's specification"
-                  for dim, (_, row) in zip(f["dimension"], f.iterrows())]
-        labels = [lab + ("" if not w else "  [!]") + ("" if np.isfinite(e) else "  (not estimable)")
-                  for lab, w, e in zip(labels, f["warnings"].astype(bool), f["estimate"])]
+        labels = [
+            f"{dim}: {row[dim]}" if dim != "paper" else "paper's specification"
+            for dim, (_, row) in zip(f["dimension"], f.iterrows())
+        ]
+        labels = [
+            lab + ("" if not w else "  [!]") + ("" if np.isfinite(e) else "  (not estimable)")
+            for lab, w, e in zip(labels, f["warnings"].astype(bool), f["estimate"])
+        ]
         ax.set_yticks(y, labels, fontsize=6)
         ax.axvline(1.0 if log else 0.0, color="0.5", lw=0.6)
         if log:
@@ -241,8 +338,15 @@ def forest_plot(specs: pd.DataFrame, path: str, *, dpi: int = 150) -> None:
     plt.close(fig)
 
 
-def cutoff_bootstrap_plot(resamples: pd.DataFrame, observed_cutoff: float, path: str, *,
-                          corrected_auc: float, apparent_auc: float, dpi: int = 150) -> None:
+def cutoff_bootstrap_plot(
+    resamples: pd.DataFrame,
+    observed_cutoff: float,
+    path: str,
+    *,
+    corrected_auc: float,
+    apparent_auc: float,
+    dpi: int = 150,
+) -> None:
     cuts = resamples["cutoff_mg"].dropna()
     fig, ax = plt.subplots(figsize=(6, 3.5))
     if len(cuts):
@@ -255,12 +359,21 @@ def cutoff_bootstrap_plot(resamples: pd.DataFrame, observed_cutoff: float, path:
             ax.bar([k], [counts.iloc[k]], color="red", label=f"observed cut-off > {observed_cutoff:.3g} mg")
             ax.legend(fontsize=7)
     else:
-        ax.text(0.5, 0.5, f"Youden cut-off {NOT_ESTIMABLE} in every resample", ha="center", va="center",
-                transform=ax.transAxes)
+        ax.text(
+            0.5,
+            0.5,
+            f"Youden cut-off {NOT_ESTIMABLE} in every resample",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+        )
     ax.set_xlabel("Youden cut-off (diazepam eq. mg/day) in stratified bootstrap resamples")
     ax.set_ylabel("resamples")
-    ax.set_title(f"apparent AUC {fmt_number(apparent_auc, '.3f')}, optimism-corrected "
-                 f"{fmt_number(corrected_auc, '.3f')} (cut-off + adjusted model)", fontsize=8)
+    ax.set_title(
+        f"apparent AUC {fmt_number(apparent_auc, '.3f')}, optimism-corrected "
+        f"{fmt_number(corrected_auc, '.3f')} (cut-off + adjusted model)",
+        fontsize=8,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=dpi)
     plt.close(fig)

@@ -45,8 +45,14 @@ def conditional_odds_ratio_ci(table, alpha: float = 0.05) -> tuple[float, float]
     a, b, c, d = (int(v) for v in t.ravel())
     M, n, N = a + b + c + d, a + b, a + c
     xs = np.arange(max(0, N - (M - n)), min(n, N) + 1)
-    base = (gammaln(n + 1) - gammaln(xs + 1) - gammaln(n - xs + 1)
-            + gammaln(M - n + 1) - gammaln(N - xs + 1) - gammaln(M - n - N + xs + 1))
+    base = (
+        gammaln(n + 1)
+        - gammaln(xs + 1)
+        - gammaln(n - xs + 1)
+        + gammaln(M - n + 1)
+        - gammaln(N - xs + 1)
+        - gammaln(M - n - N + xs + 1)
+    )
     upper_tail, lower_tail = xs >= a, xs <= a
 
     def tail(mask, psi):
@@ -73,7 +79,6 @@ def conditional_odds_ratio_ci(table, alpha: float = 0.05) -> tuple[float, float]
     lower = 0.0 if a * d == 0 else solve(lambda psi: tail(upper_tail, psi) - alpha / 2)
     upper = math.inf if b * c == 0 else solve(lambda psi: alpha / 2 - tail(lower_tail, psi))
     return float(lower), float(upper)
-
 
 
 @dataclass
@@ -111,7 +116,13 @@ def fisher_2x2(table, alpha: float = 0.05) -> dict:
     warnings = []
     if (t.sum(axis=0) == 0).any() or (t.sum(axis=1) == 0).any():
         warnings.append("a row or column of the 2 x 2 table is empty: odds ratio undefined, p = 1")
-        return {"p_value": p, "or_cond": math.nan, "or_ci": (math.nan, math.nan), "or_sample": math.nan, "warnings": warnings}
+        return {
+            "p_value": p,
+            "or_cond": math.nan,
+            "or_ci": (math.nan, math.nan),
+            "or_sample": math.nan,
+            "warnings": warnings,
+        }
     res = odds_ratio(t, kind="conditional")
     support = int(min(t[0].sum(), t[:, 0].sum()) - max(0, t[:, 0].sum() - t[1].sum())) + 1
     if support <= EXACT_CI_SCIPY_MAX_SUPPORT:
@@ -176,7 +187,9 @@ def response_by_group(
         warnings.insert(0, f"{int(miss.sum())} patient(s) with missing {group!r} or {outcome!r} excluded")
     ev = np.asarray(table)[:, 0].sum()
     if ev == 0 or ev == len(data):
-        warnings.append(f"no variation in the outcome: all patients have {outcome} {'!=' if ev == 0 else '=='} {event!r}")
+        warnings.append(
+            f"no variation in the outcome: all patients have {outcome} {'!=' if ev == 0 else '=='} {event!r}"
+        )
     return ResponseByGroup(
         outcome=outcome,
         event=str(event),

@@ -152,16 +152,27 @@ def compare_groups(
     vals = [v.dropna() for v in cols_v]
     n = tuple(len(v) for v in vals)
     if sum(n_missing):
-        warnings.append(f"missing {variable}: {n_missing[0]} in {g_levels[0]!r}, {n_missing[1]} in {g_levels[1]!r}")
+        warnings.append(
+            f"missing {variable}: {n_missing[0]} in {g_levels[0]!r}, {n_missing[1]} in {g_levels[1]!r}"
+        )
     empty = [g for g, k in zip(g_levels, n) if k == 0]
     if empty:
         # a group without data (e.g. no BZD+ patient): the row is kept with its counts and
         # every statistic undefined (null in JSON, empty in CSV, "NA" in Markdown)
         where = f" in subset {subset!r}" if subset else ""
-        warnings.append(f"group(s) {[str(g) for g in empty]} of {group!r} have no patient with {variable!r}{where}: "
-                        "not compared")
+        warnings.append(
+            f"group(s) {[str(g) for g in empty]} of {group!r} have no patient with {variable!r}{where}: "
+            "not compared"
+        )
     res: dict = dict(
-        mean=None, sd=None, median=None, counts=None, statistic=math.nan, df=None, p_value=math.nan, p_method="none"
+        mean=None,
+        sd=None,
+        median=None,
+        counts=None,
+        statistic=math.nan,
+        df=None,
+        p_value=math.nan,
+        p_method="none",
     )
     if empty and kind == "continuous":  # the group with data keeps its descriptives
         res.update(
@@ -188,7 +199,13 @@ def compare_groups(
             else:
                 t = stats.ttest_ind(x, y, equal_var=True)
                 w = stats.ttest_ind(x, y, equal_var=False)
-                res.update(statistic=float(t.statistic), df=float(dfree), p_value=float(t.pvalue), p_method="student_t_pooled", p_welch=float(w.pvalue))
+                res.update(
+                    statistic=float(t.statistic),
+                    df=float(dfree),
+                    p_value=float(t.pvalue),
+                    p_method="student_t_pooled",
+                    p_welch=float(w.pvalue),
+                )
         elif test == "mannwhitney":
             mw = _mann_whitney(x, y)
             if mw.pop("ties"):
@@ -215,7 +232,9 @@ def compare_groups(
         if test == "fisher" and empty:
             pass
         elif test == "fisher":
-            res.update(p_value=float(stats.fisher_exact(np.array(counts)).pvalue), p_method="fisher_exact_two_sided")
+            res.update(
+                p_value=float(stats.fisher_exact(np.array(counts)).pvalue), p_method="fisher_exact_two_sided"
+            )
             res["statistic"] = math.nan
         elif test != "none":
             raise ValueError(f"test {test!r} not valid for a binary row")
@@ -238,27 +257,58 @@ def compare_groups(
     )
 
 
-def build_table(frame: pd.DataFrame, group: str, specs: list[RowSpec], *, groups: tuple | list | None = None) -> pd.DataFrame:
+def build_table(
+    frame: pd.DataFrame, group: str, specs: list[RowSpec], *, groups: tuple | list | None = None
+) -> pd.DataFrame:
     """Tidy table: one row per spec, columns suffixed ``_1``/``_2`` for the two groups."""
     rows = []
     for s in specs:
         r = compare_groups(
-            frame, s.variable, group, groups=groups, kind=s.kind, test=s.test, levels=s.levels,
-            label=s.label, subset=s.subset, footnote=s.footnote,
+            frame,
+            s.variable,
+            group,
+            groups=groups,
+            kind=s.kind,
+            test=s.test,
+            levels=s.levels,
+            label=s.label,
+            subset=s.subset,
+            footnote=s.footnote,
         )
         row = {
-            "variable": r.variable, "label": r.label, "kind": r.kind, "test": r.test, "p_method": r.p_method,
-            "group_1": r.groups[0], "group_2": r.groups[1],
-            "n_1": r.n[0], "n_2": r.n[1], "n_missing_1": r.n_missing[0], "n_missing_2": r.n_missing[1],
-            "mean_1": r.mean[0] if r.mean else math.nan, "mean_2": r.mean[1] if r.mean else math.nan,
-            "sd_1": r.sd[0] if r.sd else math.nan, "sd_2": r.sd[1] if r.sd else math.nan,
-            "level_a": r.levels[0] if r.levels else None, "level_b": r.levels[1] if r.levels else None,
-            "count_a_1": r.counts[0][0] if r.counts else None, "count_b_1": r.counts[0][1] if r.counts else None,
-            "count_a_2": r.counts[1][0] if r.counts else None, "count_b_2": r.counts[1][1] if r.counts else None,
-            "statistic": r.statistic, "df": r.df, "p_value": r.p_value,
-            "p_welch": r.p_welch, "p_normal": r.p_normal, "p_exact": r.p_exact,
-            "cohen_d": r.cohen_d, "hedges_g": r.hedges_g, "smd": r.smd,
-            "subset": r.subset, "footnote": r.footnote, "warnings": "; ".join(r.warnings),
+            "variable": r.variable,
+            "label": r.label,
+            "kind": r.kind,
+            "test": r.test,
+            "p_method": r.p_method,
+            "group_1": r.groups[0],
+            "group_2": r.groups[1],
+            "n_1": r.n[0],
+            "n_2": r.n[1],
+            "n_missing_1": r.n_missing[0],
+            "n_missing_2": r.n_missing[1],
+            "mean_1": r.mean[0] if r.mean else math.nan,
+            "mean_2": r.mean[1] if r.mean else math.nan,
+            "sd_1": r.sd[0] if r.sd else math.nan,
+            "sd_2": r.sd[1] if r.sd else math.nan,
+            "level_a": r.levels[0] if r.levels else None,
+            "level_b": r.levels[1] if r.levels else None,
+            "count_a_1": r.counts[0][0] if r.counts else None,
+            "count_b_1": r.counts[0][1] if r.counts else None,
+            "count_a_2": r.counts[1][0] if r.counts else None,
+            "count_b_2": r.counts[1][1] if r.counts else None,
+            "statistic": r.statistic,
+            "df": r.df,
+            "p_value": r.p_value,
+            "p_welch": r.p_welch,
+            "p_normal": r.p_normal,
+            "p_exact": r.p_exact,
+            "cohen_d": r.cohen_d,
+            "hedges_g": r.hedges_g,
+            "smd": r.smd,
+            "subset": r.subset,
+            "footnote": r.footnote,
+            "warnings": "; ".join(r.warnings),
         }
         rows.append(row)
     return pd.DataFrame(rows)
@@ -295,7 +345,9 @@ def render_markdown(table: pd.DataFrame, *, digits: int = 1, title: str | None =
                 c = f"{int(r[f'count_a_{k}'])}/{int(r[f'count_b_{k}'])}"
             else:
                 c = f"{_fmt_num(r[f'mean_{k}'], digits)} ± {_fmt_num(r[f'sd_{k}'], digits)}"
-            c += f" (n={int(r[f'n_{k}'])}" + (f", {int(r[f'n_missing_{k}'])} missing)" if r[f"n_missing_{k}"] else ")")
+            c += f" (n={int(r[f'n_{k}'])}" + (
+                f", {int(r[f'n_missing_{k}'])} missing)" if r[f"n_missing_{k}"] else ")"
+            )
             cells.append(c)
         label = r["label"]
         if r["kind"] == "binary":
@@ -305,11 +357,15 @@ def render_markdown(table: pd.DataFrame, *, digits: int = 1, title: str | None =
             label += "*" * len(notes)
         smd = r["smd"]
         smd_s = f"{smd:.2f}" if smd is not None and np.isfinite(smd) else "NA"
-        lines.append(f"| {label} | {cells[0]} | {cells[1]} | {_fmt_p(r['p_value'])}{marks.get(r['test'], '')} | {smd_s} |")
+        lines.append(
+            f"| {label} | {cells[0]} | {cells[1]} | {_fmt_p(r['p_value'])}{marks.get(r['test'], '')} | {smd_s} |"
+        )
     lines.append("")
-    lines.append("ᵃ unpaired Student t test; ᵇ Fisher's exact test; ᶜ Mann-Whitney U test. "
-                 "SMD: Cohen's d (pooled SD) for continuous rows, difference in proportions over the "
-                 "pooled SD for binary rows.")
+    lines.append(
+        "ᵃ unpaired Student t test; ᵇ Fisher's exact test; ᶜ Mann-Whitney U test. "
+        "SMD: Cohen's d (pooled SD) for continuous rows, difference in proportions over the "
+        "pooled SD for binary rows."
+    )
     for i, note in enumerate(notes, 1):
         lines.append(f"{'*' * i} {note}")
     return "\n".join(lines) + "\n"

@@ -101,8 +101,24 @@ def hedges_g(
         raise ValueError(f"unknown ci_method {ci_method!r}")
     p = float(2 * stats.t.sf(abs(t), df))
     welch = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
-    return HedgesG(n1, n2, float(a.mean()), float(b.mean()), float(s1), float(s2), float(diff), float(d), float(g),
-                   float(j), (float(ci[0]), float(ci[1])), ci_method, float(t), df, p, welch)
+    return HedgesG(
+        n1,
+        n2,
+        float(a.mean()),
+        float(b.mean()),
+        float(s1),
+        float(s2),
+        float(diff),
+        float(d),
+        float(g),
+        float(j),
+        (float(ci[0]), float(ci[1])),
+        ci_method,
+        float(t),
+        df,
+        p,
+        welch,
+    )
 
 
 def group_difference_tests(
@@ -124,13 +140,24 @@ def group_difference_tests(
     for c in columns:
         xa = frame.loc[frame[group] == groups[0], c]
         xb = frame.loc[frame[group] == groups[1], c]
-        row = {"variable": c, "group_1": str(groups[0]), "group_2": str(groups[1]),
-               "n_missing_1": int(xa.isna().sum()), "n_missing_2": int(xb.isna().sum())}
+        row = {
+            "variable": c,
+            "group_1": str(groups[0]),
+            "group_2": str(groups[1]),
+            "n_missing_1": int(xa.isna().sum()),
+            "n_missing_2": int(xb.isna().sum()),
+        }
         try:
             r = hedges_g(xa.dropna(), xb.dropna(), alpha=alpha, ci_method=ci_method)
         except ValueError as err:  # e.g. an empty group: the row stays, its statistics undefined
-            rows.append({**row, "n_1": int(xa.notna().sum()), "n_2": int(xb.notna().sum()),
-                         "warnings": f"not estimable: {err}"})
+            rows.append(
+                {
+                    **row,
+                    "n_1": int(xa.notna().sum()),
+                    "n_2": int(xb.notna().sum()),
+                    "warnings": f"not estimable: {err}",
+                }
+            )
             continue
         d = r.to_dict()
         warnings = d.pop("warnings")

@@ -89,7 +89,9 @@ def _exp(x: float) -> float:
         return float(np.exp(x))
 
 
-def _design(frame: pd.DataFrame, outcome: str, predictors: list[str], event) -> tuple[np.ndarray, np.ndarray, int, list[str]]:
+def _design(
+    frame: pd.DataFrame, outcome: str, predictors: list[str], event
+) -> tuple[np.ndarray, np.ndarray, int, list[str]]:
     if not isinstance(frame, pd.DataFrame):
         raise ValueError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
     if isinstance(predictors, str) or not all(isinstance(p, str) for p in predictors):
@@ -107,7 +109,9 @@ def _design(frame: pd.DataFrame, outcome: str, predictors: list[str], event) -> 
     data = sub.loc[~miss]
     warns = []
     if miss.any():
-        warns.append(f"{int(miss.sum())} patient(s) with missing outcome or predictor excluded (complete cases)")
+        warns.append(
+            f"{int(miss.sum())} patient(s) with missing outcome or predictor excluded (complete cases)"
+        )
     if len(data) == 0:
         raise ValueError("no complete cases for the logistic model")
     cols = []
@@ -135,10 +139,14 @@ def _design(frame: pd.DataFrame, outcome: str, predictors: list[str], event) -> 
         )
     for j, p in enumerate(predictors):
         if np.ptp(X[:, j]) == 0:
-            raise ValueError(f"predictor {p!r} is constant ({X[0, j]!r}) in the {len(y)} complete cases: drop it from the model")
+            raise ValueError(
+                f"predictor {p!r} is constant ({X[0, j]!r}) in the {len(y)} complete cases: drop it from the model"
+            )
     Xc = np.column_stack([np.ones(len(y)), X])
     if np.linalg.matrix_rank(Xc) < Xc.shape[1]:
-        raise ValueError(f"design matrix of {predictors} (with intercept) is rank deficient (collinear predictors)")
+        raise ValueError(
+            f"design matrix of {predictors} (with intercept) is rank deficient (collinear predictors)"
+        )
     return Xc, y, int(miss.sum()), warns
 
 
@@ -184,12 +192,15 @@ def _fit_offset(X: np.ndarray, y: np.ndarray, offset: np.ndarray) -> float:
         _warnings.simplefilter("ignore")
         if X.shape[1] == 0:
             return float(-2 * np.sum(wt * (y * offset - np.logaddexp(0, offset))))
-        res = sm.GLM(y, X, family=sm.families.Binomial(), offset=offset,
-                     freq_weights=wt).fit(tol=1e-12, maxiter=200)
+        res = sm.GLM(y, X, family=sm.families.Binomial(), offset=offset, freq_weights=wt).fit(
+            tol=1e-12, maxiter=200
+        )
         return float(res.deviance)  # computed lazily: inside the filter
 
 
-def profile_ci_ml(X: np.ndarray, y: np.ndarray, j: int, beta_hat: float, se: float, deviance: float, alpha: float = 0.05):
+def profile_ci_ml(
+    X: np.ndarray, y: np.ndarray, j: int, beta_hat: float, se: float, deviance: float, alpha: float = 0.05
+):
     """Profile-likelihood CI for coefficient ``j``: {t : D(t) - D_hat <= chi2_1(1 - alpha)}.
 
     A limit the profile does not reach within 2^40 SE is returned as +/-inf."""
@@ -314,7 +325,9 @@ def _penalized_hessian(X: np.ndarray, beta: np.ndarray, wt: np.ndarray | None = 
     return -info + 0.5 * X.T @ (X * (w2 * q)[:, None]) - 0.5 * quartic
 
 
-def firth_newton(X: np.ndarray, y: np.ndarray, start: np.ndarray, fixed: int | None = None, value: float = 0.0) -> FirthFit:
+def firth_newton(
+    X: np.ndarray, y: np.ndarray, start: np.ndarray, fixed: int | None = None, value: float = 0.0
+) -> FirthFit:
     """Maximise l* (Firth 1993). ``fixed``/``value``: beta[fixed] held at ``value`` (a profile
     point); the penalty is still the full model's 1/2 log|I| (Heinze & Schemper 2002, as
     logistf's profile and LRT).
@@ -334,7 +347,14 @@ def firth_newton(X: np.ndarray, y: np.ndarray, start: np.ndarray, fixed: int | N
         free = np.delete(free, fixed)
     ll, grad, info = penalized_loglik(X, y, beta)
     if not math.isfinite(ll):
-        return FirthFit(beta, ll, False, 0, math.nan, "penalized log-likelihood is -inf at the start (information matrix singular)")
+        return FirthFit(
+            beta,
+            ll,
+            False,
+            0,
+            math.nan,
+            "penalized log-likelihood is -inf at the start (information matrix singular)",
+        )
     decrement = math.nan
     ff = np.ix_(free, free)
     for it in range(_MAX_ITER):
@@ -353,7 +373,9 @@ def firth_newton(X: np.ndarray, y: np.ndarray, start: np.ndarray, fixed: int | N
             try:
                 step = np.linalg.solve(info[ff], g)
             except np.linalg.LinAlgError:
-                return FirthFit(beta, ll, False, it, math.nan, "information matrix of the free coefficients is singular")
+                return FirthFit(
+                    beta, ll, False, it, math.nan, "information matrix of the free coefficients is singular"
+                )
         decrement = float(g @ step)
         if newton and decrement < _DECREMENT_TOL:
             return FirthFit(beta, ll, True, it, decrement)
@@ -369,15 +391,29 @@ def firth_newton(X: np.ndarray, y: np.ndarray, start: np.ndarray, fixed: int | N
                 break
             step /= 2
         else:
-            return FirthFit(beta, ll, False, it, decrement,
-                            f"step-halving failed (decrement {decrement:.3g}, l* {ll:.10g})")
+            return FirthFit(
+                beta,
+                ll,
+                False,
+                it,
+                decrement,
+                f"step-halving failed (decrement {decrement:.3g}, l* {ll:.10g})",
+            )
         if np.array_equal(cand, beta):
             # the step no longer changes beta in floating point: as close as float64 gets
             ok = newton and decrement < 1e-12
-            return FirthFit(beta, ll, ok, it, decrement, "" if ok else f"stalled at decrement {decrement:.3g}")
+            return FirthFit(
+                beta, ll, ok, it, decrement, "" if ok else f"stalled at decrement {decrement:.3g}"
+            )
         beta, ll, grad, info = cand, ll_c, grad_c, info_c
-    return FirthFit(beta, ll, False, _MAX_ITER, decrement,
-                    f"no convergence in {_MAX_ITER} iterations (decrement {decrement:.3g})")
+    return FirthFit(
+        beta,
+        ll,
+        False,
+        _MAX_ITER,
+        decrement,
+        f"no convergence in {_MAX_ITER} iterations (decrement {decrement:.3g})",
+    )
 
 
 def firth_start(X: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -412,13 +448,22 @@ def firth_constrained_loglik(X: np.ndarray, y: np.ndarray, j: int, value: float,
     does not converge raises a ``RuntimeWarning`` (``fit_logistic`` reports it in its result)."""
     fit = _profile_fit(X, y, j, value, [start, firth_start(X, y)])
     if not fit.converged:
-        _warnings.warn(f"constrained Firth fit (coefficient {j} = {value:g}) did not converge: {fit.message}",
-                       RuntimeWarning, stacklevel=2)
+        _warnings.warn(
+            f"constrained Firth fit (coefficient {j} = {value:g}) did not converge: {fit.message}",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     return fit.loglik
 
 
-def firth_profile(X: np.ndarray, y: np.ndarray, beta_hat: np.ndarray, se: np.ndarray, alpha: float = 0.05,
-                  terms: list[str] | None = None):
+def firth_profile(
+    X: np.ndarray,
+    y: np.ndarray,
+    beta_hat: np.ndarray,
+    se: np.ndarray,
+    alpha: float = 0.05,
+    terms: list[str] | None = None,
+):
     """Penalized LRT p and profile penalized-likelihood CI for every coefficient (Heinze &
     Schemper 2002): 2 (l*(beta_hat) - max_{beta_j = t} l*) against chi2_1.
 
@@ -447,7 +492,9 @@ def firth_profile(X: np.ndarray, y: np.ndarray, beta_hat: np.ndarray, se: np.nda
             p_lrt.append(float(stats.chi2.sf(max(stat0, 0.0), 1)))
         else:
             p_lrt.append(math.nan)
-            warns.append(f"Firth LRT p for {terms[j]} not reported: the fit with {terms[j]} = 0 did not converge ({fit0.message})")
+            warns.append(
+                f"Firth LRT p for {terms[j]} not reported: the fit with {terms[j]} = 0 did not converge ({fit0.message})"
+            )
 
         def g(t, profile=profile):
             # -inf l* (singular information) is far beyond the limit: a large finite value keeps brentq bracketing
@@ -480,8 +527,11 @@ def firth_profile(X: np.ndarray, y: np.ndarray, beta_hat: np.ndarray, se: np.nda
                 lims.append(root)
             else:
                 lims.append(math.nan)
-                why = (f"constrained fit did not converge: {fit.message}" if not fit.converged
-                       else "the profile jumps across the chi2 level there instead of crossing it")
+                why = (
+                    f"constrained fit did not converge: {fit.message}"
+                    if not fit.converged
+                    else "the profile jumps across the chi2 level there instead of crossing it"
+                )
                 warns.append(f"Firth profile CI for {terms[j]}: {side} limit not found ({why})")
         cis.append(tuple(lims))
     return p_lrt, cis, warns
@@ -512,7 +562,9 @@ def _ml_blocks(X, y, terms, alpha, z, warns, profile=True):
     try:
         with _warnings.catch_warnings():
             _warnings.simplefilter("ignore")
-            res = sm.GLM(y, X, family=sm.families.Binomial(), freq_weights=_weights(y)).fit(tol=1e-12, maxiter=200)
+            res = sm.GLM(y, X, family=sm.families.Binomial(), freq_weights=_weights(y)).fit(
+                tol=1e-12, maxiter=200
+            )
         if not res.converged:
             raise RuntimeError("IRLS did not converge in 200 iterations")
         params, deviance = _ml_polish(X, y, np.asarray(res.params, dtype=float))
@@ -531,9 +583,15 @@ def _ml_blocks(X, y, terms, alpha, z, warns, profile=True):
         b, se = float(params[j]), float(bse[j])
         if not profile:
             blocks[t] = CoefficientBlock(
-                term=t, estimable=True, estimate=b, se=se, odds_ratio=_exp(b),
+                term=t,
+                estimable=True,
+                estimate=b,
+                se=se,
+                odds_ratio=_exp(b),
                 ci_wald=(_exp(b - z * se), _exp(b + z * se)),
-                p_value=float(pvalues[j]), p_value_method="wald", p_wald=float(pvalues[j]),
+                p_value=float(pvalues[j]),
+                p_value_method="wald",
+                p_wald=float(pvalues[j]),
             )
             continue
         try:
@@ -551,10 +609,17 @@ def _ml_blocks(X, y, terms, alpha, z, warns, profile=True):
             p_lrt = math.nan
             warns.append(f"ML LRT p for {t} not computed ({type(err).__name__}: {err})")
         blocks[t] = CoefficientBlock(
-            term=t, estimable=True, estimate=b, se=se, odds_ratio=_exp(b),
+            term=t,
+            estimable=True,
+            estimate=b,
+            se=se,
+            odds_ratio=_exp(b),
             ci_wald=(_exp(b - z * se), _exp(b + z * se)),
             ci_profile=(_exp(lo), _exp(hi)),
-            p_value=float(pvalues[j]), p_value_method="wald", p_wald=float(pvalues[j]), p_lrt=p_lrt,
+            p_value=float(pvalues[j]),
+            p_value_method="wald",
+            p_wald=float(pvalues[j]),
+            p_lrt=p_lrt,
         )
     return blocks
 
@@ -565,7 +630,9 @@ def _firth_blocks(X, y, terms, alpha, z, warns, profile=True):
     try:
         fit = firth_newton(X, y, firth_start(X, y))
     except _NUMERICAL_ERRORS as err:
-        fit = FirthFit(np.full(X.shape[1], np.nan), math.nan, False, 0, math.nan, f"{type(err).__name__}: {err}")
+        fit = FirthFit(
+            np.full(X.shape[1], np.nan), math.nan, False, 0, math.nan, f"{type(err).__name__}: {err}"
+        )
     if not np.all(np.isfinite(fit.beta)) or not math.isfinite(fit.loglik):
         warns.append(f"Firth fit failed ({fit.message}); Firth results are not reported")
         return {t: CoefficientBlock(term=t, estimable=False) for t in terms}
@@ -583,26 +650,44 @@ def _firth_blocks(X, y, terms, alpha, z, warns, profile=True):
         if not fit.converged:
             warns.append(f"Firth fit did not converge ({fit.message}); Firth results are not reported")
             return {t: CoefficientBlock(term=t, estimable=False) for t in terms}
-        return {t: CoefficientBlock(
-            term=t, estimable=True, estimate=float(coef[j]), se=float(bse[j]), odds_ratio=_exp(coef[j]),
-            ci_wald=(_exp(coef[j] - z * bse[j]), _exp(coef[j] + z * bse[j])),
-            p_value=float(p_w[j]), p_value_method="wald", p_wald=float(p_w[j]),
-        ) for j, t in enumerate(terms)}
+        return {
+            t: CoefficientBlock(
+                term=t,
+                estimable=True,
+                estimate=float(coef[j]),
+                se=float(bse[j]),
+                odds_ratio=_exp(coef[j]),
+                ci_wald=(_exp(coef[j] - z * bse[j]), _exp(coef[j] + z * bse[j])),
+                p_value=float(p_w[j]),
+                p_value_method="wald",
+                p_wald=float(p_w[j]),
+            )
+            for j, t in enumerate(terms)
+        }
     if fit.converged:
         p_l, ci_pl, prof_warns = firth_profile(X, y, coef, bse, alpha, terms)
         warns.extend(prof_warns)
     else:
-        warns.append(f"Firth fit did not converge ({fit.message}); estimates are the last iterate and the "
-                     "profile CI and penalized LRT p are not reported")
+        warns.append(
+            f"Firth fit did not converge ({fit.message}); estimates are the last iterate and the "
+            "profile CI and penalized LRT p are not reported"
+        )
         p_l, ci_pl = [math.nan] * len(terms), [(math.nan, math.nan)] * len(terms)
     blocks = {}
     for j, t in enumerate(terms):
         b, se = float(coef[j]), float(bse[j])
         blocks[t] = CoefficientBlock(
-            term=t, estimable=True, estimate=b, se=se, odds_ratio=_exp(b),
+            term=t,
+            estimable=True,
+            estimate=b,
+            se=se,
+            odds_ratio=_exp(b),
             ci_wald=(_exp(b - z * se), _exp(b + z * se)),
             ci_profile=(_exp(ci_pl[j][0]), _exp(ci_pl[j][1])),
-            p_value=float(p_l[j]), p_value_method="penalized_lrt", p_wald=float(p_w[j]), p_lrt=float(p_l[j]),
+            p_value=float(p_l[j]),
+            p_value_method="penalized_lrt",
+            p_wald=float(p_w[j]),
+            p_lrt=float(p_l[j]),
         )
     return blocks
 
@@ -656,7 +741,9 @@ def fit_logistic(
         separated = bool(sep.separation)
     except _NUMERICAL_ERRORS as err:
         sep_terms, separated = {}, False
-        warns.append(f"separation check (Konis 2007 LP) failed ({type(err).__name__}: {err}); ML results may be unreliable")
+        warns.append(
+            f"separation check (Konis 2007 LP) failed ({type(err).__name__}: {err}); ML results may be unreliable"
+        )
     if separated:
         warns.append(
             "separation detected (Konis 2007 LP): the ML estimates of "

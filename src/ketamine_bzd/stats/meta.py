@@ -106,7 +106,9 @@ def tau2_reml(yi, vi) -> float:
         if sa > 0 >= sb:  # a maximum of the likelihood between a and b
             candidates.append(optimize.brentq(_reml_score, a, b, args=(y, v), xtol=1e-300, rtol=1e-15))
     if score[-1] > 0:
-        raise ArithmeticError("REML tau^2: the restricted likelihood still increases at the end of the search")
+        raise ArithmeticError(
+            "REML tau^2: the restricted likelihood still increases at the end of the search"
+        )
     return max(candidates, key=lambda t: _reml_loglik(t, y, v))
 
 
@@ -165,9 +167,12 @@ def _odds_ratio_scale(block: dict) -> dict:
         val = block[key]
         with np.errstate(over="ignore"):
             ex[key] = tuple(float(np.exp(x)) for x in val) if isinstance(val, tuple) else float(np.exp(val))
-    return {"odds_ratio": ex["estimate"], "odds_ratio_ci_wald": ex["ci_wald"],
-            "odds_ratio_ci_hartung_knapp": ex["ci_hartung_knapp"],
-            "odds_ratio_ci_hartung_knapp_adhoc": ex["ci_hartung_knapp_adhoc"]}
+    return {
+        "odds_ratio": ex["estimate"],
+        "odds_ratio_ci_wald": ex["ci_wald"],
+        "odds_ratio_ci_hartung_knapp": ex["ci_hartung_knapp"],
+        "odds_ratio_ci_hartung_knapp_adhoc": ex["ci_hartung_knapp_adhoc"],
+    }
 
 
 def _chosen_block(res) -> tuple[str, str, object]:
@@ -183,27 +188,57 @@ def _chosen_block(res) -> tuple[str, str, object]:
 def _model_block(frame: pd.DataFrame, predictors: list[str], focus: str, alpha: float) -> dict:
     """The paper's logistic model (nonresponse) on ``frame``: the focus term's log OR, Wald SE
     and CI from ML or Firth (see ``_chosen_block``), or ``estimable: False`` with the reason."""
-    out = {"n": len(frame), "estimable": False, "estimator": None, "estimator_reason": None,
-           "log_odds_ratio": None, "se": None, "odds_ratio": None, "ci_wald": None, "p_wald": None,
-           "separation": None, "warnings": []}
+    out = {
+        "n": len(frame),
+        "estimable": False,
+        "estimator": None,
+        "estimator_reason": None,
+        "log_odds_ratio": None,
+        "se": None,
+        "odds_ratio": None,
+        "ci_wald": None,
+        "p_wald": None,
+        "separation": None,
+        "warnings": [],
+    }
     try:
-        res = fit_logistic(frame, "responder", predictors, event=False, focus=focus, alpha=alpha, profile=False)
+        res = fit_logistic(
+            frame, "responder", predictors, event=False, focus=focus, alpha=alpha, profile=False
+        )
     except ValueError as err:
         out["warnings"].append(f"model not fitted: {err}")
         return out
     estimator, reason, block = _chosen_block(res)
-    out.update(n=res.n, n_nonresponders=res.events, n_missing=res.n_missing, separation=res.separation,
-               estimator=estimator, estimator_reason=reason, warnings=list(res.warnings))
+    out.update(
+        n=res.n,
+        n_nonresponders=res.events,
+        n_missing=res.n_missing,
+        separation=res.separation,
+        estimator=estimator,
+        estimator_reason=reason,
+        warnings=list(res.warnings),
+    )
     if block.estimable and block.se is not None and math.isfinite(block.se) and block.se > 0:
-        out.update(estimable=True, log_odds_ratio=block.estimate, se=block.se, odds_ratio=block.odds_ratio,
-                   ci_wald=block.ci_wald, p_wald=block.p_wald)
+        out.update(
+            estimable=True,
+            log_odds_ratio=block.estimate,
+            se=block.se,
+            odds_ratio=block.odds_ratio,
+            ci_wald=block.ci_wald,
+            p_wald=block.p_wald,
+        )
     else:
         out["warnings"].append(f"{estimator} estimate of {focus} not available: excluded from the pooling")
     return out
 
 
-def study_estimates(patients: pd.DataFrame, covariates: list[str], alpha: float = 0.05,
-                    study: str = "study", exposure: str = "bzd_plus") -> list[dict]:
+def study_estimates(
+    patients: pd.DataFrame,
+    covariates: list[str],
+    alpha: float = 0.05,
+    study: str = "study",
+    exposure: str = "bzd_plus",
+) -> list[dict]:
     """The paper's adjusted OR of nonresponse for ``exposure`` within each study (sorted by name)."""
     require_columns(patients, [study, exposure, "responder", *covariates])
     rows = []
@@ -214,8 +249,13 @@ def study_estimates(patients: pd.DataFrame, covariates: list[str], alpha: float 
     return rows
 
 
-def one_stage(patients: pd.DataFrame, covariates: list[str], alpha: float = 0.05, study: str = "study",
-              exposure: str = "bzd_plus") -> dict:
+def one_stage(
+    patients: pd.DataFrame,
+    covariates: list[str],
+    alpha: float = 0.05,
+    study: str = "study",
+    exposure: str = "bzd_plus",
+) -> dict:
     """The paper's model on all patients with study as a fixed effect (indicators for every study
     but the first in sort order)."""
     require_columns(patients, [study, exposure, "responder", *covariates])
@@ -230,8 +270,13 @@ def one_stage(patients: pd.DataFrame, covariates: list[str], alpha: float = 0.05
     return {"reference_study": names[0], "study_terms": dummies, **out}
 
 
-def heterogeneity(patients: pd.DataFrame, covariates: list[str], alpha: float = 0.05, study: str = "study",
-                  exposure: str = "bzd_plus") -> dict:
+def heterogeneity(
+    patients: pd.DataFrame,
+    covariates: list[str],
+    alpha: float = 0.05,
+    study: str = "study",
+    exposure: str = "bzd_plus",
+) -> dict:
     """Per-study ORs, two-stage DL and REML pooling, and the one-stage model (see module doc).
 
     With fewer than 2 studies with an estimate the pooling is skipped (``pooled.estimable`` is
@@ -248,9 +293,11 @@ def heterogeneity(patients: pd.DataFrame, covariates: list[str], alpha: float = 
         "studies": per_study,
     }
     if len(usable) < 2:
-        note = (f"{len(per_study)} study in the data: heterogeneity between studies is not defined; pooling skipped"
-                if len(per_study) < 2 else
-                f"only {len(usable)} of {len(per_study)} studies have an estimate: pooling skipped")
+        note = (
+            f"{len(per_study)} study in the data: heterogeneity between studies is not defined; pooling skipped"
+            if len(per_study) < 2
+            else f"only {len(usable)} of {len(per_study)} studies have an estimate: pooling skipped"
+        )
         out["pooled"] = {"estimable": False, "note": note}
         warnings.append(note)
     else:
@@ -270,10 +317,13 @@ def heterogeneity(patients: pd.DataFrame, covariates: list[str], alpha: float = 
                     f"{method}: Q = {block['q']:.3g} < k - 1 = {block['q_df']}, so the Hartung-Knapp SE "
                     f"({block['se_hartung_knapp']:.3g}) is below the normal SE ({block['se']:.3g}) and its CI "
                     "is narrower than the normal CI; the ad hoc variant (ci_hartung_knapp_adhoc) is the "
-                    "conservative one")
+                    "conservative one"
+                )
         out["pooled"] = pooled
         if len(usable) < len(per_study):
-            warnings.append(f"{len(per_study) - len(usable)} study/studies without an estimate left out of the pooling")
+            warnings.append(
+                f"{len(per_study) - len(usable)} study/studies without an estimate left out of the pooling"
+            )
     if len(per_study) < 2:
         out["one_stage"] = {"estimable": False, "note": "one study: no study effect to adjust for; skipped"}
     else:

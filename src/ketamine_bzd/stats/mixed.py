@@ -68,12 +68,22 @@ def _reml_stats(X, y, subj):
     n = np.bincount(codes, minlength=n_pat).astype(float)
     sx = np.column_stack([np.bincount(codes, weights=X[:, j], minlength=n_pat) for j in range(X.shape[1])])
     sy = np.bincount(codes, weights=y, minlength=n_pat)
-    patterns, pattern_of, count = np.unique(np.column_stack([n, sx]), axis=0, return_inverse=True,
-                                            return_counts=True)
+    patterns, pattern_of, count = np.unique(
+        np.column_stack([n, sx]), axis=0, return_inverse=True, return_counts=True
+    )
     pattern_of = pattern_of.ravel()
     sum_sy = np.bincount(pattern_of, weights=sy, minlength=len(patterns))
     sum_sy2 = np.bincount(pattern_of, weights=sy * sy, minlength=len(patterns))
-    return patterns[:, 0], patterns[:, 1:], count.astype(float), sum_sy, sum_sy2, X.T @ X, X.T @ y, float(y @ y)
+    return (
+        patterns[:, 0],
+        patterns[:, 1:],
+        count.astype(float),
+        sum_sy,
+        sum_sy2,
+        X.T @ X,
+        X.T @ y,
+        float(y @ y),
+    )
 
 
 def _gls_normal_equations(tau2, sigma2, suff):
@@ -125,8 +135,9 @@ def _reml_polish(X, y, subj, start):
     def nll(th):
         return -_reml_loglik(X, y, subj, math.exp(th[0]), math.exp(th[1]), suff)
 
-    r = optimize.minimize(nll, x0, method="Nelder-Mead",
-                          options={"xatol": 1e-11, "fatol": 1e-13, "maxiter": 4000})
+    r = optimize.minimize(
+        nll, x0, method="Nelder-Mead", options={"xatol": 1e-11, "fatol": 1e-13, "maxiter": 4000}
+    )
     r2 = optimize.minimize(nll, r.x, method="BFGS", options={"gtol": 1e-9})
     best = r2 if r2.fun <= r.fun else r
     # Converged if the gradient in (log tau2, log sigma2) vanishes (optimisers' own flags report
@@ -196,7 +207,9 @@ def mixed_model(
     long = long.dropna(subset=["_y"]).reset_index(drop=True)
     warns: list[str] = []
     if n_missing:
-        warns.append(f"{n_missing} missing visit(s); all {long[subject].nunique()} patients with any visit are used")
+        warns.append(
+            f"{n_missing} missing visit(s); all {long[subject].nunique()} patients with any visit are used"
+        )
     for g in groups:
         if (long["_group"] == str(g)).sum() == 0:
             raise ValueError(f"group {g!r} of {group!r} has no patients")
@@ -217,10 +230,14 @@ def mixed_model(
     n_pat = long[subject].nunique()
     if n_pat > STATSMODELS_MAX_PATIENTS:
         start, sm_llf = None, math.nan
-        start_from = f"moment start values (statsmodels MixedLM not run above {STATSMODELS_MAX_PATIENTS} patients)"
-        warns.append(f"statsmodels MixedLM cross-check not run for {n_pat} patients (more than "
-                     f"{STATSMODELS_MAX_PATIENTS}: it loops over patients in Python); REML maximised "
-                     "directly from moment start values")
+        start_from = (
+            f"moment start values (statsmodels MixedLM not run above {STATSMODELS_MAX_PATIENTS} patients)"
+        )
+        warns.append(
+            f"statsmodels MixedLM cross-check not run for {n_pat} patients (more than "
+            f"{STATSMODELS_MAX_PATIENTS}: it loops over patients in Python); REML maximised "
+            "directly from moment start values"
+        )
     else:
         start, sm_llf, start_from = _statsmodels_start(y, exog, subj, warns)
     tau2, sigma2, llf, ok = _reml_polish(X, y, subj, start)
@@ -247,19 +264,41 @@ def mixed_model(
         zval = est / se
         p = float(2 * stats.norm.sf(abs(zval)))
         pt = float(2 * stats.t.sf(abs(zval), df_t))
-        rows.append({"time": t, "group_1": str(groups[0]), "group_2": str(groups[1]),
-                     "estimate": est, "se": se, "z": zval, "ci_low": est - z * se, "ci_high": est + z * se,
-                     "p_value": p, "df_t": df_t, "p_value_t": pt, "p_bonferroni": min(1.0, len(times) * pt)})
+        rows.append(
+            {
+                "time": t,
+                "group_1": str(groups[0]),
+                "group_2": str(groups[1]),
+                "estimate": est,
+                "se": se,
+                "z": zval,
+                "ci_low": est - z * se,
+                "ci_high": est + z * se,
+                "p_value": p,
+                "df_t": df_t,
+                "p_value_t": pt,
+                "p_bonferroni": min(1.0, len(times) * pt),
+            }
+        )
     if tau2 < 1e-8 * sigma2:
         warns.append("random-intercept variance estimated at 0 (boundary)")
     return MixedModelResult(
-        dv=dv, group=group, groups=[str(g) for g in groups], times=times,
-        n_patients=int(n_pat), n_observations=len(long), n_missing_visits=n_missing,
+        dv=dv,
+        group=group,
+        groups=[str(g) for g in groups],
+        times=times,
+        n_patients=int(n_pat),
+        n_observations=len(long),
+        n_missing_visits=n_missing,
         # says what ran: the REML likelihood is always maximised directly (_reml_polish)
         method=f"REML, random intercept per patient; likelihood maximised directly from {start_from}",
-        converged=bool(ok), loglik_reml=llf, loglik_reml_statsmodels=sm_llf,
-        random_intercept_var=tau2, residual_var=sigma2,
-        fixed_effects=fixed, contrasts=pd.DataFrame(rows),
+        converged=bool(ok),
+        loglik_reml=llf,
+        loglik_reml_statsmodels=sm_llf,
+        random_intercept_var=tau2,
+        residual_var=sigma2,
+        fixed_effects=fixed,
+        contrasts=pd.DataFrame(rows),
         df_method="normal (asymptotic) for p_value; t with df_t (containment, N - groups) for p_value_t",
         warnings=warns,
     )

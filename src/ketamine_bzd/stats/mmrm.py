@@ -233,7 +233,9 @@ def _derivatives(d: _Design, S: np.ndarray):
     hess = np.empty((k, k))
     for i in range(k):
         for j in range(k):
-            tr_pp = tr_dd[i, j] - 2 * np.trace(phi @ q_mats[j, i]) + np.trace(phi @ b_mats[i] @ phi @ b_mats[j])
+            tr_pp = (
+                tr_dd[i, j] - 2 * np.trace(phi @ q_mats[j, i]) + np.trace(phi @ b_mats[i] @ phi @ b_mats[j])
+            )
             hess[i, j] = -tr_pp + 2 * (r_vpv_r[i, j] - u[i] @ phi @ u[j])
     hess = (hess + hess.T) / 2  # symmetric up to rounding
     return m2l, grad, hess, beta, phi, b_mats, q_mats
@@ -268,10 +270,18 @@ def _chol_to_sigma(par: np.ndarray, T: int) -> tuple[np.ndarray, np.ndarray]:
 def _nan_fit(d: _Design, message: str, n_iter: int = 0, dec: float = math.nan) -> UnstructuredFit:
     k = len(d.pairs)
     return UnstructuredFit(
-        beta=np.full(d.p, np.nan), beta_cov=np.full((d.p, d.p), np.nan), sigma=np.full((d.T, d.T), np.nan),
-        theta=np.full(k, np.nan), theta_cov=np.full((k, k), np.nan), minus2_loglik_reml=math.nan,
-        converged=False, n_iterations=n_iter, newton_decrement=dec, message=message,
-        b_mats=np.full((k, d.p, d.p), np.nan), q_mats=np.full((k, k, d.p, d.p), np.nan),
+        beta=np.full(d.p, np.nan),
+        beta_cov=np.full((d.p, d.p), np.nan),
+        sigma=np.full((d.T, d.T), np.nan),
+        theta=np.full(k, np.nan),
+        theta_cov=np.full((k, k), np.nan),
+        minus2_loglik_reml=math.nan,
+        converged=False,
+        n_iterations=n_iter,
+        newton_decrement=dec,
+        message=message,
+        b_mats=np.full((k, d.p, d.p), np.nan),
+        q_mats=np.full((k, k, d.p, d.p), np.nan),
     )
 
 
@@ -287,8 +297,11 @@ def fit_unstructured(y, X, subject, visit, n_visits: int, *, max_newton: int = 5
     try:
         L0 = np.linalg.cholesky(S0)
     except np.linalg.LinAlgError:
-        return _nan_fit(d, "REML not fitted: the residual covariance is singular (no variation left in the "
-                        "outcome at some visit, e.g. no change from baseline in any patient)")
+        return _nan_fit(
+            d,
+            "REML not fitted: the residual covariance is singular (no variation left in the "
+            "outcome at some visit, e.g. no change from baseline in any patient)",
+        )
     p0 = L0[np.tril_indices(T)].copy()
     diag_pos = [i for i, (a, b) in enumerate(zip(*np.tril_indices(T))) if a == b]
     p0[diag_pos] = np.log(p0[diag_pos])
@@ -305,8 +318,9 @@ def fit_unstructured(y, X, subject, visit, n_visits: int, *, max_newton: int = 5
         g[diag_pos] *= np.diag(L)  # log-parametrised diagonal
         return m2l / scale, g / scale
 
-    res = optimize.minimize(objective, p0, jac=True, method="L-BFGS-B",
-                            options={"maxiter": 2000, "ftol": 1e-10, "gtol": 1e-6})
+    res = optimize.minimize(
+        objective, p0, jac=True, method="L-BFGS-B", options={"maxiter": 2000, "ftol": 1e-10, "gtol": 1e-6}
+    )
     S = _chol_to_sigma(res.x, T)[0]
     # 2) Newton-Raphson in theta with the exact Hessian, step halving (as PROC MIXED).
     theta = _theta(S)
@@ -344,21 +358,40 @@ def fit_unstructured(y, X, subject, visit, n_visits: int, *, max_newton: int = 5
     eig_h = np.linalg.eigvalsh(hess)
     eig_s = np.linalg.eigvalsh(S)
     if not (np.isfinite(dec) and 0 <= dec < NEWTON_DECREMENT_TOL):
-        return _nan_fit(d, f"REML did not converge (Newton decrement {dec:.3g} after {n_iter} iterations)",
-                        n_iter=n_iter, dec=dec)
+        return _nan_fit(
+            d,
+            f"REML did not converge (Newton decrement {dec:.3g} after {n_iter} iterations)",
+            n_iter=n_iter,
+            dec=dec,
+        )
     if eig_h.min() <= 0 or eig_s.min() <= 1e-10 * eig_s.max():
-        return _nan_fit(d, "REML estimate on the boundary: covariance matrix or its information not "
-                        "positive definite", n_iter=n_iter, dec=dec)
+        return _nan_fit(
+            d,
+            "REML estimate on the boundary: covariance matrix or its information not positive definite",
+            n_iter=n_iter,
+            dec=dec,
+        )
     # W = inverse observed information of theta = (Hessian of -l_R)^-1 = 2 (Hessian of -2 l_R)^-1.
     W = 2 * np.linalg.inv(hess)
     return UnstructuredFit(
-        beta=beta, beta_cov=phi, sigma=S, theta=theta, theta_cov=W, minus2_loglik_reml=float(m2l),
-        converged=True, n_iterations=n_iter, newton_decrement=dec, message="converged",
-        b_mats=b_mats, q_mats=q_mats,
+        beta=beta,
+        beta_cov=phi,
+        sigma=S,
+        theta=theta,
+        theta_cov=W,
+        minus2_loglik_reml=float(m2l),
+        converged=True,
+        n_iterations=n_iter,
+        newton_decrement=dec,
+        message="converged",
+        b_mats=b_mats,
+        q_mats=q_mats,
     )
 
 
-def gls_at_sigma(y, X, subject, visit, n_visits: int, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+def gls_at_sigma(
+    y, X, subject, visit, n_visits: int, sigma: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, float]:
     """GLS (beta, Phi) and the REML log-likelihood at a given Sigma (no optimisation): to compare
     the formulas with another program at that program's covariance estimate."""
     d = _Design(y, X, subject, visit, n_visits)
@@ -368,7 +401,9 @@ def gls_at_sigma(y, X, subject, visit, n_visits: int, sigma: np.ndarray) -> tupl
     return out[1], out[2], -0.5 * out[0]
 
 
-def reml_derivatives(y, X, subject, visit, n_visits: int, sigma: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+def reml_derivatives(
+    y, X, subject, visit, n_visits: int, sigma: np.ndarray
+) -> tuple[float, np.ndarray, np.ndarray]:
     """-2 l_R with its exact gradient and Hessian in theta (SAS UN order) at a given Sigma."""
     out = _derivatives(_Design(y, X, subject, visit, n_visits), np.asarray(sigma, float))
     if out is None:
@@ -499,7 +534,12 @@ def _t_inference(est: float, se: float, df: float, alpha: float) -> dict:
         return {"t": math.nan, "p_value": math.nan, "ci_low": math.nan, "ci_high": math.nan}
     q = float(stats.t.ppf(1 - alpha / 2, df))
     t = est / se
-    return {"t": t, "p_value": float(2 * stats.t.sf(abs(t), df)), "ci_low": est - q * se, "ci_high": est + q * se}
+    return {
+        "t": t,
+        "p_value": float(2 * stats.t.sf(abs(t), df)),
+        "ci_low": est - q * se,
+        "ci_high": est + q * se,
+    }
 
 
 def mmrm(
@@ -549,29 +589,36 @@ def mmrm(
     wide = wide[~no_base & ~no_follow]
     missing_by_visit = {t: int(wide[c].isna().sum()) for c, t in zip(columns, visits)}
     n_missing = sum(missing_by_visit.values())
-    long = wide.melt(id_vars=[subject, "_group", baseline], value_vars=list(columns), var_name="_col",
-                     value_name="_y").dropna(subset=["_y"])
+    long = wide.melt(
+        id_vars=[subject, "_group", baseline], value_vars=list(columns), var_name="_col", value_name="_y"
+    ).dropna(subset=["_y"])
     long["_visit"] = long["_col"].map(dict(zip(columns, visits)))
     long["_base"] = long[baseline].astype(float)
     long["_chg"] = long["_y"].astype(float) - long["_base"]
     long = long.reset_index(drop=True)
     if n_missing:
-        warns.append(f"{n_missing} missing post-baseline visit(s) ("
-                     + ", ".join(f"{t}: {k}" for t, k in missing_by_visit.items()) + "); all "
-                     f"{len(wide)} patients with at least one post-baseline visit are used (missing at random)")
+        warns.append(
+            f"{n_missing} missing post-baseline visit(s) ("
+            + ", ".join(f"{t}: {k}" for t, k in missing_by_visit.items())
+            + "); all "
+            f"{len(wide)} patients with at least one post-baseline visit are used (missing at random)"
+        )
     n_per_group = {g: int((wide["_group"] == g).sum()) for g in groups}
     for g in groups:
         if n_per_group[g] == 0:
             raise ValueError(f"group {g!r} of {group!r} has no patients with a post-baseline visit")
         for t in visits:
             if not ((long["_group"] == g) & (long["_visit"] == t)).any():
-                raise ValueError(f"group {g!r} has no observation at visit {t!r}: the group x visit "
-                                 "design is not estimable")
+                raise ValueError(
+                    f"group {g!r} has no observation at visit {t!r}: the group x visit "
+                    "design is not estimable"
+                )
     X, names = design_matrix(long, groups, visits)
     visit_index = long["_visit"].map({t: i for i, t in enumerate(visits)}).to_numpy()
     base_mean = float(wide[baseline].astype(float).mean())
-    fit = fit_unstructured(long["_chg"].to_numpy(), X, long[subject].astype(str).to_numpy(), visit_index,
-                           len(visits))
+    fit = fit_unstructured(
+        long["_chg"].to_numpy(), X, long[subject].astype(str).to_numpy(), visit_index, len(visits)
+    )
     if not fit.converged:
         warns.append(f"{fit.message}: no estimates reported")
     fixed = pd.DataFrame({"term": names, "estimate": fit.beta, "se": np.sqrt(np.diag(fit.beta_cov))})
@@ -589,28 +636,71 @@ def mmrm(
             df = satterthwaite_df(fit, lv)
             i = _t_inference(est, se, df, alpha)
             n_obs = int(((long["_group"] == g) & (long["_visit"] == t)).sum())
-            ls_rows.append({"visit": t, "group": g, "n_observed": n_obs,
-                            "estimate": est, "se": se, "df": df, "ci_low": i["ci_low"], "ci_high": i["ci_high"]})
+            ls_rows.append(
+                {
+                    "visit": t,
+                    "group": g,
+                    "n_observed": n_obs,
+                    "estimate": est,
+                    "se": se,
+                    "df": df,
+                    "ci_low": i["ci_low"],
+                    "ci_high": i["ci_high"],
+                }
+            )
         lv = rows[groups[0]] - rows[groups[1]]
         est, se = float(lv @ fit.beta), math.sqrt(float(lv @ fit.beta_cov @ lv))
         df = satterthwaite_df(fit, lv)
         se_kr = math.sqrt(float(lv @ cov_kr @ lv)) if fit.converged else math.nan
         i, ik = _t_inference(est, se, df, alpha), _t_inference(est, se_kr, df, alpha)
-        ctr_rows.append({"visit": t, "group_1": groups[0], "group_2": groups[1], "estimate": est, "se": se,
-                         "df": df, "t": i["t"], "p_value": i["p_value"], "ci_low": i["ci_low"],
-                         "ci_high": i["ci_high"], "se_kr": se_kr, "df_kr": df, "t_kr": ik["t"],
-                         "p_value_kr": ik["p_value"], "ci_low_kr": ik["ci_low"], "ci_high_kr": ik["ci_high"]})
+        ctr_rows.append(
+            {
+                "visit": t,
+                "group_1": groups[0],
+                "group_2": groups[1],
+                "estimate": est,
+                "se": se,
+                "df": df,
+                "t": i["t"],
+                "p_value": i["p_value"],
+                "ci_low": i["ci_low"],
+                "ci_high": i["ci_high"],
+                "se_kr": se_kr,
+                "df_kr": df,
+                "t_kr": ik["t"],
+                "p_value_kr": ik["p_value"],
+                "ci_low_kr": ik["ci_low"],
+                "ci_high_kr": ik["ci_high"],
+            }
+        )
     sd = np.sqrt(np.diag(fit.sigma))
     return MMRMResult(
-        dv=dv, group=group, groups=groups, visits=visits, baseline=baseline,
-        n_patients=len(wide), n_per_group=n_per_group, n_observations=len(long), n_missing_visits=n_missing,
-        missing_by_visit=missing_by_visit, n_excluded_no_follow_up=int(no_follow.sum()),
-        n_excluded_missing_baseline=int(no_base.sum()), baseline_mean=base_mean,
-        converged=fit.converged, n_iterations=fit.n_iterations, loglik_reml=fit.loglik_reml,
-        covariance=fit.sigma.tolist(), correlation=(fit.sigma / np.outer(sd, sd)).tolist(),
-        fixed_effects=fixed, ls_means=pd.DataFrame(ls_rows), contrasts=pd.DataFrame(ctr_rows),
+        dv=dv,
+        group=group,
+        groups=groups,
+        visits=visits,
+        baseline=baseline,
+        n_patients=len(wide),
+        n_per_group=n_per_group,
+        n_observations=len(long),
+        n_missing_visits=n_missing,
+        missing_by_visit=missing_by_visit,
+        n_excluded_no_follow_up=int(no_follow.sum()),
+        n_excluded_missing_baseline=int(no_base.sum()),
+        baseline_mean=base_mean,
+        converged=fit.converged,
+        n_iterations=fit.n_iterations,
+        loglik_reml=fit.loglik_reml,
+        covariance=fit.sigma.tolist(),
+        correlation=(fit.sigma / np.outer(sd, sd)).tolist(),
+        fixed_effects=fixed,
+        ls_means=pd.DataFrame(ls_rows),
+        contrasts=pd.DataFrame(ctr_rows),
         method="MMRM: change from baseline ~ group x visit + baseline x visit, unstructured covariance, REML",
-        df_method=("Satterthwaite (exact derivatives, observed information); Kenward-Roger: adjusted SE "
-                   "(se_kr), its df equal Satterthwaite's for a single contrast"),
-        alpha=alpha, warnings=warns,
+        df_method=(
+            "Satterthwaite (exact derivatives, observed information); Kenward-Roger: adjusted SE "
+            "(se_kr), its df equal Satterthwaite's for a single contrast"
+        ),
+        alpha=alpha,
+        warnings=warns,
     )

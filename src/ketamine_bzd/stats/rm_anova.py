@@ -73,7 +73,11 @@ class RmAnovaResult(Result):
 
     def to_dict(self):
         d = super().to_dict()
-        d["effects"] = {"group": d.pop("group_effect"), "time": d.pop("time"), "group_x_time": d.pop("group_x_time")}
+        d["effects"] = {
+            "group": d.pop("group_effect"),
+            "time": d.pop("time"),
+            "group_x_time": d.pop("group_x_time"),
+        }
         return d
 
 
@@ -142,7 +146,9 @@ def rm_anova(
     E = resid.T @ resid  # pooled within-group SSCP of the contrasts
     ss_error_within = float(np.trace(E))
     if not ss_error_within > 0:
-        raise ValueError(f"no within-patient variation of {dv} left after the group x time means: F undefined")
+        raise ValueError(
+            f"no within-patient variation of {dv} left after the group x time means: F undefined"
+        )
     df_err_w = df_subj * (k - 1)
     # Time main effect (type III): unweighted mean of group contrast means tested against 0.
     zbar = np.vstack([Z[gi == j].mean(axis=0) for j in range(G)])  # G x (k-1)
@@ -168,8 +174,12 @@ def rm_anova(
             p_gg = float(stats.f.sf(f, gg * df1, gg * df2))
             e = min(1.0, hf)
             p_hf = float(stats.f.sf(f, e * df1, e * df2))
-            return EffectRow(name, f, df1, df2, pv, ss, sse, ss / (ss + sse), mw, mp, gg, p_gg, hf, p_hf, hf76)
-        return EffectRow(name, f, df1, df2, pv, ss, sse, ss / (ss + sse), None, None, None, None, None, None, None)
+            return EffectRow(
+                name, f, df1, df2, pv, ss, sse, ss / (ss + sse), mw, mp, gg, p_gg, hf, p_hf, hf76
+            )
+        return EffectRow(
+            name, f, df1, df2, pv, ss, sse, ss / (ss + sse), None, None, None, None, None, None, None
+        )
 
     r_group = row("group", ss_group, G - 1, ss_subj_within, df_subj, False)
     r_time = row("time", ss_time, p, ss_error_within, df_err_w, True)
@@ -260,9 +270,18 @@ def simple_effects(
         a = data.loc[data[group] == levels[0], c].dropna().to_numpy(float)
         b = data.loc[data[group] == levels[1], c].dropna().to_numpy(float)
         if len(a) < 2 or len(b) < 2:  # the visit stays in the table, its test undefined
-            rows.append({"time": t, "group_1": str(levels[0]), "group_2": str(levels[1]),
-                         "n_1": len(a), "n_2": len(b), "n_family": m, "n_dropped": len(dropped),
-                         "warnings": f"visit {t!r}: fewer than 2 patients in a group, not compared"})
+            rows.append(
+                {
+                    "time": t,
+                    "group_1": str(levels[0]),
+                    "group_2": str(levels[1]),
+                    "n_1": len(a),
+                    "n_2": len(b),
+                    "n_family": m,
+                    "n_dropped": len(dropped),
+                    "warnings": f"visit {t!r}: fewer than 2 patients in a group, not compared",
+                }
+            )
             continue
         df = len(a) + len(b) - 2
         sp2 = ((len(a) - 1) * a.var(ddof=1) + (len(b) - 1) * b.var(ddof=1)) / df
@@ -274,13 +293,26 @@ def simple_effects(
         qb = stats.t.ppf(1 - alpha / (2 * m), df)
         rows.append(
             {
-                "time": t, "group_1": str(levels[0]), "group_2": str(levels[1]),
-                "n_1": len(a), "n_2": len(b), "mean_1": a.mean(), "mean_2": b.mean(),
-                "estimate": diff, "se": se, "df": df, "t": tval,
-                "ci_low": diff - q * se, "ci_high": diff + q * se,
-                "ci_low_bonferroni": diff - qb * se, "ci_high_bonferroni": diff + qb * se,
-                "p_value": pval, "p_bonferroni": min(1.0, m * pval), "n_family": m,
-                "n_dropped": len(dropped), "warnings": "",
+                "time": t,
+                "group_1": str(levels[0]),
+                "group_2": str(levels[1]),
+                "n_1": len(a),
+                "n_2": len(b),
+                "mean_1": a.mean(),
+                "mean_2": b.mean(),
+                "estimate": diff,
+                "se": se,
+                "df": df,
+                "t": tval,
+                "ci_low": diff - q * se,
+                "ci_high": diff + q * se,
+                "ci_low_bonferroni": diff - qb * se,
+                "ci_high_bonferroni": diff + qb * se,
+                "p_value": pval,
+                "p_bonferroni": min(1.0, m * pval),
+                "n_family": m,
+                "n_dropped": len(dropped),
+                "warnings": "",
             }
         )
     return pd.DataFrame(rows)

@@ -226,7 +226,7 @@ def bootstrap_cutoff(
     # draws from the generator, and each replicate's counts per value by bincount, so the
     # Youden index at every criterion is a cumulative sum, O(n) per replicate, not O(n x values).
     values, codes = np.unique(np.concatenate([pos, neg]), return_inverse=True)
-    codes_pos, codes_neg = codes[: len(pos)], codes[len(pos):]
+    codes_pos, codes_neg = codes[: len(pos)], codes[len(pos) :]
     cuts = np.empty(n_boot)
     failed = 0
     for b in range(n_boot):
@@ -368,7 +368,9 @@ def roc_from_frame(
             raise ValueError(f"subset column {subset!r} has missing values")
         data = frame[mask.astype(bool)]
     label = population or (subset if subset else "all")
-    return roc_analysis(data[marker].to_numpy(), data[status].to_numpy(), positive=positive, population=label, **kwargs)
+    return roc_analysis(
+        data[marker].to_numpy(), data[status].to_numpy(), positive=positive, population=label, **kwargs
+    )
 
 
 # --- minimal forms for search loops ------------------------------------------------------

@@ -47,21 +47,31 @@ def template_medication(tpl: Template) -> pd.DataFrame:
             dose = np.where(days < r.change_day, r.dose_first, r.dose_then)
             rows.append(
                 pd.DataFrame(
-                    {"tpl": i, "study_day": days, "drug": r.drug, "drug_class": r.drug_class,
-                     "dose_mg": dose, "as_needed": False}
+                    {
+                        "tpl": i,
+                        "study_day": days,
+                        "drug": r.drug,
+                        "drug_class": r.drug_class,
+                        "dose_mg": dose,
+                        "as_needed": False,
+                    }
                 )
             )
         for a in prn:
             rows.append(
                 pd.DataFrame(
-                    {"tpl": [i], "study_day": [a.study_day], "drug": [a.drug],
-                     "drug_class": [a.drug_class], "dose_mg": [a.dose_mg], "as_needed": [True]}
+                    {
+                        "tpl": [i],
+                        "study_day": [a.study_day],
+                        "drug": [a.drug],
+                        "drug_class": [a.drug_class],
+                        "dose_mg": [a.dose_mg],
+                        "as_needed": [True],
+                    }
                 )
             )
     med = pd.concat(rows, ignore_index=True)
-    return med.sort_values(["tpl", "drug", "as_needed", "study_day"], kind="stable").reset_index(
-        drop=True
-    )
+    return med.sort_values(["tpl", "drug", "as_needed", "study_day"], kind="stable").reset_index(drop=True)
 
 
 @dataclass
@@ -131,9 +141,19 @@ def _medication_plan(rng, tpl: Template, src: np.ndarray, study: np.ndarray) -> 
         # position of each pool dose inside each template patient's (drug, as_needed,
         # study_day)-sorted block
         keys = list(zip((drugs[c] for c in drug), prn.tolist(), day.tolist()))
-        at_of = np.array([[sum(keys[r] < (drugs[drug[e]], True, day[e])
-                               for r in range(starts[t], starts[t] + counts[t])) for e in pool]
-                          for t in range(n_tpl)], dtype=np.int64).reshape(n_tpl, len(pool))
+        at_of = np.array(
+            [
+                [
+                    sum(
+                        keys[r] < (drugs[drug[e]], True, day[e])
+                        for r in range(starts[t], starts[t] + counts[t])
+                    )
+                    for e in pool
+                ]
+                for t in range(n_tpl)
+            ],
+            dtype=np.int64,
+        ).reshape(n_tpl, len(pool))
         for s in STUDIES:
             members = np.flatnonzero(study == s)
             deficit = round(len(members) * rate) - int(has_prn[src[members]].sum())
@@ -148,8 +168,9 @@ def _medication_plan(rng, tpl: Template, src: np.ndarray, study: np.ndarray) -> 
             extra_at[who] = at_of[src[who], pick]
             day, drug, drug_class = (np.append(a, a[event]) for a in (day, drug, drug_class))
             dose, prn = np.append(dose, dose[event]), np.append(prn, prn[event])
-    return MedicationPlan(drugs, classes, day, drug, drug_class, dose, prn,
-                          starts[src], counts[src], extra_row, extra_at)
+    return MedicationPlan(
+        drugs, classes, day, drug, drug_class, dose, prn, starts[src], counts[src], extra_row, extra_at
+    )
 
 
 def _draw_rows(rng, tpl: Template, n: int) -> np.ndarray:
@@ -283,9 +304,7 @@ def draw_cohort(rng: np.random.Generator, tpl: Template, n: int) -> CohortPlan:
         weight = np.clip(weight + rng.normal(0, 3, n), 50, 120).round(1)
         weeks = np.maximum(4, np.round(weeks * rng.lognormal(0, 0.15, n)))
         floor_years = weeks // 52
-        mdd = np.where(
-            first, floor_years, np.maximum(mdd + rng.integers(-1, 2, n), floor_years + 1)
-        )
+        mdd = np.where(first, floor_years, np.maximum(mdd + rng.integers(-1, 2, n), floor_years + 1))
         bdi = np.clip(bdi + rng.integers(-2, 3, bdi.shape), 0, 63)
         bai = np.clip(bai + rng.integers(-2, 3, bai.shape), 0, 63)
         pk = {c: (v * rng.lognormal(0, 0.1, n)).round(1) for c, v in pk.items()}
@@ -325,9 +344,19 @@ def draw_cohort(rng: np.random.Generator, tpl: Template, n: int) -> CohortPlan:
         scores = np.where(missing, np.nan, scores)
 
     med = _medication_plan(rng if resample else None, tpl, src, study)
-    return CohortPlan(study, ids, dates, numbers, pk_values, pk_status, scores, missing, med,
-                      _codes(p["sex"].to_numpy()), _codes(p["episode"].to_numpy()))
-
+    return CohortPlan(
+        study,
+        ids,
+        dates,
+        numbers,
+        pk_values,
+        pk_status,
+        scores,
+        missing,
+        med,
+        _codes(p["sex"].to_numpy()),
+        _codes(p["episode"].to_numpy()),
+    )
 
 
 def _study_tables(plan: CohortPlan, s: str, members: np.ndarray) -> StudyTables:
@@ -358,9 +387,7 @@ def _study_tables(plan: CohortPlan, s: str, members: np.ndarray) -> StudyTables:
             "study": _constant(s, k * n_sv),
             "scale": _text(SCALES, np.tile(np.repeat(np.arange(len(SCALES)), len(VISITS)), k)),
             "visit": _text(VISITS, np.tile(np.arange(len(VISITS)), k * len(SCALES))),
-            "study_day": np.tile([VISIT_STUDY_DAY[v] for v in VISITS], k * len(SCALES)).astype(
-                "int64"
-            ),
+            "study_day": np.tile([VISIT_STUDY_DAY[v] for v in VISITS], k * len(SCALES)).astype("int64"),
             "score": plan.scores[members].reshape(-1).astype(float),
             "status": _text(("observed", "missing"), plan.missing[members].reshape(-1).astype(np.int64)),
         }
