@@ -15,13 +15,14 @@ Usage: python benchmarks/bench_analysis.py [N ...]   (default 10000 100000 10000
 from __future__ import annotations
 
 import json
-import math
 import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from measure import fitted_exponent, peak_rss_mb
 
 SIZES = [10_000, 100_000, 1_000_000]
 RULES = [
@@ -32,13 +33,6 @@ RULES = [
     "analysis_paper_comparison",
 ]
 BASE_N = 10_000
-
-
-def peak_rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return math.nan
 
 
 def make_patients(n: int, path: Path, base: Path) -> None:
@@ -90,14 +84,6 @@ def run_rule(rule: str, path: Path) -> dict:
     return {"seconds": time.perf_counter() - t0, "peak_rss_mb": peak_rss_mb()}
 
 
-def exponent(ns: list[int], ts: list[float]) -> float:
-    import numpy as np
-
-    if len(ns) < 2:
-        return math.nan
-    return float(np.polyfit(np.log(ns), np.log(ts), 1)[0])
-
-
 def main() -> None:
     if sys.argv[1:2] == ["--make"]:
         make_patients(int(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]))
@@ -126,7 +112,7 @@ def main() -> None:
                 print(f"{rule}_n{n}_peak_rss: {r['peak_rss_mb']:.0f} MB", flush=True)
                 print(f"{rule}_n{n}_rows_per_s: {n / r['seconds']:.0f} patients/s", flush=True)
     for rule in RULES:
-        print(f"{rule}_time_exponent: {exponent(sizes, times[rule]):.2f} (time ~ N^b)")
+        print(f"{rule}_time_exponent: {fitted_exponent(sizes, times[rule]):.2f} (time ~ N^b)")
     print(f"# load average at end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}", flush=True)
 
 

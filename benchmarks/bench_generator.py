@@ -13,7 +13,6 @@ Usage: python benchmarks/bench_generator.py [N ...]
 from __future__ import annotations
 
 import json
-import math
 import os
 import subprocess
 import sys
@@ -21,17 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from measure import fitted_exponent, peak_rss_mb
+
 SIZES = [10_000, 100_000, 1_000_000]
 SEED = 1
 FORMATS_OF = {"ket2009": "spss_wide", "ket2013": "ecrf_cz"}
-
-
-def peak_rss_mb() -> float:
-    """VmHWM: the peak resident set size of this process (Linux)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def one_size(n: int, mode: str) -> dict:
@@ -94,14 +87,6 @@ def one_size(n: int, mode: str) -> dict:
     }
 
 
-def exponent(ns: list[int], ts: list[float]) -> float:
-    """Least-squares slope of log t on log N."""
-    x = [math.log(n) for n in ns]
-    y = [math.log(t) for t in ts]
-    mx, my = sum(x) / len(x), sum(y) / len(y)
-    return sum((a - mx) * (b - my) for a, b in zip(x, y)) / sum((a - mx) ** 2 for a in x)
-
-
 def main() -> None:
     if len(sys.argv) == 4 and sys.argv[1] == "--one":
         print(json.dumps(one_size(int(sys.argv[2]), sys.argv[3])))
@@ -136,7 +121,7 @@ def main() -> None:
         ns = [r["n"] for r in results]
         for key in ("resample_s", "write_exports_s", "total_s"):
             print(
-                f"generator_parts_{key}_exponent: {exponent(ns, [r[key] for r in results]):.3f} (time ~ N^x)"
+                f"generator_parts_{key}_exponent: {fitted_exponent(ns, [r[key] for r in results]):.3f} (time ~ N^x)"
             )
 
 

@@ -19,15 +19,15 @@ in its own process: the peak RSS is then that of the largest job.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from measure import cpu_seconds, fitted_exponent
 
 SIZES = [10_000, 100_000, 1_000_000]
 STUDIES = {"ket2009": "spss_wide", "ket2013": "ecrf_cz"}
@@ -95,9 +95,9 @@ def one_read(study: str, directory: Path, partition: tuple[int, int] | None = No
 
     fmt = STUDIES[study]
     files = {r: directory / study / name for r, name in FORMATS[fmt].DEFAULT_FILENAMES.items()}
-    t0, c0 = time.perf_counter(), _cpu()
+    t0, c0 = time.perf_counter(), cpu_seconds()
     result = FORMATS[fmt].read(study, files, b"bench-key", partition=partition)
-    seconds, cpu = time.perf_counter() - t0, _cpu() - c0
+    seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
     status = Path("/proc/self/status").read_text()
     hwm_kb = int(re.search(r"VmHWM:\s+(\d+)", status).group(1))
     return {
@@ -107,20 +107,6 @@ def one_read(study: str, directory: Path, partition: tuple[int, int] | None = No
         "rows": int(result.report["rows_read"].sum()),
         "patients": len(result.tables.subjects),
     }
-
-
-def _cpu() -> float:
-    """CPU seconds of this process (user + system): the machine may be shared."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def fit_exponent(ns: list[int], ts: list[float]) -> float:
-    """Least-squares slope of log(time) against log(N)."""
-    x = [math.log(n) for n in ns]
-    y = [math.log(t) for t in ts]
-    mx, my = sum(x) / len(x), sum(y) / len(y)
-    return sum((a - mx) * (b - my) for a, b in zip(x, y)) / sum((a - mx) ** 2 for a in x)
 
 
 def main() -> None:
@@ -186,7 +172,9 @@ def main() -> None:
             print(f"ingest_load_average_1min_after_n{n}: {os.getloadavg()[0]:.1f}", flush=True)
         if len(sizes) > 1:
             for study in STUDIES:
-                print(f"ingest_{study}_time_exponent: {fit_exponent(sizes, times[study]):.2f} (time ~ N^x)")
+                print(
+                    f"ingest_{study}_time_exponent: {fitted_exponent(sizes, times[study]):.2f} (time ~ N^x)"
+                )
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ import pandas as pd
 import statsmodels.api as sm
 import yaml
 from firthmodels import FirthLogisticRegression
+from measure import peak_rss_mb, report
 
 from ketamine_bzd.cohort import CohortSettings, add_equivalents, derive, merge
 from ketamine_bzd.equivalents import load_table
@@ -48,10 +49,6 @@ TABLES = {k: str(REPO / v) for k, v in CONFIG["equivalents"]["diazepam_tables"].
 STUDIES = list(CONFIG["studies"])
 LOOP_SUBSET = 150
 BENCH_PERMS = 32
-
-
-def report(name: str, value: float, unit: str) -> None:
-    print(f"{name}: {value:.4g} {unit}", flush=True)
 
 
 def cohort(tmp: Path) -> tuple[Path, Path]:
@@ -84,20 +81,7 @@ def run_slice(args):
         alpha=MV["alpha"],
         firth_test=firth_test,
     )
-    return specs, curves, peak_memory_mb(), time.perf_counter() - t0
-
-
-def peak_memory_mb() -> float:
-    """Peak resident memory of this process. Linux keeps ru_maxrss across fork + exec (a
-    spawned worker would report its parent's peak), so the address space's own high-water
-    mark (VmHWM) is read where available."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return specs, curves, peak_rss_mb(), time.perf_counter() - t0
 
 
 def loop_time(grid, data, specs: pd.DataFrame, firth_backend: str = "numpy") -> float:

@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 import yaml
+from measure import peak_rss_mb, report
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
@@ -39,13 +40,6 @@ STUDIES = list(CONFIG["studies"])
 SIZES = [10_000, 100_000]
 MEASURED_PERMUTATIONS = 4  # --permutations M: fewer at large N (the cost is linear in M)
 NODES = (1, 4, 16)
-
-
-def peak_rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return math.nan
 
 
 def write_cohort(n: int, folder: Path) -> None:
@@ -128,10 +122,6 @@ def spawn(*args: str) -> dict:
         [sys.executable, __file__, "--job", *args], check=True, capture_output=True, text=True
     )
     return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def report(name: str, value: float, unit: str) -> None:
-    print(f"{name}: {value:.4g} {unit}", flush=True)
 
 
 def one_size(n: int, measured: int) -> None:

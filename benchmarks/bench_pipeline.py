@@ -26,9 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import yaml
+from measure import fitted_exponent
 
 REPO = Path(__file__).resolve().parents[1]
 SIZES = [10_000, 100_000, 1_000_000]
@@ -147,11 +147,6 @@ def whole_file_readers() -> list[str]:
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     formats = sorted({s["format"] for s in config["studies"].values()})
     return [f for f in formats if not reader_selects_partition(FORMATS[f])]
-
-
-def fitted_exponent(ns: list[int], seconds: list[float]) -> float:
-    """Least-squares slope of log(time) on log(N): 1 = linear."""
-    return float(np.polyfit(np.log(ns), np.log(seconds), 1)[0])
 
 
 def main() -> None:
