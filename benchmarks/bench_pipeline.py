@@ -31,34 +31,15 @@ import yaml
 from measure import fitted_exponent
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+from workflow_helpers import copy_workflow  # noqa: E402 (what a fresh clone holds)
+
 SIZES = [10_000, 100_000, 1_000_000]
 STAGES = ("ingest", "cohort", "ingest_report", "cohort_merge")
 TARGETS = ("results/cohort/provenance.csv", "results/qc/soft_problems.csv")
 _STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ")
 _FINISHED = re.compile(r"finished in ([0-9.]+) s")
 _PEAK = re.compile(r"peak RSS \(VmHWM\) (\d+) MB")
-
-
-def copy_workflow(dest: Path) -> Path:
-    """The git-tracked (and untracked, not ignored) files: what a fresh clone holds."""
-    listed = (
-        subprocess.run(
-            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-            cwd=REPO,
-            check=True,
-            capture_output=True,
-        )
-        .stdout.decode()
-        .split("\0")
-    )
-    for rel in filter(None, listed):
-        src, target = REPO / rel, dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_symlink():
-            target.symlink_to(os.readlink(src))
-        elif src.is_file():
-            shutil.copy2(src, target)
-    return dest
 
 
 def snakemake(workdir: Path, *args: str) -> float:
@@ -111,7 +92,7 @@ def job_logs(workdir: Path) -> pd.DataFrame:
 def one_size(n: int, per: int | None, keep: bool) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix=f"bench-pipeline-{n}-"))
     try:
-        workdir = copy_workflow(tmp / "wf")
+        workdir = copy_workflow(tmp / "wf", small=False)
         config = yaml.safe_load((workdir / "config.yaml").read_text())
         config["synthetic"]["n_patients"] = n
         if per is not None:

@@ -789,19 +789,17 @@ def _prescriptions(t, index, infusion, quarantine, warnings, brands, drug_names,
     )
     first.raise_first()
     pids = t.pseudonyms
-    for i in np.flatnonzero(unknown | outside):
-        if unknown[i]:
-            quarantine.add(
-                path, int(rows[i]), ID, pids[cols[ID].codes[i]], "patient not in the patients file"
-            )
-        else:
-            quarantine.add(
-                path,
-                int(rows[i]),
-                START,
-                cols[START].text(i),
-                "prescription entirely outside the study period -7..7",
-            )
+    _quarantine_unknown_or_outside(
+        quarantine,
+        path,
+        rows,
+        cols,
+        pids,
+        unknown,
+        outside,
+        START,
+        lambda i: "prescription entirely outside the study period -7..7",
+    )
     for i in np.flatnonzero(taken & ((first_day < lo) | (last_day > hi))):
         warnings.append(
             f"{path} row {int(rows[i])}: prescription days {int(first_day[i])}.."
@@ -866,17 +864,27 @@ def _prn(t, index, infusion, quarantine, brands, drug_names, limits, regular):
     )
     first.raise_first()
     pids = t.pseudonyms
+    _quarantine_unknown_or_outside(
+        quarantine,
+        path,
+        rows,
+        cols,
+        pids,
+        unknown,
+        outside,
+        PRN_DATE,
+        lambda i: f"administration on study day {int(day[i])}, outside the study period -7..7",
+    )
+    return record, patient[record], day[record], drug[record], dose[record]
+
+
+def _quarantine_unknown_or_outside(quarantine, path, rows, cols, pids, unknown, outside, column, why):
+    """Quarantine the medication rows of patients missing from the patients file (named by
+    pseudonym) and those outside the study period (``column``'s value, reason ``why(i)``)."""
     for i in np.flatnonzero(unknown | outside):
         if unknown[i]:
             quarantine.add(
                 path, int(rows[i]), ID, pids[cols[ID].codes[i]], "patient not in the patients file"
             )
         else:
-            quarantine.add(
-                path,
-                int(rows[i]),
-                PRN_DATE,
-                cols[PRN_DATE].text(i),
-                f"administration on study day {int(day[i])}, outside the study period -7..7",
-            )
-    return record, patient[record], day[record], drug[record], dose[record]
+            quarantine.add(path, int(rows[i]), column, cols[column].text(i), why(i))
