@@ -99,3 +99,39 @@ def test_join_rejects_gaps_and_mismatches():
         [[{**shard, "first": 0}], [{**shard, "first": 0, "spec_id": np.array(["s3", "s4"])}]]
     )
     assert two["z"].shape == (2, 4) and list(two["spec_id"]) == ["s1", "s2", "s3", "s4"]
+
+
+@pytest.mark.slow  # the observed fits with profile CIs, three times
+def test_specification_blocks_give_the_results_of_one_batch(observed, monkeypatch):
+    """Memory-bounded batches (engine.BATCH_MEMORY_BYTES): fitting the specifications in blocks
+    of 5, 13 or all gives the same arrays bit for bit, observed (with the profile CIs and
+    warnings) and under permutation."""
+    from ketamine_bzd.multiverse import engine
+
+    grid, data, specs, _ = observed
+    perms = permutation_indices(data.study, 3, 11)
+    whole_obs = engine.evaluate(grid, data, specs)
+    whole_perm = engine.evaluate(grid, data, specs, perms)
+    assert engine.specification_block(3, data.n) >= len(specs)  # the default: one batch here
+    assert engine.specification_block(16, 100_000) == 2**28 // (16 * 100_000 * 64)
+    assert engine.specification_block(16, 10**7) == 1
+    for block in (5, 13):
+        monkeypatch.setattr(engine, "specification_block", lambda n_relabel, n, b=block: b)
+        for whole, got in (
+            (whole_obs, engine.evaluate(grid, data, specs)),
+            (whole_perm, engine.evaluate(grid, data, specs, perms)),
+        ):
+            for name in (
+                "estimate",
+                "se",
+                "p_value",
+                "ci_low",
+                "ci_high",
+                "n",
+                "n_exposed",
+                "n_events",
+                "cutoff_mg",
+            ):
+                np.testing.assert_array_equal(getattr(got, name), getattr(whole, name), err_msg=name)
+            assert list(got.method) == list(whole.method)
+            assert got.warnings == whole.warnings

@@ -38,6 +38,12 @@ from .kernels import fit_firth, fit_logit, fit_ols, roc_cutoff
 # Events per variable below this is reported as "too few events" (Vittinghoff & McCulloch
 # 2007 relax the classic 10 to 5-9 without serious bias).
 MIN_EVENTS_PER_VARIABLE = 5
+# Memory of one batch of fits: evaluate_each holds (P, S, n) doses, exposures and masks and the
+# (P * S, n, k) designs of a model family, about 64 bytes per (relabelling, specification,
+# patient); specifications are fitted in blocks that stay within this budget (issue 10: at
+# 10^4 patients one batch of every specification took 2-3 GB).
+BATCH_MEMORY_BYTES = 256 * 2**20
+BYTES_PER_FIT_AND_PATIENT = 64
 MIN_GROUP_SIZE = 5
 
 
@@ -200,6 +206,34 @@ class BatchResult:
     method: np.ndarray  # (S,) text
 
 
+def specification_block(n_relabellings: int, n_patients: int) -> int:
+    """How many specifications one batch of fits takes within ``BATCH_MEMORY_BYTES`` (at least
+    1). Each fit is computed on its own, so the blocks give the results of one batch."""
+    per_spec = max(1, n_relabellings) * max(1, n_patients) * BYTES_PER_FIT_AND_PATIENT
+    return max(1, BATCH_MEMORY_BYTES // per_spec)
+
+
+def concat_results(parts: list[BatchResult]) -> BatchResult:
+    """Blocks of specifications (columns) side by side, in order."""
+    if len(parts) == 1:
+        return parts[0]
+    cols = lambda name: np.concatenate([getattr(r, name) for r in parts], axis=1)  # noqa: E731
+    warns = None if parts[0].warnings is None else [w for r in parts for w in r.warnings]
+    return BatchResult(
+        cols("estimate"),
+        cols("se"),
+        cols("p_value"),
+        cols("ci_low"),
+        cols("ci_high"),
+        cols("n"),
+        cols("n_exposed"),
+        cols("n_events"),
+        cols("cutoff_mg"),
+        warns,
+        np.concatenate([r.method for r in parts]),
+    )
+
+
 def design_keys(grid: Grid, data: PatientData, specs: pd.DataFrame) -> np.ndarray:
     """Index of the first specification with the same model fit, for every specification.
 
@@ -243,7 +277,22 @@ def evaluate(
     specs = (grid.specifications if specs is None else specs).reset_index(drop=True)
     rep = design_keys(grid, data, specs) if keys is None else keys
     uniq, inverse = np.unique(rep, return_inverse=True)
-    r = evaluate_each(grid, data, specs.iloc[uniq], perms, alpha=alpha, detail=detail, firth_test=firth_test)
+    n_relabel = 1 if perms is None else perms.shape[0]
+    block = specification_block(n_relabel, data.n)
+    r = concat_results(
+        [
+            evaluate_each(
+                grid,
+                data,
+                specs.iloc[uniq[i : i + block]],
+                perms,
+                alpha=alpha,
+                detail=detail,
+                firth_test=firth_test,
+            )
+            for i in range(0, max(len(uniq), 1), block)
+        ]
+    )
     take = lambda a: a[:, inverse]  # noqa: E731
     cut = take(r.cutoff_mg)
     fixed = (specs["exposure_kind"] == "cutoff").to_numpy()
