@@ -70,10 +70,13 @@ start() {
     rm -f "$run_dir"/*.log
     render_conf
     if [ -e "$etc_conf" ] || [ -L "$etc_conf" ]; then
-        if [ "$(readlink "$etc_conf" || true)" != "$conf" ]; then
+        target="$(readlink "$etc_conf" || true)"
+        # a link left by an earlier test run that was killed before it cleaned up is ours too
+        if [ "$target" != "$conf" ] && [[ "$target" != */kbzd-test-cluster.*/slurm/slurm.conf ]]; then
             log "$etc_conf exists and is not ours; refusing to replace a real SLURM configuration"
             exit 1
         fi
+        ln -sfn "$conf" "$etc_conf"
     else
         mkdir -p "$(dirname "$etc_conf")"
         ln -s "$conf" "$etc_conf"
