@@ -10,7 +10,7 @@ a number in any JSON, CSV or Markdown output, and the warning that says why a qu
   (no BZD+ responder) through the real ``snakemake`` command line (small resample counts): part
   of ``make test``; one cell only, as a fresh copy pays numba's compilation once more.
 - ``test_matrix_through_snakemake``: every cell through ``snakemake`` with the whole grid:
-  ``make test-matrix`` (KETAMINE_BZD_MATRIX=1), run by ``.ci/run`` after ``make test``.
+  ``make test-matrix`` (KETAMINE_BZD_MATRIX=1), a manual target.
 """
 
 from __future__ import annotations
