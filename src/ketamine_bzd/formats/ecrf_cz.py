@@ -481,8 +481,9 @@ def _patients(study, t):
     ), infusion
 
 
-def _number(first, path, rows, c, header, lo, hi, what, *, whole=False):
-    """``parse_number`` + ``check_range`` (+ ``check_whole``) of a column, as floats."""
+def _number(first, path, rows, c, header, lo, hi, what, *, whole=False, check_range=common.check_range):
+    """``parse_number`` + ``check_range`` (+ ``check_whole``) of a column, as floats. ``lo``,
+    ``hi`` are bounds or per-row arrays of bounds, ``what`` a label or a function of the row."""
     parsed = column_reading.parse(c, lambda u: common.parse_number(path, 0, header, u, decimal=DECIMAL))
     first.add(
         parsed.failed,
@@ -490,19 +491,21 @@ def _number(first, path, rows, c, header, lo, hi, what, *, whole=False):
             common.parse_number, path, int(rows[i]), header, c.text(i), decimal=DECIMAL
         ),
     )
+    at = lambda bound, i: bound[i] if isinstance(bound, np.ndarray) else bound  # noqa: E731
+    label = what if callable(what) else (lambda i: what)
     v = parsed.floats()
     known = ~np.isnan(v)
     first.add(
         known & ~((lo <= v) & (v <= hi)),
         lambda i: column_reading.error_of(
-            common.check_range, path, int(rows[i]), header, float(v[i]), lo, hi, what
+            check_range, path, int(rows[i]), header, float(v[i]), at(lo, i), at(hi, i), label(i)
         ),
     )
     if whole:
         first.add(
             known & (v != np.floor(v)),
             lambda i: column_reading.error_of(
-                common.check_whole, path, int(rows[i]), header, float(v[i]), what
+                common.check_whole, path, int(rows[i]), header, float(v[i]), label(i)
             ),
         )
     return v
@@ -582,7 +585,7 @@ def _ratings(study, t, patients, index, infusion, quarantine, warnings):
     def check_range(file, row, column, value, lo_, hi_, what_):  # ranges are whole numbers
         return common.check_range(file, row, column, value, int(lo_), int(hi_), what_)
 
-    score = _score(first, path, rows, cols[SCORE], lo, hi, what, check_range)
+    score = _number(first, path, rows, cols[SCORE], SCORE, lo, hi, what, whole=True, check_range=check_range)
     dc = cols[VISIT_DATE]
     dates = column_reading.parse(dc, lambda u: common.parse_date(path, 0, VISIT_DATE, u) if u else None)
     first.add(
@@ -628,31 +631,6 @@ def _ratings(study, t, patients, index, infusion, quarantine, warnings):
     return column_reading.ratings_table(
         study, patients, patient[rated], scale[rated], visit[rated], score[rated], day
     )
-
-
-def _score(first, path, rows, c, lo, hi, what, check_range):
-    parsed = column_reading.parse(c, lambda u: common.parse_number(path, 0, SCORE, u, decimal=DECIMAL))
-    first.add(
-        parsed.failed,
-        lambda i: column_reading.error_of(
-            common.parse_number, path, int(rows[i]), SCORE, c.text(i), decimal=DECIMAL
-        ),
-    )
-    v = parsed.floats()
-    known = ~np.isnan(v)
-    first.add(
-        known & ~((lo <= v) & (v <= hi)),
-        lambda i: column_reading.error_of(
-            check_range, path, int(rows[i]), SCORE, float(v[i]), lo[i], hi[i], what(i)
-        ),
-    )
-    first.add(
-        known & (v != np.floor(v)),
-        lambda i: column_reading.error_of(
-            common.check_whole, path, int(rows[i]), SCORE, float(v[i]), what(i)
-        ),
-    )
-    return v
 
 
 def _brand(first, t, rows, brands, drug_names):
