@@ -76,33 +76,29 @@ def job(kind: str, folder: Path, table: str, n_perm: int) -> dict:
         {t: TABLES[t] for t in tables},
     )
     firth_test = MV.get("permutation_firth_test", "lrt")
+
+    def permute(n: int) -> dict:
+        return permutation_curves(
+            grid,
+            data,
+            grid.specifications,
+            n,
+            MV["permutation_seed"],
+            alpha=MV["alpha"],
+            firth_test=firth_test,
+        )
+
     out = {"specifications": len(grid.specifications)}
     if kind == "slice":
         specification_table(grid, data, alpha=MV["alpha"])
     elif kind == "shard":
         t1 = time.perf_counter()
         if n_perm:
-            permutation_curves(
-                grid,
-                data,
-                grid.specifications,
-                n_perm,
-                MV["permutation_seed"],
-                alpha=MV["alpha"],
-                firth_test=firth_test,
-            )
+            permute(n_perm)
         out["permutation_s"] = time.perf_counter() - t1
     else:  # combine: the joint inference on arrays shaped as the shards deliver them
         specs = specification_table(grid, data, alpha=MV["alpha"])
-        curves = permutation_curves(
-            grid,
-            data,
-            grid.specifications,
-            n_perm,
-            MV["permutation_seed"],
-            alpha=MV["alpha"],
-            firth_test=firth_test,
-        )
+        curves = permute(n_perm)
         perm = {k: np.asarray(curves[k]) for k in ("estimate", "z", "p_value")}
         t1 = time.perf_counter()
         joint_inference(
