@@ -59,8 +59,10 @@ def package_dir():
 
 
 @cache
+@cache
 def codehash_module():
-    """ketamine_bzd/codehash.py, loaded by path: the package itself is not imported at parse."""
+    """ketamine_bzd/codehash.py, loaded by path: the package itself is not imported at parse.
+    Loaded once, so that its per-file caches serve every rule."""
     spec = importlib.util.spec_from_file_location(
         "ketamine_bzd_codehash", package_dir() / "codehash.py"
     )

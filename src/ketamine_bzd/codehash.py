@@ -22,14 +22,22 @@ from pathlib import Path
 PACKAGE = "ketamine_bzd"
 
 
-def _tree(path: Path) -> ast.Module:
-    stat = path.stat()  # a file edited since it was parsed is parsed again
-    return _parse(path, stat.st_mtime_ns, stat.st_size)
+def _stamp(path: Path) -> tuple[Path, int, int]:
+    """The path with its mtime and size: a file edited since it was parsed is parsed again."""
+    stat = path.stat()
+    return path, stat.st_mtime_ns, stat.st_size
 
 
 @cache
 def _parse(path: Path, mtime_ns: int, size: int) -> ast.Module:
     return ast.parse(path.read_bytes(), filename=str(path))
+
+
+# Snakemake calls code_hash once per rule at parse time, over overlapping module sets: each
+# file's tree, imports and dump are computed once per process (ast.dump dominates otherwise).
+@cache
+def _dump(path: Path, mtime_ns: int, size: int) -> str:
+    return ast.dump(_parse(path, mtime_ns, size))
 
 
 def module_file(root: Path, parts: tuple[str, ...]) -> Path | None:
@@ -44,12 +52,17 @@ def module_file(root: Path, parts: tuple[str, ...]) -> Path | None:
     return None
 
 
-def _imports(root: Path, path: Path) -> set[tuple[str, ...]]:
+def _imports(root: Path, path: Path) -> frozenset[tuple[str, ...]]:
     """Package modules (as name parts below the package) that one module imports."""
+    return _imports_of(root, *_stamp(path))
+
+
+@cache
+def _imports_of(root: Path, path: Path, mtime_ns: int, size: int) -> frozenset[tuple[str, ...]]:
     rel = path.relative_to(root).with_suffix("").parts
     package = rel[:-1]  # the package the module belongs to (for __init__: itself)
     found: set[tuple[str, ...]] = set()
-    for node in ast.walk(_tree(path)):
+    for node in ast.walk(_parse(path, mtime_ns, size)):
         if isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package[: len(package) - (node.level - 1)]
@@ -67,7 +80,7 @@ def _imports(root: Path, path: Path) -> set[tuple[str, ...]]:
             for alias in node.names:
                 if (alias.name + ".").startswith(PACKAGE + "."):
                     found.add(tuple(alias.name.split(".")[1:]))
-    return found
+    return frozenset(found)
 
 
 def modules_run(root: Path, names: Iterable[str]) -> list[Path]:
@@ -100,6 +113,6 @@ def code_hash(root: str | Path, names: Iterable[str]) -> str:
     root = Path(root)
     digest = hashlib.sha256()
     for path in modules_run(root, names):
-        tree = ast.dump(_tree(path))
+        tree = _dump(*_stamp(path))
         digest.update(f"{path.relative_to(root).as_posix()}\n{tree}\n".encode())
     return digest.hexdigest()[:16]
