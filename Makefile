@@ -58,10 +58,10 @@ check-config: $(VENV)/.installed-base
 dry-run: $(VENV)/.installed-base
 	$(SNAKEMAKE) --cores $(CORES) --profile profiles/default $(RUN_ARGS) --dry-run
 
-# Two pytest-xdist workers (TEST_WORKERS=1: one process); a test file stays on one worker, and the
-# workflow runs the files share are built once (tests/conftest.py).
+# Two pytest-xdist workers (TEST_WORKERS=1: one process); a test file stays on one worker unless it
+# says SPREAD_ACROSS_WORKERS, and the workflow runs the files share are built once (tests/conftest.py).
 TEST_WORKERS ?= 2
-PYTEST = $(PY) -m pytest $(if $(filter-out 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
+PYTEST = $(PY) -m pytest $(if $(filter-out 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup)
 test: $(VENV)/.installed-test
 	$(PYTEST) --durations=25
 

@@ -1,5 +1,6 @@
 import importlib.util
 import os
+import sys
 from functools import cache
 from pathlib import Path
 
@@ -59,15 +60,17 @@ def package_dir():
 
 
 @cache
-@cache
 def codehash_module():
     """ketamine_bzd/codehash.py, loaded by path: the package itself is not imported at parse.
-    Loaded once, so that its per-file caches serve every rule."""
-    spec = importlib.util.spec_from_file_location(
-        "ketamine_bzd_codehash", package_dir() / "codehash.py"
-    )
-    loaded = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(loaded)
+    Loaded once per process (kept in sys.modules), so that its per-file caches serve every rule
+    and every parse in the process."""
+    path = package_dir() / "codehash.py"
+    loaded = sys.modules.get("ketamine_bzd_codehash")
+    if loaded is None or Path(loaded.__file__) != path:
+        spec = importlib.util.spec_from_file_location("ketamine_bzd_codehash", path)
+        loaded = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(loaded)
+        sys.modules["ketamine_bzd_codehash"] = loaded
     return loaded
 
 

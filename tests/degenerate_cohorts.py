@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
+from cluster.merge_config import deep_merge
 
 from ketamine_bzd import definitions as d
 from ketamine_bzd.canonical import StudyTables
@@ -285,18 +286,11 @@ def build_cell(name: str, outdir: Path) -> dict[str, dict[str, Path]]:
     return {s: FORMATS[FORMAT_OF[s]].write(t, Path(outdir) / s) for s, t in truth.items()}
 
 
-def _merge(base: dict, extra: dict) -> dict:
-    out = dict(base)
-    for k, v in extra.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
 def cell_config(exports: dict[str, dict[str, Path]], workdir: Path = REPO, small_grid: bool = False) -> dict:
     """``workdir``'s config.yaml pointed at ``exports`` (synthetic off, FAST_CONFIG merged;
     ``small_grid``: the multiverse dimensions of SMALL_GRID)."""
     config = yaml.safe_load((Path(workdir) / "config.yaml").read_text())
-    config = _merge(config, FAST_CONFIG)
+    config = deep_merge(config, FAST_CONFIG)
     if small_grid:
         config["multiverse"].update(copy.deepcopy(SMALL_GRID))
     config["synthetic"]["enabled"] = False

@@ -40,6 +40,8 @@ KEY_OUTPUTS = [
     "results/multiverse/cutoff_bootstrap.json",
     "results/analysis/table1.md",
 ]
+# The cells are independent: pytest-xdist spreads them over both workers (tests/conftest.py).
+SPREAD_ACROSS_WORKERS = True
 NAN_TOKEN = re.compile(r"(?<![A-Za-z_])(nan|-?inf|infinity)(?![A-Za-z_])", re.IGNORECASE)
 
 

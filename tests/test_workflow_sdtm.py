@@ -1,11 +1,15 @@
 """The whole workflow with three studies: the default two plus a synthetic SDTM study given as
 a directory of dm.xpt, ex.xpt, qs.xpt and cm.xpt with one config entry (README, "Running on
-your own exports"). Resampling counts are small so that this stays cheap in ``make test``."""
+your own exports"). Resampling counts are small so that this stays cheap in ``make test``; the
+three-study run executes the workflow's jobs in this process (``inprocess.run_default_target``:
+Snakemake's DAG, the scripts' own code), the hard error goes through the ``snakemake`` command."""
 
 import pandas as pd
 import pyreadstat
 import pytest
 import yaml
+from cluster.merge_config import deep_merge
+from inprocess import run_default_target
 
 from ketamine_bzd.formats import FORMATS, sdtm
 from ketamine_bzd.synthetic import generate_cohort
@@ -18,13 +22,6 @@ FAST = {
     "analysis": {"roc": {"bootstrap_n": 20}},
     "multiverse": {"n_permutations": 5, "bootstrap": {"n": 10}},
 }
-
-
-def merge(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = merge(base.get(k, {}), v) if isinstance(v, dict) else v
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +41,7 @@ def run(tmp_path_factory):
         "files": {r: str(written[r]) for r in ("dm", "ex", "qs", "cm")},
         "options": {"study_drug": ["KETAMINE"], "arm_pattern": "ketamine"},
     }
-    config = merge(config, FAST)
+    config = deep_merge(config, FAST)
     # a small multiverse grid that still holds the paper's specification and every study
     mv = config["multiverse"]
     mv["exposures"] = {k: mv["exposures"][k] for k in ("gt8mg", "log1p_mg")}
@@ -53,7 +50,17 @@ def run(tmp_path_factory):
     mv["populations"] = {k: mv["populations"][k] for k in ("all", "study")}
     mv["estimators"] = ["ml"]
     (workdir / "three_studies.yaml").write_text(yaml.safe_dump(config))
-    snakemake(workdir, "--configfile", "three_studies.yaml", "--replace-workflow-config")
+    outcomes = run_default_target(
+        workdir, workdir / "three_studies.yaml", env={"KETAMINE_BZD_KEY": "test-key"}
+    )
+    failed = [o for o in outcomes if not o.ok]
+    assert not failed, f"{failed[0].rule} failed: {failed[0].error}\n{failed[0].log[-3000:]}"
+    assert {o.rule for o in outcomes} >= {
+        "ingest",
+        "cohort_merge",
+        "analysis_paper_comparison",
+        "multiverse_combine",
+    }
     return workdir, config, written
 
 

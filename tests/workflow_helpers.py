@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 import yaml
+from cluster.merge_config import deep_merge
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -26,17 +27,6 @@ TEST_CONFIG = REPO / "tests/config-test.yaml"
 NUMBA_CACHE_DIR = Path(
     os.environ.get("NUMBA_CACHE_DIR") or Path(tempfile.gettempdir()) / f"ketamine-bzd-numba-{os.getuid()}"
 )
-
-
-def deep_merge(base: dict, overlay: dict) -> dict:
-    """``overlay`` over ``base``: mappings key by key, other values (lists too) replaced."""
-    merged = dict(base)
-    for key, value in overlay.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
 
 
 def copy_workflow(dest: Path, small: bool = True) -> Path:

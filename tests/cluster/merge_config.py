@@ -1,7 +1,8 @@
 """Deep-merge a YAML overlay into a Snakemake config file, in place.
 
 Usage: python merge_config.py CONFIG.yaml OVERLAY.yaml
-Mappings merge key by key; any other value (lists included) is replaced.
+Mappings merge key by key; any other value (lists included) is replaced; a key set to null
+(``~``) in the overlay is removed (how tests/config-test.yaml trims the multiverse grid).
 """
 
 import sys
@@ -11,9 +12,12 @@ import yaml
 
 
 def deep_merge(base: dict, overlay: dict) -> dict:
+    """``overlay`` over ``base``: mappings key by key, other values replaced, null removes."""
     merged = dict(base)
     for key, value in overlay.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = deep_merge(merged[key], value)
         else:
             merged[key] = value
