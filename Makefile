@@ -15,7 +15,7 @@ INSTALL_SELF = $(UV) pip install --quiet --python $(PY) --no-deps --no-build-iso
 LOCK = $(UV) pip compile pyproject.toml requirements/build.in --generate-hashes --quiet \
 	--python-version 3.11 --python-platform x86_64-manylinux_2_28
 
-.PHONY: run report test test-fast bench lint fmt test-cluster test-matrix test-fresh-clones dry-run clean check-config lock
+.PHONY: run report test test-integration test-fast bench lint fmt test-cluster test-matrix test-fresh-clones dry-run clean check-config lock
 
 $(UV): requirements/bootstrap.lock
 	$(PYTHON) -m venv $(VENV)
@@ -58,12 +58,19 @@ check-config: $(VENV)/.installed-base
 dry-run: $(VENV)/.installed-base
 	$(SNAKEMAKE) --cores $(CORES) --profile profiles/default $(RUN_ARGS) --dry-run
 
-# Two pytest-xdist workers (TEST_WORKERS=1: one process); a test file stays on one worker unless it
-# says SPREAD_ACROSS_WORKERS, and the workflow runs the files share are built once (tests/conftest.py).
+# Two pytest-xdist workers (TEST_WORKERS=1: one process); a test file stays on one worker, and the
+# workflow runs the files share are built once (tests/conftest.py). (--dist loadgroup would spread
+# files better, but it does not group on pytest 9.2: pytest-dev/pytest-xdist#1386.)
 TEST_WORKERS ?= 2
-PYTEST = $(PY) -m pytest $(if $(filter-out 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup)
+PYTEST = $(PY) -m pytest $(if $(filter-out 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
+# make test: unit tests, the shared default run and what reads it, the wheel-and-module deployment
+# and the rerun decisions (about 5 minutes on 2 cores); make test-integration: the other workflow
+# runs (about 15 minutes; CI runs both, .ci/run).
 test: $(VENV)/.installed-test
-	$(PYTEST) --durations=25
+	$(PYTEST) -m "not integration" --durations=25
+
+test-integration: $(VENV)/.installed-test
+	$(PYTEST) -m integration --durations=25
 
 # Unit tests only: no workflow runs (those are marked slow).
 test-fast: $(VENV)/.installed-test

@@ -101,13 +101,3 @@ def _own_exports_run(folder):
     first = snakemake(workdir, *COHORT_TARGETS, "--configfile", "twice.yaml", check=False)
     return workdir, exports, row, first
 
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    """pytest-xdist runs with ``--dist loadgroup`` (Makefile): a module's tests stay on one
-    worker, where its module-scoped fixtures are built once, unless the module sets
-    ``SPREAD_ACROSS_WORKERS = True`` (independent, long tests with cheap fixtures); those go to
-    whichever worker is free, so that the two workers finish together."""
-    for item in items:
-        if not getattr(item.module, "SPREAD_ACROSS_WORKERS", False):
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))

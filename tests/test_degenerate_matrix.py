@@ -29,6 +29,7 @@ from inprocess import run_default_target
 
 from workflow_helpers import copy_workflow, snakemake
 
+pytestmark = pytest.mark.integration
 KEY = {"KETAMINE_BZD_KEY": "test-key"}
 KEY_OUTPUTS = [
     "results/analysis/paper_comparison.csv",
@@ -40,8 +41,6 @@ KEY_OUTPUTS = [
     "results/multiverse/cutoff_bootstrap.json",
     "results/analysis/table1.md",
 ]
-# The cells are independent: pytest-xdist spreads them over both workers (tests/conftest.py).
-SPREAD_ACROSS_WORKERS = True
 NAN_TOKEN = re.compile(r"(?<![A-Za-z_])(nan|-?inf|infinity)(?![A-Za-z_])", re.IGNORECASE)
 
 

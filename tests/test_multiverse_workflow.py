@@ -15,6 +15,7 @@ pytestmark = pytest.mark.slow
 PAPER = ("gt8mg", "response_any", "mean_dm1_d7", "paper", "all", "adjusted", "ml")
 
 
+@pytest.mark.integration
 def test_one_specification_on_demand_matches_the_grid(default_run_copy):
     target = "results/multiverse/one/" + "/".join(PAPER) + ".json"
     snakemake(default_run_copy, target)
@@ -27,6 +28,7 @@ def test_one_specification_on_demand_matches_the_grid(default_run_copy):
     assert bool(row["is_paper"])
 
 
+@pytest.mark.integration
 def test_an_excluded_specification_says_why(default_run_copy):
     excluded = ("roc_youden", "rel_change_day7", "mean_dm1_d7", "paper", "all", "unadjusted", "ml")
     proc = snakemake(default_run_copy, "results/multiverse/one/" + "/".join(excluded) + ".json", check=False)

@@ -16,7 +16,7 @@ from ketamine_bzd.pseudonym import key_fingerprint
 
 from workflow_helpers import COHORT_TARGETS, copy_workflow, snakemake
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 
 def _output(proc):

@@ -15,7 +15,7 @@ from ketamine_bzd.synthetic import generate_cohort
 
 from workflow_helpers import copy_workflow, snakemake
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
 FORMAT_OF = {"ket2009": "spss_wide", "ket2013": "ecrf_cz"}
 
 

@@ -10,7 +10,7 @@ import yaml
 
 from workflow_helpers import COHORT_TARGETS, snakemake
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 MERGED = [
     "results/cohort/patients.parquet",

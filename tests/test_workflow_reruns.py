@@ -13,8 +13,6 @@ import yaml
 from workflow_helpers import SNAKEMAKE, copy_workflow, run_env, snakemake
 
 pytestmark = pytest.mark.slow
-# Each test works in its own copy of the shared run: pytest-xdist spreads them (tests/conftest.py).
-SPREAD_ACROSS_WORKERS = True
 
 
 def digest(root):
@@ -84,6 +82,7 @@ def _start_and_interrupt(workdir, sig, after):
     assert not (workdir / "results/multiverse/joint_inference.json").exists(), "interrupted too late"
 
 
+@pytest.mark.integration  # a second whole run, from scratch, in three invocations
 def test_interrupted_then_crashed_run_finishes_identically(full_run, tmp_path):
     """Also the determinism check of every result: a run from scratch in another folder, stopped
     twice, gives the shared default run's bytes (analyses, figures and multiverse included)."""

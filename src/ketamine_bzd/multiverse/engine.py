@@ -342,24 +342,17 @@ def evaluate_each(
     res = {k: np.full((P, S), np.nan) for k in ("se", "p", "lo", "hi", "n", "nx", "ne", "cut")}
     warns: list[list[str]] = [[] for _ in range(S)]
     method = np.array([""] * S, dtype=object)
+
+    def result() -> BatchResult:
+        fields = (res[k] for k in ("se", "p", "lo", "hi", "n", "nx", "ne", "cut"))
+        return BatchResult(est, *fields, warns if detail else None, method)
+
     for i in np.flatnonzero(failed):
         warns[i].append(data.failed_tables[specs.at[i, "table"]])
         method[i] = "not run"
     ok_idx = np.flatnonzero(~failed)
     if len(ok_idx) == 0:
-        return BatchResult(
-            est,
-            res["se"],
-            res["p"],
-            res["lo"],
-            res["hi"],
-            res["n"],
-            res["nx"],
-            res["ne"],
-            res["cut"],
-            warns if detail else None,
-            method,
-        )
+        return result()
     sp = specs.iloc[ok_idx].reset_index(drop=True)
     plan = _plan(sp, grid, data)
     So = len(sp)
@@ -519,19 +512,7 @@ def evaluate_each(
                     warns[gi] = w
     for key in ("cut",):
         res[key][:, ok_idx] = cut
-    return BatchResult(
-        est,
-        res["se"],
-        res["p"],
-        res["lo"],
-        res["hi"],
-        res["n"],
-        res["nx"],
-        res["ne"],
-        res["cut"],
-        warns if detail else None,
-        method,
-    )
+    return result()
 
 
 def _profile_fallback(X, y, mask, f, lo, hi, alpha):
