@@ -29,6 +29,7 @@ def cohort():
     return generate_cohort(300, SEED)
 
 
+@pytest.mark.slow  # a 300-patient cohort, generated whole and in parts
 def test_parts_concatenate_to_the_whole(cohort):
     parts = generate_cohort_parts(300, SEED, patients_per_part=40)
     for study in STUDIES:
@@ -170,6 +171,7 @@ def test_sav_cases_equal_pyreadstat(ids, tmp_path):
     assert fast[:92] + fast[109:] == ref[:92] + ref[109:]
 
 
+@pytest.mark.slow  # a template search of its own
 def test_cached_template_is_the_search_result():
     """``generate_cohort`` shares one template search per seed; the search itself stays
     deterministic (a fresh search gives the cached template)."""
