@@ -2,11 +2,9 @@ rule cohort:
     """Merge the studies' patients of one partition, convert doses to equivalents and derive
     the analysis variables (one job per partition)."""
     input:
-        subjects=expand(rules.ingest.output.subjects, study=STUDIES, allow_missing=True),
-        ratings=expand(rules.ingest.output.ratings, study=STUDIES, allow_missing=True),
-        medication=expand(
-            rules.ingest.output.medication, study=STUDIES, allow_missing=True
-        ),
+        subjects=[ingest_output(s, "subjects.parquet") for s in STUDIES],
+        ratings=[ingest_output(s, "ratings.parquet") for s in STUDIES],
+        medication=[ingest_output(s, "medication.parquet") for s in STUDIES],
         diazepam_table=diazepam_table(),
         fluoxetine_table=fluoxetine_table(),
     output:
