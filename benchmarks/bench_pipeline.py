@@ -62,7 +62,7 @@ def snakemake(workdir: Path, *args: str) -> float:
 def job_logs(workdir: Path) -> pd.DataFrame:
     """One row per job: stage, log, start and end (datetime), seconds, peak RSS in MB."""
     logs = {
-        "ingest": sorted((workdir / "results/logs/ingest").glob("*/part-*.log")),
+        "ingest": sorted((workdir / "results/logs/ingest").glob("*.log")),
         "cohort": sorted((workdir / "results/logs/cohort").glob("part-*.log")),
         "ingest_report": [workdir / "results/logs/ingest_report.log"],
         "cohort_merge": [workdir / "results/logs/cohort_merge.log"],
@@ -102,7 +102,11 @@ def one_size(n: int, per: int | None, keep: bool) -> dict:
         t0 = time.perf_counter()
         snakemake(workdir, *exports)
         t_exports = time.perf_counter() - t0
+        load_start = os.getloadavg()
+        called = dt.datetime.now()
         wall = snakemake(workdir, *TARGETS)
+        returned = dt.datetime.now()
+        load_end = os.getloadavg()
         jobs = job_logs(workdir)
         report = pd.read_csv(workdir / "results/qc/ingest_report.csv")
         k = config["partitioning"]["patients_per_partition"]
@@ -113,21 +117,15 @@ def one_size(n: int, per: int | None, keep: bool) -> dict:
             "wall_s": wall,
             "rows_read": int(report["rows_read"].sum()),
             "jobs": jobs,
+            # Snakemake's own time: parsing and DAG before the first job, bookkeeping after the last
+            "before_first_job_s": (jobs["start"].min() - called).total_seconds(),
+            "after_last_job_s": (returned - jobs["end"].max()).total_seconds(),
+            "load": (load_start, load_end),
             "workdir": workdir if keep else None,
         }
     finally:
         if not keep:
             shutil.rmtree(tmp, ignore_errors=True)
-
-
-def whole_file_readers() -> list[str]:
-    """Formats of the default studies whose reader does not select a partition itself."""
-    from ketamine_bzd.formats import FORMATS
-    from ketamine_bzd.ingest import reader_selects_partition
-
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
-    formats = sorted({s["format"] for s in config["studies"].values()})
-    return [f for f in formats if not reader_selects_partition(FORMATS[f])]
 
 
 def main() -> None:
@@ -142,14 +140,6 @@ def main() -> None:
     print(f"# load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     results = []
     for n in sizes:
-        whole_file = whole_file_readers()
-        if n >= 1_000_000 and whole_file:
-            # every partition's job would parse whole files: about 23 GB per job at 10^6
-            print(
-                f"# pipeline_n{n}: skipped, the readers of {', '.join(whole_file)} read whole "
-                "files in every partition's job (no SUPPORTS_PARTITION / partition keyword)"
-            )
-            continue
         r = one_size(n, per, keep)
         results.append(r)
         tag = f"pipeline_n{n}"
@@ -158,13 +148,19 @@ def main() -> None:
         print(f"{tag}_raw_exports_to_cohort: {r['wall_s']:.2f} s")
         print(f"{tag}_rows_per_s: {r['rows_read'] / r['wall_s']:.0f} rows/s ({r['rows_read']} raw rows read)")
         print(f"{tag}_patients_per_s: {n / r['wall_s']:.0f} patients/s")
+        print(f"{tag}_load_average: {r['load'][0][0]:.2f} at the start, {r['load'][1][0]:.2f} at the end")
+        print(f"{tag}_snakemake_before_first_job: {r['before_first_job_s']:.2f} s (parse, DAG)")
+        print(f"{tag}_snakemake_after_last_job: {r['after_last_job_s']:.2f} s")
         jobs = r["jobs"]
+        r["stage_wall"] = {}
         for stage in STAGES:
             of = jobs[jobs["stage"] == stage]
             wall = (of["end"].max() - of["start"].min()).total_seconds()
+            r["stage_wall"][stage] = wall
             print(
                 f"{tag}_{stage}_wall: {wall:.2f} s ({len(of)} jobs, "
-                f"{of['seconds'].sum():.2f} s of job time, {of['cpu_s'].sum():.2f} s CPU)"
+                f"{of['seconds'].sum():.2f} s of job time, {of['cpu_s'].sum():.2f} s CPU, "
+                f"{r['rows_read'] / max(wall, 1e-9):.0f} raw rows/s)"
             )
             print(f"{tag}_{stage}_peak_rss_max: {of['peak_rss_mb'].max()} MB per job")
         for job in jobs.itertuples():
@@ -180,10 +176,11 @@ def main() -> None:
             f"pipeline_time_exponent: {fitted_exponent(ns, [r['wall_s'] for r in results]):.2f} "
             f"(log time on log N, N = {', '.join(map(str, ns))})"
         )
-        for stage in ("ingest", "cohort"):
+        for stage in STAGES:
             of = [r["jobs"][r["jobs"]["stage"] == stage] for r in results]
             print(
                 f"pipeline_{stage}_time_exponent: "
+                f"{fitted_exponent(ns, [r['stage_wall'][stage] for r in results]):.2f} (stage wall), "
                 f"{fitted_exponent(ns, [j['seconds'].sum() for j in of]):.2f} (job time), "
                 f"{fitted_exponent(ns, [j['cpu_s'].sum() for j in of]):.2f} (CPU time)"
             )
