@@ -53,12 +53,15 @@ def add_equivalents(
     medication: pd.DataFrame, diazepam: EquivalenceTable, fluoxetine: EquivalenceTable
 ) -> pd.DataFrame:
     """Each intake with its diazepam (BZD) or fluoxetine (antidepressant) equivalent in mg."""
-    med = medication.copy()
-    med["diazepam_eq_mg"] = float("nan")
-    med["fluoxetine_eq_mg"] = float("nan")
+    # new columns on a (copy-on-write) view, no deep copy of the intakes: at registry scale the
+    # table holds millions of rows and this step's copies set the cohort job's peak memory
+    equivalents = {}
     for cls, table, col in (("bzd", diazepam, "diazepam_eq_mg"), ("ad", fluoxetine, "fluoxetine_eq_mg")):
-        rows = med["drug_class"] == cls
-        med.loc[rows, col] = table.convert(med.loc[rows, "drug"], med.loc[rows, "dose_mg"])
+        rows = (medication["drug_class"] == cls).to_numpy()
+        values = np.full(len(medication), np.nan)
+        values[rows] = table.convert(medication["drug"][rows], medication["dose_mg"][rows]).to_numpy(float)
+        equivalents[col] = values
+    med = medication.assign(**equivalents)
     return med.sort_values(["patient_id", "study_day", "drug", "as_needed"], ignore_index=True)
 
 
@@ -138,7 +141,8 @@ def derive(merged: StudyTables, medication_daily: pd.DataFrame, settings: Cohort
         out[f"{col}_status"] = subjects[f"{col}_status"]
     patients = out.reset_index().sort_values(["study", "patient_id"], ignore_index=True)
 
-    visits = merged.ratings.merge(patients[["patient_id"]], on="patient_id", validate="many_to_one")
+    # the ratings of the cohort's patients, in their order (an inner join on unique patients)
+    visits = merged.ratings[merged.ratings["patient_id"].isin(patients["patient_id"])].reset_index(drop=True)
     base = visits[visits["visit"] == "day0"].set_index(["patient_id", "scale"])["score"]
     visits["baseline_score"] = base.reindex(
         pd.MultiIndex.from_frame(visits[["patient_id", "scale"]])
