@@ -21,8 +21,9 @@ rule cohort:
     conda:
         CONDA_ENV
     resources:
-        # measured: 145 MB for 47 patients, 385 MB for 10,000 (0.6 MB of ingested Parquet)
-        mem_mb=mem_mb_scaled(1000, 600),
+        # measured: 145 MB for 47 patients, 385 MB for 10,000 (0.6 MB of ingested Parquet),
+        # 3.2 GB for 250,000 of 10^6 (15 MB): docs/performance.md
+        mem_mb=mem_mb_scaled(1000, 200),
         runtime=15,
     params:
         studies=STUDIES,
@@ -64,6 +65,8 @@ rule cohort_merge:
         "results/logs/benchmarks/cohort_merge.tsv"
     conda:
         CONDA_ENV
+    # the three merged tables are written side by side (scripts/cohort_merge.py)
+    threads: 2
     resources:
         # streams row groups; holds the record signatures and the summary's columns
         mem_mb=mem_mb_scaled(1000, 20),
