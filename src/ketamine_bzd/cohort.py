@@ -66,7 +66,7 @@ def add_equivalents(
 
 
 def sorted_rows(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """``frame.sort_values(keys, ignore_index=True)`` (ascending, stable), faster at registry
+    """``frame.sort_values(keys, ignore_index=True, kind="stable")``, faster at registry
     scale: each key's distinct values are ranked once (``pd.factorize(sort=True)``) and the
     ranks packed into one integer per row, so one stable ``argsort`` of integers replaces the
     lexicographic sort of millions of strings. Falls back to ``sort_values`` for a missing key
@@ -77,7 +77,7 @@ def sorted_rows(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         codes, uniques = pd.factorize(frame[key], sort=True)
         span *= max(len(uniques), 1)
         if span >= 2**63 or (codes < 0).any():
-            return frame.sort_values(keys, ignore_index=True)
+            return frame.sort_values(keys, ignore_index=True, kind="stable")
         packed = packed * max(len(uniques), 1) + codes
     return frame.take(np.argsort(packed, kind="stable")).reset_index(drop=True)
 
