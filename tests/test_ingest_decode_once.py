@@ -80,3 +80,21 @@ def test_ingest_partitions_equal_ingest_study_per_partition(study, tmp_path, mon
         _same(done.result, alone.result)
         pd.testing.assert_frame_equal(done.report, alone.report)
         pd.testing.assert_frame_equal(done.soft_problems, alone.soft_problems)
+
+
+def test_a_reader_without_read_partitions_is_read_once_and_cut(tmp_path, monkeypatch):
+    """SDTM: one whole read for all partitions, each cut equal to ingest_study's partition."""
+    module = FORMATS["sdtm"]
+    files = module.write(example_truth("s"), tmp_path / "sdtm")
+    monkeypatch.setenv(KEY_ENV, KEY.decode())
+    reads = []
+    real = module.read
+    monkeypatch.setattr(module, "read", lambda *a, **kw: reads.append(kw) or real(*a, **kw))
+    args = ("s", "sdtm", files, tmp_path / "unused.key", key_fingerprint(KEY), {})
+    together = list(ingest_partitions(*args, count=3))
+    assert len(reads) == 1 and len(together) == 3
+    whole = ingest_study(*args)
+    assert sum(len(d.result.tables.subjects) for d in together) == len(whole.result.tables.subjects)
+    for i, done in enumerate(together):
+        alone = ingest_study(*args, partition=(i, 3))
+        _same(done.result, alone.result)

@@ -10,6 +10,11 @@ Partitions (issue 10): with ``partition=(index, count)`` only the patients of th
 without that flag, whose ``read`` has a keyword ``partition``) takes ``partition=`` itself and
 selects rows right after pseudonymizing the ID column; for any other adapter the whole export is
 read and ``parts.select_partition`` keeps the partition's rows.
+
+One ingest job writes every partition of a study (``ingest_partitions``): an adapter with
+``read_partitions(study, files, key, count)`` decodes each raw file once and yields the
+partitions' results one by one (each equal to its ``read(..., partition=(k, count))``); any
+other adapter's whole result is cut by ``parts.select_partition``.
 """
 
 from __future__ import annotations
@@ -87,7 +92,10 @@ def ingest_study(
         resources,
         partitions=None if partition is None else [tuple(partition)],
     )
-    return next(iter(ingested))
+    try:
+        return next(ingested)
+    finally:
+        ingested.close()  # leave the shipped-resources context now
 
 
 def ingest_partitions(
