@@ -2,11 +2,9 @@ rule cohort:
     """Merge the studies' patients of one partition, convert doses to equivalents and derive
     the analysis variables (one job per partition)."""
     input:
-        subjects=expand(rules.ingest.output.subjects, study=STUDIES, allow_missing=True),
-        ratings=expand(rules.ingest.output.ratings, study=STUDIES, allow_missing=True),
-        medication=expand(
-            rules.ingest.output.medication, study=STUDIES, allow_missing=True
-        ),
+        subjects=[ingest_output(s, "subjects.parquet") for s in STUDIES],
+        ratings=[ingest_output(s, "ratings.parquet") for s in STUDIES],
+        medication=[ingest_output(s, "medication.parquet") for s in STUDIES],
         diazepam_table=diazepam_table(),
         fluoxetine_table=fluoxetine_table(),
     output:
@@ -23,8 +21,9 @@ rule cohort:
     conda:
         CONDA_ENV
     resources:
-        # measured: 145 MB for 47 patients, 385 MB for 10,000 (0.6 MB of ingested Parquet)
-        mem_mb=mem_mb_scaled(1000, 600),
+        # measured: 145 MB for 47 patients, 385 MB for 10,000 (0.6 MB of ingested Parquet),
+        # 3.2 GB for 250,000 of 10^6 (15 MB): docs/performance.md
+        mem_mb=mem_mb_scaled(1000, 200),
         runtime=15,
     params:
         studies=STUDIES,
@@ -66,6 +65,8 @@ rule cohort_merge:
         "results/logs/benchmarks/cohort_merge.tsv"
     conda:
         CONDA_ENV
+    # the three merged tables are written side by side (scripts/cohort_merge.py)
+    threads: 2
     resources:
         # streams row groups; holds the record signatures and the summary's columns
         mem_mb=mem_mb_scaled(1000, 20),

@@ -1,6 +1,7 @@
 rule ingest:
-    """Read one study's raw export, validate it, pseudonymize identifiers, write Parquet: the
-    patients of one partition (ketamine_bzd/partition.py), one job per study and partition.
+    """Read one study's raw export, validate it, pseudonymize identifiers, write Parquet: one
+    job per study that decodes each raw file once and writes every partition's tables
+    (ketamine_bzd/partition.py), partition by partition.
     """
     input:
         unpack(ingest_inputs),
@@ -9,31 +10,41 @@ rule ingest:
         dose_limits=shipped("max_daily_doses.csv"),
         cmdecod=shipped("sdtm_cmdecod.csv"),
     output:
-        subjects=ingest_output("{study}", "subjects.parquet"),
-        ratings=ingest_output("{study}", "ratings.parquet"),
-        medication=ingest_output("{study}", "medication.parquet"),
-        quarantine=ingest_output("{study}", "quarantine.csv"),
-        report=ingest_output("{study}", "ingest_report.csv"),
-        soft_problems=ingest_output("{study}", "soft_problems.csv"),
+        subjects=expand(
+            ingest_output("{{study}}", "subjects.parquet", "{part}"), part=PARTS
+        ),
+        ratings=expand(
+            ingest_output("{{study}}", "ratings.parquet", "{part}"), part=PARTS
+        ),
+        medication=expand(
+            ingest_output("{{study}}", "medication.parquet", "{part}"), part=PARTS
+        ),
+        quarantine=expand(
+            ingest_output("{{study}}", "quarantine.csv", "{part}"), part=PARTS
+        ),
+        report=expand(
+            ingest_output("{{study}}", "ingest_report.csv", "{part}"), part=PARTS
+        ),
+        soft_problems=expand(
+            ingest_output("{{study}}", "soft_problems.csv", "{part}"), part=PARTS
+        ),
     log:
-        "results/logs/ingest/{study}/part-{part}.log",
+        "results/logs/ingest/{study}.log",
     benchmark:
-        "results/logs/benchmarks/ingest/{study}/part-{part}.tsv"
+        "results/logs/benchmarks/ingest/{study}.tsv"
     wildcard_constraints:
         study="|".join(STUDIES),
-        part=r"\d+",
     conda:
         CONDA_ENV
     resources:
-        # measured: 125 MB for 47 patients, 250-330 MB for 10,000 (4 MB of raw files); the raw
-        # files are read whole, the tables hold one partition
-        mem_mb=lambda wc, input: int(
-            mem_mb_per_partition(1000, 60)(wc, input) + 2 * input.size_mb
-        ),
+        # measured: 125 MB for 47 patients, 250-330 MB for 10,000 (4 MB of raw files); at 10^6
+        # patients, 4 partitions: 2.1 GB (ket2009, 470 MB of raw files), 2.5 GB (ket2013,
+        # 335 MB): the decoded raw columns plus one partition's tables
+        mem_mb=lambda wc, input: int(1000 + 5 * input.size_mb),
         runtime=15,
     params:
         format=lambda wc: config["studies"][wc.study]["format"],
-        partition=lambda wc: [int(wc.part), N_PARTITIONS],
+        n_partitions=N_PARTITIONS,
         roles=lambda wc: list(study_files(wc.study)),
         options=lambda wc: config["studies"][wc.study].get("options", {}),
         key_file=config["pseudonymization_key_file"],
@@ -59,10 +70,20 @@ rule ingest_report:
     """Sum the partitions and reconcile rows read = accepted + quarantined for every file of
     every study."""
     input:
-        reports=expand(rules.ingest.output.report, study=STUDIES, part=PARTS),
-        quarantine=expand(rules.ingest.output.quarantine, study=STUDIES, part=PARTS),
+        reports=expand(
+            ingest_output("{study}", "ingest_report.csv", "{part}"),
+            study=STUDIES,
+            part=PARTS,
+        ),
+        quarantine=expand(
+            ingest_output("{study}", "quarantine.csv", "{part}"),
+            study=STUDIES,
+            part=PARTS,
+        ),
         soft_problems=expand(
-            rules.ingest.output.soft_problems, study=STUDIES, part=PARTS
+            ingest_output("{study}", "soft_problems.csv", "{part}"),
+            study=STUDIES,
+            part=PARTS,
         ),
     output:
         report=report(

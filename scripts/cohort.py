@@ -39,10 +39,12 @@ def main(smk, log):
     )
     write_parquet_with_metadata(signatures, smk.output.signatures, {KEY_FINGERPRINT_METADATA: fingerprint})
     merged = merge(studies)
+    del studies  # memory: the merged tables are a copy
     diazepam = load_table(smk.input.diazepam_table)
     fluoxetine = load_table(smk.input.fluoxetine_table)
     log.info("equivalence tables: %s, %s", diazepam.name, fluoxetine.name)
     medication = add_equivalents(merged.medication, diazepam, fluoxetine)
+    merged.medication = merged.medication.iloc[:0]  # derive reads the sorted copy only
     settings = CohortSettings(
         dose_window=tuple(p.dose_window),
         user_max_days_per_week=p.user_max_days_per_week,

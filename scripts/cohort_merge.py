@@ -1,6 +1,8 @@
 """Snakemake entry point: the partitions' cohorts joined into one (streamed), records shared
 between studies dropped, the cohort summary and provenance."""
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pandas as pd
 
 from ketamine_bzd.cohort import SUMMARY_INPUT_COLUMNS, summarize
@@ -33,8 +35,19 @@ def main(smk, log):
             row.first_study,
             row.first_study,
         )
-    for name, by_study in (("patients", True), ("visits", True), ("medication_daily", False)):
-        n = write_merged_parquet(smk.input[name], smk.output[name], p.studies if by_study else None, shared)
+    tables = (("patients", True), ("visits", True), ("medication_daily", False))
+
+    def merged(table):
+        name, by_study = table
+        return write_merged_parquet(
+            smk.input[name], smk.output[name], p.studies if by_study else None, shared
+        )
+
+    # the three files are independent, and Arrow encodes and compresses without the GIL: with
+    # the rule's threads they are written side by side (each file's bytes are the same)
+    with ThreadPoolExecutor(max_workers=max(1, smk.threads)) as pool:
+        counts = list(pool.map(merged, tables))
+    for (name, _), n in zip(tables, counts):
         log.info("%s: %d rows from %d partition(s)", name, n, len(smk.input[name]))
     patients = pd.read_parquet(smk.output.patients, columns=SUMMARY_INPUT_COLUMNS)
     summary = summarize(patients)

@@ -43,7 +43,7 @@ def test_swapped_id_column_is_withheld_everywhere(tmp_path):
     assert "hodnoceni.csv, row 1, column 'Celkové skóre', value withheld (looks like an identifier)" in line
     texts = {
         "console": proc.stdout + proc.stderr,
-        "rule log": (workdir / "results/logs/ingest/ket2013/part-0.log").read_text(),
+        "rule log": (workdir / "results/logs/ingest/ket2013.log").read_text(),
     }
     texts.update({str(p): p.read_text() for p in (workdir / ".snakemake/log").glob("*.log")})
     assert len(texts) >= 3

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .errors import ResourceError
@@ -42,10 +43,13 @@ class EquivalenceTable:
 
     def convert(self, drugs: pd.Series, dose_mg: pd.Series) -> pd.Series:
         """Doses in mg of the reference drug; raises for any drug missing from the table."""
-        missing = sorted(set(drugs.unique()) - set(self.factors))
+        # each distinct drug looked up once (a registry has millions of intakes, few drugs)
+        codes, names = pd.factorize(drugs, use_na_sentinel=False)
+        missing = sorted(set(names) - set(self.factors))
         if missing:
             self.factor(missing[0])
-        return dose_mg * drugs.map(self.factors).astype(float)
+        factor = np.array([self.factors[d] for d in names], float)[codes]
+        return dose_mg * pd.Series(factor, index=drugs.index)
 
 
 TABLE_SPEC = [

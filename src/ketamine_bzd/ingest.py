@@ -10,11 +10,17 @@ Partitions (issue 10): with ``partition=(index, count)`` only the patients of th
 without that flag, whose ``read`` has a keyword ``partition``) takes ``partition=`` itself and
 selects rows right after pseudonymizing the ID column; for any other adapter the whole export is
 read and ``parts.select_partition`` keeps the partition's rows.
+
+One ingest job writes every partition of a study (``ingest_partitions``): an adapter with
+``read_partitions(study, files, key, count)`` decodes each raw file once and yields the
+partitions' results one by one (each equal to its ``read(..., partition=(k, count))``); any
+other adapter's whole result is cut by ``parts.select_partition``.
 """
 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +77,49 @@ def ingest_study(
     doc); ``None`` keeps all. Raises ``ValueError`` when the key or a raw file changed after the workflow
     was planned, or when options are given to a format that takes none.
     """
+    if partition is not None:
+        index, count = partition
+        if not 0 <= index < count:
+            raise ValueError(f"partition index {index} outside 0..{count - 1}")
+    ingested = ingest_partitions(
+        study,
+        format_name,
+        files,
+        key_file,
+        expected_fingerprint,
+        expected_sha256,
+        options,
+        resources,
+        partitions=None if partition is None else [tuple(partition)],
+    )
+    try:
+        return next(ingested)
+    finally:
+        ingested.close()  # leave the shipped-resources context now
+
+
+def ingest_partitions(
+    study: str,
+    format_name: str,
+    files: dict[str, Path],
+    key_file: str | Path,
+    expected_fingerprint: str,
+    expected_sha256: dict[str, str],
+    options: dict | None = None,
+    resources: dict[str, str | Path] | None = None,
+    count: int | None = None,
+    partitions: list[tuple[int, int]] | None = None,
+) -> Iterator[IngestedStudy]:
+    """Each of the ``count`` partitions of ``study`` in turn (``ingest_study``'s result for
+    partition 0, 1, ...), the raw files decoded once: one ingest job writes every partition.
+
+    A format with ``read_partitions`` decodes each file once and checks each partition's
+    records as it goes, so one partition's tables are in memory at a time; any other format
+    (``sdtm``) is read whole once and ``parts.select_partition`` cuts it. ``partitions``
+    (internal, for ``ingest_study``): one explicit ``(index, count)`` instead, or ``None`` and
+    no ``count`` for the whole study as one result."""
+    if partitions is None and count is not None:
+        partitions = [(k, count) for k in range(count)]
     key = load_key(key_file)
     fingerprint = key_fingerprint(key)
     if fingerprint != expected_fingerprint:
@@ -91,13 +140,26 @@ def ingest_study(
     if options and not hasattr(module, "Options"):
         raise ValueError(f"config: study {study!r}: format {format_name} takes no options")
     kwargs = {"options": dict(options)} if options else {}
-    reader_selects = partition is not None and reader_selects_partition(module)
-    if reader_selects:
-        kwargs["partition"] = tuple(partition)
     with use_resources(resources or {}):  # the rule's inputs, not the package's own copy
-        result = module.read(study, files, key, **kwargs)
-    if partition is not None and not reader_selects:
-        result = select_partition(result, *partition)
-    report = result.report.assign(sha256=result.report["file"].map(sha256), key_fingerprint=fingerprint)
-    problems = count_soft_problems(study, result.warnings)
-    return IngestedStudy(result, report, problems, fingerprint)
+        for result in _read_partitions(module, study, files, key, kwargs, partitions):
+            report = result.report.assign(
+                sha256=result.report["file"].map(sha256), key_fingerprint=fingerprint
+            )
+            problems = count_soft_problems(study, result.warnings)
+            yield IngestedStudy(result, report, problems, fingerprint)
+
+
+def _read_partitions(module, study, files, key, kwargs, partitions) -> Iterator:
+    """The adapter's result for each of ``partitions`` (None: one result, the whole study)."""
+    if partitions is None:
+        yield module.read(study, files, key, **kwargs)
+        return
+    count = partitions[0][1]
+    if len(partitions) == count and hasattr(module, "read_partitions") and not kwargs:
+        yield from module.read_partitions(study, files, key, count)
+    elif len(partitions) == 1 and reader_selects_partition(module):
+        yield module.read(study, files, key, partition=partitions[0], **kwargs)
+    else:
+        whole = module.read(study, files, key, **kwargs)
+        for index, count in partitions:
+            yield select_partition(whole, index, count)

@@ -229,14 +229,15 @@ n_shard_jobs=$(grep -E -A12 '^(local)?rule multiverse_permutations:' "$work/slur
 [ "$n_shards" -eq "$want_shards" ] \
     || die "expected ${want_shards} multiverse permutation shards as SLURM jobs, saw ${n_shards}"
 say "multiverse permutations: ${n_shard_jobs} jobs (${n_shards} shards per table)"
-# Ingest and cohort run once per partition of patients (config-fast.yaml: 47 patients, 16 per
-# partition, so 3): each partition must have been its own SLURM job.
+# Ingest runs once per study (each raw file decoded once, every partition written); the cohort
+# runs once per partition of patients (config-fast.yaml: 47 patients, 16 per partition, so 3):
+# each partition's cohort must have been its own SLURM job.
 want_parts=$("$venv_bin/python" -c "import math, sys, yaml; c = yaml.safe_load(open(sys.argv[1])); print(max(1, math.ceil(c['synthetic']['n_patients'] / c['partitioning']['patients_per_partition'])))" "$wf/config.yaml")
 n_studies=$("$venv_bin/python" -c "import sys, yaml; print(len(yaml.safe_load(open(sys.argv[1]))['studies']))" "$wf/config.yaml")
-n_ingest_jobs=$(grep -E -A12 '^(local)?rule ingest:' "$work/slurm.log" | grep -cE 'wildcards: study=[^,]+, part=[0-9]+' || true)
+n_ingest_jobs=$(grep -E -A12 '^(local)?rule ingest:' "$work/slurm.log" | grep -cE 'wildcards: study=[^,]+$' || true)
 n_cohort_parts=$(grep -E -A12 '^rule cohort:' "$work/slurm.log" | grep -oE 'wildcards: part=[0-9]+' | sort -u | wc -l)
-[ "$n_ingest_jobs" -eq $(( want_parts * n_studies )) ] \
-    || die "expected $(( want_parts * n_studies )) ingest jobs (${n_studies} studies x ${want_parts} partitions) as SLURM jobs, saw ${n_ingest_jobs}"
+[ "$n_ingest_jobs" -eq "$n_studies" ] \
+    || die "expected ${n_studies} ingest jobs (one per study, writing ${want_parts} partitions each) as SLURM jobs, saw ${n_ingest_jobs}"
 [ "$n_cohort_parts" -eq "$want_parts" ] \
     || die "expected ${want_parts} cohort partitions as SLURM jobs, saw ${n_cohort_parts}"
 grep -qE '^localrule (ingest|cohort):' "$work/slurm.log" \

@@ -6,7 +6,9 @@ Each module exposes ``FILE_ROLES`` (the files it needs; the config gives a path 
 and ``read(study, files, key) -> IngestResult`` (strict: hard errors raise
 :class:`~ketamine_bzd.errors.IngestError`, soft problems are flagged or quarantined).
 ``ecrf_cz`` and ``spss_wide`` read column-wise (``column_reading``) and take a keyword
-``partition=(index, count)``: only that partition's patients (``ketamine_bzd.partition``).
+``partition=(index, count)``: only that partition's patients (``ketamine_bzd.partition``);
+their ``read_partitions(study, files, key, count)`` yields every partition's result in turn
+with each raw file decoded once (``column_reading.Decoded``; one ingest job per study).
 """
 
 from __future__ import annotations

@@ -385,15 +385,59 @@ def in_partition(
     return part[codes] == index if len(codes) else np.zeros(0, bool)
 
 
-def select(table: Columns, id_column: str, pseudo, partition, quarantine: Quarantine) -> Columns:
-    """Pseudonymize the ID column, keep the partition's records, quarantine blank ones."""
-    pseudonymize_ids(table, id_column, pseudo)
-    keep = in_partition(table.pseudonyms, table.columns[id_column].codes, partition)
+def select(
+    table: Columns, id_column: str, pseudo, partition, quarantine: Quarantine, parts: np.ndarray | None = None
+) -> Columns:
+    """Pseudonymize the ID column, keep the partition's records, quarantine blank ones.
+
+    ``parts``: the partition of each distinct ID text (``partitions_of_ids``), when the
+    caller already has them (a table decoded once for every partition, :class:`Decoded`)."""
+    if parts is None:
+        pseudonymize_ids(table, id_column, pseudo)
+        keep = in_partition(table.pseudonyms, table.columns[id_column].codes, partition)
+    else:
+        codes = table.columns[id_column].codes
+        keep = parts[codes] == partition[0] if len(codes) else np.zeros(0, bool)
     if keep is not None:
         table = table.take(np.flatnonzero(keep))
     for row in table.rows[table.blank]:
         quarantine.add(table.file, int(row), None, None, "blank line")
     return table
+
+
+def partitions_of_ids(pseudonyms: list[str | None], count: int) -> np.ndarray:
+    """The partition of each distinct ID (by its pseudonym; 0 for an ID without one), so that a
+    record's partition is ``parts[codes]`` (one numpy take per partition, no pseudonym parsed
+    twice)."""
+    part = np.zeros(len(pseudonyms), np.int64)
+    known = [i for i, p in enumerate(pseudonyms) if p is not None]
+    if known:
+        part[known] = partition_of([pseudonyms[i] for i in known], count)
+    return part
+
+
+class Decoded:
+    """A study's files decoded and pseudonymized once, for every partition's read.
+
+    One ingest job writes all K partitions of a study (``ingest.ingest_partitions``): each raw
+    file is parsed by Arrow once, its ID column pseudonymized once and each distinct ID's
+    partition computed once; every partition's read then takes its records from the cached
+    columns (the file-level checks ran once, at decoding). ``count``: K. An adapter calls
+    :meth:`get` with a function that decodes (and pseudonymizes) on the first call."""
+
+    def __init__(self, count: int):
+        self.count = count
+        self._cache: dict[str, tuple] = {}
+
+    def get(self, name: str, decode: Callable[[], tuple]) -> tuple:
+        """``decode()`` the first time ``name`` is asked for, the same value after that."""
+        if name not in self._cache:
+            self._cache[name] = decode()
+        return self._cache[name]
+
+    def drop(self, name: str) -> None:
+        """Forget ``name`` (after the last partition has used it: memory)."""
+        self._cache.pop(name, None)
 
 
 def patient_codes(table: Columns, id_column: str, patients: dict[str, int]) -> np.ndarray:

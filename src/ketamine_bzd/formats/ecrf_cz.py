@@ -16,7 +16,7 @@ Czech locale throughout: cp1250 encoding, ``;`` delimiter, decimal comma, dates
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -338,7 +338,24 @@ def read(
         raise err.withhold_identifiers(identifiers, (ID,)) from None  # no chained raw ids
 
 
-def _read(study, files, key, identifiers, partition) -> IngestResult:
+def read_partitions(study: str, files: dict[str, Path], key: bytes, count: int) -> Iterator[IngestResult]:
+    """``read(..., partition=(k, count))`` for k = 0 .. count-1, each file decoded once.
+
+    The files are parsed, checked at file level and pseudonymized at the first partition
+    (``column_reading.Decoded``); each partition then checks and converts only its own
+    records, so the results equal the ``count`` separate reads while the raw files are
+    decoded once. The first bad cell raised is that of the lowest partition that has one."""
+    identifiers: set[str] = set()
+    decoded = column_reading.Decoded(count)
+    for index in range(count):
+        try:
+            result = _read(study, files, key, identifiers, (index, count), decoded)
+        except IngestError as err:
+            raise err.withhold_identifiers(identifiers, (ID,)) from None  # no chained raw ids
+        yield result
+
+
+def _read(study, files, key, identifiers, partition, decoded=None) -> IngestResult:
     for role in FILE_ROLES:
         if role not in files:
             raise IngestError(f"<{role}>", f"no path given for file role {role!r}")
@@ -346,7 +363,7 @@ def _read(study, files, key, identifiers, partition) -> IngestResult:
     pseudo = common.Pseudonyms(study, key)
     warnings: list[str] = []
 
-    def table(role, columns):
+    def decode(role, columns):
         t = column_reading.read_columns(
             files[role],
             role,
@@ -356,7 +373,19 @@ def _read(study, files, key, identifiers, partition) -> IngestResult:
             id_column=ID,
             identifiers=identifiers,
         )
-        return column_reading.select(t, ID, pseudo, partition, quarantine)
+        if decoded is None:
+            return t, None
+        column_reading.pseudonymize_ids(t, ID, pseudo)
+        return t, column_reading.partitions_of_ids(t.pseudonyms, decoded.count)
+
+    def table(role, columns):
+        if decoded is None:
+            t, parts = decode(role, columns)
+        else:
+            t, parts = decoded.get(role, lambda: decode(role, columns))
+            if partition[0] == decoded.count - 1:
+                decoded.drop(role)  # the last partition: the columns are not needed again
+        return column_reading.select(t, ID, pseudo, partition, quarantine, parts)
 
     read = []  # (file, records read) for the report; the columns are dropped after use
     pat = table("patients", PATIENT_COLUMNS)

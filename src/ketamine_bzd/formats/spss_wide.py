@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import struct
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -301,7 +301,25 @@ def read(
         raise err.withhold_identifiers(identifiers, ("ID",)) from None  # no chained raw ids
 
 
-def _read(study, files, key, identifiers, partition) -> IngestResult:
+def read_partitions(study: str, files: dict[str, Path], key: bytes, count: int) -> Iterator[IngestResult]:
+    """``read(..., partition=(k, count))`` for k = 0 .. count-1, each file decoded once.
+
+    The ``.sav`` and the medication CSV are parsed, checked at file level and pseudonymized at
+    the first partition (``column_reading.Decoded``); each partition then checks and converts
+    only its own records, so the results equal the ``count`` separate reads while the raw
+    files are decoded once. The first bad cell raised is that of the lowest partition that has
+    one."""
+    identifiers: set[str] = set()
+    decoded = column_reading.Decoded(count)
+    for index in range(count):
+        try:
+            result = _read(study, files, key, identifiers, (index, count), decoded)
+        except IngestError as err:
+            raise err.withhold_identifiers(identifiers, ("ID",)) from None  # no chained raw ids
+        yield result
+
+
+def _read(study, files, key, identifiers, partition, decoded=None) -> IngestResult:
     quarantine = Quarantine(study, identifiers=identifiers)
     pseudo = common.Pseudonyms(study, key)
     warnings: list[str] = []
@@ -309,14 +327,16 @@ def _read(study, files, key, identifiers, partition) -> IngestResult:
         if role not in files:
             raise IngestError(f"<{role}>", f"no path given for file role {role!r}")
     sav = common.require_file(files["patients"], "patients")
-    subjects, observed, n_sav, n_cases = _read_sav(study, sav, pseudo, quarantine, identifiers, partition)
+    subjects, observed, n_sav, n_cases = _read_sav(
+        study, sav, pseudo, quarantine, identifiers, partition, decoded
+    )
     common.require_patients(sav, n_cases, n_sav, "a dictionary but no cases")
     patients = subjects["patient_id"].tolist()
     index = {p: i for i, p in enumerate(patients)}
     drugs = common.load_drugs()
     drug_names = list(drugs)
     med, n_med, med_path = _read_medication(
-        files["medication"], index, pseudo, quarantine, identifiers, drug_names, partition
+        files["medication"], index, pseudo, quarantine, identifiers, drug_names, partition, decoded
     )
     ratings = column_reading.ratings_table(study, patients, *observed)
     medication = column_reading.medication_table(
@@ -373,7 +393,26 @@ class _Var:
         return np.where(self.sysmis | self.user_missing, np.nan, self.x)
 
 
-def _read_sav(study, path: Path, pseudo, quarantine, identifiers, partition):
+def _read_sav(study, path: Path, pseudo, quarantine, identifiers, partition, decoded=None):
+    if decoded is None:
+        variables, ids, pids, blank, n_file, n_cases, parts = _decode_sav(path, pseudo, identifiers, None)
+    else:
+        variables, ids, pids, blank, n_file, n_cases, parts = decoded.get(
+            "patients", lambda: _decode_sav(path, pseudo, identifiers, decoded.count)
+        )
+        if partition[0] == decoded.count - 1:
+            decoded.drop("patients")  # the last partition: the cases are not needed again
+    # the partition's cases (a case without an ID belongs to partition 0)
+    if parts is None:
+        keep = column_reading.in_partition(pids, ids.codes, partition)
+    else:
+        keep = parts[ids.codes] == partition[0] if len(ids.codes) else np.zeros(0, bool)
+    return _select_sav(study, path, quarantine, variables, ids, pids, blank, n_file, n_cases, keep)
+
+
+def _decode_sav(path: Path, pseudo, identifiers, count):
+    """The .sav's variables column-wise, its ID texts and their pseudonyms, which cases are
+    blank; with ``count``, each distinct ID's partition of ``count``."""
     data = path.read_bytes()
     if not data.startswith((b"$FL2", b"$FL3")):
         kind = common.sniff_binary(data) or ("file is empty" if not data else "file is text")
@@ -408,11 +447,15 @@ def _read_sav(study, path: Path, pseudo, quarantine, identifiers, partition):
     for var in variables.values():
         blank &= var.blank
     n_cases = int((~blank).sum())
-    # the partition's cases (a case without an ID belongs to partition 0)
     named = [u for u in ids.uniques if u.strip()]
     by_id = dict(zip(named, pseudo.many(named)))
     pids = [by_id.get(u) for u in ids.uniques]
-    keep = column_reading.in_partition(pids, ids.codes, partition)
+    parts = None if count is None else column_reading.partitions_of_ids(pids, count)
+    return variables, ids, pids, blank, n_file, n_cases, parts
+
+
+def _select_sav(study, path, quarantine, variables, ids, pids, blank, n_file, n_cases, keep):
+    """The checked subjects and observed ratings of the cases ``keep`` (None: all)."""
     rows = np.arange(1, n_file + 1, dtype=np.int64)
     n_read = n_file
     if keep is not None:
@@ -562,19 +605,32 @@ def _pk(first, path, rows, var, v):
     return np.where(level, x, np.nan), status
 
 
-def _read_medication(path, index, pseudo, quarantine, identifiers, drug_names, partition):
+def _read_medication(path, index, pseudo, quarantine, identifiers, drug_names, partition, decoded=None):
     """Daily records (patient, day, drug code, dose, as_needed) of the patients in ``index``."""
     path = common.require_file(path, "medication")
-    t = column_reading.read_columns(
-        path,
-        "medication",
-        MED_COLUMNS,
-        encoding="utf-8",
-        delimiter=",",
-        id_column="ID",
-        identifiers=identifiers,
-    )
-    t = column_reading.select(t, "ID", pseudo, partition, quarantine)
+
+    def decode():
+        t = column_reading.read_columns(
+            path,
+            "medication",
+            MED_COLUMNS,
+            encoding="utf-8",
+            delimiter=",",
+            id_column="ID",
+            identifiers=identifiers,
+        )
+        if decoded is None:
+            return t, None
+        column_reading.pseudonymize_ids(t, "ID", pseudo)
+        return t, column_reading.partitions_of_ids(t.pseudonyms, decoded.count)
+
+    if decoded is None:
+        t, parts = decode()
+    else:
+        t, parts = decoded.get("medication", decode)
+        if partition[0] == decoded.count - 1:
+            decoded.drop("medication")  # the last partition: the columns are not needed again
+    t = column_reading.select(t, "ID", pseudo, partition, quarantine, parts)
     n_read = t.n_read
     t = t.take(np.flatnonzero(~t.blank))
     rows, cols, first = t.rows, t.columns, column_reading.FirstError()
