@@ -7,6 +7,8 @@ import os
 import pickle
 import re
 import shutil
+import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -14,15 +16,52 @@ import yaml
 
 from workflow_helpers import COHORT_TARGETS, copy_workflow, snakemake
 
+SHARED_ENV = "KETAMINE_BZD_SHARED_RUNS"  # set by the xdist controller for its workers
+_background: list[threading.Thread] = []
 
-@contextlib.contextmanager
+
+def pytest_configure(config):
+    """Under pytest-xdist the controller process, otherwise idle, starts the shared default run
+    in the background while the workers begin with other tests; a worker that needs it before it
+    is done waits for it (without this, one worker builds it while the other may sit waiting)."""
+    if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None):
+        return
+    root = Path(tempfile.mkdtemp(prefix="ketamine-bzd-shared-runs-"))
+    os.environ[SHARED_ENV] = str(root)  # the workers, started after this hook, inherit it
+    if "not slow" in (config.option.markexpr or "") or os.environ.get("KETAMINE_BZD_TEST_RUN_DIR"):
+        return
+    thread = threading.Thread(target=_build_default_run, args=(root,), daemon=True)
+    thread.start()
+    _background.append(thread)
+
+
+def pytest_unconfigure(config):
+    if hasattr(config, "workerinput") or SHARED_ENV not in os.environ:
+        return
+    for thread in _background:
+        thread.join()
+    shutil.rmtree(os.environ.pop(SHARED_ENV), ignore_errors=True)
+
+
+def _build_default_run(root):
+    # a failed build leaves no .built mark: the first test that needs the run builds it again
+    # and reports the failure
+    with contextlib.suppress(Exception), _built_once_in(root, "default_run") as (folder, build):
+        if build:
+            snakemake(copy_workflow(folder))
+
+
 def _built_once(tmp_path_factory, name):
     """A folder shared by every pytest-xdist worker of this session (make test runs two), and
-    whether it still has to be built: the first worker builds it while holding a lock, the
-    others wait and reuse it. Without xdist it is an ordinary session folder."""
-    root = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        root = root.parent  # the session's folder, above each worker's own
+    whether it still has to be built: the first process (the controller's background build, or
+    a worker) builds it while holding a lock, the others wait and reuse it. Without xdist it is
+    an ordinary session folder."""
+    root = os.environ.get(SHARED_ENV) or tmp_path_factory.getbasetemp()
+    return _built_once_in(Path(root), name)
+
+
+@contextlib.contextmanager
+def _built_once_in(root, name):
     folder = root / f"shared_{name}"
     with open(root / f"shared_{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -100,4 +139,3 @@ def _own_exports_run(folder):
     (workdir / "overlap.yaml").write_text(yaml.safe_dump(config))
     first = snakemake(workdir, *COHORT_TARGETS, "--configfile", "twice.yaml", check=False)
     return workdir, exports, row, first
-

@@ -23,7 +23,8 @@ from ketamine_bzd import paper
 from ketamine_bzd.synthetic import generate_cohort
 from ketamine_bzd.synthetic import paper as targets
 
-SEEDS = [20200819, 1, 2, 3]
+# The default seed in `make test`; three others (a template search each) in `make test-integration`.
+SEEDS = [20200819, *(pytest.param(seed, marks=pytest.mark.integration) for seed in (1, 2, 3))]
 
 
 @cache
