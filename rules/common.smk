@@ -299,10 +299,3 @@ PATIENTS_PER_PARTITION = config["partitioning"]["patients_per_partition"]
 # as ketamine_bzd.partition.n_partitions (a test keeps them equal)
 N_PARTITIONS = max(1, -(-_estimated_patients() // PATIENTS_PER_PARTITION))
 PARTS = list(range(N_PARTITIONS))
-
-
-def mem_mb_per_partition(base_mb, mb_per_input_mb):
-    """Memory of a per-partition job: its share (1/K) of what grows with the rule's input."""
-    return lambda wildcards, input: int(
-        base_mb + mb_per_input_mb * input.size_mb / N_PARTITIONS
-    )

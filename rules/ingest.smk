@@ -40,7 +40,7 @@ rule ingest:
         # measured: 125 MB for 47 patients, 250-330 MB for 10,000 (4 MB of raw files); at 10^6
         # patients, 4 partitions: 2.1 GB (ket2009, 470 MB of raw files), 2.5 GB (ket2013,
         # 335 MB): the decoded raw columns plus one partition's tables
-        mem_mb=lambda wc, input: int(1000 + 5 * input.size_mb),
+        mem_mb=mem_mb_scaled(1000, 5),
         runtime=15,
     params:
         format=lambda wc: config["studies"][wc.study]["format"],

@@ -452,6 +452,7 @@ def test_deterministic(default):
 
 
 @pytest.mark.slow  # three more cohort searches
+@pytest.mark.integration
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_other_seeds_exact(seed, default):
     cohort = cohort_of(seed)
@@ -462,6 +463,7 @@ def test_other_seeds_exact(seed, default):
 
 
 @pytest.mark.slow  # a 1,000-patient cohort; `make test-fast` skips it
+@pytest.mark.integration
 def test_resampled_proportions():
     cohort = generate_cohort(1000, seed=5)
     for t in cohort.values():
