@@ -24,7 +24,7 @@ import csv
 import io
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -746,3 +746,19 @@ def daily_limit_check(
         )
 
     first.add(mask, build)
+
+
+def each_partition(
+    read_one: Callable[[set[str], tuple[int, int], Decoded], object], count: int, id_columns: tuple[str, ...]
+) -> Iterator:
+    """``read_one(identifiers, (k, count), decoded)`` for k = 0 .. count-1, sharing one
+    :class:`Decoded`, so that the raw files are decoded once (a format's ``read_partitions``).
+    A raised :class:`IngestError` withholds every raw identifier seen in ``id_columns``."""
+    identifiers: set[str] = set()
+    decoded = Decoded(count)
+    for index in range(count):
+        try:
+            result = read_one(identifiers, (index, count), decoded)
+        except IngestError as err:
+            raise err.withhold_identifiers(identifiers, id_columns) from None  # no chained raw ids
+        yield result

@@ -345,14 +345,11 @@ def read_partitions(study: str, files: dict[str, Path], key: bytes, count: int) 
     (``column_reading.Decoded``); each partition then checks and converts only its own
     records, so the results equal the ``count`` separate reads while the raw files are
     decoded once. The first bad cell raised is that of the lowest partition that has one."""
-    identifiers: set[str] = set()
-    decoded = column_reading.Decoded(count)
-    for index in range(count):
-        try:
-            result = _read(study, files, key, identifiers, (index, count), decoded)
-        except IngestError as err:
-            raise err.withhold_identifiers(identifiers, (ID,)) from None  # no chained raw ids
-        yield result
+    return column_reading.each_partition(
+        lambda identifiers, partition, decoded: _read(study, files, key, identifiers, partition, decoded),
+        count,
+        (ID,),
+    )
 
 
 def _read(study, files, key, identifiers, partition, decoded=None) -> IngestResult:
