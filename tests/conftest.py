@@ -36,7 +36,9 @@ def pytest_configure(config):
     os.environ[SHARED_ENV] = str(root)  # the workers, started after this hook, inherit it
     if "not slow" in (config.option.markexpr or "") or os.environ.get("KETAMINE_BZD_TEST_RUN_DIR"):
         return
-    thread = threading.Thread(target=_build_default_run, args=(root,), daemon=True)
+    # a failed build leaves no .built mark: the first test that needs the run builds it again
+    # and reports the failure
+    thread = threading.Thread(target=_default_run_quietly, args=(root,), daemon=True)
     thread.start()
     _background.append(thread)
 
@@ -49,25 +51,30 @@ def pytest_unconfigure(config):
     shutil.rmtree(os.environ.pop(SHARED_ENV), ignore_errors=True)
 
 
-def _build_default_run(root):
-    # a failed build leaves no .built mark: the first test that needs the run builds it again
-    # and reports the failure
-    with contextlib.suppress(Exception), _built_once_in(root, "default_run") as (folder, build):
+def _default_run_quietly(root):
+    with contextlib.suppress(Exception):
+        _default_run_in(root)
+
+
+def _default_run_in(root):
+    """The shared default run below ``root``, built by the first process that gets there."""
+    with _built_once(root, "default_run") as (folder, build):
         if build:
             snakemake(copy_workflow(folder))
+    return folder
 
 
-def _built_once(tmp_path_factory, name):
-    """A folder shared by every pytest-xdist worker of this session (make test runs two), and
-    whether it still has to be built: the first process (the controller's background build, or
-    a worker) builds it while holding a lock, the others wait and reuse it. Without xdist it is
-    an ordinary session folder."""
-    root = os.environ.get(SHARED_ENV) or tmp_path_factory.getbasetemp()
-    return _built_once_in(Path(root), name)
+def _shared_root(tmp_path_factory):
+    """The folder shared by every pytest-xdist worker of this session (make test runs two), set
+    by the controller; without xdist an ordinary session folder."""
+    return Path(os.environ.get(SHARED_ENV) or tmp_path_factory.getbasetemp())
 
 
 @contextlib.contextmanager
-def _built_once_in(root, name):
+def _built_once(root, name):
+    """``root/shared_<name>`` and whether it still has to be built: the first process (the
+    controller's background build, or a worker) builds it while holding a lock, the others wait
+    and reuse it."""
     folder = root / f"shared_{name}"
     with open(root / f"shared_{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -86,10 +93,7 @@ def default_run(tmp_path_factory):
     """
     if os.environ.get("KETAMINE_BZD_TEST_RUN_DIR"):
         return Path(os.environ["KETAMINE_BZD_TEST_RUN_DIR"])
-    with _built_once(tmp_path_factory, "default_run") as (folder, build):
-        if build:
-            snakemake(copy_workflow(folder))
-    return folder
+    return _default_run_in(_shared_root(tmp_path_factory))
 
 
 @pytest.fixture
@@ -117,7 +121,7 @@ def own_exports_run(tmp_path_factory):
     time as study ket2009b. ``twice.yaml`` (the first run, which must fail at the cohort) and
     ``overlap.yaml`` (the same with the two declared overlapping_studies) are in the copy.
     Returns (workdir, exports {study: {role: path}}, edited row, first run's process)."""
-    with _built_once(tmp_path_factory, "own_exports_run") as (folder, build):
+    with _built_once(_shared_root(tmp_path_factory), "own_exports_run") as (folder, build):
         state = folder / "state.pickle"
         if build:
             state.write_bytes(pickle.dumps(_own_exports_run(folder)))

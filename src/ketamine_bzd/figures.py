@@ -45,6 +45,18 @@ PNG_METADATA = {"Software": None}
 PDF_METADATA = {"CreationDate": None, "Creator": None, "Producer": None}
 
 
+def _dodge_days(k: int, n_groups: int) -> float:
+    """Offset of group ``k`` of ``n_groups`` along the day axis, so that their CI bars sit side
+    by side, not on top of each other (Figure 2 and the MMRM figure)."""
+    return (k - (n_groups - 1) / 2) * FIGURE2_DODGE_DAYS
+
+
+def _group_label(group: str, cutoff_mg: float, n: int) -> str:
+    """Legend entry of a BZD group: its dose range in diazepam equivalents and its size."""
+    desc = f"> {cutoff_mg:g} mg" if group == "BZD+" else f"0-{cutoff_mg:g} mg"
+    return f"{group} ({desc} DZ eq., n = {n})"
+
+
 def is_synthetic(data_source: str) -> bool:
     return str(data_source).lower().startswith("synthetic")
 
@@ -204,12 +216,10 @@ def madrs_course_figure(
         for k, g in enumerate(groups):
             sub = patients[patients["bzd_group"] == g]
             rows = [mean_ci(sub[f"madrs_{v}"], alpha) for v in visits]
-            # dodge the groups by 0.36 days so that their CI bars sit side by side, not on top of each other
-            x = np.array(list(visits.values()), float) + (k - (len(groups) - 1) / 2) * FIGURE2_DODGE_DAYS
+            x = np.array(list(visits.values()), float) + _dodge_days(k, len(groups))
             m = np.array([r[0] for r in rows])
             lo = np.array([r[1] for r in rows])
             hi = np.array([r[2] for r in rows])
-            desc = f"> {cutoff_mg:g} mg" if g == "BZD+" else f"0-{cutoff_mg:g} mg"
             ax.errorbar(
                 x,
                 m,
@@ -219,7 +229,7 @@ def madrs_course_figure(
                 capsize=3,
                 lw=1.3,
                 color=GROUP_COLOURS.get(g),
-                label=f"{g} ({desc} DZ eq., n = {len(sub)})",
+                label=_group_label(g, cutoff_mg, len(sub)),
             )
         top = ax.get_ylim()[1]
         for v, day in visits.items():
@@ -329,10 +339,9 @@ def mmrm_figure(result: dict, data_source: str, cutoff_mg: float = 8.0):
             level = round(100 * (1 - result["alpha"]))
             for k, g in enumerate(result["groups"]):
                 sub = ls[ls["group"] == g].set_index("visit").loc[[v for v in days if v in set(ls["visit"])]]
-                x = np.array([days[v] for v in sub.index], float) + (k - 0.5) * 0.36
+                x = np.array([days[v] for v in sub.index], float) + _dodge_days(k, len(result["groups"]))
                 m = sub["estimate"].to_numpy(float)
                 lo, hi = sub["ci_low"].to_numpy(float), sub["ci_high"].to_numpy(float)
-                desc = f"> {cutoff_mg:g} mg" if g == "BZD+" else f"0-{cutoff_mg:g} mg"
                 ax.errorbar(
                     x,
                     m,
@@ -342,7 +351,7 @@ def mmrm_figure(result: dict, data_source: str, cutoff_mg: float = 8.0):
                     capsize=3,
                     lw=1.3,
                     color=GROUP_COLOURS.get(g),
-                    label=f"{g} ({desc} DZ eq., n = {result['n_per_group'][g]})",
+                    label=_group_label(g, cutoff_mg, result["n_per_group"][g]),
                 )
             top = ax.get_ylim()[1]
             for c in result["contrasts"]:
