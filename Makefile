@@ -8,10 +8,14 @@ PIP_FLAGS ?= --quiet --disable-pip-version-check
 # Locked installs: exact versions with hashes (requirements/*.lock, made by `make lock`), then the
 # package itself without dependencies, built by the locked setuptools. uv installs them (as
 # hash-checked as pip, and 2-14x faster here: docs/development.md); uv itself comes from
-# requirements/bootstrap.lock through pip, hash-checked too.
+# requirements/bootstrap.lock through pip, hash-checked too. --compile-bytecode and compileall
+# write the .pyc files at install: where PYTHONDONTWRITEBYTECODE is set (as on our CI machines)
+# every process would otherwise compile pandas, scipy, statsmodels and Snakemake from source,
+# about 3 s more for each job and each snakemake call (docs/development.md).
 UV := $(VENV)/bin/uv
-INSTALL_LOCKED = $(UV) pip install --quiet --python $(PY) --require-hashes --no-deps -r
-INSTALL_SELF = $(UV) pip install --quiet --python $(PY) --no-deps --no-build-isolation -e .
+INSTALL_LOCKED = $(UV) pip install --quiet --python $(PY) --require-hashes --no-deps --compile-bytecode -r
+INSTALL_SELF = $(UV) pip install --quiet --python $(PY) --no-deps --no-build-isolation -e . \
+	&& $(PY) -m compileall -q src
 LOCK = $(UV) pip compile pyproject.toml requirements/build.in --generate-hashes --quiet \
 	--python-version 3.11 --python-platform x86_64-manylinux_2_28
 

@@ -17,6 +17,7 @@ duplicate detection among batch elements, and the Youden cut-off of ``_auc.roc_a
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -633,3 +634,27 @@ def youden_cutoff(marker, positive, include):
                 cut[b] = v
             g = e
     return cut, 0
+
+
+# ----------------------------------------------------------------------------- entry points
+
+
+def _one_specialization(kernel):
+    """Call ``kernel`` with its array arguments C-contiguous, aligned and writeable (copied
+    only when they are not). Numba compiles one machine-code specialization per argument
+    layout and read-only flag; read-only views (pandas' copy-on-write, broadcasts) used to
+    double the entry points' specializations and so the first run's compile time."""
+
+    @functools.wraps(kernel.py_func)
+    def call(*args):
+        return kernel(*(np.require(a, requirements="CAW") if isinstance(a, np.ndarray) else a for a in args))
+
+    call.kernel = kernel
+    return call
+
+
+logit_newton = _one_specialization(logit_newton)
+firth_newton = _one_specialization(firth_newton)
+describe = _one_specialization(describe)
+duplicate_of = _one_specialization(duplicate_of)
+youden_cutoff = _one_specialization(youden_cutoff)
