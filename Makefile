@@ -14,8 +14,11 @@ PIP_FLAGS ?= --quiet --disable-pip-version-check
 # about 3 s more for each job and each snakemake call (docs/development.md).
 UV := $(VENV)/bin/uv
 INSTALL_LOCKED = $(UV) pip install --quiet --python $(PY) --require-hashes --no-deps --compile-bytecode -r
+# The multiverse's numba kernels are compiled once here too, into their cache beside the source:
+# the first run's parallel jobs would each compile them (about 20 CPU-s apiece).
 INSTALL_SELF = $(UV) pip install --quiet --python $(PY) --no-deps --no-build-isolation -e . \
-	&& $(PY) -m compileall -q src
+	&& $(PY) -m compileall -q src \
+	&& $(PY) -c "from ketamine_bzd.multiverse.kernels import compile_kernels; compile_kernels()"
 LOCK = $(UV) pip compile pyproject.toml requirements/build.in --generate-hashes --quiet \
 	--python-version 3.11 --python-platform x86_64-manylinux_2_28
 

@@ -14,13 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from workflow_helpers import COHORT_TARGETS, NUMBA_CACHE_DIR, copy_workflow, snakemake
-
-# The test processes compile and load the multiverse kernels from the same numba cache as the
-# workflow runs they start (numba keys it on the source file's path, the same checkout), so on a
-# fresh clone the kernels compile once per session, not once in the tests and again in the runs.
-# Set before anything imports numba, which reads it once.
-os.environ.setdefault("NUMBA_CACHE_DIR", str(NUMBA_CACHE_DIR))
+from workflow_helpers import COHORT_TARGETS, copy_workflow, snakemake
 
 SHARED_ENV = "KETAMINE_BZD_SHARED_RUNS"  # set by the xdist controller for its workers
 _background: list[threading.Thread] = []

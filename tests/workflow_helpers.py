@@ -4,9 +4,9 @@
 ``tests/config-test.yaml`` (few permutations and bootstrap draws) into the copy's config.yaml, so
 that a whole run takes well under a minute; ``small=False`` keeps the full default config.
 ``snakemake(workdir, *args)`` runs the CLI there with the workflow profile. Every run imports
-this checkout's package (``src/``) unless ``package=`` names another folder, and all share one
-numba cache, so the compiled multiverse kernels are built once, not once per copy (numba keys
-its cache on the source file's path).
+this checkout's package (``src/``) unless ``package=`` names another folder, so all load the
+compiled multiverse kernels from one numba cache (``src/ketamine_bzd/multiverse/__pycache__``,
+filled by ``make``'s install; numba keys it on the source file's path), not once per copy.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import yaml
@@ -24,9 +23,6 @@ from cluster.merge_config import deep_merge
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 TEST_CONFIG = REPO / "tests/config-test.yaml"
-NUMBA_CACHE_DIR = Path(
-    os.environ.get("NUMBA_CACHE_DIR") or Path(tempfile.gettempdir()) / f"ketamine-bzd-numba-{os.getuid()}"
-)
 
 
 def copy_workflow(dest: Path, small: bool = True) -> Path:
@@ -62,12 +58,11 @@ def copy_workflow(dest: Path, small: bool = True) -> Path:
 
 def run_env(package: Path | None = None, key: str | None = "test-key", **extra: str) -> dict[str, str]:
     """Environment of a workflow run: the key (``None``: no KETAMINE_BZD_KEY, the key file path
-    as on a fresh clone), the package imported, the shared numba cache."""
+    as on a fresh clone), the package imported."""
     env = {
         **os.environ,
         "KETAMINE_BZD_KEY": key or "",
         "PYTHONPATH": str(package or REPO / "src"),
-        "NUMBA_CACHE_DIR": str(NUMBA_CACHE_DIR),
         **extra,
     }
     if key is None:

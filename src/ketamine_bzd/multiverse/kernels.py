@@ -99,6 +99,8 @@ Simonsohn U, Simmons JP, Nelson LD (2020). Specification curve analysis.
     Nature Human Behaviour 4:1208-1214.
 """
 
+import numpy as np
+
 from ._auc import AUCResult, midranks, roc_auc, roc_cutoff
 from ._firth import FirthResult, fit_firth
 from ._logistic import LogitResult, fit_logit
@@ -119,3 +121,22 @@ __all__ = [
     "roc_auc",
     "roc_cutoff",
 ]
+
+
+def compile_kernels() -> None:
+    """Compile every compiled kernel for the argument types the multiverse passes, or load it
+    from numba's cache (``__pycache__`` beside ``_numba.py``, or ``NUMBA_CACHE_DIR``).
+
+    ``make`` runs it once after installing, as it writes the bytecode: otherwise the first workflow run's parallel multiverse jobs each
+    compile the same machine code (10-20 CPU-s apiece). A tiny batch of three specifications
+    (two of them identical, for the duplicate detection) reaches every entry point.
+    """
+    rng = np.random.default_rng(0)
+    n = 16
+    X = np.ones((3, n, 3))
+    X[:, :, 1] = np.arange(n) % 2
+    X[:, :, 2] = rng.normal(size=n)
+    y = np.tile((np.arange(n) % 3 == 0).astype(float), (3, 1))
+    fit_logit(X, y, exposure_index=1)
+    fit_firth(X, y, test_index=1, exposure_index=1, profile_ci=True)
+    roc_cutoff(X[:, :, 2], y, np.ones((3, n), dtype=bool))
