@@ -16,7 +16,13 @@ Printed per N: each job's wall seconds and peak RSS (VmHWM), seconds per permuta
 projected shard time for the configured P = multiverse.n_permutations split in K = 1, 4, 16
 shards, and the projected wall time on K nodes (slices in parallel, then the shards of both
 tables in parallel across the K nodes, then the combine step). Usage:
-``python benchmarks/bench_multiverse_scale.py [N ...]``.
+``python benchmarks/bench_multiverse_scale.py [N ...] [--permutations M] [--sample S]``.
+
+``--sample S`` fits every k-th specification of the grid's order (k = ceil(total / S), so every
+exposure, outcome, window, population, adjustment and estimator keeps its share) and scales the
+slice and per-permutation times by total / fitted specifications: each specification is refitted
+on its own, so at a fixed N a table's cost is the sum of its specifications'. This is how 10^5
+patients fits in a benchmark run; the printed figures say which times are projected.
 """
 
 from __future__ import annotations
@@ -57,8 +63,9 @@ def write_cohort(n: int, folder: Path) -> None:
     cohort.medication_daily.to_parquet(folder / "medication_daily.parquet")
 
 
-def job(kind: str, folder: Path, table: str, n_perm: int) -> dict:
-    """One job, in this (fresh) process: what the rule's script computes."""
+def job(kind: str, folder: Path, table: str, n_perm: int, step: int = 1) -> dict:
+    """One job, in this (fresh) process: what the rule's script computes (on every
+    ``step``-th specification)."""
     t0 = time.perf_counter()
     import numpy as np
     import pandas as pd
@@ -76,33 +83,34 @@ def job(kind: str, folder: Path, table: str, n_perm: int) -> dict:
         {t: TABLES[t] for t in tables},
     )
     firth_test = MV.get("permutation_firth_test", "lrt")
+    specs = grid.specifications.iloc[::step].reset_index(drop=True)
 
     def permute(n: int) -> dict:
         return permutation_curves(
             grid,
             data,
-            grid.specifications,
+            specs,
             n,
             MV["permutation_seed"],
             alpha=MV["alpha"],
             firth_test=firth_test,
         )
 
-    out = {"specifications": len(grid.specifications)}
+    out = {"specifications": len(grid.specifications), "fitted": len(specs)}
     if kind == "slice":
-        specification_table(grid, data, alpha=MV["alpha"])
+        specification_table(grid, data, specs, alpha=MV["alpha"])
     elif kind == "shard":
         t1 = time.perf_counter()
         if n_perm:
             permute(n_perm)
         out["permutation_s"] = time.perf_counter() - t1
     else:  # combine: the joint inference on arrays shaped as the shards deliver them
-        specs = specification_table(grid, data, alpha=MV["alpha"])
+        observed = specification_table(grid, data, specs, alpha=MV["alpha"])
         curves = permute(n_perm)
         perm = {k: np.asarray(curves[k]) for k in ("estimate", "z", "p_value")}
         t1 = time.perf_counter()
         joint_inference(
-            specs,
+            observed,
             perm,
             grid,
             alpha=MV["alpha"],
@@ -122,26 +130,43 @@ def spawn(*args: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def one_size(n: int, measured: int) -> None:
+def one_size(n: int, measured: int, sample: int | None) -> None:
+    from ketamine_bzd.multiverse.grid import build_grid
+
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         t0 = time.perf_counter()
         write_cohort(n, folder)
         report(f"multiverse_n{n}_cohort_setup_s", time.perf_counter() - t0, "s (not part of the multiverse)")
         table = MV["paper"]["table"]
-        spawn("shard", str(folder), table, "1")  # fills the numba cache for this N's shapes
-        sl = spawn("slice", str(folder), table, "0")
-        base = spawn("shard", str(folder), table, "0")
-        shard = spawn("shard", str(folder), table, str(measured))
-        comb = spawn("combine", str(folder), table, str(measured))
-        per_perm = shard["permutation_s"] / measured
+        total = len(build_grid({**MV, "tables": [table]}, [table], STUDIES).specifications)
+        step = math.ceil(total / sample) if sample else 1
+        args = (str(folder), table)
+        spawn("shard", *args, "1", str(step))  # fills the numba cache for this N's shapes
+        sl = spawn("slice", *args, "0", str(step))
+        base = spawn("shard", *args, "0", str(step))
+        shard = spawn("shard", *args, str(measured), str(step))
+        comb = spawn("combine", *args, str(measured), str(step))
+        # the fitting scales with the specifications fitted; the start-up does not
+        scale = sl["specifications"] / sl["fitted"]
+        projected = " projected from a sample" if scale > 1 else ""
+        sl["wall_s"] = base["wall_s"] + (sl["wall_s"] - base["wall_s"]) * scale
+        per_perm = shard["permutation_s"] / measured * scale
         fixed = base["wall_s"]
         P = MV["n_permutations"]
+        # the combine job reads the shards' arrays and runs the joint inference, O(P x specs)
+        # (the bench's combine job computes its inputs first; only its joint inference counts)
+        combine_s = fixed + comb["joint_inference_s"] * scale * P / measured
         report(f"multiverse_n{n}_specifications_per_table", sl["specifications"], "specs")
-        report(f"multiverse_n{n}_slice_s", sl["wall_s"], "s (one table, observed fits)")
+        report(f"multiverse_n{n}_specifications_fitted", sl["fitted"], "specs (every k-th)")
+        report(f"multiverse_n{n}_slice_s", sl["wall_s"], f"s (one table, observed fits{projected})")
         report(f"multiverse_n{n}_slice_peak_rss", sl["peak_rss_mb"], "MB")
         report(f"multiverse_n{n}_shard_fixed_s", fixed, "s (imports, reading, data preparation)")
-        report(f"multiverse_n{n}_seconds_per_permutation", per_perm, "s (all specifications of a table)")
+        report(
+            f"multiverse_n{n}_seconds_per_permutation",
+            per_perm,
+            f"s (all specifications of a table{projected})",
+        )
         report(f"multiverse_n{n}_shard_peak_rss", shard["peak_rss_mb"], "MB")
         report(
             f"multiverse_n{n}_combine_joint_inference_s",
@@ -153,7 +178,7 @@ def one_size(n: int, measured: int) -> None:
             shard_s = fixed + per_perm * math.ceil(P / k)
             # the slices of all tables (in parallel up to k nodes), then n_tables * k shards on k
             # nodes (n_tables waves), then the combine step
-            wall = math.ceil(n_tables / k) * sl["wall_s"] + n_tables * shard_s + comb["wall_s"]
+            wall = math.ceil(n_tables / k) * sl["wall_s"] + n_tables * shard_s + combine_s
             report(f"multiverse_n{n}_shard_s_K{k}", shard_s, f"s ({math.ceil(P / k)} permutations)")
             report(
                 f"multiverse_n{n}_projected_wall_s_on_{k}_nodes",
@@ -164,8 +189,8 @@ def one_size(n: int, measured: int) -> None:
 
 def main() -> None:
     if sys.argv[1:2] == ["--job"]:
-        kind, folder, table, n_perm = sys.argv[2:6]
-        print(json.dumps(job(kind, Path(folder), table, int(n_perm))))
+        kind, folder, table, n_perm, step = sys.argv[2:7]
+        print(json.dumps(job(kind, Path(folder), table, int(n_perm), int(step))))
         return
     args = sys.argv[1:]
     measured = MEASURED_PERMUTATIONS
@@ -173,10 +198,15 @@ def main() -> None:
         i = args.index("--permutations")
         measured = int(args[i + 1])
         del args[i : i + 2]
+    sample = None
+    if "--sample" in args:
+        i = args.index("--sample")
+        sample = int(args[i + 1])
+        del args[i : i + 2]
     with open("/proc/loadavg") as fh:
         print(f"# load average at start: {fh.read().split()[:3]}")
     for n in [int(a) for a in args] or SIZES:
-        one_size(n, measured)
+        one_size(n, measured, sample)
 
 
 if __name__ == "__main__":
