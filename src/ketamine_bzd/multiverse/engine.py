@@ -206,6 +206,10 @@ class BatchResult:
     method: np.ndarray  # (S,) text
 
 
+# the (P, S) arrays of a BatchResult, in field order (then warnings and method)
+PER_FIT_FIELDS = ("estimate", "se", "p_value", "ci_low", "ci_high", "n", "n_exposed", "n_events", "cutoff_mg")
+
+
 def specification_block(n_relabellings: int, n_patients: int) -> int:
     """How many specifications one batch of fits takes within ``BATCH_MEMORY_BYTES`` (at least
     1). Each fit is computed on its own, so the blocks give the results of one batch."""
@@ -217,18 +221,9 @@ def concat_results(parts: list[BatchResult]) -> BatchResult:
     """Blocks of specifications (columns) side by side, in order."""
     if len(parts) == 1:
         return parts[0]
-    cols = lambda name: np.concatenate([getattr(r, name) for r in parts], axis=1)  # noqa: E731
     warns = None if parts[0].warnings is None else [w for r in parts for w in r.warnings]
     return BatchResult(
-        cols("estimate"),
-        cols("se"),
-        cols("p_value"),
-        cols("ci_low"),
-        cols("ci_high"),
-        cols("n"),
-        cols("n_exposed"),
-        cols("n_events"),
-        cols("cutoff_mg"),
+        *(np.concatenate([getattr(r, name) for r in parts], axis=1) for name in PER_FIT_FIELDS),
         warns,
         np.concatenate([r.method for r in parts]),
     )
@@ -251,9 +246,7 @@ def design_keys(grid: Grid, data: PatientData, specs: pd.DataFrame) -> np.ndarra
             v = ("failed", r.table)
         elif e.kind == "cutoff":
             v = ("bin", (dd > e.mg).tobytes())
-        elif e.kind in ("log1p", "per_10mg"):
-            v = (e.kind, dd.tobytes())
-        else:
+        else:  # continuous doses and data-driven cut-offs: the dose vector itself
             v = (e.kind, dd.tobytes())
         est = "ols" if r.outcome_kind == "relative_change" else r.estimator
         k = (v, r.outcome, r.population, r.adjustment, est)
@@ -293,23 +286,14 @@ def evaluate(
             for i in range(0, max(len(uniq), 1), block)
         ]
     )
-    take = lambda a: a[:, inverse]  # noqa: E731
-    cut = take(r.cutoff_mg)
+    arrays = {name: getattr(r, name)[:, inverse] for name in PER_FIT_FIELDS}
     fixed = (specs["exposure_kind"] == "cutoff").to_numpy()
     mg = np.array([grid.exposures[e].mg or np.nan for e in specs["exposure"]])
-    cut[:, fixed] = mg[fixed]
+    arrays["cutoff_mg"][:, fixed] = mg[fixed]
     return BatchResult(
-        take(r.estimate),
-        take(r.se),
-        take(r.p_value),
-        take(r.ci_low),
-        take(r.ci_high),
-        take(r.n),
-        take(r.n_exposed),
-        take(r.n_events),
-        cut,
-        None if r.warnings is None else [list(r.warnings[j]) for j in inverse],
-        r.method[inverse],
+        **arrays,
+        warnings=None if r.warnings is None else [list(r.warnings[j]) for j in inverse],
+        method=r.method[inverse],
     )
 
 
