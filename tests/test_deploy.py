@@ -67,6 +67,10 @@ def deployed(tmp_path_factory):
     (wheel,) = (root / "dist").glob("ketamine_bzd-*.whl")
     site = root / "site"
     pip("install", "--target", str(site), str(wheel))
+    # the README's optional step after installing: the numba kernels compiled once for the
+    # wheel's path, not in each of the first run's multiverse jobs
+    compile_kernels = "from ketamine_bzd.multiverse.kernels import compile_kernels; compile_kernels()"
+    subprocess.run([sys.executable, "-c", compile_kernels], env=run_env(site), check=True, timeout=300)
     user = root / "user"
     user.mkdir()
     (user / "Snakefile").write_text(MODULE_SNAKEFILE.format(clone=clone))
