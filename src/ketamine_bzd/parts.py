@@ -171,6 +171,74 @@ def _unified_schema(files):
     return unified.with_metadata(with_rows[0].schema_arrow.metadata)
 
 
+def _is_text(dtype) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_string(dtype) or pa.types.is_large_string(dtype)
+
+
+def _as_dictionaries(schema):
+    """``schema`` with every text column as a dictionary of strings (as Parquet's own
+    dictionary pages are read with ``read_dictionary``)."""
+    import pyarrow as pa
+
+    text = pa.dictionary(pa.int32(), pa.string())
+    return pa.schema([f.with_type(text) if _is_text(f.type) else f for f in schema])
+
+
+def _first_seen_dictionary(column):
+    """A dictionary column as one chunk whose dictionary holds exactly the values used, in
+    order of first use: the same array however the rows were chunked (number of partitions,
+    row groups read), so the file written from it does not depend on them."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if column.num_chunks != 1:
+        column = column.unify_dictionaries()
+    if column.num_chunks == 0:
+        return pa.chunked_array([pa.array([], column.type)])
+    dictionary = column.chunk(0).dictionary
+    indices = pa.concat_arrays([c.indices for c in column.chunks])
+    # the codes encoded again: Arrow's hash of integers numbers them in order of first use
+    # (a null stays null)
+    first_seen = pc.dictionary_encode(indices)
+    used = dictionary.take(first_seen.dictionary)
+    return pa.chunked_array([pa.DictionaryArray.from_arrays(first_seen.indices, used)])
+
+
+def _canonical_chunks(table):
+    """``table`` with one chunk per column and first-seen dictionaries (``_first_seen_dictionary``)."""
+    import pyarrow as pa
+
+    columns = [
+        _first_seen_dictionary(c) if pa.types.is_dictionary(c.type) else pa.chunked_array([c.combine_chunks()], c.type)
+        for c in table.columns
+    ]
+    return pa.Table.from_arrays(columns, schema=table.schema)
+
+
+def _equal_mask(column, value):
+    """``column == value`` for a dictionary column: compared once per dictionary entry."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return pa.chunked_array(
+        [pc.take(pc.equal(c.dictionary, value), c.indices) for c in column.chunks], pa.bool_()
+    )
+
+
+def _in_mask(column, values):
+    """``column`` in ``values`` for a dictionary column: looked up once per dictionary entry."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    value_set = pa.array(sorted(values), type=pa.string())
+    return pa.chunked_array(
+        [pc.take(pc.is_in(c.dictionary, value_set=value_set), c.indices) for c in column.chunks],
+        pa.bool_(),
+    )
+
+
 def _drop_mask(table, drop: dict[str, set[str]]):
     """True for the rows of ``table`` that are in ``drop`` (study -> patient ids)."""
     import pyarrow as pa
@@ -178,10 +246,7 @@ def _drop_mask(table, drop: dict[str, set[str]]):
 
     mask = pa.array(np.zeros(table.num_rows, dtype=bool))
     for study, ids in drop.items():
-        hit = pc.and_(
-            pc.equal(table["study"], study),
-            pc.is_in(table["patient_id"], value_set=pa.array(sorted(ids), type=pa.string())),
-        )
+        hit = pc.and_(_equal_mask(table["study"], study), _in_mask(table["patient_id"], ids))
         mask = pc.or_(mask, hit)
     return mask
 
@@ -199,14 +264,23 @@ def write_merged_parquet(
     tables sorted by study, then patient_id); ``None``: the partitions in order (tables sorted
     by patient_id). ``drop``: rows (``study``, ``patient_id``) to leave out (shared records).
     """
+    import base64
+
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    files = [pq.ParquetFile(s) for s in sources]
-    schema = _unified_schema(files)
+    # text columns are read as Parquet stores them, dictionary-encoded, and written back as
+    # dictionaries (no decoding of millions of strings and re-hashing them to encode again);
+    # the file says they are the parts' text columns: same content, dtypes and metadata
+    files = [
+        pq.ParquetFile(s, read_dictionary=[f.name for f in pq.ParquetFile(s).schema_arrow if _is_text(f.type)])
+        for s in sources
+    ]
+    schema = _unified_schema([pq.ParquetFile(s) for s in sources])
+    encoded = _as_dictionaries(schema)
     drops = {}
     if drop is not None and len(drop):
         drops = {s: set(g["patient_id"]) for s, g in drop.groupby("study", sort=False)}
@@ -218,22 +292,26 @@ def write_merged_parquet(
         table = pa.concat_tables(pending)
         pending.clear()
         whole = table.num_rows if final else table.num_rows - table.num_rows % ROW_GROUP_ROWS
-        if whole:
-            writer.write_table(table.slice(0, whole), row_group_size=ROW_GROUP_ROWS)
+        for start in range(0, whole, ROW_GROUP_ROWS):
+            writer.write_table(_canonical_chunks(table.slice(start, min(ROW_GROUP_ROWS, whole - start))))
         if whole < table.num_rows:
             pending.append(table.slice(whole))
 
-    with pq.ParquetWriter(dest, schema, compression="zstd") as writer:
+    # the Arrow schema stored is the parts' (text columns as text, pandas metadata), not that
+    # of the dictionaries written: read back, the file is the one written from text columns
+    metadata = {**(schema.metadata or {}), b"ARROW:schema": base64.b64encode(schema.serialize().to_pybytes())}
+    with pq.ParquetWriter(dest, encoded, compression="zstd", store_schema=False) as writer:
+        writer.add_key_value_metadata(metadata)
         for study in studies if studies is not None else [None]:
             for f in files:
                 for i in range(f.num_row_groups):
-                    table = f.read_row_group(i)
+                    table = f.read_row_group(i).cast(encoded)
                     if study is not None:
-                        table = table.filter(pc.equal(table["study"], study))
+                        table = table.filter(_equal_mask(table["study"], study))
                     if drops and table.num_rows:
                         table = table.filter(pc.invert(_drop_mask(table, drops)))
                     if table.num_rows:
-                        pending.append(table.cast(schema))
+                        pending.append(table)
                         written += table.num_rows
                         if sum(t.num_rows for t in pending) >= ROW_GROUP_ROWS:
                             flush(writer)
