@@ -44,9 +44,20 @@ def merge(studies: list[StudyTables]) -> StudyTables:
     return StudyTables(
         study="+".join(s.study for s in studies),
         subjects=subjects,
-        ratings=pd.concat([s.ratings for s in studies], ignore_index=True),
-        medication=pd.concat([s.medication for s in studies], ignore_index=True),
+        ratings=_concat([s.ratings for s in studies]),
+        medication=_concat([s.medication for s in studies]),
     )
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """``pd.concat(frames, ignore_index=True)``; a column categorical in every frame stays
+    categorical, its categories the sorted union (so the categories' order is the values'
+    order, as for text)."""
+    shared = [c for c in frames[0].columns if all(isinstance(f[c].dtype, pd.CategoricalDtype) for f in frames)]
+    if shared:
+        union = {c: pd.Index(np.unique(np.concatenate([f[c].cat.categories.to_numpy() for f in frames]))) for c in shared}
+        frames = [f.assign(**{c: f[c].cat.set_categories(union[c]) for c in shared}) for f in frames]
+    return pd.concat(frames, ignore_index=True)
 
 
 def add_equivalents(

@@ -72,9 +72,17 @@ def write_table_from_categories(frame: pd.DataFrame, path: str | Path, data_sour
         writer.write_table(table)
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
+def read_table(path: str | Path, text_as_categories: bool = False) -> pd.DataFrame:
+    """A table written by ``write_table``. ``text_as_categories``: a Parquet file's text columns
+    as categoricals, read from the file's dictionary pages (no string per row is built)."""
     path = Path(path)
     if path.suffix == ".parquet":
+        if text_as_categories:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            text = [f.name for f in pq.read_schema(path) if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+            return pd.read_parquet(path, read_dictionary=text)
         return pd.read_parquet(path)
     return pd.read_csv(path)
 
@@ -133,10 +141,11 @@ def read_parquet_metadata(path: str | Path, key: str) -> str | None:
     return None if value is None else value.decode()
 
 
-def read_study_tables(study: str, subjects, ratings, medication) -> StudyTables:
+def read_study_tables(study: str, subjects, ratings, medication, medication_as_categories: bool = False) -> StudyTables:
+    """``medication_as_categories``: the intakes' text columns as categoricals (``read_table``)."""
     return StudyTables(
         study=study,
         subjects=read_table(subjects),
         ratings=read_table(ratings),
-        medication=read_table(medication),
+        medication=read_table(medication, text_as_categories=medication_as_categories),
     )
