@@ -57,9 +57,9 @@ def main(smk, log):
         user_max_days_per_week=p.user_max_days_per_week,
         response_min_reduction=p.response_min_reduction,
     )
-    cohort = derive(merged, medication, settings)
+    cohort = derive(merged, medication, settings, text_as_categories=True)
     write_table(cohort.patients, smk.output.patients, p.data_source)
-    write_table(cohort.visits, smk.output.visits, p.data_source)
+    write_table_from_categories(cohort.visits, smk.output.visits, p.data_source)
     write_table_from_categories(cohort.medication_daily, smk.output.medication_daily, p.data_source)
     log.info(
         "partition %s: %d patients, %d visit rows, %d medication rows",

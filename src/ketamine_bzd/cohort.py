@@ -168,8 +168,16 @@ def _drug_list(med: pd.DataFrame, ids: pd.Index) -> pd.Series:
     return per_patient.map(spelled).reindex(ids).fillna("").astype(str)
 
 
-def derive(merged: StudyTables, medication_daily: pd.DataFrame, settings: CohortSettings) -> Cohort:
-    """Derive one row per patient from merged tables (each variable defined in ``definitions``)."""
+def derive(
+    merged: StudyTables,
+    medication_daily: pd.DataFrame,
+    settings: CohortSettings,
+    text_as_categories: bool = False,
+) -> Cohort:
+    """Derive one row per patient from merged tables (each variable defined in ``definitions``).
+
+    ``text_as_categories``: the visits' text columns come back as categoricals (``sorted_rows``),
+    for a caller that writes them with ``io.write_table_from_categories``."""
     subjects = merged.subjects.set_index("patient_id")
     ids = subjects.index
     wide = merged.ratings.pivot(index="patient_id", columns=["scale", "visit"], values="score")
@@ -250,7 +258,7 @@ def derive(merged: StudyTables, medication_daily: pd.DataFrame, settings: Cohort
         pd.MultiIndex.from_frame(visits[["patient_id", "scale"]])
     ).to_numpy()
     visits["rel_change"] = d.relative_change(visits["baseline_score"], visits["score"])
-    visits = sorted_rows(visits, ["study", "patient_id", "scale", "study_day"])
+    visits = sorted_rows(visits, ["study", "patient_id", "scale", "study_day"], text_as_categories)
     return Cohort(patients=patients, visits=visits, medication_daily=medication_daily)
 
 
