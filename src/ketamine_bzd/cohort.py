@@ -55,7 +55,8 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     order, as for text)."""
     shared = [c for c in frames[0].columns if all(isinstance(f[c].dtype, pd.CategoricalDtype) for f in frames)]
     if shared:
-        union = {c: pd.Index(np.unique(np.concatenate([f[c].cat.categories.to_numpy() for f in frames]))) for c in shared}
+        union = {c: frames[0][c].cat.categories.append([f[c].cat.categories for f in frames[1:]]) for c in shared}
+        union = {c: u.unique().sort_values() for c, u in union.items()}
         frames = [f.assign(**{c: f[c].cat.set_categories(union[c]) for c in shared}) for f in frames]
     return pd.concat(frames, ignore_index=True)
 
@@ -168,6 +169,61 @@ def _drug_list(med: pd.DataFrame, ids: pd.Index) -> pd.Series:
     return per_patient.map(spelled).reindex(ids).fillna("").astype(str)
 
 
+def _repeats(key: np.ndarray) -> bool:
+    """Whether a non-negative integer key occurs twice (a count per key; the keys here are dense)."""
+    return len(key) > 0 and int(np.bincount(key).max()) > 1
+
+
+def _wide_ratings(ratings: pd.DataFrame, ids: pd.Index) -> pd.DataFrame:
+    """One row per patient of ``ids``, one column ``{scale}_{visit}`` per scale and visit of the
+    paper: ``ratings.pivot(index="patient_id", columns=["scale", "visit"], values="score")``
+    reindexed to them. Filled from integer codes (each distinct pseudonym, scale and visit looked
+    up once); pandas' ``pivot`` itself decides (and raises) if a patient has two ratings of one
+    scale and visit, or a key is missing."""
+    names = [f"{s}_{v}" for s in SCALES for v in VISITS]
+    score = ratings["score"]
+    patient, patients = pd.factorize(ratings["patient_id"])
+    scale, scales = pd.factorize(ratings["scale"])
+    visit, visits = pd.factorize(ratings["visit"])
+    key = (patient.astype(np.int64) * max(len(scales), 1) + scale) * max(len(visits), 1) + visit
+    if (
+        len(ratings) == 0
+        or score.dtype != np.float64
+        or (patient < 0).any()
+        or (scale < 0).any()
+        or (visit < 0).any()
+        or _repeats(key)
+    ):
+        wide = ratings.pivot(index="patient_id", columns=["scale", "visit"], values="score")
+        wide.columns = [f"{scale}_{visit}" for scale, visit in wide.columns]
+        return wide.reindex(index=ids, columns=names)
+    # column of each (scale, visit) pair; -1 for pairs outside the paper's
+    pair = pd.Index(names).get_indexer([f"{s}_{v}" for s in scales for v in visits]).reshape(len(scales), -1)
+    row = ids.get_indexer(patients)[patient]
+    col = pair[scale, visit]
+    keep = (row >= 0) & (col >= 0)
+    values = np.full((len(ids), len(names)), np.nan)
+    values[row[keep], col[keep]] = score.to_numpy()[keep]
+    return pd.DataFrame(values, index=ids, columns=names)
+
+
+def _baseline_scores(visits: pd.DataFrame) -> np.ndarray:
+    """Each rating's baseline: the score of the same patient and scale at visit ``day0`` (NaN
+    if none). A lookup table indexed by integer codes; pandas' ``reindex`` on (patient, scale)
+    decides (and raises) if a patient has two baselines of a scale or a key is missing."""
+    patient, patients = pd.factorize(visits["patient_id"])
+    scale, scales = pd.factorize(visits["scale"])
+    day0 = (visits["visit"] == "day0").to_numpy()
+    key = patient[day0].astype(np.int64) * max(len(scales), 1) + scale[day0]
+    score = visits["score"]
+    if score.dtype != np.float64 or (patient < 0).any() or (scale < 0).any() or _repeats(key):
+        base = visits[day0].set_index(["patient_id", "scale"])["score"]
+        return base.reindex(pd.MultiIndex.from_frame(visits[["patient_id", "scale"]])).to_numpy()
+    table = np.full((len(patients), len(scales)), np.nan)
+    table[patient[day0], scale[day0]] = score.to_numpy()[day0]
+    return table[patient, scale]
+
+
 def derive(
     merged: StudyTables,
     medication_daily: pd.DataFrame,
@@ -180,9 +236,7 @@ def derive(
     for a caller that writes them with ``io.write_table_from_categories``."""
     subjects = merged.subjects.set_index("patient_id")
     ids = subjects.index
-    wide = merged.ratings.pivot(index="patient_id", columns=["scale", "visit"], values="score")
-    wide.columns = [f"{scale}_{visit}" for scale, visit in wide.columns]
-    wide = wide.reindex(index=ids, columns=[f"{s}_{v}" for s in SCALES for v in VISITS])
+    wide = _wide_ratings(merged.ratings, ids)
 
     out = subjects[
         [
@@ -253,10 +307,7 @@ def derive(
     visits = merged.ratings[_is_in(merged.ratings["patient_id"], patients["patient_id"])].reset_index(
         drop=True
     )
-    base = visits[visits["visit"] == "day0"].set_index(["patient_id", "scale"])["score"]
-    visits["baseline_score"] = base.reindex(
-        pd.MultiIndex.from_frame(visits[["patient_id", "scale"]])
-    ).to_numpy()
+    visits["baseline_score"] = _baseline_scores(visits)
     visits["rel_change"] = d.relative_change(visits["baseline_score"], visits["score"])
     visits = sorted_rows(visits, ["study", "patient_id", "scale", "study_day"], text_as_categories)
     return Cohort(patients=patients, visits=visits, medication_daily=medication_daily)
