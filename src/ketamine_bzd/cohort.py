@@ -267,13 +267,15 @@ def derive(
     ad = med_window[med_window["drug_class"] == "ad"]
     diazepam = coded[["patient_id", "study_day", "diazepam_eq_mg"]]
 
-    out["diazepam_eq_mg"] = on_ids(d.dose_exposure(diazepam, positions, "diazepam_eq_mg", settings.dose_window))
-    out["diazepam_eq_max_mg"] = on_ids(
-        d.dose_exposure(diazepam, positions, "diazepam_eq_mg", settings.dose_window, "max")
-    )
-    out["diazepam_eq_baseline_mg"] = on_ids(
-        d.dose_exposure(diazepam, positions, "diazepam_eq_mg", (lo, lo), "first")
-    )
+    # one table of daily totals for the three summaries (the baseline is the window's first day)
+    if lo <= hi:
+        doses = d.dose_summaries(diazepam, positions, "diazepam_eq_mg", settings.dose_window, ("mean", "max", "first"))
+    else:  # an empty window has no first day
+        doses = d.dose_summaries(diazepam, positions, "diazepam_eq_mg", settings.dose_window, ("mean", "max"))
+        doses["first"] = d.dose_exposure(diazepam, positions, "diazepam_eq_mg", (lo, lo), "first")
+    out["diazepam_eq_mg"] = on_ids(doses["mean"])
+    out["diazepam_eq_max_mg"] = on_ids(doses["max"])
+    out["diazepam_eq_baseline_mg"] = on_ids(doses["first"])
     out["bzd_user"] = on_ids(d.bzd_user(bzd, positions, settings.user_max_days_per_week))
     any_use = np.zeros(len(ids), dtype=bool)
     users = bzd["patient_id"].to_numpy()
