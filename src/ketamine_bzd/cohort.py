@@ -125,9 +125,14 @@ def _as_categories(frame: pd.DataFrame, factorized: dict, order: np.ndarray | No
         if _is_text(values):
             codes, uniques = factorized.get(col) or pd.factorize(values, sort=True)
             columns[col] = pd.Categorical.from_codes(codes[rows], categories=uniques)
+        elif isinstance(values.dtype, pd.CategoricalDtype):
+            columns[col] = pd.Categorical.from_codes(values.cat.codes.to_numpy()[rows], dtype=values.dtype)
+        elif isinstance(values.dtype, np.dtype):
+            columns[col] = values.to_numpy()[rows]
         else:
             columns[col] = values.take(rows).reset_index(drop=True)
-    return pd.DataFrame(columns)
+    # copy=False: the columns are new arrays already, not to be copied into blocks again
+    return pd.DataFrame(columns, copy=False)
 
 
 def _is_in(values: pd.Series, among) -> np.ndarray:
