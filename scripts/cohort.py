@@ -27,7 +27,7 @@ def signature_rows(tables) -> pd.DataFrame:
 def main(smk, log):
     p = smk.params
     studies = [
-        read_study_tables(study, *files, medication_as_categories=True)
+        read_study_tables(study, *files, text_as_categories=True)
         for study, files in zip(p.studies, zip(smk.input.subjects, smk.input.ratings, smk.input.medication))
     ]
     fingerprint = check_one_key(

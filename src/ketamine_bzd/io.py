@@ -141,11 +141,12 @@ def read_parquet_metadata(path: str | Path, key: str) -> str | None:
     return None if value is None else value.decode()
 
 
-def read_study_tables(study: str, subjects, ratings, medication, medication_as_categories: bool = False) -> StudyTables:
-    """``medication_as_categories``: the intakes' text columns as categoricals (``read_table``)."""
+def read_study_tables(study: str, subjects, ratings, medication, text_as_categories: bool = False) -> StudyTables:
+    """``text_as_categories``: the intakes' text columns as categoricals (``read_table``; the
+    largest table, with few distinct drugs and classes); the other tables' stay text."""
     return StudyTables(
         study=study,
         subjects=read_table(subjects),
         ratings=read_table(ratings),
-        medication=read_table(medication, text_as_categories=medication_as_categories),
+        medication=read_table(medication, text_as_categories=text_as_categories),
     )
