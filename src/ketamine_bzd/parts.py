@@ -150,6 +150,19 @@ def shared_records_of(signatures: pd.DataFrame, studies: Sequence[str]) -> pd.Da
     in another study is a later copy: one row each with ``study``, ``patient_id``,
     ``first_study``, ``first_patient_id``.
     """
+    columns = ["study", "patient_id", "first_study", "first_patient_id"]
+    if not signatures["signature"].duplicated().any():
+        # every record is seen once (the usual case): no copies, without sorting and joining
+        # a registry's records
+        none = signatures.iloc[:0]
+        return pd.DataFrame(
+            {
+                "study": none["study"],
+                "patient_id": none["patient_id"],
+                "first_study": none["study"],
+                "first_patient_id": none["patient_id"],
+            }
+        )
     rank = {s: i for i, s in enumerate(studies)}
     sig = signatures.assign(_rank=signatures["study"].map(rank)).sort_values("_rank", kind="stable")
     first = sig.drop_duplicates("signature")[["signature", "study", "patient_id"]].rename(
@@ -157,7 +170,7 @@ def shared_records_of(signatures: pd.DataFrame, studies: Sequence[str]) -> pd.Da
     )
     joined = sig.merge(first, on="signature", how="left", sort=False)
     later = joined[joined["first_study"] != joined["study"]]
-    return later[["study", "patient_id", "first_study", "first_patient_id"]].reset_index(drop=True)
+    return later[columns].reset_index(drop=True)
 
 
 def _unified_schema(files):
