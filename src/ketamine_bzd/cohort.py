@@ -53,9 +53,13 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     """``pd.concat(frames, ignore_index=True)``; a column categorical in every frame stays
     categorical, its categories the sorted union (so the categories' order is the values'
     order, as for text)."""
-    shared = [c for c in frames[0].columns if all(isinstance(f[c].dtype, pd.CategoricalDtype) for f in frames)]
+    shared = [
+        c for c in frames[0].columns if all(isinstance(f[c].dtype, pd.CategoricalDtype) for f in frames)
+    ]
     if shared:
-        union = {c: frames[0][c].cat.categories.append([f[c].cat.categories for f in frames[1:]]) for c in shared}
+        union = {
+            c: frames[0][c].cat.categories.append([f[c].cat.categories for f in frames[1:]]) for c in shared
+        }
         union = {c: u.unique().sort_values() for c, u in union.items()}
         frames = [f.assign(**{c: f[c].cat.set_categories(union[c]) for c in shared}) for f in frames]
     return pd.concat(frames, ignore_index=True)
@@ -274,7 +278,9 @@ def derive(
 
     # one table of daily totals for the three summaries (the baseline is the window's first day)
     if lo <= hi:
-        doses = d.dose_summaries(diazepam, positions, "diazepam_eq_mg", settings.dose_window, ("mean", "max", "first"))
+        doses = d.dose_summaries(
+            diazepam, positions, "diazepam_eq_mg", settings.dose_window, ("mean", "max", "first")
+        )
     else:  # an empty window has no first day
         doses = d.dose_summaries(diazepam, positions, "diazepam_eq_mg", settings.dose_window, ("mean", "max"))
         doses["first"] = d.dose_exposure(diazepam, positions, "diazepam_eq_mg", (lo, lo), "first")

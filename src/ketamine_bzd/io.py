@@ -44,7 +44,9 @@ def _without_infinity(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def write_table_from_categories(frame: pd.DataFrame, path: str | Path, data_source: str | None = None) -> None:
+def write_table_from_categories(
+    frame: pd.DataFrame, path: str | Path, data_source: str | None = None
+) -> None:
     """Parquet as ``write_table(frame.astype({categorical columns: "str"}), path, data_source)``
     reads back (same rows, values, dtypes, Arrow schema and pandas metadata), written from the
     categoricals' codes: Parquet stores text as dictionary pages anyway, so the strings of
@@ -59,15 +61,21 @@ def write_table_from_categories(frame: pd.DataFrame, path: str | Path, data_sour
     path.parent.mkdir(parents=True, exist_ok=True)
     if data_source is not None:
         frame = frame.drop(columns=[DATA_SOURCE_COLUMN], errors="ignore")
-        frame.insert(0, DATA_SOURCE_COLUMN, pd.Categorical.from_codes(np.zeros(len(frame), np.int8), [data_source]))
+        frame.insert(
+            0, DATA_SOURCE_COLUMN, pd.Categorical.from_codes(np.zeros(len(frame), np.int8), [data_source])
+        )
     frame = _without_infinity(frame)
     categorical = [c for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)]
     # the schema a text frame would have (types and pandas metadata do not depend on the rows)
-    schema = pa.Schema.from_pandas(frame.head(0).astype(dict.fromkeys(categorical, "str")), preserve_index=False)
+    schema = pa.Schema.from_pandas(
+        frame.head(0).astype(dict.fromkeys(categorical, "str")), preserve_index=False
+    )
     table = pa.Table.from_pandas(frame, preserve_index=False)
     metadata = {**(schema.metadata or {}), b"ARROW:schema": base64.b64encode(schema.serialize().to_pybytes())}
     # store_schema=False: the stored Arrow schema is the text one above, not the dictionaries'
-    with pq.ParquetWriter(path, table.schema.remove_metadata(), compression="zstd", store_schema=False) as writer:
+    with pq.ParquetWriter(
+        path, table.schema.remove_metadata(), compression="zstd", store_schema=False
+    ) as writer:
         writer.add_key_value_metadata(metadata)
         writer.write_table(table)
 
@@ -81,7 +89,11 @@ def read_table(path: str | Path, text_as_categories: bool = False) -> pd.DataFra
             import pyarrow as pa
             import pyarrow.parquet as pq
 
-            text = [f.name for f in pq.read_schema(path) if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+            text = [
+                f.name
+                for f in pq.read_schema(path)
+                if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+            ]
             return pd.read_parquet(path, read_dictionary=text)
         return pd.read_parquet(path)
     return pd.read_csv(path)
@@ -141,7 +153,9 @@ def read_parquet_metadata(path: str | Path, key: str) -> str | None:
     return None if value is None else value.decode()
 
 
-def read_study_tables(study: str, subjects, ratings, medication, text_as_categories: bool = False) -> StudyTables:
+def read_study_tables(
+    study: str, subjects, ratings, medication, text_as_categories: bool = False
+) -> StudyTables:
     """``text_as_categories``: the intakes' text columns as categoricals (``read_table``; the
     largest table, with few distinct drugs and classes); the other tables' stay text."""
     return StudyTables(

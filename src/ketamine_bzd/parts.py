@@ -21,15 +21,18 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from .canonical import StudyTables
 from .errors import PSEUDONYM_SHAPE
-from .formats.common import REPORT_COLUMNS, IngestResult
 from .partition import partition_of
 from .soft_problems import SOFT_PROBLEM_COLUMNS
+
+if TYPE_CHECKING:
+    from .formats.common import IngestResult
 
 # rows per row group of a merged cohort table (bounds the merge's memory)
 ROW_GROUP_ROWS = 1 << 18
@@ -61,6 +64,9 @@ def select_partition(result: IngestResult, part: int, count: int) -> IngestResul
     not say which patient each raw row was), so that for every file and partition rows_read =
     accepted + quarantined, and each count summed over partitions is the file's.
     """
+    # imported here: the formats (and pyreadstat) are ingest's; the cohort jobs use this module too
+    from .formats.common import IngestResult
+
     if not 0 <= part < count:
         raise ValueError(f"partition {part} is not one of 0..{count - 1}")
     t = result.tables
@@ -90,6 +96,8 @@ def select_partition(result: IngestResult, part: int, count: int) -> IngestResul
 def combine_reports(reports: Sequence[pd.DataFrame]) -> pd.DataFrame:
     """One row per (study, file): the partitions' counts summed, other columns (sha256, key
     fingerprint) taken once; an error if the partitions disagree on them."""
+    from .formats.common import REPORT_COLUMNS
+
     frame = pd.concat(reports, ignore_index=True)
     rows = []
     for (study, file), group in frame.groupby(["study", "file"], sort=False):
@@ -224,7 +232,9 @@ def _canonical_chunks(table):
     import pyarrow as pa
 
     columns = [
-        _first_seen_dictionary(c) if pa.types.is_dictionary(c.type) else pa.chunked_array([c.combine_chunks()], c.type)
+        _first_seen_dictionary(c)
+        if pa.types.is_dictionary(c.type)
+        else pa.chunked_array([c.combine_chunks()], c.type)
         for c in table.columns
     ]
     return pa.Table.from_arrays(columns, schema=table.schema)
@@ -289,7 +299,9 @@ def write_merged_parquet(
     # dictionaries (no decoding of millions of strings and re-hashing them to encode again);
     # the file says they are the parts' text columns: same content, dtypes and metadata
     files = [
-        pq.ParquetFile(s, read_dictionary=[f.name for f in pq.ParquetFile(s).schema_arrow if _is_text(f.type)])
+        pq.ParquetFile(
+            s, read_dictionary=[f.name for f in pq.ParquetFile(s).schema_arrow if _is_text(f.type)]
+        )
         for s in sources
     ]
     schema = _unified_schema([pq.ParquetFile(s) for s in sources])
