@@ -22,7 +22,7 @@ rule cohort:
         CONDA_ENV
     resources:
         # measured: 145 MB for 47 patients, 385 MB for 10,000 (0.6 MB of ingested Parquet),
-        # 3.2 GB for 250,000 of 10^6 (15 MB): docs/performance.md
+        # 2.2 GB for 250,000 of 10^6 (15 MB): docs/performance.md
         mem_mb=mem_mb_scaled(1000, 200),
         runtime=15,
     params:

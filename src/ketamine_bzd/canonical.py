@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
-import pandera.pandas as pa
 
 SCALES = ("madrs", "bdi", "bai")
 VISITS = ("day0", "day1", "day3", "day7")
@@ -59,55 +58,6 @@ MEDICATION_COLUMNS = [
 ]
 
 
-def _in_range(lo, hi):
-    return pa.Check.in_range(lo, hi)
-
-
-SUBJECTS_SCHEMA = pa.DataFrameSchema(
-    {
-        "patient_id": pa.Column(str, unique=True),
-        "study": pa.Column(str),
-        "sex": pa.Column(str, pa.Check.isin(["F", "M"])),
-        **{c: pa.Column(float, _in_range(lo, hi), nullable=True) for c, (lo, hi) in SUBJECT_RANGES.items()},
-        # may be missing: an SDTM study without SUPPDM does not record it
-        "episode": pa.Column(str, pa.Check.isin(["first", "recurrent"]), nullable=True),
-        **{c: pa.Column(float, pa.Check.ge(0), nullable=True) for c in PK_COLUMNS},
-        **{f"{c}_status": pa.Column(str, pa.Check.isin(PK_STATUS)) for c in PK_COLUMNS},
-    },
-    strict=True,
-    ordered=True,
-)
-
-RATINGS_SCHEMA = pa.DataFrameSchema(
-    {
-        "patient_id": pa.Column(str),
-        "study": pa.Column(str),
-        "scale": pa.Column(str, pa.Check.isin(SCALES)),
-        "visit": pa.Column(str, pa.Check.isin(VISITS)),
-        "study_day": pa.Column("int64"),
-        "score": pa.Column(float, pa.Check.in_range(0, 63), nullable=True),
-        "status": pa.Column(str, pa.Check.isin(["observed", "missing"])),
-    },
-    unique=["patient_id", "scale", "visit"],
-    strict=True,
-    ordered=True,
-)
-
-MEDICATION_SCHEMA = pa.DataFrameSchema(
-    {
-        "patient_id": pa.Column(str),
-        "study": pa.Column(str),
-        "study_day": pa.Column("int64", pa.Check.in_range(*STUDY_DAYS)),
-        "drug": pa.Column(str),
-        "drug_class": pa.Column(str, pa.Check.isin(DRUG_CLASSES)),
-        "dose_mg": pa.Column(float, pa.Check.gt(0)),
-        "as_needed": pa.Column(bool),
-    },
-    strict=True,
-    ordered=True,
-)
-
-
 @dataclass
 class StudyTables:
     """One study's canonical tables.
@@ -123,6 +73,10 @@ class StudyTables:
     medication: pd.DataFrame
 
     def validate(self) -> "StudyTables":
+        # imported here: pandera takes ~0.3 s to import, and only ingest validates (issue 10:
+        # every job of a registry run starts a Python process)
+        from .canonical_schemas import MEDICATION_SCHEMA, RATINGS_SCHEMA, SUBJECTS_SCHEMA
+
         subjects = self.subjects.drop(columns=["infusion_date"], errors="ignore")
         SUBJECTS_SCHEMA.validate(subjects)
         RATINGS_SCHEMA.validate(self.ratings)

@@ -86,15 +86,33 @@ def dose_exposure(
     to the end of the follow-up (day -1 to day 7)"), ``max`` (highest daily dose) or ``first``
     (the dose on the first day of the window, e.g. window (-1, -1) = baseline dose).
     """
+    return dose_summaries(medication, patient_ids, value_col, window, (summary,))[summary]
+
+
+def dose_summaries(
+    medication: pd.DataFrame,
+    patient_ids: pd.Index,
+    value_col: str,
+    window: tuple[int, int],
+    summaries: tuple[str, ...],
+) -> dict[str, pd.Series]:
+    """``dose_exposure`` for each of ``summaries`` from one table of daily totals (registry
+    scale: the daily totals are the cost). ``first`` is the dose on the window's first day, the
+    same as ``dose_exposure`` over the window (first, first)."""
+    unknown = [s for s in summaries if s not in ("mean", "max", "first")]
+    if unknown:
+        raise ValueError(f"unknown dose summary {unknown[0]!r}: use 'mean', 'max' or 'first'")
     wide = daily_totals(medication.dropna(subset=[value_col]), value_col, window)
     wide = wide.reindex(patient_ids, fill_value=0.0)
-    if summary == "mean":
-        return wide.mean(axis=1)
-    if summary == "max":
-        return wide.max(axis=1)
-    if summary == "first":
-        return wide.iloc[:, 0]
-    raise ValueError(f"unknown dose summary {summary!r}: use 'mean', 'max' or 'first'")
+    out = {}
+    for summary in summaries:
+        if summary == "mean":
+            out[summary] = wide.mean(axis=1)
+        elif summary == "max":
+            out[summary] = wide.max(axis=1)
+        else:
+            out[summary] = wide.iloc[:, 0]
+    return out
 
 
 def bzd_user(

@@ -27,10 +27,7 @@ def write_table(frame: pd.DataFrame, path: str | Path, data_source: str | None =
     path.parent.mkdir(parents=True, exist_ok=True)
     if data_source is not None:
         frame = label(frame, data_source)
-    floats = frame.select_dtypes("floating").columns
-    if len(floats) and np.isinf(frame[floats].to_numpy()).any():
-        # an infinite value is not estimable: an empty cell like NaN (the row's warnings say why)
-        frame = frame.assign(**{c: frame[c].where(np.isfinite(frame[c]) | frame[c].isna()) for c in floats})
+    frame = _without_infinity(frame)
     if path.suffix == ".parquet":
         frame.to_parquet(path, index=False, engine="pyarrow", compression="zstd")
     elif path.suffix == ".csv":
@@ -39,9 +36,65 @@ def write_table(frame: pd.DataFrame, path: str | Path, data_source: str | None =
         raise ValueError(f"unsupported table format: {path}")
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
+def _without_infinity(frame: pd.DataFrame) -> pd.DataFrame:
+    floats = frame.select_dtypes("floating").columns
+    if len(floats) and np.isinf(frame[floats].to_numpy()).any():
+        # an infinite value is not estimable: an empty cell like NaN (the row's warnings say why)
+        frame = frame.assign(**{c: frame[c].where(np.isfinite(frame[c]) | frame[c].isna()) for c in floats})
+    return frame
+
+
+def write_table_from_categories(
+    frame: pd.DataFrame, path: str | Path, data_source: str | None = None
+) -> None:
+    """Parquet as ``write_table(frame.astype({categorical columns: "str"}), path, data_source)``
+    reads back (same rows, values, dtypes, Arrow schema and pandas metadata), written from the
+    categoricals' codes: Parquet stores text as dictionary pages anyway, so the strings of
+    millions of rows are neither materialized nor hashed again (issue 10). Only the file's
+    encoding differs. The categorical columns must stand for text columns."""
+    import base64
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if data_source is not None:
+        frame = frame.drop(columns=[DATA_SOURCE_COLUMN], errors="ignore")
+        frame.insert(
+            0, DATA_SOURCE_COLUMN, pd.Categorical.from_codes(np.zeros(len(frame), np.int8), [data_source])
+        )
+    frame = _without_infinity(frame)
+    categorical = [c for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)]
+    # the schema a text frame would have (types and pandas metadata do not depend on the rows)
+    schema = pa.Schema.from_pandas(
+        frame.head(0).astype(dict.fromkeys(categorical, "str")), preserve_index=False
+    )
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    metadata = {**(schema.metadata or {}), b"ARROW:schema": base64.b64encode(schema.serialize().to_pybytes())}
+    # store_schema=False: the stored Arrow schema is the text one above, not the dictionaries'
+    with pq.ParquetWriter(
+        path, table.schema.remove_metadata(), compression="zstd", store_schema=False
+    ) as writer:
+        writer.add_key_value_metadata(metadata)
+        writer.write_table(table)
+
+
+def read_table(path: str | Path, text_as_categories: bool = False) -> pd.DataFrame:
+    """A table written by ``write_table``. ``text_as_categories``: a Parquet file's text columns
+    as categoricals, read from the file's dictionary pages (no string per row is built)."""
     path = Path(path)
     if path.suffix == ".parquet":
+        if text_as_categories:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            text = [
+                f.name
+                for f in pq.read_schema(path)
+                if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+            ]
+            return pd.read_parquet(path, read_dictionary=text)
         return pd.read_parquet(path)
     return pd.read_csv(path)
 
@@ -100,10 +153,14 @@ def read_parquet_metadata(path: str | Path, key: str) -> str | None:
     return None if value is None else value.decode()
 
 
-def read_study_tables(study: str, subjects, ratings, medication) -> StudyTables:
+def read_study_tables(
+    study: str, subjects, ratings, medication, text_as_categories: bool = False
+) -> StudyTables:
+    """``text_as_categories``: the intakes' text columns as categoricals (``read_table``; the
+    largest table, with few distinct drugs and classes); the other tables' stay text."""
     return StudyTables(
         study=study,
         subjects=read_table(subjects),
         ratings=read_table(ratings),
-        medication=read_table(medication),
+        medication=read_table(medication, text_as_categories=text_as_categories),
     )

@@ -21,15 +21,18 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from .canonical import StudyTables
 from .errors import PSEUDONYM_SHAPE
-from .formats.common import REPORT_COLUMNS, IngestResult
 from .partition import partition_of
 from .soft_problems import SOFT_PROBLEM_COLUMNS
+
+if TYPE_CHECKING:
+    from .formats.common import IngestResult
 
 # rows per row group of a merged cohort table (bounds the merge's memory)
 ROW_GROUP_ROWS = 1 << 18
@@ -61,6 +64,9 @@ def select_partition(result: IngestResult, part: int, count: int) -> IngestResul
     not say which patient each raw row was), so that for every file and partition rows_read =
     accepted + quarantined, and each count summed over partitions is the file's.
     """
+    # imported here: the formats (and pyreadstat) are ingest's; the cohort jobs use this module too
+    from .formats.common import IngestResult
+
     if not 0 <= part < count:
         raise ValueError(f"partition {part} is not one of 0..{count - 1}")
     t = result.tables
@@ -90,6 +96,8 @@ def select_partition(result: IngestResult, part: int, count: int) -> IngestResul
 def combine_reports(reports: Sequence[pd.DataFrame]) -> pd.DataFrame:
     """One row per (study, file): the partitions' counts summed, other columns (sha256, key
     fingerprint) taken once; an error if the partitions disagree on them."""
+    from .formats.common import REPORT_COLUMNS
+
     frame = pd.concat(reports, ignore_index=True)
     rows = []
     for (study, file), group in frame.groupby(["study", "file"], sort=False):
@@ -150,6 +158,19 @@ def shared_records_of(signatures: pd.DataFrame, studies: Sequence[str]) -> pd.Da
     in another study is a later copy: one row each with ``study``, ``patient_id``,
     ``first_study``, ``first_patient_id``.
     """
+    columns = ["study", "patient_id", "first_study", "first_patient_id"]
+    if not signatures["signature"].duplicated().any():
+        # every record is seen once (the usual case): no copies, without sorting and joining
+        # a registry's records
+        none = signatures.iloc[:0]
+        return pd.DataFrame(
+            {
+                "study": none["study"],
+                "patient_id": none["patient_id"],
+                "first_study": none["study"],
+                "first_patient_id": none["patient_id"],
+            }
+        )
     rank = {s: i for i, s in enumerate(studies)}
     sig = signatures.assign(_rank=signatures["study"].map(rank)).sort_values("_rank", kind="stable")
     first = sig.drop_duplicates("signature")[["signature", "study", "patient_id"]].rename(
@@ -157,7 +178,7 @@ def shared_records_of(signatures: pd.DataFrame, studies: Sequence[str]) -> pd.Da
     )
     joined = sig.merge(first, on="signature", how="left", sort=False)
     later = joined[joined["first_study"] != joined["study"]]
-    return later[["study", "patient_id", "first_study", "first_patient_id"]].reset_index(drop=True)
+    return later[columns].reset_index(drop=True)
 
 
 def _unified_schema(files):
@@ -171,6 +192,76 @@ def _unified_schema(files):
     return unified.with_metadata(with_rows[0].schema_arrow.metadata)
 
 
+def _is_text(dtype) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_string(dtype) or pa.types.is_large_string(dtype)
+
+
+def _as_dictionaries(schema):
+    """``schema`` with every text column as a dictionary of strings (as Parquet's own
+    dictionary pages are read with ``read_dictionary``)."""
+    import pyarrow as pa
+
+    text = pa.dictionary(pa.int32(), pa.string())
+    return pa.schema([f.with_type(text) if _is_text(f.type) else f for f in schema])
+
+
+def _first_seen_dictionary(column):
+    """A dictionary column as one chunk whose dictionary holds exactly the values used, in
+    order of first use: the same array however the rows were chunked (number of partitions,
+    row groups read), so the file written from it does not depend on them."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if column.num_chunks != 1:
+        column = column.unify_dictionaries()
+    if column.num_chunks == 0:
+        return pa.chunked_array([pa.array([], column.type)])
+    dictionary = column.chunk(0).dictionary
+    indices = pa.concat_arrays([c.indices for c in column.chunks])
+    # the codes encoded again: Arrow's hash of integers numbers them in order of first use
+    # (a null stays null)
+    first_seen = pc.dictionary_encode(indices)
+    used = dictionary.take(first_seen.dictionary)
+    return pa.chunked_array([pa.DictionaryArray.from_arrays(first_seen.indices, used)])
+
+
+def _canonical_chunks(table):
+    """``table`` with one chunk per column and first-seen dictionaries (``_first_seen_dictionary``)."""
+    import pyarrow as pa
+
+    columns = [
+        _first_seen_dictionary(c)
+        if pa.types.is_dictionary(c.type)
+        else pa.chunked_array([c.combine_chunks()], c.type)
+        for c in table.columns
+    ]
+    return pa.Table.from_arrays(columns, schema=table.schema)
+
+
+def _equal_mask(column, value):
+    """``column == value`` for a dictionary column: compared once per dictionary entry."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return pa.chunked_array(
+        [pc.take(pc.equal(c.dictionary, value), c.indices) for c in column.chunks], pa.bool_()
+    )
+
+
+def _in_mask(column, values):
+    """``column`` in ``values`` for a dictionary column: looked up once per dictionary entry."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    value_set = pa.array(sorted(values), type=pa.string())
+    return pa.chunked_array(
+        [pc.take(pc.is_in(c.dictionary, value_set=value_set), c.indices) for c in column.chunks],
+        pa.bool_(),
+    )
+
+
 def _drop_mask(table, drop: dict[str, set[str]]):
     """True for the rows of ``table`` that are in ``drop`` (study -> patient ids)."""
     import pyarrow as pa
@@ -178,10 +269,7 @@ def _drop_mask(table, drop: dict[str, set[str]]):
 
     mask = pa.array(np.zeros(table.num_rows, dtype=bool))
     for study, ids in drop.items():
-        hit = pc.and_(
-            pc.equal(table["study"], study),
-            pc.is_in(table["patient_id"], value_set=pa.array(sorted(ids), type=pa.string())),
-        )
+        hit = pc.and_(_equal_mask(table["study"], study), _in_mask(table["patient_id"], ids))
         mask = pc.or_(mask, hit)
     return mask
 
@@ -199,14 +287,25 @@ def write_merged_parquet(
     tables sorted by study, then patient_id); ``None``: the partitions in order (tables sorted
     by patient_id). ``drop``: rows (``study``, ``patient_id``) to leave out (shared records).
     """
+    import base64
+
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    files = [pq.ParquetFile(s) for s in sources]
-    schema = _unified_schema(files)
+    # text columns are read as Parquet stores them, dictionary-encoded, and written back as
+    # dictionaries (no decoding of millions of strings and re-hashing them to encode again);
+    # the file says they are the parts' text columns: same content, dtypes and metadata
+    files = [
+        pq.ParquetFile(
+            s, read_dictionary=[f.name for f in pq.ParquetFile(s).schema_arrow if _is_text(f.type)]
+        )
+        for s in sources
+    ]
+    schema = _unified_schema([pq.ParquetFile(s) for s in sources])
+    encoded = _as_dictionaries(schema)
     drops = {}
     if drop is not None and len(drop):
         drops = {s: set(g["patient_id"]) for s, g in drop.groupby("study", sort=False)}
@@ -218,22 +317,26 @@ def write_merged_parquet(
         table = pa.concat_tables(pending)
         pending.clear()
         whole = table.num_rows if final else table.num_rows - table.num_rows % ROW_GROUP_ROWS
-        if whole:
-            writer.write_table(table.slice(0, whole), row_group_size=ROW_GROUP_ROWS)
+        for start in range(0, whole, ROW_GROUP_ROWS):
+            writer.write_table(_canonical_chunks(table.slice(start, min(ROW_GROUP_ROWS, whole - start))))
         if whole < table.num_rows:
             pending.append(table.slice(whole))
 
-    with pq.ParquetWriter(dest, schema, compression="zstd") as writer:
+    # the Arrow schema stored is the parts' (text columns as text, pandas metadata), not that
+    # of the dictionaries written: read back, the file is the one written from text columns
+    metadata = {**(schema.metadata or {}), b"ARROW:schema": base64.b64encode(schema.serialize().to_pybytes())}
+    with pq.ParquetWriter(dest, encoded, compression="zstd", store_schema=False) as writer:
+        writer.add_key_value_metadata(metadata)
         for study in studies if studies is not None else [None]:
             for f in files:
                 for i in range(f.num_row_groups):
-                    table = f.read_row_group(i)
+                    table = f.read_row_group(i).cast(encoded)
                     if study is not None:
-                        table = table.filter(pc.equal(table["study"], study))
+                        table = table.filter(_equal_mask(table["study"], study))
                     if drops and table.num_rows:
                         table = table.filter(pc.invert(_drop_mask(table, drops)))
                     if table.num_rows:
-                        pending.append(table.cast(schema))
+                        pending.append(table)
                         written += table.num_rows
                         if sum(t.num_rows for t in pending) >= ROW_GROUP_ROWS:
                             flush(writer)

@@ -120,14 +120,41 @@ def record_signatures(tables: StudyTables) -> pd.Series:
         name: _patient_codes(ids, getattr(tables, name)["patient_id"])
         for name in ("subjects", "ratings", "medication")
     }
+    # text as categoricals once: pandas hashes a categorical's categories, not every row, and
+    # the hash is that of the values (so the same signatures); both keys reuse them
+    subjects, ratings, medication = (
+        _text_as_categories(tables.subjects),
+        _text_as_categories(tables.ratings),
+        _text_as_categories(tables.medication),
+    )
     halves = []
     for key in _HASH_KEYS:
-        h = _content(tables.subjects, SUBJECT_COLUMNS, ids, key, codes["subjects"])
-        h = _mix(h + _content(tables.ratings, RATING_COLUMNS, ids, key, codes["ratings"]))
-        halves.append(
-            _mix(h + _content(tables.medication, MEDICATION_COLUMNS, ids, key, codes["medication"]))
-        )
-    return pd.Series([f"{a:016x}{b:016x}" for a, b in zip(*halves)], index=ids, dtype=str)
+        h = _content(subjects, SUBJECT_COLUMNS, ids, key, codes["subjects"])
+        h = _mix(h + _content(ratings, RATING_COLUMNS, ids, key, codes["ratings"]))
+        halves.append(_mix(h + _content(medication, MEDICATION_COLUMNS, ids, key, codes["medication"])))
+    return pd.Series(_hex128(*halves), index=ids, dtype=str)
+
+
+def _text_as_categories(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its text columns (but the IDs, which are not hashed) as categoricals."""
+    text = [
+        c
+        for c in frame.columns
+        if c not in _ID_COLUMNS
+        and pd.api.types.is_string_dtype(frame[c].dtype)
+        and not isinstance(frame[c].dtype, pd.CategoricalDtype)
+    ]
+    return frame.assign(**{c: pd.Categorical.from_codes(*pd.factorize(frame[c])) for c in text})
+
+
+_HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+
+
+def _hex128(high: np.ndarray, low: np.ndarray) -> np.ndarray:
+    """``f"{high:016x}{low:016x}"`` for each pair of uint64, column-wise."""
+    words = np.stack([high, low], axis=1).astype(">u8").view(np.uint8).reshape(-1, 16)
+    digits = np.stack([words >> 4, words & 15], axis=2).reshape(-1, 32)
+    return _HEX_DIGITS[digits].view("S32").ravel().astype(str)
 
 
 def shared_records(studies: list[StudyTables]) -> pd.DataFrame:

@@ -46,6 +46,24 @@ TEXT = pd.StringDtype(na_value=np.nan)
 # ----------------------------------------------------------------------------- columns
 
 
+# encodings in which the byte 0 is the character U+0000 and never part of another character
+_NUL_SEPARABLE = {"cp1250", "utf-8"}
+
+
+def _decoded(values: list[bytes], encoding: str) -> list[str]:
+    """``[v.decode(encoding) for v in values]`` in one ``decode`` call (a registry export has
+    millions of distinct IDs and dates): the values joined by NUL and split again; value by
+    value when a value holds a NUL, does not decode, or the encoding is another."""
+    if codecs.lookup(encoding).name in _NUL_SEPARABLE:
+        try:
+            parts = b"\0".join(values).decode(encoding).split("\0")
+        except UnicodeDecodeError:
+            parts = []
+        if len(parts) == len(values):
+            return parts
+    return [v.decode(encoding) for v in values]
+
+
 @dataclass
 class TextColumn:
     """One column of a file as codes into its distinct (stripped) texts."""
@@ -65,7 +83,7 @@ class TextColumn:
         codes = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in chunks])
         uniques = chunks[0].dictionary.to_pylist()
         if encoding is not None:
-            uniques = [u.decode(encoding) for u in uniques]
+            uniques = _decoded(uniques, encoding)
         return cls(codes, uniques).stripped()
 
     @classmethod
