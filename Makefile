@@ -71,8 +71,8 @@ dry-run: $(VENV)/.installed-base
 TEST_WORKERS ?= 2
 PYTEST = $(PY) -m pytest $(if $(filter-out 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
 # make test: unit tests, the shared default run and what reads it, the wheel-and-module deployment
-# and the rerun decisions (about 6 minutes on 2 cores); make test-integration: the other workflow
-# runs (about 10 minutes; CI runs both, .ci/run).
+# and the rerun decisions (about 3.5 minutes on 2 cores); make test-integration: the other workflow
+# runs (about 6 minutes; CI runs both, .ci/run).
 test: $(VENV)/.installed-test
 	$(PYTEST) -m "not integration" --durations=25
 
