@@ -57,6 +57,11 @@ def _design(dose: np.ndarray, cut: np.ndarray, Z: np.ndarray) -> np.ndarray:
     return X
 
 
+def _mean_or_nan(values: np.ndarray) -> float:
+    """``np.nanmean``; NaN without a RuntimeWarning when every value is missing."""
+    return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+
+
 def cutoff_bootstrap(
     dose_mg: np.ndarray,
     nonresponse: np.ndarray,
@@ -110,8 +115,9 @@ def cutoff_bootstrap(
     # Binary rule "dose > cut": AUC = (sens + spec) / 2, in the resample and on the data.
     rule_app = (rb.sensitivity + rb.specificity) / 2
     exposed = dose[None, :] > cut_f[:, None]
-    sens_o = (exposed & (y == 1)).sum(1) / (y == 1).sum()
-    spec_o = (~exposed & (y == 0)).sum(1) / (y == 0).sum()
+    with np.errstate(invalid="ignore", divide="ignore"):  # one outcome class only: NaN, warned below
+        sens_o = (exposed & (y == 1)).sum(1) / (y == 1).sum()
+        spec_o = (~exposed & (y == 0)).sum(1) / (y == 0).sum()
     rule_test = (sens_o + spec_o) / 2
     ok = ~undefined
     frame = pd.DataFrame(
@@ -130,8 +136,18 @@ def cutoff_bootstrap(
             "separation": mb.separation,
         }
     )
-    opt_model = float(np.nanmean(auc_app - auc_test))
-    opt_rule = float(np.nanmean((rule_app - rule_test)[ok]))
+    opt_model = _mean_or_nan(auc_app - auc_test)
+    opt_rule = _mean_or_nan((rule_app - rule_test)[ok])
+    if np.isnan(opt_model):
+        warnings.append(
+            "no bootstrap resample gives the model's AUC on both the resample and the data: the "
+            "model's optimism and corrected AUC are not estimable"
+        )
+    if np.isnan(opt_rule):
+        warnings.append(
+            "no bootstrap resample has a Youden cut-off whose rule can be scored on the data: the "
+            "rule's optimism and corrected AUC are not estimable"
+        )
     lo, hi = np.nanquantile(frame["cutoff_mg"], [alpha / 2, 1 - alpha / 2]) if ok.any() else (np.nan, np.nan)
     return CutoffBootstrapResult(
         resamples=frame,

@@ -184,10 +184,14 @@ def joint_inference(
     for name in ("median_z", "share_significant", "stouffer_z"):
         o = float(obs[name][0])
         n_ge = int(np.sum(null[name] >= o - 1e-12))
+        with _warnings.catch_warnings():  # every relabelling without a curve: NaN, as null
+            _warnings.simplefilter("ignore", RuntimeWarning)
+            null_median = float(np.nanmedian(null[name]))
+            null_95 = float(np.nanpercentile(null[name], 95))
         result["statistics"][name] = {
             "observed": o,
-            "null_median": float(np.nanmedian(null[name])),
-            "null_95th_percentile": float(np.nanpercentile(null[name], 95)),
+            "null_median": null_median,
+            "null_95th_percentile": null_95,
             "permutation_p": (1 + n_ge) / (1 + P),
         }
     result["n_significant_expected_direction"] = int(round(obs["share_significant"][0] * len(observed)))
@@ -200,10 +204,11 @@ def joint_inference(
     for key in sorted(fam.unique()):
         cols = (fam == key).to_numpy()
         sgn = sign[cols][0]
-        o = float(np.nanmedian(log_est[cols]))
-        with _warnings.catch_warnings():
+        with _warnings.catch_warnings():  # all-NaN columns give NaN (null), not a warning
             _warnings.simplefilter("ignore", RuntimeWarning)
+            o = float(np.nanmedian(log_est[cols]))
             nul = np.nanmedian(perm["estimate"][:, cols], axis=1)
+            null_median = np.nanmedian(nul)
         n_ge = int(np.sum(sgn * nul >= sgn * o - 1e-12))
         outcome, exposure = key.split(":")
         scale = "odds ratio" if outcome == "binary" else "mean difference"
@@ -212,7 +217,7 @@ def joint_inference(
             "scale": scale + ("" if exposure == "binary_exposure" else f" per unit of {exposure}"),
             "n_specifications": int(cols.sum()),
             "observed": float(tr(o)),
-            "null_median": float(tr(np.nanmedian(nul))),
+            "null_median": float(tr(null_median)),
             "permutation_p": (1 + n_ge) / (1 + P),
         }
     return result
