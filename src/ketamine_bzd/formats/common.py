@@ -604,6 +604,14 @@ class Pseudonyms:
         return [self._map[r] for r in raws]
 
 
-def result(study, subjects, ratings, medication, files, quarantine, warnings) -> IngestResult:
-    tables = StudyTables(study, subjects, ratings, medication).validate()
+def result(
+    study, subjects, ratings, medication, files, quarantine, warnings, text_as_categories=False
+) -> IngestResult:
+    """The validated result. Categorical text columns (the column-wise readers' ratings and
+    intakes) become ``str`` columns, unless ``text_as_categories``: an ingest job keeps the
+    codes and writes its Parquet files from them (``io.write_study_tables``)."""
+    tables = StudyTables(study, subjects, ratings, medication)
+    if not text_as_categories:
+        tables = tables.as_text()
+    tables = tables.validate()
     return IngestResult(tables, quarantine.frame(), report_frame(study, files, quarantine), warnings)
