@@ -591,6 +591,8 @@ class Pseudonyms:
 
     def __init__(self, study: str, key: bytes):
         self.study, self._key, self._map = study, key, {}
+        self._known: pd.Index | None = None  # raw ids of ``array``, and their pseudonyms
+        self._values = np.empty(0, object)
 
     def __call__(self, raw: str) -> str:
         if raw not in self._map:
@@ -602,6 +604,20 @@ class Pseudonyms:
         new = [r for r in dict.fromkeys(raws) if r not in self._map]
         self._map.update(zip(new, pseudonymize_many(self.study, new, self._key)))
         return [self._map[r] for r in raws]
+
+    def array(self, raws: np.ndarray) -> np.ndarray:
+        """``many`` of distinct ``raws`` as an object array, looked up column-wise (pandas'
+        hash tables): each file of a registry export names 10^6 distinct patients, and a dict
+        lookup per ID and file cost more than computing the pseudonym once."""
+        raws = pd.Index(raws, dtype=object)
+        pos = self._known.get_indexer(raws) if self._known is not None else np.full(len(raws), -1)
+        if (pos < 0).any():
+            new = raws[pos < 0]
+            values = np.array(pseudonymize_many(self.study, new.tolist(), self._key) + [None], object)[:-1]
+            self._known = new if self._known is None else self._known.append(new)
+            self._values = np.concatenate([self._values, values])
+            pos = self._known.get_indexer(raws)
+        return self._values[pos]
 
 
 def result(
