@@ -377,12 +377,18 @@ def _split_records(path, text, header, delimiter, columns, id_column, identifier
 
 def pseudonymize_ids(table: Columns, id_column: str, pseudo: common.Pseudonyms) -> Columns:
     """Pseudonym of every distinct ID text, once (``None`` for an empty ID)."""
-    uniques = np.array(table.columns[id_column].uniques + [None], object)[:-1]  # 1-d, of str
-    named = uniques != ""
-    pseudonyms = np.full(len(uniques), None, object)
-    pseudonyms[named] = pseudo.array(uniques[named])
-    table.pseudonyms = pseudonyms.tolist()
+    table.pseudonyms = pseudonyms_of(table.columns[id_column].uniques, pseudo)
     return table
+
+
+def pseudonyms_of(uniques: list[str], pseudo: common.Pseudonyms) -> list[str | None]:
+    """The pseudonym of each distinct (stripped) ID text, ``None`` for the empty one; computed
+    and looked up column-wise (``Pseudonyms.array``), shared by every file of a study."""
+    texts = np.array(uniques + [None], object)[:-1]  # 1-d, of str
+    named = texts != ""
+    pseudonyms = np.full(len(texts), None, object)
+    pseudonyms[named] = pseudo.array(texts[named])
+    return pseudonyms.tolist()
 
 
 def in_partition(

@@ -454,9 +454,7 @@ def _decode_sav(path: Path, pseudo, identifiers, count):
     for var in variables.values():
         blank &= var.blank
     n_cases = int((~blank).sum())
-    named = [u for u in ids.uniques if u.strip()]
-    by_id = dict(zip(named, pseudo.many(named)))
-    pids = [by_id.get(u) for u in ids.uniques]
+    pids = column_reading.pseudonyms_of(ids.uniques, pseudo)  # the medication file's too
     parts = None if count is None else column_reading.partitions_of_ids(pids, count)
     return variables, ids, pids, blank, n_file, n_cases, parts
 
