@@ -31,7 +31,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..canonical import MEDICATION_COLUMNS, RATING_COLUMNS, SCALES, VISIT_STUDY_DAY, VISITS
