@@ -30,6 +30,7 @@ def main(smk, log):
             "sdtm_cmdecod.csv": smk.input.cmdecod,
         },
         count=count,
+        text_as_categories=True,  # the large tables written from their codes
     )
     outputs = ("subjects", "ratings", "medication", "quarantine", "report", "soft_problems")
     problems = []

@@ -73,12 +73,46 @@ class StudyTables:
     medication: pd.DataFrame
 
     def validate(self) -> "StudyTables":
+        """Check every table against its schema (``canonical_schemas``); a table whose text
+        columns are categoricals is checked once per category where that is the same check
+        (``canonical_schemas.validate``), with the same error as its text table."""
         # imported here: pandera takes ~0.3 s to import, and only ingest validates (issue 10:
         # every job of a registry run starts a Python process)
-        from .canonical_schemas import MEDICATION_SCHEMA, RATINGS_SCHEMA, SUBJECTS_SCHEMA
+        from .canonical_schemas import MEDICATION_SCHEMA, RATINGS_SCHEMA, SUBJECTS_SCHEMA, validate
 
         subjects = self.subjects.drop(columns=["infusion_date"], errors="ignore")
-        SUBJECTS_SCHEMA.validate(subjects)
-        RATINGS_SCHEMA.validate(self.ratings)
-        MEDICATION_SCHEMA.validate(self.medication)
+        validate(SUBJECTS_SCHEMA, subjects)
+        validate(RATINGS_SCHEMA, self.ratings)
+        validate(MEDICATION_SCHEMA, self.medication)
         return self
+
+    def as_text(self) -> "StudyTables":
+        """The tables with every categorical column as ``str`` (``categories_as_text``)."""
+        return StudyTables(
+            self.study,
+            categories_as_text(self.subjects),
+            categories_as_text(self.ratings),
+            categories_as_text(self.medication),
+        )
+
+
+def categories_as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with each categorical column (of texts) as pandas' ``str`` column, built by
+    one Arrow take of the categories (no Python string per row); other columns as they are."""
+    categorical = [c for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)]
+    if not categorical:
+        return frame
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pd.StringDtype(na_value=np.nan)
+    columns = {}
+    for name in categorical:
+        values = frame[name].array
+        codes = np.asarray(values.codes)
+        # large_string: pandas' own storage of ``str`` (a plain string array would be cast, copied)
+        labels = pa.array(values.categories, pa.large_string())
+        taken = pc.take(labels, pa.array(codes, mask=codes < 0))
+        columns[name] = pd.Series(pd.array(taken, dtype=text), index=frame.index, name=name)
+    return frame.assign(**columns)

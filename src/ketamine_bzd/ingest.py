@@ -109,6 +109,7 @@ def ingest_partitions(
     resources: dict[str, str | Path] | None = None,
     count: int | None = None,
     partitions: list[tuple[int, int]] | None = None,
+    text_as_categories: bool = False,
 ) -> Iterator[IngestedStudy]:
     """Each of the ``count`` partitions of ``study`` in turn (``ingest_study``'s result for
     partition 0, 1, ...), the raw files decoded once: one ingest job writes every partition.
@@ -117,7 +118,9 @@ def ingest_partitions(
     records as it goes, so one partition's tables are in memory at a time; any other format
     (``sdtm``) is read whole once and ``parts.select_partition`` cuts it. ``partitions``
     (internal, for ``ingest_study``): one explicit ``(index, count)`` instead, or ``None`` and
-    no ``count`` for the whole study as one result."""
+    no ``count`` for the whole study as one result. ``text_as_categories``: a format with
+    ``read_partitions`` keeps the large tables' text columns as categoricals, so that the job
+    writes them from the codes (``io.write_study_tables``: the files read back as text)."""
     if partitions is None and count is not None:
         partitions = [(k, count) for k in range(count)]
     key = load_key(key_file)
@@ -141,7 +144,8 @@ def ingest_partitions(
         raise ValueError(f"config: study {study!r}: format {format_name} takes no options")
     kwargs = {"options": dict(options)} if options else {}
     with use_resources(resources or {}):  # the rule's inputs, not the package's own copy
-        for result in _read_partitions(module, study, files, key, kwargs, partitions):
+        results = _read_partitions(module, study, files, key, kwargs, partitions, text_as_categories)
+        for result in results:
             report = result.report.assign(
                 sha256=result.report["file"].map(sha256), key_fingerprint=fingerprint
             )
@@ -149,14 +153,15 @@ def ingest_partitions(
             yield IngestedStudy(result, report, problems, fingerprint)
 
 
-def _read_partitions(module, study, files, key, kwargs, partitions) -> Iterator:
+def _read_partitions(module, study, files, key, kwargs, partitions, text_as_categories=False) -> Iterator:
     """The adapter's result for each of ``partitions`` (None: one result, the whole study)."""
     if partitions is None:
         yield module.read(study, files, key, **kwargs)
         return
     count = partitions[0][1]
     if len(partitions) == count and hasattr(module, "read_partitions") and not kwargs:
-        yield from module.read_partitions(study, files, key, count)
+        coded = {"text_as_categories": True} if text_as_categories else {}
+        yield from module.read_partitions(study, files, key, count, **coded)
     elif len(partitions) == 1 and reader_selects_partition(module):
         yield module.read(study, files, key, partition=partitions[0], **kwargs)
     else:

@@ -133,16 +133,60 @@ def write_study_tables(
 
 
 def write_parquet_with_metadata(frame: pd.DataFrame, path: str | Path, metadata: dict[str, str]) -> None:
-    """Parquet as ``write_table``, with extra key/value pairs in the file's schema metadata."""
+    """Parquet as ``write_table``, with extra key/value pairs in the file's schema metadata.
+    Categorical columns (of texts) are written from their codes and read back as the text
+    columns they stand for (``_write_text_from_codes``)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if any(isinstance(dtype, pd.CategoricalDtype) for dtype in frame.dtypes):
+        _write_text_from_codes(frame, path, metadata)
+        return
     table = pa.Table.from_pandas(frame, preserve_index=False)
     extra = {k.encode(): v.encode() for k, v in metadata.items()}
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), **extra})
     pq.write_table(table, path, compression="zstd")
+
+
+def _write_text_from_codes(frame: pd.DataFrame, path: Path, metadata: dict[str, str]) -> None:
+    """The file ``write_parquet_with_metadata`` writes for ``canonical.categories_as_text(frame)``
+    in content (rows, values, dtypes, Arrow schema, pandas and extra metadata), written from
+    the categoricals' codes: no string per row is built or hashed (issue 10: ingest's ratings
+    and intakes, 3·10^7 rows at 10^6 patients). Each dictionary holds the texts in use in order
+    of first use, the dictionary a text column's file has, so that a reader of dictionaries
+    (the cohort job) gets the same categories from either file."""
+    import base64
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    categorical = [c for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)]
+    # the schema of the text frame (types and pandas metadata do not depend on the rows)
+    schema = pa.Schema.from_pandas(
+        frame.head(0).astype(dict.fromkeys(categorical, "str")), preserve_index=False
+    )
+    extra = {k.encode(): v.encode() for k, v in metadata.items()}
+    schema = schema.with_metadata({**(schema.metadata or {}), **extra})
+    columns = []
+    for name, field in zip(frame.columns, schema):
+        if name in categorical:
+            values = frame[name].array
+            codes = np.asarray(values.codes)
+            # the codes encoded again: Arrow's hash of integers numbers them in order of first use
+            first_seen = pc.dictionary_encode(pa.array(codes, mask=codes < 0))
+            used = pa.array(values.categories, field.type).take(first_seen.dictionary)
+            columns.append(pa.DictionaryArray.from_arrays(first_seen.indices, used))
+        else:
+            columns.append(pa.Array.from_pandas(frame[name], type=field.type))
+    table = pa.Table.from_arrays(columns, names=list(frame.columns))
+    footer = {**schema.metadata, b"ARROW:schema": base64.b64encode(schema.serialize().to_pybytes())}
+    # store_schema=False: the stored Arrow schema is the text one above, not the dictionaries'
+    with pq.ParquetWriter(path, table.schema, compression="zstd", store_schema=False) as writer:
+        writer.add_key_value_metadata(footer)
+        writer.write_table(table)
 
 
 def read_parquet_metadata(path: str | Path, key: str) -> str | None:

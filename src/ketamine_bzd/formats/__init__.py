@@ -8,7 +8,8 @@ and ``read(study, files, key) -> IngestResult`` (strict: hard errors raise
 ``ecrf_cz`` and ``spss_wide`` read column-wise (``column_reading``) and take a keyword
 ``partition=(index, count)``: only that partition's patients (``ketamine_bzd.partition``);
 their ``read_partitions(study, files, key, count)`` yields every partition's result in turn
-with each raw file decoded once (``column_reading.Decoded``; one ingest job per study).
+with each raw file decoded once (``column_reading.Decoded``; one ingest job per study), with
+``text_as_categories=True`` its ratings' and intakes' text columns as categoricals.
 """
 
 from __future__ import annotations

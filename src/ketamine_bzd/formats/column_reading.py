@@ -31,7 +31,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..canonical import MEDICATION_COLUMNS, RATING_COLUMNS, SCALES, VISIT_STUDY_DAY, VISITS
@@ -377,11 +376,18 @@ def _split_records(path, text, header, delimiter, columns, id_column, identifier
 
 def pseudonymize_ids(table: Columns, id_column: str, pseudo: common.Pseudonyms) -> Columns:
     """Pseudonym of every distinct ID text, once (``None`` for an empty ID)."""
-    uniques = table.columns[id_column].uniques
-    named = [u for u in uniques if u]
-    by_id = dict(zip(named, pseudo.many(named)))
-    table.pseudonyms = [by_id.get(u) for u in uniques]
+    table.pseudonyms = pseudonyms_of(table.columns[id_column].uniques, pseudo)
     return table
+
+
+def pseudonyms_of(uniques: list[str], pseudo: common.Pseudonyms) -> list[str | None]:
+    """The pseudonym of each distinct (stripped) ID text, ``None`` for the empty one; computed
+    and looked up column-wise (``Pseudonyms.array``), shared by every file of a study."""
+    texts = np.array(uniques + [None], object)[:-1]  # 1-d, of str
+    named = texts != ""
+    pseudonyms = np.full(len(texts), None, object)
+    pseudonyms[named] = pseudo.array(texts[named])
+    return pseudonyms.tolist()
 
 
 def in_partition(
@@ -441,10 +447,13 @@ class Decoded:
     file is parsed by Arrow once, its ID column pseudonymized once and each distinct ID's
     partition computed once; every partition's read then takes its records from the cached
     columns (the file-level checks ran once, at decoding). ``count``: K. An adapter calls
-    :meth:`get` with a function that decodes (and pseudonymizes) on the first call."""
+    :meth:`get` with a function that decodes (and pseudonymizes) on the first call.
+    ``text_as_categories``: the partitions' tables keep their text columns as categoricals
+    (``common.result``)."""
 
-    def __init__(self, count: int):
+    def __init__(self, count: int, text_as_categories: bool = False):
         self.count = count
+        self.text_as_categories = text_as_categories
         self._cache: dict[str, tuple] = {}
 
     def get(self, name: str, decode: Callable[[], tuple]) -> tuple:
@@ -460,9 +469,15 @@ class Decoded:
 
 def patient_codes(table: Columns, id_column: str, patients: dict[str, int]) -> np.ndarray:
     """Index of each record's patient in the patients file, -1 if not there (or no ID)."""
-    per_unique = np.array(
-        [patients.get(p, -1) if p is not None else -1 for p in table.pseudonyms] or [-1], np.int32
-    )
+    known = pd.Index(list(patients), dtype=object)
+    if known.is_unique and list(patients.values()) == list(range(len(patients))):
+        # one hash lookup per distinct ID in C (10^6 at registry scale), not a dict.get each
+        pseudonyms = pd.Index(np.array(table.pseudonyms + [None], object), dtype=object)
+        per_unique = known.get_indexer(pseudonyms).astype(np.int32)
+    else:
+        per_unique = np.array(
+            [patients.get(p, -1) if p is not None else -1 for p in table.pseudonyms] or [-1], np.int32
+        )
     return per_unique[table.columns[id_column].codes] if table.n_read else np.zeros(0, np.int32)
 
 
@@ -620,11 +635,16 @@ def key_of(*parts: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- assembly
 
 
-def coded_text(codes: np.ndarray, labels: list[str]):
-    """A ``str`` column from integer codes into ``labels`` (built in Arrow, not per row)."""
-    # large_string: pandas' own storage of ``str`` (a plain string array would be cast, copied)
-    arr = pc.take(pa.array(labels, pa.large_string()), pa.array(np.asarray(codes)))
-    return pd.array(arr, dtype=TEXT)
+def coded_categories(codes: np.ndarray, labels: list[str]) -> pd.Categorical:
+    """The text column of ``labels[codes]`` as a categorical (no string per row is built):
+    ``labels`` may repeat a text (the drug classes of the drugs), the categories do not.
+    ``canonical.categories_as_text`` gives the ``str`` column."""
+    codes = np.asarray(codes)
+    categories = pd.Index(labels, dtype=TEXT)
+    if not categories.is_unique:
+        remap, categories = pd.factorize(categories)  # in order of first appearance
+        codes = remap[codes]
+    return pd.Categorical.from_codes(codes, categories, validate=False)
 
 
 def ratings_table(
@@ -637,7 +657,9 @@ def ratings_table(
     day: np.ndarray,
 ) -> pd.DataFrame:
     """``common.ratings_frame`` column-wise: every scale x visit row of every patient (file
-    order); observed ratings (patient, scale, visit index arrays) with score and study day."""
+    order); observed ratings (patient, scale, visit index arrays) with score and study day.
+    Text columns are categoricals (``coded_categories``; ``common.result`` makes them text
+    unless the caller keeps the codes)."""
     n, ns, nv = len(patients), len(SCALES), len(VISITS)
     k = ns * nv
     pos = np.asarray(patient, np.int64) * k + np.asarray(scale, np.int64) * nv + np.asarray(visit, np.int64)
@@ -647,13 +669,13 @@ def ratings_table(
     days[pos], scores[pos], observed[pos] = day, score, 1
     frame = pd.DataFrame(
         {
-            "patient_id": coded_text(np.repeat(np.arange(n), k), patients),
-            "study": coded_text(np.zeros(n * k, np.int64), [study]),
-            "scale": coded_text(np.tile(np.repeat(np.arange(ns), nv), n), list(SCALES)),
-            "visit": coded_text(np.tile(np.arange(nv), n * ns), list(VISITS)),
+            "patient_id": coded_categories(np.repeat(np.arange(n), k), patients),
+            "study": coded_categories(np.zeros(n * k, np.int64), [study]),
+            "scale": coded_categories(np.tile(np.repeat(np.arange(ns), nv), n), list(SCALES)),
+            "visit": coded_categories(np.tile(np.arange(nv), n * ns), list(VISITS)),
             "study_day": days,
             "score": scores,
-            "status": coded_text(observed, ["missing", "observed"]),
+            "status": coded_categories(observed, ["missing", "observed"]),
         }
     )
     return frame[RATING_COLUMNS]
@@ -679,7 +701,8 @@ def medication_table(
 ) -> pd.DataFrame:
     """``common.medication_frame`` column-wise: daily totals per (patient, day, drug,
     as_needed) of the records (patient index, day, drug code into ``drug_names``, dose,
-    as_needed) in record order, sorted by patient file order, drug, as_needed, day."""
+    as_needed) in record order, sorted by patient file order, drug, as_needed, day. Text
+    columns are categoricals, as in ``ratings_table``."""
     patient = np.asarray(patient)
     day = np.asarray(day)
     as_needed = np.asarray(as_needed, bool)
@@ -696,11 +719,11 @@ def medication_table(
     totals = totals[last]
     frame = pd.DataFrame(
         {
-            "patient_id": coded_text(patient[order], patients),
-            "study": coded_text(np.zeros(len(order), np.int64), [study]),
+            "patient_id": coded_categories(patient[order], patients),
+            "study": coded_categories(np.zeros(len(order), np.int64), [study]),
             "study_day": day[order].astype(np.int64),
-            "drug": coded_text(drug_code[order], names),
-            "drug_class": coded_text(drug_code[order], [drugs[d] for d in names]),
+            "drug": coded_categories(drug_code[order], names),
+            "drug_class": coded_categories(drug_code[order], [drugs[d] for d in names]),
             "dose_mg": py_round(totals, 9),
             "as_needed": as_needed[order],
         }
@@ -767,13 +790,16 @@ def daily_limit_check(
 
 
 def each_partition(
-    read_one: Callable[[set[str], tuple[int, int], Decoded], object], count: int, id_columns: tuple[str, ...]
+    read_one: Callable[[set[str], tuple[int, int], Decoded], object],
+    count: int,
+    id_columns: tuple[str, ...],
+    text_as_categories: bool = False,
 ) -> Iterator:
     """``read_one(identifiers, (k, count), decoded)`` for k = 0 .. count-1, sharing one
     :class:`Decoded`, so that the raw files are decoded once (a format's ``read_partitions``).
     A raised :class:`IngestError` withholds every raw identifier seen in ``id_columns``."""
     identifiers: set[str] = set()
-    decoded = Decoded(count)
+    decoded = Decoded(count, text_as_categories)
     for index in range(count):
         try:
             result = read_one(identifiers, (index, count), decoded)

@@ -591,6 +591,8 @@ class Pseudonyms:
 
     def __init__(self, study: str, key: bytes):
         self.study, self._key, self._map = study, key, {}
+        self._known: pd.Index | None = None  # raw ids of ``array``, and their pseudonyms
+        self._values = np.empty(0, object)
 
     def __call__(self, raw: str) -> str:
         if raw not in self._map:
@@ -603,7 +605,29 @@ class Pseudonyms:
         self._map.update(zip(new, pseudonymize_many(self.study, new, self._key)))
         return [self._map[r] for r in raws]
 
+    def array(self, raws: np.ndarray) -> np.ndarray:
+        """``many`` of distinct ``raws`` as an object array, looked up column-wise (pandas'
+        hash tables): each file of a registry export names 10^6 distinct patients, and a dict
+        lookup per ID and file cost more than computing the pseudonym once."""
+        raws = pd.Index(raws, dtype=object)
+        pos = self._known.get_indexer(raws) if self._known is not None else np.full(len(raws), -1)
+        if (pos < 0).any():
+            new = raws[pos < 0]
+            values = np.array(pseudonymize_many(self.study, new.tolist(), self._key) + [None], object)[:-1]
+            self._known = new if self._known is None else self._known.append(new)
+            self._values = np.concatenate([self._values, values])
+            pos = self._known.get_indexer(raws)
+        return self._values[pos]
 
-def result(study, subjects, ratings, medication, files, quarantine, warnings) -> IngestResult:
-    tables = StudyTables(study, subjects, ratings, medication).validate()
+
+def result(
+    study, subjects, ratings, medication, files, quarantine, warnings, text_as_categories=False
+) -> IngestResult:
+    """The validated result. Categorical text columns (the column-wise readers' ratings and
+    intakes) become ``str`` columns, unless ``text_as_categories``: an ingest job keeps the
+    codes and writes its Parquet files from them (``io.write_study_tables``)."""
+    tables = StudyTables(study, subjects, ratings, medication)
+    if not text_as_categories:
+        tables = tables.as_text()
+    tables = tables.validate()
     return IngestResult(tables, quarantine.frame(), report_frame(study, files, quarantine), warnings)

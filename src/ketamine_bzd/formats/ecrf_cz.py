@@ -338,17 +338,22 @@ def read(
         raise err.withhold_identifiers(identifiers, (ID,)) from None  # no chained raw ids
 
 
-def read_partitions(study: str, files: dict[str, Path], key: bytes, count: int) -> Iterator[IngestResult]:
+def read_partitions(
+    study: str, files: dict[str, Path], key: bytes, count: int, *, text_as_categories: bool = False
+) -> Iterator[IngestResult]:
     """``read(..., partition=(k, count))`` for k = 0 .. count-1, each file decoded once.
 
     The files are parsed, checked at file level and pseudonymized at the first partition
     (``column_reading.Decoded``); each partition then checks and converts only its own
     records, so the results equal the ``count`` separate reads while the raw files are
-    decoded once. The first bad cell raised is that of the lowest partition that has one."""
+    decoded once. The first bad cell raised is that of the lowest partition that has one.
+    ``text_as_categories``: the ratings' and intakes' text columns stay categoricals (an
+    ingest job writes its files from the codes; the texts are those of ``read``)."""
     return column_reading.each_partition(
         lambda identifiers, partition, decoded: _read(study, files, key, identifiers, partition, decoded),
         count,
         (ID,),
+        text_as_categories,
     )
 
 
@@ -429,6 +434,7 @@ def _read(study, files, key, identifiers, partition, decoded=None) -> IngestResu
         read,
         quarantine,
         warnings,
+        text_as_categories=decoded is not None and decoded.text_as_categories,
     )
 
 

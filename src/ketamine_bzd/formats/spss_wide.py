@@ -301,18 +301,21 @@ def read(
         raise err.withhold_identifiers(identifiers, ("ID",)) from None  # no chained raw ids
 
 
-def read_partitions(study: str, files: dict[str, Path], key: bytes, count: int) -> Iterator[IngestResult]:
+def read_partitions(
+    study: str, files: dict[str, Path], key: bytes, count: int, *, text_as_categories: bool = False
+) -> Iterator[IngestResult]:
     """``read(..., partition=(k, count))`` for k = 0 .. count-1, each file decoded once.
 
     The ``.sav`` and the medication CSV are parsed, checked at file level and pseudonymized at
     the first partition (``column_reading.Decoded``); each partition then checks and converts
     only its own records, so the results equal the ``count`` separate reads while the raw
     files are decoded once. The first bad cell raised is that of the lowest partition that has
-    one."""
+    one. ``text_as_categories``: as in ``ecrf_cz.read_partitions``."""
     return column_reading.each_partition(
         lambda identifiers, partition, decoded: _read(study, files, key, identifiers, partition, decoded),
         count,
         ("ID",),
+        text_as_categories,
     )
 
 
@@ -340,7 +343,14 @@ def _read(study, files, key, identifiers, partition, decoded=None) -> IngestResu
         study, patients, med[0], med[1], med[2], drug_names, med[3], med[4], drugs
     )
     return common.result(
-        study, subjects, ratings, medication, [(sav, n_sav), (med_path, n_med)], quarantine, warnings
+        study,
+        subjects,
+        ratings,
+        medication,
+        [(sav, n_sav), (med_path, n_med)],
+        quarantine,
+        warnings,
+        text_as_categories=decoded is not None and decoded.text_as_categories,
     )
 
 
@@ -444,9 +454,7 @@ def _decode_sav(path: Path, pseudo, identifiers, count):
     for var in variables.values():
         blank &= var.blank
     n_cases = int((~blank).sum())
-    named = [u for u in ids.uniques if u.strip()]
-    by_id = dict(zip(named, pseudo.many(named)))
-    pids = [by_id.get(u) for u in ids.uniques]
+    pids = column_reading.pseudonyms_of(ids.uniques, pseudo)  # the medication file's too
     parts = None if count is None else column_reading.partitions_of_ids(pids, count)
     return variables, ids, pids, blank, n_file, n_cases, parts
 
