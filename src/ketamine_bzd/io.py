@@ -49,14 +49,8 @@ def write_table_from_categories(
 ) -> None:
     """Parquet as ``write_table(frame.astype({categorical columns: "str"}), path, data_source)``
     reads back (same rows, values, dtypes, Arrow schema and pandas metadata), written from the
-    categoricals' codes: Parquet stores text as dictionary pages anyway, so the strings of
-    millions of rows are neither materialized nor hashed again (issue 10). Only the file's
-    encoding differs. The categorical columns must stand for text columns."""
-    import base64
-
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
+    categoricals' codes (``_write_text_from_codes``). The categorical columns must stand for
+    text columns."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if data_source is not None:
@@ -64,20 +58,7 @@ def write_table_from_categories(
         frame.insert(
             0, DATA_SOURCE_COLUMN, pd.Categorical.from_codes(np.zeros(len(frame), np.int8), [data_source])
         )
-    frame = _without_infinity(frame)
-    categorical = [c for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)]
-    # the schema a text frame would have (types and pandas metadata do not depend on the rows)
-    schema = pa.Schema.from_pandas(
-        frame.head(0).astype(dict.fromkeys(categorical, "str")), preserve_index=False
-    )
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    metadata = {**(schema.metadata or {}), b"ARROW:schema": base64.b64encode(schema.serialize().to_pybytes())}
-    # store_schema=False: the stored Arrow schema is the text one above, not the dictionaries'
-    with pq.ParquetWriter(
-        path, table.schema.remove_metadata(), compression="zstd", store_schema=False
-    ) as writer:
-        writer.add_key_value_metadata(metadata)
-        writer.write_table(table)
+    _write_text_from_codes(_without_infinity(frame), path, {})
 
 
 def read_table(path: str | Path, text_as_categories: bool = False) -> pd.DataFrame:
@@ -151,10 +132,11 @@ def write_parquet_with_metadata(frame: pd.DataFrame, path: str | Path, metadata:
 
 
 def _write_text_from_codes(frame: pd.DataFrame, path: Path, metadata: dict[str, str]) -> None:
-    """The file ``write_parquet_with_metadata`` writes for ``canonical.categories_as_text(frame)``
-    in content (rows, values, dtypes, Arrow schema, pandas and extra metadata), written from
-    the categoricals' codes: no string per row is built or hashed (issue 10: ingest's ratings
-    and intakes, 3·10^7 rows at 10^6 patients). Each dictionary holds the texts in use in order
+    """The file written for ``canonical.categories_as_text(frame)`` (with ``metadata`` in the
+    schema) in content (rows, values, dtypes, Arrow schema, pandas and extra metadata), written
+    from the categoricals' codes: Parquet stores text as dictionary pages anyway, so no string
+    per row is built or hashed (issue 10: ingest's ratings and intakes, the cohort's visits and
+    intakes, 3·10^7 rows at 10^6 patients). Each dictionary holds the texts in use in order
     of first use, the dictionary a text column's file has, so that a reader of dictionaries
     (the cohort job) gets the same categories from either file."""
     import base64
