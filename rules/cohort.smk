@@ -9,7 +9,10 @@ rule cohort:
         fluoxetine_table=fluoxetine_table(),
     output:
         patients="results/cohort/parts/part-{part}/patients.parquet",
-        visits="results/cohort/parts/part-{part}/visits.parquet",
+        # per study: the merged visits are sorted by study, then patient (docs/cohort.md)
+        visits=expand(
+            "results/cohort/parts/part-{{part}}/visits-{study}.parquet", study=STUDIES
+        ),
         medication_daily="results/cohort/parts/part-{part}/medication_daily.parquet",
         signatures="results/cohort/parts/part-{part}/record_signatures.parquet",
     log:
@@ -37,18 +40,20 @@ rule cohort:
 
 
 rule cohort_merge:
-    """Join the partitions into the cohort (streamed row group by row group); drop records
+    """Join the partitions into the cohort: patients as one file (streamed row group by row
+    group), visits and intakes as Parquet datasets of the partitions' files; drop records
     shared between studies (judged on all partitions); summary and provenance."""
     input:
         patients=expand(rules.cohort.output.patients, part=PARTS),
-        visits=expand(rules.cohort.output.visits, part=PARTS),
+        visits=visits_parts_in_row_order(rules.cohort.output.visits),
         medication_daily=expand(rules.cohort.output.medication_daily, part=PARTS),
         signatures=expand(rules.cohort.output.signatures, part=PARTS),
         ingest_report=rules.ingest_report.output.report,
     output:
         patients="results/cohort/patients.parquet",
-        visits="results/cohort/visits.parquet",
-        medication_daily="results/cohort/medication_daily.parquet",
+        # Parquet datasets: one file per partition (and study), read in name order
+        visits=directory("results/cohort/visits"),
+        medication_daily=directory("results/cohort/medication_daily"),
         summary=report(
             "results/cohort/cohort_summary.csv",
             caption="../report/cohort_summary.rst",
@@ -65,10 +70,9 @@ rule cohort_merge:
         "results/logs/benchmarks/cohort_merge.tsv"
     conda:
         CONDA_ENV
-    # the three merged tables are written side by side (scripts/cohort_merge.py)
-    threads: 2
+    threads: 1
     resources:
-        # streams row groups; holds the record signatures and the summary's columns
+        # streams the patients' row groups; holds the record signatures and the summary's columns
         mem_mb=mem_mb_scaled(1000, 20),
         runtime=15,
     params:

@@ -173,8 +173,8 @@ def all_outputs():
         "results/qc/quarantine.csv",
         "results/qc/soft_problems.csv",
         "results/cohort/patients.parquet",
-        "results/cohort/visits.parquet",
-        "results/cohort/medication_daily.parquet",
+        "results/cohort/visits",
+        "results/cohort/medication_daily",
         "results/cohort/cohort_summary.csv",
         "results/cohort/provenance.csv",
         *ANALYSIS_OUTPUTS,
@@ -299,3 +299,11 @@ PATIENTS_PER_PARTITION = config["partitioning"]["patients_per_partition"]
 # as ketamine_bzd.partition.n_partitions (a test keeps them equal)
 N_PARTITIONS = max(1, -(-_estimated_patients() // PATIENTS_PER_PARTITION))
 PARTS = list(range(N_PARTITIONS))
+
+
+def visits_parts_in_row_order(patterns):
+    """The cohort jobs' visits files (``patterns``: one per study of ``STUDIES``, with a
+    ``{part}`` wildcard) in the merged visits' row order: studies by name, as the table is
+    sorted by study and then patient, each study's partitions in order."""
+    by_study = dict(zip(STUDIES, patterns))
+    return [f for s in sorted(STUDIES) for f in expand(by_study[s], part=PARTS)]

@@ -35,7 +35,7 @@ rule multiverse_slice:
     """All specifications of one diazepam equivalence table on the observed data."""
     input:
         patients="results/cohort/patients.parquet",
-        medication_daily="results/cohort/medication_daily.parquet",
+        medication_daily=rules.cohort_merge.output.medication_daily,
         table=lambda wc: diazepam_table(wc.table),
     output:
         specifications=f"{MULTIVERSE_DIR}/slices/{{table}}/specifications.parquet",
@@ -65,7 +65,7 @@ rule multiverse_permutations:
     """One shard of the permutations of one table's specifications (joint inference null)."""
     input:
         patients="results/cohort/patients.parquet",
-        medication_daily="results/cohort/medication_daily.parquet",
+        medication_daily=rules.cohort_merge.output.medication_daily,
         table=lambda wc: diazepam_table(wc.table),
     output:
         permutations=f"{MULTIVERSE_DIR}/slices/{{table}}/permutations/{{shard}}.npz",
@@ -150,7 +150,7 @@ rule multiverse_bootstrap:
     """Bootstrap of the ROC cut-off and Harrell's optimism-corrected AUC (paper's specification)."""
     input:
         patients="results/cohort/patients.parquet",
-        medication_daily="results/cohort/medication_daily.parquet",
+        medication_daily=rules.cohort_merge.output.medication_daily,
         table=diazepam_table(MV["paper"]["table"]),
     output:
         resamples=f"{MULTIVERSE_DIR}/cutoff_bootstrap.parquet",
@@ -189,7 +189,7 @@ rule multiverse_specification:
     results/multiverse/one/gt8mg/response_any/mean_dm1_d7/paper/all/adjusted/ml.json"""
     input:
         patients="results/cohort/patients.parquet",
-        medication_daily="results/cohort/medication_daily.parquet",
+        medication_daily=rules.cohort_merge.output.medication_daily,
         table=lambda wc: diazepam_table(wc.table),
     output:
         f"{MULTIVERSE_DIR}/one/{{exposure}}/{{outcome}}/{{window}}/{{table}}/{{population}}/{{adjustment}}/{{estimator}}.json",

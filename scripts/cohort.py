@@ -59,7 +59,10 @@ def main(smk, log):
     )
     cohort = derive(merged, medication, settings, text_as_categories=True)
     write_table(cohort.patients, smk.output.patients, p.data_source)
-    write_table_from_categories(cohort.visits, smk.output.visits, p.data_source)
+    # one visits file per study: the merged visits are sorted by study first (cohort_merge)
+    study = cohort.visits["study"]
+    for name, path in zip(p.studies, smk.output.visits):
+        write_table_from_categories(cohort.visits[(study == name).to_numpy()], path, p.data_source)
     write_table_from_categories(cohort.medication_daily, smk.output.medication_daily, p.data_source)
     log.info(
         "partition %s: %d patients, %d visit rows, %d medication rows",

@@ -1,13 +1,12 @@
-"""Snakemake entry point: the partitions' cohorts joined into one (streamed), records shared
+"""Snakemake entry point: the partitions' cohorts joined into one (the patients as one file,
+streamed; the visits and intakes as Parquet datasets of the partitions' files), records shared
 between studies dropped, the cohort summary and provenance."""
-
-from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
 
 from ketamine_bzd.cohort import SUMMARY_INPUT_COLUMNS, summarize
 from ketamine_bzd.io import DATA_SOURCE_COLUMN, read_parquet_metadata, read_table, write_table
-from ketamine_bzd.parts import shared_records_of, write_merged_parquet
+from ketamine_bzd.parts import shared_records_of, write_dataset, write_merged_parquet
 from ketamine_bzd.provenance import KEY_FINGERPRINT_METADATA, check_one_key, check_shared_records
 from ketamine_bzd.runner import run
 
@@ -35,20 +34,14 @@ def main(smk, log):
             row.first_study,
             row.first_study,
         )
-    tables = (("patients", True), ("visits", True), ("medication_daily", False))
-
-    def merged(table):
-        name, by_study = table
-        return write_merged_parquet(
-            smk.input[name], smk.output[name], p.studies if by_study else None, shared
-        )
-
-    # the three files are independent, and Arrow encodes and compresses without the GIL: with
-    # the rule's threads they are written side by side (each file's bytes are the same)
-    with ThreadPoolExecutor(max_workers=max(1, smk.threads)) as pool:
-        counts = list(pool.map(merged, tables))
-    for (name, _), n in zip(tables, counts):
-        log.info("%s: %d rows from %d partition(s)", name, n, len(smk.input[name]))
+    # the patients are sorted by study name, then pseudonym (as each partition's file is)
+    n = write_merged_parquet(smk.input.patients, smk.output.patients, sorted(p.studies), shared)
+    log.info("patients: %d rows from %d partition(s)", n, len(smk.input.patients))
+    # the large tables stay the partitions' files (copied; written again only without shared
+    # records): no row of the tens of millions at registry scale is decoded or encoded here
+    for name in ("visits", "medication_daily"):
+        n = write_dataset(smk.input[name], smk.output[name], shared)
+        log.info("%s: %d rows in %d file(s)", name, n, len(smk.input[name]))
     patients = pd.read_parquet(smk.output.patients, columns=SUMMARY_INPUT_COLUMNS)
     summary = summarize(patients)
     write_table(summary, smk.output.summary, p.data_source)

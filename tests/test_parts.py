@@ -10,7 +10,7 @@ import pytest
 from ketamine_bzd.cohort import CohortSettings, add_equivalents, derive, merge
 from ketamine_bzd.equivalents import load_table
 from ketamine_bzd.formats import FORMATS
-from ketamine_bzd.io import write_table
+from ketamine_bzd.io import dataset_files, read_table, write_table
 from ketamine_bzd.partition import partition_of
 from ketamine_bzd.parts import (
     ROW_GROUP_ROWS,
@@ -18,7 +18,9 @@ from ketamine_bzd.parts import (
     combine_reports,
     combine_soft_problems,
     select_partition,
+    dataset_file_names,
     shared_records_of,
+    write_dataset,
     write_merged_parquet,
 )
 from ketamine_bzd.provenance import record_signatures, shared_records
@@ -248,3 +250,67 @@ def test_row_groups_do_not_depend_on_where_the_partitions_end(tmp_path, monkeypa
         assert [pq.ParquetFile(dest).metadata.row_group(g).num_rows for g in range(3)] == [4, 4, 3]
         files[tuple(cuts)] = dest.read_bytes()
     assert len(set(files.values())) == 1
+
+
+def test_a_dataset_of_partition_cohorts_reads_as_the_whole_cohort(results, tmp_path):
+    """Visits (study by study, each with its partitions) and intakes (partitions in order) as
+    datasets: read in name order they are the whole cohort's tables, less the shared records;
+    a file without such records is copied byte for byte, the others are written without them."""
+    whole = _cohort([results[s].tables for s in ("ket2009", "ket2013")])
+    parts = [
+        _cohort([select_partition(results[s], p, K).tables for s in ("ket2009", "ket2013")]) for p in range(K)
+    ]
+    drop = whole.patients[["study", "patient_id"]].iloc[[0, 30]]
+    dropped_in = {p for p in range(K) if parts[p].patients["patient_id"].isin(drop["patient_id"]).any()}
+    assert dropped_in and len(dropped_in) < K
+    for name in ("visits", "medication_daily"):
+        sources = []
+        for study in ("ket2009", "ket2013") if name == "visits" else (None,):
+            for p in range(K):
+                frame = getattr(parts[p], name)
+                if study is not None:
+                    frame = frame[frame["study"] == study]
+                path = tmp_path / f"{name}-{study}-{p}.parquet"
+                write_table(frame, path, "test")
+                sources.append(path)
+        dest = tmp_path / name
+        (dest / "stale").mkdir(parents=True)  # a previous run's leftovers go
+        n = write_dataset(sources, dest, drop)
+        files = dataset_files(dest)
+        assert [f.name for f in files] == dataset_file_names(len(sources)) == sorted(f.name for f in files)
+        assert not (dest / "stale").exists()
+        frame = getattr(whole, name)
+        keep = ~frame.set_index(["study", "patient_id"]).index.isin(pd.MultiIndex.from_frame(drop))
+        expected = frame[keep].reset_index(drop=True)
+        assert n == len(expected)
+        pd.testing.assert_frame_equal(read_table(dest).drop(columns="data_source"), expected)
+        for i, source in enumerate(sources):
+            has_dropped = pd.read_parquet(source)["patient_id"].isin(drop["patient_id"]).any()
+            assert (files[i].read_bytes() == source.read_bytes()) != has_dropped, (name, i)
+
+
+def test_a_dataset_file_with_a_column_all_null_is_written_in_the_others_schema(tmp_path):
+    """An empty or all-missing partition (no drug text at all) must not make the dataset
+    unreadable: that file is written again with the text type of the others."""
+    import pyarrow as pa
+
+    full = pd.DataFrame({"study": ["s", "s"], "patient_id": ["P01", "P02"], "drug": ["diazepam", None]})
+    nulls = pd.DataFrame({"study": ["s"], "patient_id": ["P03"], "drug": pd.Series([None], dtype=object)})
+    write_table(full, tmp_path / "a.parquet")
+    pq.write_table(pa.Table.from_pandas(nulls, preserve_index=False), tmp_path / "b.parquet")
+    assert pq.read_schema(tmp_path / "b.parquet").field("drug").type == pa.null()
+    assert write_dataset([tmp_path / "a.parquet", tmp_path / "b.parquet"], tmp_path / "d") == 3
+    files = dataset_files(tmp_path / "d")
+    assert files[0].read_bytes() == (tmp_path / "a.parquet").read_bytes()
+    assert pq.read_schema(files[1]).field("drug").type == pq.read_schema(files[0]).field("drug").type
+    got = read_table(tmp_path / "d")
+    assert got["patient_id"].tolist() == ["P01", "P02", "P03"]
+    assert got["drug"].isna().tolist() == [False, True, True]
+
+
+def test_a_dataset_directory_without_files_is_a_clear_error(tmp_path):
+    (tmp_path / "d").mkdir()
+    with pytest.raises(FileNotFoundError, match="without any .parquet file"):
+        read_table(tmp_path / "d")
+    assert dataset_file_names(3) == ["part-00000.parquet", "part-00001.parquet", "part-00002.parquet"]
+    assert dataset_file_names(123_456)[-1] == "part-123455.parquet"

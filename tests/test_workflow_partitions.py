@@ -1,6 +1,7 @@
 """Partitioned ingest and cohort through the workflow (issue 10): with 3 partitions of the 47
 synthetic patients, ingest and cohort run as separate jobs per partition, and the merged cohort
-and QC tables are those of the default run (1 partition), byte for byte."""
+and QC tables are those of the default run (1 partition): byte for byte for the files, row for
+row for the datasets (visits and intakes, one file per partition)."""
 
 import re
 
@@ -10,12 +11,12 @@ import yaml
 
 from workflow_helpers import COHORT_TARGETS, snakemake
 
+from ketamine_bzd.io import read_table
+
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 MERGED = [
     "results/cohort/patients.parquet",
-    "results/cohort/visits.parquet",
-    "results/cohort/medication_daily.parquet",
     "results/cohort/cohort_summary.csv",
     "results/cohort/provenance.csv",
     "results/qc/ingest_report.csv",
@@ -64,6 +65,18 @@ def test_ingest_and_cohort_run_as_one_job_per_partition(three_partitions):
 def test_the_merged_cohort_equals_the_one_partition_run(three_partitions, default_run, path):
     workdir, _ = three_partitions
     assert (workdir / path).read_bytes() == (default_run / path).read_bytes(), path
+
+
+@pytest.mark.parametrize(("dataset", "files_k3"), [("visits", 6), ("medication_daily", 3)])
+def test_the_merged_datasets_equal_the_one_partition_run(three_partitions, default_run, dataset, files_k3):
+    """The visits (one file per study and partition) and the intakes (one per partition) read
+    as the one-partition run's tables: same rows in the same order, values, dtypes."""
+    workdir, _ = three_partitions
+    path = f"results/cohort/{dataset}"
+    files = sorted(p.name for p in (workdir / path).glob("*.parquet"))
+    assert files == [f"part-{i:05d}.parquet" for i in range(files_k3)]
+    assert len(list((default_run / path).glob("*.parquet"))) == files_k3 // 3
+    pd.testing.assert_frame_equal(read_table(workdir / path), read_table(default_run / path))
 
 
 def test_partition_count_comes_from_the_rows_of_own_patients_files(default_run, tmp_path):

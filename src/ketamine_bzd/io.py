@@ -61,22 +61,34 @@ def write_table_from_categories(
     _write_text_from_codes(_without_infinity(frame), path, {})
 
 
+def dataset_files(path: str | Path) -> list[Path]:
+    """The files of a Parquet dataset directory in the order of its rows: name order
+    (``parts.write_dataset``). An error if it has none."""
+    files = sorted(Path(path).glob("*.parquet"))
+    if not files:
+        raise FileNotFoundError(f"{path}: a Parquet dataset directory without any .parquet file")
+    return files
+
+
 def read_table(path: str | Path, text_as_categories: bool = False) -> pd.DataFrame:
-    """A table written by ``write_table``. ``text_as_categories``: a Parquet file's text columns
-    as categoricals, read from the file's dictionary pages (no string per row is built)."""
+    """A table written by ``write_table``, or a Parquet dataset directory (``dataset_files``,
+    read in their order). ``text_as_categories``: Parquet text columns as categoricals, read
+    from the file's dictionary pages (no string per row is built)."""
     path = Path(path)
-    if path.suffix == ".parquet":
+    if path.is_dir() or path.suffix == ".parquet":
+        files = dataset_files(path) if path.is_dir() else [path]
+        source = [str(f) for f in files] if path.is_dir() else path
         if text_as_categories:
             import pyarrow as pa
             import pyarrow.parquet as pq
 
             text = [
                 f.name
-                for f in pq.read_schema(path)
+                for f in pq.read_schema(files[0])
                 if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
             ]
-            return pd.read_parquet(path, read_dictionary=text)
-        return pd.read_parquet(path)
+            return pd.read_parquet(source, read_dictionary=text)
+        return pd.read_parquet(source)
     return pd.read_csv(path)
 
 

@@ -13,12 +13,16 @@ module holds what is done at either end of that fan-out:
   (a shared record has another pseudonym in each study, so its copies are in different
   partitions; see ``provenance``);
 - ``write_merged_parquet``: per-partition Parquet files streamed, row group by row group, into
-  one file (the ``cohort_merge`` rule), so that memory does not grow with the cohort.
+  one file (the ``cohort_merge`` rule: the patients), so that memory does not grow with the cohort;
+- ``write_dataset``: per-partition Parquet files as one Parquet dataset (the ``cohort_merge``
+  rule: the visits and intakes, tens of millions of rows at registry scale), copied as they are
+  unless rows must be dropped.
 """
 
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -279,6 +283,7 @@ def write_merged_parquet(
     dest: str | Path,
     studies: Sequence[str] | None = None,
     drop: pd.DataFrame | None = None,
+    schema=None,
 ) -> int:
     """Stream the per-partition Parquet files ``sources`` (in partition order) into ``dest``,
     one row group at a time; returns the rows written.
@@ -286,6 +291,7 @@ def write_merged_parquet(
     ``studies``: write study by study in this order, each with the partitions in order (for
     tables sorted by study, then patient_id); ``None``: the partitions in order (tables sorted
     by patient_id). ``drop``: rows (``study``, ``patient_id``) to leave out (shared records).
+    ``schema``: the Arrow schema to write (default: the one schema of ``sources``).
     """
     import base64
 
@@ -304,7 +310,8 @@ def write_merged_parquet(
         )
         for s in sources
     ]
-    schema = _unified_schema([pq.ParquetFile(s) for s in sources])
+    if schema is None:
+        schema = _unified_schema([pq.ParquetFile(s) for s in sources])
     encoded = _as_dictionaries(schema)
     drops = {}
     if drop is not None and len(drop):
@@ -342,4 +349,55 @@ def write_merged_parquet(
                             flush(writer)
         if pending:
             flush(writer, final=True)
+    return written
+
+
+def dataset_file_names(count: int) -> list[str]:
+    """The names of a dataset's ``count`` files, whose name order is their rows' order
+    (zero-padded, so that any reader that sorts the names, as Arrow's discovery does, reads
+    the rows in order)."""
+    width = max(5, len(str(count - 1)))
+    return [f"part-{i:0{width}d}.parquet" for i in range(count)]
+
+
+def _rows_to_drop(path: Path, drops: dict[str, set[str]]) -> bool:
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path, columns=["study", "patient_id"], read_dictionary=["study", "patient_id"])
+    return table.num_rows > 0 and pc.any(_drop_mask(table, drops)).as_py()
+
+
+def write_dataset(sources: Sequence[str | Path], dest: str | Path, drop: pd.DataFrame | None = None) -> int:
+    """The per-partition Parquet files ``sources`` (in the order of the table's rows) as the
+    Parquet dataset ``dest``: a directory of one file per source, named so that their name
+    order is that order (``dataset_file_names``); returns the rows written.
+
+    A file is copied as it is, unless it has rows of ``drop`` (``study``, ``patient_id``:
+    shared records), or its schema differs from the others' (e.g. a column all null in an
+    empty partition): then it is written again (``write_merged_parquet``) without those rows,
+    in the one schema of all the files (with the pandas metadata of the first file that has
+    rows), so that the dataset reads as one table. Any file
+    already in ``dest`` is removed first.
+    """
+    import pyarrow.parquet as pq
+
+    dest = Path(dest)
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    files = [pq.ParquetFile(s) for s in sources]
+    schema = _unified_schema(files) if files else None
+    drops = {}
+    if drop is not None and len(drop):
+        drops = {s: set(g["patient_id"]) for s, g in drop.groupby("study", sort=False)}
+    written = 0
+    for source, f, name in zip(sources, files, dataset_file_names(len(files))):
+        if f.schema_arrow.equals(schema, check_metadata=True) and not (
+            drops and _rows_to_drop(Path(source), drops)
+        ):
+            shutil.copyfile(source, dest / name)
+            written += f.metadata.num_rows
+        else:
+            written += write_merged_parquet([source], dest / name, drop=drop, schema=schema)
     return written
