@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from ketamine_bzd.checksum import file_sha256
+from ketamine_bzd.io import read_table
 from ketamine_bzd.pseudonym import key_fingerprint
 
 from workflow_helpers import COHORT_TARGETS, copy_workflow, snakemake
@@ -139,6 +140,20 @@ def test_declared_overlap_counts_each_record_once(own_exports_run):
     dropped = provenance.groupby("study")["shared_records_dropped"].first().to_dict()
     assert dropped == {"ket2009": 0, "ket2009b": 20, "ket2013": 0}
     assert provenance["data_source"].eq("study exports").all()
+    # the visits and intakes datasets leave out the same records: their files that held them
+    # were written again without them
+    ingested = {
+        s: pd.read_parquet(workdir / f"results/ingest/{s}/part-0/subjects.parquet")["patient_id"]
+        for s in ("ket2009", "ket2009b")
+    }
+    for table in ("visits", "medication_daily"):
+        frame = read_table(workdir / "results/cohort" / table)
+        assert set(frame["study"]) == {"ket2009", "ket2013"}, table
+        assert set(frame["patient_id"]) == set(patients["patient_id"]), table
+        assert not frame["patient_id"].isin(ingested["ket2009b"]).any(), table
+        assert len(list((workdir / "results/cohort" / table).glob("*.parquet"))) == (
+            3 if table == "visits" else 1
+        )
 
 
 def test_off_schedule_visit_is_counted_in_qc_and_on_the_console(own_exports_run):
