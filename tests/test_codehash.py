@@ -49,3 +49,45 @@ def test_the_digest_does_not_depend_on_where_the_package_is(package):
 def test_an_unknown_module_is_an_error(package):
     with pytest.raises(FileNotFoundError, match="no module ketamine_bzd.nonexistent"):
         code_hash(package, ["nonexistent"])
+
+
+def test_the_cache_between_processes_serves_only_the_files_it_was_made_from(package):
+    """Each module's digest and imports are kept in the package's __pycache__ (a Snakemake parse
+    hashes every module again otherwise); an entry counts only for the bytes it was made from,
+    and a missing, corrupt or unwritable cache changes nothing but the time."""
+    import json
+
+    import ketamine_bzd.codehash as ch
+
+    expected = code_hash(package, ["cohort"])
+    cache_file = package / ch.CACHE_FILE
+    stored = json.loads(cache_file.read_text())
+    assert "cohort.py" in stored and "multiverse/engine.py" not in stored
+    # a forged entry for other bytes is not used: the file is hashed again
+    stored["definitions.py"][1] = "0" * 64
+    stored["cohort.py"][0] = "f" * 64
+    cache_file.write_text(json.dumps(stored))
+    ch._stored.cache_clear()
+    ch._facts.cache_clear()
+    target = package / "definitions.py"
+    target.write_text(target.read_text() + "\n# an edit of layout only\n")
+    assert code_hash(package, ["cohort"]) == expected
+    # a forged entry for the very bytes of a file is used: the cache is read
+    stored = json.loads(cache_file.read_text())
+    stored["definitions.py"][1] = "0" * 64
+    cache_file.write_text(json.dumps(stored))
+    ch._stored.cache_clear()
+    ch._facts.cache_clear()
+    assert code_hash(package, ["cohort"]) != expected
+    # corrupt, then unwritable: same digest as without any cache
+    cache_file.write_text("{not json")
+    ch._stored.cache_clear()
+    ch._facts.cache_clear()
+    assert code_hash(package, ["cohort"]) == expected
+    # a folder that cannot hold the cache (a file in its place; chmod does not stop root)
+    shutil.rmtree(cache_file.parent)
+    cache_file.parent.write_text("not a folder")
+    ch._stored.cache_clear()
+    ch._facts.cache_clear()
+    assert code_hash(package, ["cohort"]) == expected
+    assert cache_file.parent.read_text() == "not a folder"

@@ -14,30 +14,75 @@ importing the package.
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
+import json
+import os
+import sys
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 
 PACKAGE = "ketamine_bzd"
+# each module's digest and imports, kept between processes (a Snakemake parse hashes ~90
+# modules: 1-2 s of parsing and ast.dump, in every snakemake call and every cluster job);
+# keyed by the file's bytes, so an entry is used only for the very file it was made from
+CACHE_FILE = f"__pycache__/codehash.{sys.implementation.cache_tag}.json"
 
 
 def _stamp(path: Path) -> tuple[Path, int, int]:
-    """The path with its mtime and size: a file edited since it was parsed is parsed again."""
+    """The path with its mtime and size: a file edited since it was read is read again."""
     stat = path.stat()
     return path, stat.st_mtime_ns, stat.st_size
 
 
 @cache
-def _parse(path: Path, mtime_ns: int, size: int) -> ast.Module:
-    return ast.parse(path.read_bytes(), filename=str(path))
+def _stored(root: Path) -> dict:
+    """The persistent cache of the package at ``root`` ({} if absent or unreadable)."""
+    try:
+        stored = json.loads((root / CACHE_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return stored if isinstance(stored, dict) else {}
 
 
-# Snakemake calls code_hash once per rule at parse time, over overlapping module sets: each
-# file's tree, imports and dump are computed once per process (ast.dump dominates otherwise).
+_changed: set[Path] = set()
+
+
+def _save(root: Path) -> None:
+    """Write the cache of ``root`` if it gained entries; silently not where the package's folder
+    is read-only (the cache only saves time). Written to a temporary file and renamed, so that
+    parallel parses never read half a file."""
+    if root not in _changed:
+        return
+    path = root / CACHE_FILE
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(exist_ok=True)
+        tmp.write_text(json.dumps(_stored(root), sort_keys=True))
+        os.replace(tmp, path)
+        _changed.discard(root)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+
+
 @cache
-def _dump(path: Path, mtime_ns: int, size: int) -> str:
-    return ast.dump(_parse(path, mtime_ns, size))
+def _facts(root: Path, path: Path, mtime_ns: int, size: int) -> tuple[str, frozenset[tuple[str, ...]]]:
+    """Digest of one module's syntax tree (``ast.dump``: comments and layout left out) and the
+    package modules it imports, from the persistent cache when its bytes are the cached ones."""
+    source = path.read_bytes()
+    rel = path.relative_to(root).as_posix()
+    content = hashlib.sha256(source).hexdigest()
+    entry = _stored(root).get(rel)
+    if isinstance(entry, list) and len(entry) == 3 and entry[0] == content:
+        return entry[1], frozenset(tuple(i) for i in entry[2])
+    tree = ast.parse(source, filename=str(path))
+    digest = hashlib.sha256(ast.dump(tree).encode()).hexdigest()
+    imports = _imports_in(tree, path.relative_to(root).with_suffix("").parts)
+    _stored(root)[rel] = [content, digest, sorted(list(i) for i in imports)]
+    _changed.add(root)
+    return digest, imports
 
 
 def module_file(root: Path, parts: tuple[str, ...]) -> Path | None:
@@ -52,17 +97,11 @@ def module_file(root: Path, parts: tuple[str, ...]) -> Path | None:
     return None
 
 
-def _imports(root: Path, path: Path) -> frozenset[tuple[str, ...]]:
-    """Package modules (as name parts below the package) that one module imports."""
-    return _imports_of(root, *_stamp(path))
-
-
-@cache
-def _imports_of(root: Path, path: Path, mtime_ns: int, size: int) -> frozenset[tuple[str, ...]]:
-    rel = path.relative_to(root).with_suffix("").parts
+def _imports_in(tree: ast.Module, rel: tuple[str, ...]) -> frozenset[tuple[str, ...]]:
+    """Package modules (as name parts below the package) that the module ``rel`` imports."""
     package = rel[:-1]  # the package the module belongs to (for __init__: itself)
     found: set[tuple[str, ...]] = set()
-    for node in ast.walk(_parse(path, mtime_ns, size)):
+    for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package[: len(package) - (node.level - 1)]
@@ -104,7 +143,7 @@ def modules_run(root: Path, names: Iterable[str]) -> list[Path]:
             path = module_file(root, parts[:depth])
             if path is not None and path not in seen:
                 seen.add(path)
-                todo += list(_imports(root, path))
+                todo += list(_facts(root, *_stamp(path))[1])
     return sorted(seen)
 
 
@@ -113,6 +152,7 @@ def code_hash(root: str | Path, names: Iterable[str]) -> str:
     root = Path(root)
     digest = hashlib.sha256()
     for path in modules_run(root, names):
-        tree = _dump(*_stamp(path))
+        tree = _facts(root, *_stamp(path))[0]
         digest.update(f"{path.relative_to(root).as_posix()}\n{tree}\n".encode())
+    _save(root)
     return digest.hexdigest()[:16]
