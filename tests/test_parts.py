@@ -180,7 +180,11 @@ def test_streamed_merge_of_partition_cohorts_equals_the_whole_cohort(results, tm
     drop = whole.patients[["study", "patient_id"]].iloc[[0, 30]]
     for name, by_study in (("patients", True), ("visits", True), ("medication_daily", False)):
         dest = tmp_path / f"{name}.parquet"
-        n = write_merged_parquet(paths[name], dest, ["ket2009", "ket2013"] if by_study else None, drop)
+        # the patients' pseudonyms are unique: merged as plain text, as cohort_merge does
+        unique = ["patient_id"] if name == "patients" else []
+        n = write_merged_parquet(
+            paths[name], dest, ["ket2009", "ket2013"] if by_study else None, drop, unique_text=unique
+        )
         got = pd.read_parquet(dest).drop(columns="data_source")
         frame = getattr(whole, name)
         keep = ~frame.set_index(["study", "patient_id"]).index.isin(pd.MultiIndex.from_frame(drop))
@@ -230,7 +234,8 @@ def test_a_reader_selects_its_partition_by_flag_or_keyword():
     assert reader_selects_partition(types.SimpleNamespace(read=plain, SUPPORTS_PARTITION=True))
 
 
-def test_row_groups_do_not_depend_on_where_the_partitions_end(tmp_path, monkeypatch):
+@pytest.mark.parametrize("unique_text", [[], ["patient_id"]])
+def test_row_groups_do_not_depend_on_where_the_partitions_end(tmp_path, monkeypatch, unique_text):
     import ketamine_bzd.parts as parts
 
     monkeypatch.setattr(parts, "ROW_GROUP_ROWS", 4)
@@ -246,7 +251,7 @@ def test_row_groups_do_not_depend_on_where_the_partitions_end(tmp_path, monkeypa
             sources.append(path)
             start += n
         dest = tmp_path / f"merged-{'-'.join(map(str, cuts))}.parquet"
-        assert parts.write_merged_parquet(sources, dest, ["s"]) == 11
+        assert parts.write_merged_parquet(sources, dest, ["s"], unique_text=unique_text) == 11
         assert [pq.ParquetFile(dest).metadata.row_group(g).num_rows for g in range(3)] == [4, 4, 3]
         files[tuple(cuts)] = dest.read_bytes()
     assert len(set(files.values())) == 1

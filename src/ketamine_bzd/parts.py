@@ -202,13 +202,13 @@ def _is_text(dtype) -> bool:
     return pa.types.is_string(dtype) or pa.types.is_large_string(dtype)
 
 
-def _as_dictionaries(schema):
-    """``schema`` with every text column as a dictionary of strings (as Parquet's own
-    dictionary pages are read with ``read_dictionary``)."""
+def _as_dictionaries(schema, plain: Sequence[str] = ()):
+    """``schema`` with every text column but those in ``plain`` as a dictionary of strings (as
+    Parquet's own dictionary pages are read with ``read_dictionary``)."""
     import pyarrow as pa
 
     text = pa.dictionary(pa.int32(), pa.string())
-    return pa.schema([f.with_type(text) if _is_text(f.type) else f for f in schema])
+    return pa.schema([f.with_type(text) if _is_text(f.type) and f.name not in plain else f for f in schema])
 
 
 def _first_seen_dictionary(column):
@@ -260,6 +260,8 @@ def _in_mask(column, values):
     import pyarrow.compute as pc
 
     value_set = pa.array(sorted(values), type=pa.string())
+    if not pa.types.is_dictionary(column.type):
+        return pc.is_in(column, value_set=value_set)
     return pa.chunked_array(
         [pc.take(pc.is_in(c.dictionary, value_set=value_set), c.indices) for c in column.chunks],
         pa.bool_(),
@@ -284,6 +286,7 @@ def write_merged_parquet(
     studies: Sequence[str] | None = None,
     drop: pd.DataFrame | None = None,
     schema=None,
+    unique_text: Sequence[str] = (),
 ) -> int:
     """Stream the per-partition Parquet files ``sources`` (in partition order) into ``dest``,
     one row group at a time; returns the rows written.
@@ -292,6 +295,9 @@ def write_merged_parquet(
     tables sorted by study, then patient_id); ``None``: the partitions in order (tables sorted
     by patient_id). ``drop``: rows (``study``, ``patient_id``) to leave out (shared records).
     ``schema``: the Arrow schema to write (default: the one schema of ``sources``).
+    ``unique_text``: text columns with a distinct value in (nearly) every row, such as the
+    patients' pseudonyms: read and written as plain text, not dictionaries (a dictionary as long
+    as its column only costs the time to build it).
     """
     import base64
 
@@ -306,13 +312,18 @@ def write_merged_parquet(
     # the file says they are the parts' text columns: same content, dtypes and metadata
     files = [
         pq.ParquetFile(
-            s, read_dictionary=[f.name for f in pq.ParquetFile(s).schema_arrow if _is_text(f.type)]
+            s,
+            read_dictionary=[
+                f.name
+                for f in pq.ParquetFile(s).schema_arrow
+                if _is_text(f.type) and f.name not in unique_text
+            ],
         )
         for s in sources
     ]
     if schema is None:
         schema = _unified_schema([pq.ParquetFile(s) for s in sources])
-    encoded = _as_dictionaries(schema)
+    encoded = _as_dictionaries(schema, unique_text)
     drops = {}
     if drop is not None and len(drop):
         drops = {s: set(g["patient_id"]) for s, g in drop.groupby("study", sort=False)}
@@ -332,7 +343,10 @@ def write_merged_parquet(
     # the Arrow schema stored is the parts' (text columns as text, pandas metadata), not that
     # of the dictionaries written: read back, the file is the one written from text columns
     metadata = {**(schema.metadata or {}), b"ARROW:schema": base64.b64encode(schema.serialize().to_pybytes())}
-    with pq.ParquetWriter(dest, encoded, compression="zstd", store_schema=False) as writer:
+    dictionary_columns = [name for name in encoded.names if name not in unique_text]
+    with pq.ParquetWriter(
+        dest, encoded, compression="zstd", store_schema=False, use_dictionary=dictionary_columns
+    ) as writer:
         writer.add_key_value_metadata(metadata)
         for study in studies if studies is not None else [None]:
             for f in files:
