@@ -311,6 +311,10 @@ def test_a_dataset_file_with_a_column_all_null_is_written_in_the_others_schema(t
     got = read_table(tmp_path / "d")
     assert got["patient_id"].tolist() == ["P01", "P02", "P03"]
     assert got["drug"].isna().tolist() == [False, True, True]
+    # read as categoricals, the files' dictionaries are joined
+    coded = read_table(tmp_path / "d", text_as_categories=True)
+    assert isinstance(coded["patient_id"].dtype, pd.CategoricalDtype)
+    pd.testing.assert_frame_equal(coded.astype(got.dtypes.to_dict()), got)
 
 
 def test_a_dataset_directory_without_files_is_a_clear_error(tmp_path):
