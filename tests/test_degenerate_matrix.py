@@ -112,8 +112,16 @@ def _cell_specific(name: str, results: Path) -> None:
         )
 
 
+def _written(path: Path) -> bool:
+    """A file with content, or a Parquet dataset directory whose files all have content."""
+    if path.is_dir():
+        files = list(path.glob("*.parquet"))
+        return bool(files) and all(f.stat().st_size > 0 for f in files)
+    return path.is_file() and path.stat().st_size > 0
+
+
 def _check_run(name: str, workdir: Path, outputs: list[str]) -> None:
-    missing = [o for o in outputs if not (workdir / o).is_file() or (workdir / o).stat().st_size == 0]
+    missing = [o for o in outputs if not _written(workdir / o)]
     assert not missing, f"{name}: outputs not written: {missing}"
     _no_number_that_is_not_one(workdir / "results")
     _cell_specific(name, workdir / "results")

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from workflow_helpers import COHORT_TARGETS, snakemake
-
 from ketamine_bzd.io import read_table
+
+from workflow_helpers import COHORT_TARGETS, snakemake
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
