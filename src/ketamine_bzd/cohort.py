@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from . import cohort_kernels as kernels
 from . import definitions as d
 from .canonical import PK_COLUMNS, SCALES, VISITS, StudyTables
 from .equivalents import EquivalenceTable
@@ -94,10 +95,11 @@ def _is_text(values: pd.Series) -> bool:
 
 def sorted_rows(frame: pd.DataFrame, keys: list[str], text_as_categories: bool = False) -> pd.DataFrame:
     """``frame.sort_values(keys, ignore_index=True, kind="stable")``, faster at registry
-    scale: each key's distinct values are ranked once (``pd.factorize(sort=True)``) and the
-    ranks packed into one integer per row, so one stable ``argsort`` of integers replaces the
-    lexicographic sort of millions of strings. Falls back to ``sort_values`` for a missing key
-    value or ranks that do not fit 63 bits.
+    scale: each key's values are ranked once (``_ranks``: a categorical's categories, an
+    integer's range, else ``pd.factorize(sort=True)``) and the ranks packed into one integer per
+    row, so one stable ``argsort`` of integers (``_stable_order``) replaces the lexicographic sort
+    of millions of strings. Falls back to ``sort_values`` for a missing key value or ranks that
+    do not fit 63 bits.
 
     ``text_as_categories``: each text column comes back as a categorical whose categories are
     its distinct values in sorted order (the rows' codes are taken, not their strings: at
@@ -105,18 +107,73 @@ def sorted_rows(frame: pd.DataFrame, keys: list[str], text_as_categories: bool =
     packed = np.zeros(len(frame), np.int64)
     span = 1
     factorized = {}
+    ranked = []
     for key in keys:
-        codes, uniques = pd.factorize(frame[key], sort=True)
-        factorized[key] = codes, uniques
-        span *= max(len(uniques), 1)
-        if span >= 2**63 or (codes < 0).any():
+        ranks = _ranks(frame[key])
+        span *= max(ranks[1], 1) if ranks else 1
+        if ranks is None or span >= 2**63:
             out = frame.sort_values(keys, ignore_index=True, kind="stable")
             return _as_categories(out, {}, None) if text_as_categories else out
-        packed = packed * max(len(uniques), 1) + codes
-    order = np.argsort(packed, kind="stable")
+        if len(ranks) == 3:  # a text column's factorization, reused for its categorical
+            factorized[key] = ranks[0], ranks[2]
+        ranked.append(ranks)
+        packed = packed * max(ranks[1], 1) + ranks[0]
+    # rows come grouped by the key with the most distinct values (the patient): the groups of
+    # the keys up to it are ordered first, so that the sort of all keys finds sorted runs
+    lead = 1 + int(np.argmax([r[1] for r in ranked])) if ranked else 0
+    order = _stable_order(packed, np.prod([max(r[1], 1) for r in ranked[lead:]], dtype=np.int64))
     if text_as_categories:
         return _as_categories(frame, factorized, order)
     return frame.take(order).reset_index(drop=True)
+
+
+def _ranks(values: pd.Series) -> tuple | None:
+    """Each row's rank among the sorted distinct values (or categories) of ``values`` and the
+    number of ranks, plus, for text, the sorted distinct values; None if a value is missing.
+    A categorical's codes are ranked through its categories, an integer's or boolean's value
+    through its range (a presence table, when the range is at most 2^24): no hashing of
+    millions of rows."""
+    dtype = values.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy()
+        if len(codes) and codes.min() < 0:
+            return None
+        order = dtype.categories.argsort()
+        if (order == np.arange(len(order))).all():
+            return codes, len(order)
+        rank = np.empty(len(order), np.int64)
+        rank[order] = np.arange(len(order))
+        return rank[codes], len(order)
+    if isinstance(dtype, np.dtype) and dtype.kind in "iub" and len(values):
+        x = values.to_numpy().astype(np.int64, copy=False)
+        lo, hi = int(x.min()), int(x.max())
+        if hi - lo < 2**24:
+            present = np.zeros(hi - lo + 1, bool)
+            present[x - lo] = True
+            rank = np.cumsum(present) - 1
+            return rank[x - lo], int(present.sum())
+    codes, uniques = pd.factorize(values, sort=True)
+    if (codes < 0).any():
+        return None
+    return (codes, len(uniques), uniques) if _is_text(values) else (codes, len(uniques))
+
+
+def _stable_order(packed: np.ndarray, run_span: int) -> np.ndarray:
+    """``np.argsort(packed, kind="stable")``, with the rows first grouped by their leading key
+    ``packed // run_span``: the contiguous runs of one leading key are put in that key's order
+    (a sort of the runs, stable), so that the final stable sort (timsort) sees long sorted
+    stretches. Rows of equal ``packed`` keep their input order (the runs of one leading key
+    stay in input order)."""
+    n = len(packed)
+    lead = packed // run_span
+    starts = np.flatnonzero(np.r_[True, lead[1:] != lead[:-1]]) if n else np.zeros(0, np.int64)
+    if len(starts) * 4 > n:  # short runs: nothing to gain
+        return np.argsort(packed, kind="stable")
+    lengths = np.diff(np.r_[starts, n])
+    runs = np.argsort(lead[starts], kind="stable")
+    lengths, first = lengths[runs], starts[runs]
+    grouped = np.repeat(first - (np.cumsum(lengths) - lengths), lengths) + np.arange(n)
+    return grouped[np.argsort(packed[grouped], kind="stable")]
 
 
 def _as_categories(frame: pd.DataFrame, factorized: dict, order: np.ndarray | None) -> pd.DataFrame:
@@ -141,8 +198,9 @@ def _as_categories(frame: pd.DataFrame, factorized: dict, order: np.ndarray | No
 
 def _is_in(values: pd.Series, among) -> np.ndarray:
     """``values.isin(among)`` looked up once per distinct value (pandas' ``isin`` of an
-    Arrow-backed text column converts every element to a Python object)."""
-    codes, uniques = pd.factorize(values)
+    Arrow-backed text column converts every element to a Python object); a categorical's
+    categories are its distinct values."""
+    codes, uniques = _codes(values)
     wanted = set(pd.Series(among).tolist())  # tolist: one conversion, not an element iterator
     hit = np.fromiter((u in wanted for u in uniques.tolist()), bool, len(uniques))
     return np.append(hit, False)[codes]
@@ -151,31 +209,41 @@ def _is_in(values: pd.Series, among) -> np.ndarray:
 def _positions_in(ids: pd.Index, patient_id: pd.Series) -> np.ndarray:
     """Position in ``ids`` of each row's patient (-1 if absent), each distinct pseudonym looked
     up once (from a categorical's categories, or ``pd.factorize``)."""
-    if isinstance(patient_id.dtype, pd.CategoricalDtype):
-        codes, uniques = patient_id.cat.codes.to_numpy(), patient_id.cat.categories
-    else:
-        codes, uniques = pd.factorize(patient_id)
+    codes, uniques = _codes(patient_id)
     return np.append(ids.get_indexer(uniques), -1)[codes]
 
 
-def _drug_list(med: pd.DataFrame, ids: pd.Index) -> pd.Series:
-    """Each patient's distinct drugs, sorted by name and joined with ``+`` ("" for none).
+def _codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Integer codes of ``values`` (-1 for missing) and the values they stand for: a
+    categorical's codes and categories, else ``pd.factorize``."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy(), values.cat.categories
+    codes, uniques = pd.factorize(values)
+    return codes, pd.Index(uniques)
 
-    Column-wise: each drug is one bit of a per-patient mask (distinct drugs are few), and each
-    distinct mask is spelled out once."""
-    pairs = med[["patient_id", "drug"]].drop_duplicates()
-    names = np.array(sorted(pairs["drug"].unique()), dtype=object)
-    if len(names) == 0:
-        return pd.Series("", index=ids, dtype=str)
-    # int64 masks while the drugs fit 63 bits, Python integers beyond
-    dtype = np.int64 if len(names) < 63 else object
-    bit = pd.Series(np.left_shift(1, np.arange(len(names)).astype(dtype)), index=names)
-    masks = bit.reindex(pairs["drug"]).to_numpy()
-    per_patient = pd.Series(masks, index=pairs["patient_id"].to_numpy()).groupby(level=0).sum()
-    spelled = {
-        m: "+".join(names[[(m >> i) & 1 == 1 for i in range(len(names))]]) for m in per_patient.unique()
-    }
-    return per_patient.map(spelled).reindex(ids).fillna("").astype(str)
+
+def _drug_lists(drug: pd.Series, patient: np.ndarray, rows: np.ndarray, n_patients: int):
+    """Per patient (positions 0 .. ``n_patients`` - 1) of the intakes ``rows``: the distinct
+    drugs, sorted by name and joined with ``+`` ("" for none), and their number.
+
+    Column-wise: a patient x drug table of booleans (``cohort_kernels.drug_sets``; distinct
+    drugs are few), and each distinct row of it is spelled out once."""
+    codes, names = _codes(drug)
+    codes, patient = codes[rows], patient[rows]
+    used = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(names)))
+    order = used[np.argsort(np.asarray(names[used], dtype=object), kind="stable")]
+    rank = np.full(len(names) + 1, -1)
+    rank[order] = np.arange(len(order))
+    table = kernels.drug_sets(patient, rank[codes], len(order), n_patients)
+    spelled_names = np.asarray(names[order], dtype=object)
+    if len(order) < 63:  # each row as an int64 bit mask: distinct masks by hashing, not a sort
+        inverse, masks = pd.factorize(table.astype(np.int64) @ np.left_shift(1, np.arange(len(order))))
+        distinct = (np.asarray(masks)[:, None] >> np.arange(len(order))) & 1 == 1
+    else:
+        distinct, inverse = np.unique(table, axis=0, return_inverse=True)
+    spelled = np.array(["+".join(spelled_names[row]) for row in distinct], dtype=object)
+    lists = pd.Series(spelled[inverse.reshape(-1)] if len(distinct) else [], dtype=str)
+    return lists, table.sum(axis=1)
 
 
 def _repeats(key: np.ndarray) -> bool:
@@ -268,53 +336,61 @@ def derive(
     def on_ids(per_position: pd.Series) -> pd.Series:
         return per_position.set_axis(ids)
 
-    # only the columns each step reads: every row filter then copies 4-5 columns, not 9
-    # (registry scale: tens of millions of daily rows)
-    drugs = coded[["patient_id", "study_day", "drug", "drug_class"]]
-    med_window = drugs[drugs["study_day"].between(lo, hi)]
-    bzd = drugs[drugs["drug_class"] == "bzd"]
-    ad = med_window[med_window["drug_class"] == "ad"]
-    diazepam = coded[["patient_id", "study_day", "diazepam_eq_mg"]]
+    # the per-patient steps are numpy on the intakes' positions (``cohort_kernels``: the values
+    # of the definitions, bit for bit; the definitions themselves where a kernel declines)
+    patient = coded["patient_id"].to_numpy()
+    day = coded["study_day"].to_numpy()
+    integer_days = day.dtype.kind in "iu"
+    bzd = _is_in(coded["drug_class"], ["bzd"])
+    ad_window = _is_in(coded["drug_class"], ["ad"]) & (day >= lo) & (day <= hi)
+
+    def summaries(col: str, window: tuple[int, int], which: tuple[str, ...]) -> dict[str, pd.Series]:
+        dose = coded[col].to_numpy()
+        fast = None
+        if integer_days and dose.dtype == np.float64:
+            fast = kernels.dose_summaries(patient, day, dose, len(ids), window, which)
+        if fast is None:
+            return d.dose_summaries(coded[["patient_id", "study_day", col]], positions, col, window, which)
+        return {k: pd.Series(v, index=positions) for k, v in fast.items()}
 
     # one table of daily totals for the three summaries (the baseline is the window's first day)
     if lo <= hi:
-        doses = d.dose_summaries(
-            diazepam, positions, "diazepam_eq_mg", settings.dose_window, ("mean", "max", "first")
-        )
+        doses = summaries("diazepam_eq_mg", settings.dose_window, ("mean", "max", "first"))
     else:  # an empty window has no first day
-        doses = d.dose_summaries(diazepam, positions, "diazepam_eq_mg", settings.dose_window, ("mean", "max"))
-        doses["first"] = d.dose_exposure(diazepam, positions, "diazepam_eq_mg", (lo, lo), "first")
+        doses = summaries("diazepam_eq_mg", settings.dose_window, ("mean", "max"))
+        doses["first"] = summaries("diazepam_eq_mg", (lo, lo), ("first",))["first"]
     out["diazepam_eq_mg"] = on_ids(doses["mean"])
     out["diazepam_eq_max_mg"] = on_ids(doses["max"])
     out["diazepam_eq_baseline_mg"] = on_ids(doses["first"])
-    out["bzd_user"] = on_ids(d.bzd_user(bzd, positions, settings.user_max_days_per_week))
+    if integer_days:
+        user = np.zeros(len(ids), dtype=bool)
+        for week in d.STUDY_WEEKS:
+            days = kernels.days_with_intake(patient[bzd], day[bzd], len(ids), week)
+            user |= days > settings.user_max_days_per_week
+        out["bzd_user"] = pd.Series(user, index=ids)
+    else:
+        bzd_rows = coded.loc[bzd, ["patient_id", "study_day", "drug_class"]]
+        out["bzd_user"] = on_ids(d.bzd_user(bzd_rows, positions, settings.user_max_days_per_week))
     any_use = np.zeros(len(ids), dtype=bool)
-    users = bzd["patient_id"].to_numpy()
+    users = patient[bzd]
     any_use[users[users >= 0]] = True
     out["bzd_any_use"] = pd.Series(any_use, index=ids)
     out["bzd_as_needed_only"] = out["bzd_any_use"] & ~out["bzd_user"]
-    out["bzd_drugs"] = on_ids(_drug_list(bzd, positions))
-    out["fluoxetine_eq_mg"] = on_ids(
-        d.dose_exposure(
-            coded[["patient_id", "study_day", "fluoxetine_eq_mg"]],
-            positions,
-            "fluoxetine_eq_mg",
-            settings.dose_window,
-        )
-    )
-    n_ad = on_ids(ad.groupby("patient_id")["drug"].nunique().reindex(positions, fill_value=0))
-    out["n_antidepressants"] = n_ad.astype("int64")
+    out["bzd_drugs"] = on_ids(_drug_lists(coded["drug"], patient, bzd, len(ids))[0])
+    out["fluoxetine_eq_mg"] = on_ids(summaries("fluoxetine_eq_mg", settings.dose_window, ("mean",))["mean"])
+    antidepressants, n_ad = _drug_lists(coded["drug"], patient, ad_window, len(ids))
+    out["n_antidepressants"] = pd.Series(n_ad.astype("int64"), index=ids)
     out["ad_therapy"] = pd.Series(
         np.select([n_ad == 0, n_ad == 1], ["none", "monotherapy"], "combination"), index=ids
     )
-    out["antidepressants"] = on_ids(_drug_list(ad, positions))
+    out["antidepressants"] = on_ids(antidepressants)
     for v in d.FOLLOW_UP_VISITS:
         out[f"madrs_rel_change_{v}"] = d.relative_change(out["madrs_day0"], out[f"madrs_{v}"])
     out["responder"] = d.responder(out, min_reduction=settings.response_min_reduction)
     for col in PK_COLUMNS:
         out[col] = subjects[col]
         out[f"{col}_status"] = subjects[f"{col}_status"]
-    patients = out.reset_index().sort_values(["study", "patient_id"], ignore_index=True)
+    patients = sorted_rows(out.reset_index(), ["study", "patient_id"])
 
     # the ratings of the cohort's patients, in their order (an inner join on unique patients)
     visits = merged.ratings[_is_in(merged.ratings["patient_id"], patients["patient_id"])].reset_index(

@@ -194,11 +194,12 @@ def read_parquet_metadata(path: str | Path, key: str) -> str | None:
 def read_study_tables(
     study: str, subjects, ratings, medication, text_as_categories: bool = False
 ) -> StudyTables:
-    """``text_as_categories``: the intakes' text columns as categoricals (``read_table``; the
-    largest table, with few distinct drugs and classes); the other tables' stay text."""
+    """``text_as_categories``: the ratings' and intakes' text columns as categoricals
+    (``read_table``; the large tables, with few distinct scales, visits, drugs and classes);
+    the subjects' stay text."""
     return StudyTables(
         study=study,
         subjects=read_table(subjects),
-        ratings=read_table(ratings),
+        ratings=read_table(ratings, text_as_categories=text_as_categories),
         medication=read_table(medication, text_as_categories=text_as_categories),
     )

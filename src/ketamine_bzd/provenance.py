@@ -48,103 +48,137 @@ def check_one_key(fingerprints: dict[str, str | None]) -> str:
     return distinct[0]
 
 
-# Two SipHash keys of pandas' hash_pandas_object (16 bytes each): 128 bits per record.
+# Two 64-bit lanes with their own keys: 128 bits per record. A text column's distinct values are
+# hashed by pandas' SipHash under the lane's key (16 bytes); any other value is taken by its bits.
 _HASH_KEYS = ("ketamine-bzd-rec", "record-identity2")
 _M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+_MASK64 = 2**64 - 1
+# each lane's seed (the fractional digits of pi, of e); column j's seed is seed * (2j + 3)
+_LANE_SEEDS = (0x243F6A8885A308D3, 0xB7E151628AED2A6B)
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
-    """SplitMix64's finalizer (Steele et al. 2014), elementwise on uint64 (wrapping)."""
+    """SplitMix64's finalizer (Steele et al. 2014), elementwise on uint64 (wrapping): a
+    bijection of 64-bit words in which every output bit depends on every input bit."""
     x = (x ^ (x >> np.uint64(30))) * _M1
     x = (x ^ (x >> np.uint64(27))) * _M2
     return x ^ (x >> np.uint64(31))
 
 
+def _mix_inplace(x: np.ndarray) -> np.ndarray:
+    """``_mix(x)``, computed in ``x`` (millions of rows: one temporary, not one per operation)."""
+    y = x >> np.uint64(30)
+    x ^= y
+    x *= _M1
+    np.right_shift(x, np.uint64(27), out=y)
+    x ^= y
+    x *= _M2
+    np.right_shift(x, np.uint64(31), out=y)
+    x ^= y
+    return x
+
+
+def _seed(lane: int, step: int) -> np.uint64:
+    return np.uint64(_LANE_SEEDS[lane] * step & _MASK64)
+
+
 def _patient_codes(ids: pd.Index, patient_id: pd.Series) -> np.ndarray:
     """Position in ``ids`` of each row's patient (-1 if absent): the distinct pseudonyms are
-    looked up once (a registry table has ~20 rows per patient), not every row."""
-    codes, uniques = pd.factorize(patient_id)
+    looked up once (a registry table has ~20 rows per patient), not every row (a categorical's
+    categories, else ``pd.factorize``'s uniques)."""
+    if isinstance(patient_id.dtype, pd.CategoricalDtype):
+        codes, uniques = patient_id.cat.codes.to_numpy(), patient_id.cat.categories
+    else:
+        codes, uniques = pd.factorize(patient_id)
     return np.append(ids.get_indexer(uniques), -1)[codes]
 
 
-def by_patient_then_hash(codes: np.ndarray, row: np.ndarray, n_ids: int) -> tuple[np.ndarray, np.ndarray]:
-    """``codes`` and ``row`` in the order of ``np.lexsort((row, codes))`` (patient, then row hash).
+def _value_words(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Per lane, one uint64 per row, equal for equal values: text (``str`` or categorical
+    alike) by the lane's SipHash of each distinct value, looked up by code (a missing text: the
+    lane's hash of none); floats by their bits, with -0.0 as 0.0 and every NaN as one NaN;
+    integers and booleans by their value; any other dtype by pandas' hash of every row."""
+    dtype = values.dtype
+    if isinstance(dtype, pd.CategoricalDtype) or _is_text(dtype):
+        if isinstance(dtype, pd.CategoricalDtype):
+            codes, uniques = values.cat.codes.to_numpy(), values.cat.categories
+        else:
+            codes, uniques = pd.factorize(values)
+        uniques = np.asarray(uniques, dtype=object)
+        return tuple(
+            np.append(
+                pd.util.hash_array(uniques, hash_key=key), _mix(np.array([_LANE_SEEDS[lane]], np.uint64))
+            )[codes]
+            for lane, key in enumerate(_HASH_KEYS)
+        )
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        x = values.to_numpy(np.float64)
+        word = np.where(np.isnan(x), np.nan, x + 0.0).view(np.uint64)  # x + 0.0: -0.0 is 0.0
+        return word, word
+    if isinstance(dtype, np.dtype) and dtype.kind in "iub":
+        word = values.to_numpy(np.int64).view(np.uint64)
+        return word, word
+    return tuple(
+        pd.util.hash_pandas_object(values, index=False, hash_key=key).to_numpy() for key in _HASH_KEYS
+    )
 
-    One integer sort instead of a two-key lexsort (3x faster on millions of intakes): the
-    patient code in the top bits of one 64-bit key, the hash's leading bits below it. Rows of a
-    patient that share those leading bits but differ in the rest (about one in 2^45 pairs)
-    would be out of order, so then, as for a missing code, the lexsort is used."""
-    bits = max(int(n_ids).bit_length(), 1)
-    if bits < 64 and len(codes) and codes.min() >= 0:
-        packed = (codes.astype(np.uint64) << np.uint64(64 - bits)) | (row >> np.uint64(bits))
-        order = np.argsort(packed)
-        packed, out_codes, out_row = packed[order], codes[order], row[order]
-        tied = packed[1:] == packed[:-1]
-        if not (tied & (out_row[1:] != out_row[:-1])).any():
-            return out_codes, out_row
-    order = np.lexsort((row, codes))
-    return codes[order], row[order]
+
+def _is_text(dtype) -> bool:
+    return pd.api.types.is_string_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype)
 
 
-def _content(
-    frame: pd.DataFrame, columns: list[str], ids: pd.Index, key: str, codes: np.ndarray | None = None
-) -> np.ndarray:
-    """One 64-bit hash per patient of ``ids``: the multiset of its rows (listed columns but the
-    IDs), independent of row order. Rows are hashed column-wise (pandas' SipHash), sorted per
-    patient, and combined with their rank; a patient without rows gets the hash of none.
-    ``codes``: ``_patient_codes(ids, frame["patient_id"])`` if already computed."""
-    cols = [c for c in columns if c not in _ID_COLUMNS]
-    out = np.zeros(len(ids), dtype=np.uint64)
-    if frame.empty:
-        return _mix(out)
-    if codes is None:
-        codes = _patient_codes(ids, frame["patient_id"])
-    row = pd.util.hash_pandas_object(frame[cols], index=False, hash_key=key).to_numpy()
-    codes, row = by_patient_then_hash(codes, row, len(ids))
-    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
-    sizes = np.diff(np.r_[starts, len(codes)])
-    rank = np.arange(len(codes)) - np.repeat(starts, sizes)
-    terms = _mix(row + _mix(rank.astype(np.uint64) + np.uint64(1)))
-    out[codes[starts]] = np.add.reduceat(terms, starts)
-    counts = np.zeros(len(ids), dtype=np.uint64)
-    counts[codes[starts]] = sizes.astype(np.uint64)
-    return _mix(out ^ _mix(counts))
+def _row_hashes(frame: pd.DataFrame, columns: list[str]) -> list[np.ndarray]:
+    """Per lane, one 64-bit hash per row of ``columns``: column by column, h = mix(h ^ (word +
+    the column's seed)). Each step is a bijection of h, so two rows that differ in one value
+    differ in their hash."""
+    hashes = [np.full(len(frame), _seed(lane, 1), dtype=np.uint64) for lane in range(2)]
+    for j, col in enumerate(columns):
+        for lane, (h, word) in enumerate(zip(hashes, _value_words(frame[col]))):
+            h ^= word + _seed(lane, 2 * j + 3)
+            _mix_inplace(h)
+    return hashes
+
+
+def _content(frame: pd.DataFrame, columns: list[str], codes: np.ndarray, n_ids: int):
+    """Per lane and patient (position in ``ids``): the wrapping sum of its rows' hashes (the
+    listed columns but the IDs), so independent of the order of rows; and per patient its
+    number of rows. Rows of no patient (code -1) are in no record."""
+    totals = []
+    for row in _row_hashes(frame, [c for c in columns if c not in _ID_COLUMNS]):
+        total = np.zeros(n_ids + 1, dtype=np.uint64)  # the last slot collects code -1
+        np.add.at(total, codes, row)
+        totals.append(total[:-1])
+    return totals, np.bincount(codes + 1, minlength=n_ids + 1)[1:].astype(np.uint64)
 
 
 def record_signatures(tables: StudyTables) -> pd.Series:
     """A 128-bit hash (32 hex digits) of each patient's full canonical record (subject,
-    ratings, medication), by ``patient_id``; independent of the study name, the pseudonym and
-    the order of rows. Computed column-wise (no loop over rows or patients)."""
+    ratings, medication), by ``patient_id``; independent of the study name, the pseudonym, the
+    partition and the order of rows (a multiset hash: the sum of the rows' hashes per patient
+    and table, with their count), column-wise.
+
+    Two independent 64-bit lanes (own SipHash keys for the texts, own seeds): each row of a
+    table is hashed from its values' words (``_value_words``: a text's distinct values are
+    hashed once, numbers taken by their bits) with SplitMix64's finalizer, per column; per
+    patient and table the row hashes are summed (wrapping) and mixed with the row count; the
+    three tables are chained. Equal records give equal signatures; a changed value changes the
+    row's hash (each column step is a bijection) and so the signature, in both lanes. The
+    values are not those of earlier versions (an intermediate compared only with each other)."""
     ids = pd.Index(tables.subjects["patient_id"])
-    codes = {
-        name: _patient_codes(ids, getattr(tables, name)["patient_id"])
-        for name in ("subjects", "ratings", "medication")
-    }
-    # text as categoricals once: pandas hashes a categorical's categories, not every row, and
-    # the hash is that of the values (so the same signatures); both keys reuse them
-    subjects, ratings, medication = (
-        _text_as_categories(tables.subjects),
-        _text_as_categories(tables.ratings),
-        _text_as_categories(tables.medication),
-    )
-    halves = []
-    for key in _HASH_KEYS:
-        h = _content(subjects, SUBJECT_COLUMNS, ids, key, codes["subjects"])
-        h = _mix(h + _content(ratings, RATING_COLUMNS, ids, key, codes["ratings"]))
-        halves.append(_mix(h + _content(medication, MEDICATION_COLUMNS, ids, key, codes["medication"])))
-    return pd.Series(_hex128(*halves), index=ids, dtype=str)
-
-
-def _text_as_categories(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with its text columns (but the IDs, which are not hashed) as categoricals."""
-    text = [
-        c
-        for c in frame.columns
-        if c not in _ID_COLUMNS
-        and pd.api.types.is_string_dtype(frame[c].dtype)
-        and not isinstance(frame[c].dtype, pd.CategoricalDtype)
+    parts = [
+        (getattr(tables, name), columns, _patient_codes(ids, getattr(tables, name)["patient_id"]))
+        for name, columns in (
+            ("subjects", SUBJECT_COLUMNS),
+            ("ratings", RATING_COLUMNS),
+            ("medication", MEDICATION_COLUMNS),
+        )
     ]
-    return frame.assign(**{c: pd.Categorical.from_codes(*pd.factorize(frame[c])) for c in text})
+    halves = [np.full(len(ids), _seed(lane, 5), dtype=np.uint64) for lane in range(2)]
+    for t, (frame, columns, codes) in enumerate(parts):
+        totals, count = _content(frame, columns, codes, len(ids))
+        for lane, total in enumerate(totals):
+            halves[lane] = _mix(halves[lane] ^ _mix(total + _mix(count + _seed(lane, 7 + 2 * t))))
+    return pd.Series(_hex128(*halves), index=ids, dtype=str)
 
 
 _HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
