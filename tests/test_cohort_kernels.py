@@ -11,7 +11,7 @@ from ketamine_bzd import cohort_kernels as kernels
 from ketamine_bzd import definitions as d
 from ketamine_bzd.canonical import StudyTables
 from ketamine_bzd.cohort import CohortSettings, add_equivalents, derive, merge
-from ketamine_bzd.equivalents import load_table
+from ketamine_bzd.equivalents import MissingEquivalentError, load_table
 from ketamine_bzd.shipped import resource_path
 from ketamine_bzd.synthetic import generate_cohort
 
@@ -191,3 +191,16 @@ def test_derive_of_an_empty_partition():
     merged = merge([empty])
     cohort = derive(merged, add_equivalents(merged.medication, *_equivalents()), CohortSettings())
     assert cohort.patients.empty and cohort.visits.empty
+
+
+def test_add_equivalents_from_codes_equals_text_and_refuses_a_drug_without_equivalent():
+    med = _odd_study().medication
+    coded = med.astype({"drug": "category", "drug_class": "category"})
+    text_eq = add_equivalents(med, *_equivalents())
+    coded_eq = add_equivalents(coded, *_equivalents(), text_as_categories=True)
+    for col in ("diazepam_eq_mg", "fluoxetine_eq_mg"):
+        assert np.array_equal(coded_eq[col].to_numpy(), text_eq[col].to_numpy(), equal_nan=True)
+    unknown = pd.concat([med, med.iloc[[0]].assign(drug="unknownazepam", drug_class="bzd")], ignore_index=True)
+    for frame in (unknown, unknown.astype({"drug": "category", "drug_class": "category"})):
+        with pytest.raises(MissingEquivalentError, match="'unknownazepam'"):
+            add_equivalents(frame, *_equivalents())

@@ -42,3 +42,15 @@ def test_missing_key_values_fall_back_to_sort_values():
 def test_empty_frame():
     frame = _frame().iloc[:0]
     assert sorted_rows(frame, ["patient_id"]).empty
+
+
+def test_categoricals_sort_by_their_texts_whatever_the_categories_order():
+    frame = _frame()
+    coded = frame.assign(
+        patient_id=pd.Categorical(frame["patient_id"], categories=frame["patient_id"].unique()[::-1]),
+        drug=pd.Categorical(frame["drug"], categories=["éter", "Zolpidem", "diazepam", "alprazolam", "unused"]),
+    )
+    keys = ["patient_id", "study_day", "drug", "as_needed"]
+    got = sorted_rows(coded, keys, text_as_categories=True)
+    want = frame.sort_values(keys, ignore_index=True, kind="stable")
+    pd.testing.assert_frame_equal(got.astype({"patient_id": "str", "drug": "str"}), want)

@@ -124,3 +124,21 @@ def test_patients_without_rows_and_an_empty_study(study):
         medication=study.medication.iloc[:0],
     )
     assert record_signatures(empty).empty
+
+
+def test_texts_with_many_combinations_hash_as_few(study):
+    """Over 2^20 combinations of text codes the steps run row by row: same signatures."""
+    subjects = study.subjects.copy()
+    for col in ("sex", "episode", "ketamine_ng_ml_0min_status", "ketamine_ng_ml_10min_status"):
+        subjects[col] = pd.array([f"{col}{i}" for i in range(len(subjects))], dtype="str")
+    many = StudyTables(**{**vars(study), "subjects": subjects})  # 48^4 combinations of codes
+    first = subjects["patient_id"].iloc[:1]
+    alone = StudyTables(
+        study=study.study,
+        **{
+            name: getattr(many, name)[getattr(many, name)["patient_id"].isin(first)]
+            for name in vars(study)
+            if name != "study"
+        },
+    )
+    assert record_signatures(many)[first.iloc[0]] == record_signatures(alone)[first.iloc[0]]

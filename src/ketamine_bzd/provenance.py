@@ -93,29 +93,40 @@ def _patient_codes(ids: pd.Index, patient_id: pd.Series) -> np.ndarray:
     return np.append(ids.get_indexer(uniques), -1)[codes]
 
 
-def _value_words(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Per lane, one uint64 per row, equal for equal values: text (``str`` or categorical
-    alike) by the lane's SipHash of each distinct value, looked up by code (a missing text: the
-    lane's hash of none); floats by their bits, with -0.0 as 0.0 and every NaN as one NaN;
-    integers and booleans by their value; any other dtype by pandas' hash of every row."""
+def _coded(values: pd.Series) -> tuple[np.ndarray, list[np.ndarray]] | None:
+    """Text (``str`` or categorical alike) and booleans as codes: each row's code and, per lane,
+    the word of each code, equal for equal values. A text's word is the lane's SipHash of the
+    text, each distinct text hashed once (the last code: a missing text, the lane's hash of
+    none); a boolean's is its value. None for any other dtype (``_value_words``)."""
     dtype = values.dtype
     if isinstance(dtype, pd.CategoricalDtype) or _is_text(dtype):
         if isinstance(dtype, pd.CategoricalDtype):
             codes, uniques = values.cat.codes.to_numpy(), values.cat.categories
         else:
             codes, uniques = pd.factorize(values)
+        if len(codes) and codes.min() < 0:
+            codes = np.where(codes < 0, len(uniques), codes)
         uniques = np.asarray(uniques, dtype=object)
-        return tuple(
-            np.append(
-                pd.util.hash_array(uniques, hash_key=key), _mix(np.array([_LANE_SEEDS[lane]], np.uint64))
-            )[codes]
-            for lane, key in enumerate(_HASH_KEYS)
-        )
+        words = [
+            np.append(pd.util.hash_array(uniques, hash_key=key), _mix(np.array([seed], np.uint64)))
+            for key, seed in zip(_HASH_KEYS, _LANE_SEEDS)
+        ]
+        return codes, words
+    if isinstance(dtype, np.dtype) and dtype.kind == "b":
+        return values.to_numpy().view(np.int8), [np.array([0, 1], np.uint64)] * 2
+    return None
+
+
+def _value_words(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Per lane, one uint64 per row, equal for equal values: floats by their bits, with -0.0 as
+    0.0 and every NaN as one NaN; integers by their value; any other dtype (not text or
+    boolean, ``_coded``) by pandas' hash of every row."""
+    dtype = values.dtype
     if isinstance(dtype, np.dtype) and dtype.kind == "f":
         x = values.to_numpy(np.float64)
         word = np.where(np.isnan(x), np.nan, x + 0.0).view(np.uint64)  # x + 0.0: -0.0 is 0.0
         return word, word
-    if isinstance(dtype, np.dtype) and dtype.kind in "iub":
+    if isinstance(dtype, np.dtype) and dtype.kind in "iu":
         word = values.to_numpy(np.int64).view(np.uint64)
         return word, word
     return tuple(
@@ -128,13 +139,48 @@ def _is_text(dtype) -> bool:
 
 
 def _row_hashes(frame: pd.DataFrame, columns: list[str]) -> list[np.ndarray]:
-    """Per lane, one 64-bit hash per row of ``columns``: column by column, h = mix(h ^ (word +
-    the column's seed)). Each step is a bijection of h, so two rows that differ in one value
-    differ in their hash."""
-    hashes = [np.full(len(frame), _seed(lane, 1), dtype=np.uint64) for lane in range(2)]
-    for j, col in enumerate(columns):
+    """Per lane, one 64-bit hash per row of ``columns``: column by column (text and boolean
+    columns first, then the others, each group in the listed order), h = mix(h ^ (word + the
+    column's seed)). Each step is a bijection of h, so two rows that differ in one value differ
+    in their hash.
+
+    The text and boolean columns have few distinct values: their steps are computed once per
+    combination of codes (a table, while the combinations are at most 2^20) and taken by each
+    row's combination, the same values as the steps row by row."""
+    coded, other = [], []
+    for col in columns:
+        c = _coded(frame[col])
+        if c is None:
+            other.append(col)
+        else:
+            coded.append(c)
+    hashes = _coded_steps(coded, len(frame))
+    for j, col in enumerate(other, start=len(coded)):
         for lane, (h, word) in enumerate(zip(hashes, _value_words(frame[col]))):
             h ^= word + _seed(lane, 2 * j + 3)
+            _mix_inplace(h)
+    return hashes
+
+
+def _coded_steps(coded: list[tuple[np.ndarray, list[np.ndarray]]], n: int) -> list[np.ndarray]:
+    """``_row_hashes``' steps over the coded columns, per lane (one hash per row)."""
+    sizes = [len(words[0]) for _, words in coded]
+    if np.prod(sizes, dtype=float) <= 2**20:
+        combination = np.zeros(n, np.int64)
+        for (codes, _), size in zip(coded, sizes):
+            combination *= size
+            combination += codes
+        hashes = []
+        for lane in range(2):
+            table = np.full(1, _seed(lane, 1), dtype=np.uint64)
+            for j, (_, words) in enumerate(coded):
+                table = _mix((table[:, None] ^ (words[lane] + _seed(lane, 2 * j + 3))[None, :]).ravel())
+            hashes.append(table[combination])
+        return hashes
+    hashes = [np.full(n, _seed(lane, 1), dtype=np.uint64) for lane in range(2)]
+    for j, (codes, words) in enumerate(coded):
+        for lane, h in enumerate(hashes):
+            h ^= words[lane][codes] + _seed(lane, 2 * j + 3)
             _mix_inplace(h)
     return hashes
 
