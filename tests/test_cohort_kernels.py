@@ -200,7 +200,9 @@ def test_add_equivalents_from_codes_equals_text_and_refuses_a_drug_without_equiv
     coded_eq = add_equivalents(coded, *_equivalents(), text_as_categories=True)
     for col in ("diazepam_eq_mg", "fluoxetine_eq_mg"):
         assert np.array_equal(coded_eq[col].to_numpy(), text_eq[col].to_numpy(), equal_nan=True)
-    unknown = pd.concat([med, med.iloc[[0]].assign(drug="unknownazepam", drug_class="bzd")], ignore_index=True)
+    unknown = pd.concat(
+        [med, med.iloc[[0]].assign(drug="unknownazepam", drug_class="bzd")], ignore_index=True
+    )
     for frame in (unknown, unknown.astype({"drug": "category", "drug_class": "category"})):
         with pytest.raises(MissingEquivalentError, match="'unknownazepam'"):
             add_equivalents(frame, *_equivalents())

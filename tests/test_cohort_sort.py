@@ -48,7 +48,9 @@ def test_categoricals_sort_by_their_texts_whatever_the_categories_order():
     frame = _frame()
     coded = frame.assign(
         patient_id=pd.Categorical(frame["patient_id"], categories=frame["patient_id"].unique()[::-1]),
-        drug=pd.Categorical(frame["drug"], categories=["éter", "Zolpidem", "diazepam", "alprazolam", "unused"]),
+        drug=pd.Categorical(
+            frame["drug"], categories=["éter", "Zolpidem", "diazepam", "alprazolam", "unused"]
+        ),
     )
     keys = ["patient_id", "study_day", "drug", "as_needed"]
     got = sorted_rows(coded, keys, text_as_categories=True)
