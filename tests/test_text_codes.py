@@ -131,3 +131,14 @@ def test_distinct_texts_are_decoded_as_one_by_one(encoding):
         TextColumn.from_arrow(
             pa.array([b"ok", b"\x81" if encoding == "cp1250" else b"\xff"], pa.binary()), encoding
         )
+
+
+def test_written_dictionaries_hold_the_texts_in_order_of_first_use(tmp_path):
+    values = pd.Categorical(["c", None, "a", "c", "b", None, "a"], categories=["a", "b", "c", "unused"])
+    write_table_from_categories(pd.DataFrame({"t": values, "x": np.arange(7.0)}), tmp_path / "f.parquet")
+    column = pq.read_table(tmp_path / "f.parquet", read_dictionary=["t"]).column("t").chunk(0)
+    assert column.dictionary.to_pylist() == ["c", "a", "b"]
+    assert column.indices.to_pylist() == [0, None, 1, 0, 2, None, 1]
+    empty = pd.DataFrame({"t": values[:0], "x": np.arange(0.0)})
+    write_table_from_categories(empty, tmp_path / "e.parquet")
+    assert pd.read_parquet(tmp_path / "e.parquet").empty

@@ -38,7 +38,8 @@ def write_table(frame: pd.DataFrame, path: str | Path, data_source: str | None =
 
 def _without_infinity(frame: pd.DataFrame) -> pd.DataFrame:
     floats = frame.select_dtypes("floating").columns
-    if len(floats) and np.isinf(frame[floats].to_numpy()).any():
+    # column by column: no 2-D copy of millions of rows
+    if any(np.isinf(frame[c].to_numpy()).any() for c in floats):
         # an infinite value is not estimable: an empty cell like NaN (the row's warnings say why)
         frame = frame.assign(**{c: frame[c].where(np.isfinite(frame[c]) | frame[c].isna()) for c in floats})
     return frame
@@ -154,7 +155,6 @@ def _write_text_from_codes(frame: pd.DataFrame, path: Path, metadata: dict[str, 
     import base64
 
     import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     categorical = [c for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)]
@@ -168,19 +168,37 @@ def _write_text_from_codes(frame: pd.DataFrame, path: Path, metadata: dict[str, 
     for name, field in zip(frame.columns, schema):
         if name in categorical:
             values = frame[name].array
-            codes = np.asarray(values.codes)
-            # the codes encoded again: Arrow's hash of integers numbers them in order of first use
-            first_seen = pc.dictionary_encode(pa.array(codes, mask=codes < 0))
-            used = pa.array(values.categories, field.type).take(first_seen.dictionary)
-            columns.append(pa.DictionaryArray.from_arrays(first_seen.indices, used))
+            indices, used = _first_seen(np.asarray(values.codes), len(values.categories))
+            dictionary = pa.array(values.categories, field.type).take(used)
+            columns.append(pa.DictionaryArray.from_arrays(pa.array(indices, mask=indices < 0), dictionary))
         else:
             columns.append(pa.Array.from_pandas(frame[name], type=field.type))
     table = pa.Table.from_arrays(columns, names=list(frame.columns))
     footer = {**schema.metadata, b"ARROW:schema": base64.b64encode(schema.serialize().to_pybytes())}
-    # store_schema=False: the stored Arrow schema is the text one above, not the dictionaries'
-    with pq.ParquetWriter(path, table.schema, compression="zstd", store_schema=False) as writer:
+    # store_schema=False: the stored Arrow schema is the text one above, not the dictionaries';
+    # min/max statistics of the numbers only: those of millions of coded texts cost a quarter
+    # of the writing (issue 10) and no reader filters on them
+    numbers = [name for name in frame.columns if name not in categorical]
+    with pq.ParquetWriter(
+        path, table.schema, compression="zstd", store_schema=False, write_statistics=numbers
+    ) as writer:
         writer.add_key_value_metadata(footer)
         writer.write_table(table)
+
+
+def _first_seen(codes: np.ndarray, n_categories: int) -> tuple[np.ndarray, np.ndarray]:
+    """The codes numbered again in order of first use: each row's new code (int32; -1 stays
+    -1) and the old code of each new one (what ``pyarrow.compute.dictionary_encode`` of the
+    codes gives, without hashing every row: each code's first row is a minimum per code)."""
+    rows = np.arange(len(codes))
+    first = np.full(n_categories + 1, len(codes))  # the last slot collects code -1
+    np.minimum.at(first, codes, rows)
+    first = first[:-1]
+    used = np.flatnonzero(first < len(codes))
+    used = used[np.argsort(first[used])]
+    renumbered = np.full(n_categories + 1, -1, np.int32)
+    renumbered[used] = np.arange(len(used), dtype=np.int32)
+    return renumbered[codes], used
 
 
 def read_parquet_metadata(path: str | Path, key: str) -> str | None:
