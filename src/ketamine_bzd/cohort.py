@@ -146,7 +146,7 @@ def sorted_rows(frame: pd.DataFrame, keys: list[str], text_as_categories: bool =
     factorized = {}
     ranked = []
     for key in keys:
-        ranks = _ranks(frame[key])
+        ranks = _ranks(frame[key], text_as_categories)
         span *= max(ranks[1], 1) if ranks else 1
         if ranks is None or span >= 2**63:
             out = frame.sort_values(keys, ignore_index=True, kind="stable")
@@ -164,11 +164,12 @@ def sorted_rows(frame: pd.DataFrame, keys: list[str], text_as_categories: bool =
     return frame.take(order).reset_index(drop=True)
 
 
-def _ranks(values: pd.Series) -> tuple | None:
+def _ranks(values: pd.Series, uniques: bool = True) -> tuple | None:
     """Each row's rank among the sorted distinct values (or categories) of ``values`` and the
-    number of ranks, plus, for text, the sorted distinct values; None if a value is missing.
-    A categorical's codes are ranked through its categories, an integer's or boolean's value
-    through its range (a presence table, when the range is at most 2^24): no hashing of
+    number of ranks, plus, for text if ``uniques``, the sorted distinct values; None if a value
+    is missing. A categorical's codes are ranked through its categories, an integer's or
+    boolean's value through its range (a presence table, when the range is at most 2^24), text
+    without ``uniques`` by Arrow's dense rank (code point order, as Python's): no hashing of
     millions of rows."""
     dtype = values.dtype
     if isinstance(dtype, pd.CategoricalDtype):
@@ -185,14 +186,24 @@ def _ranks(values: pd.Series) -> tuple | None:
         x = values.to_numpy().astype(np.int64, copy=False)
         lo, hi = int(x.min()), int(x.max())
         if hi - lo < 2**24:
+            x = x - lo
             present = np.zeros(hi - lo + 1, bool)
-            present[x - lo] = True
+            present[x] = True
             rank = np.cumsum(present) - 1
-            return rank[x - lo], int(present.sum())
-    codes, uniques = pd.factorize(values, sort=True)
+            return rank[x], int(present.sum())
+    if _is_text(values) and not uniques and len(values):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        text = pa.array(values, pa.large_string())
+        if text.null_count:
+            return None
+        rank = pc.rank(text, tiebreaker="dense").to_numpy().astype(np.int64) - 1
+        return rank, int(rank.max()) + 1
+    codes, distinct = pd.factorize(values, sort=True)
     if (codes < 0).any():
         return None
-    return (codes, len(uniques), uniques) if _is_text(values) else (codes, len(uniques))
+    return (codes, len(distinct), distinct) if _is_text(values) else (codes, len(distinct))
 
 
 def _stable_order(packed: np.ndarray, run_span: int) -> np.ndarray:
@@ -243,11 +254,18 @@ def _is_in(values: pd.Series, among) -> np.ndarray:
     return np.append(hit, False)[codes]
 
 
-def _positions_in(ids: pd.Index, patient_id: pd.Series) -> np.ndarray:
+def _positions_in(ids: pd.Index, patient_id: pd.Series, known: dict | None = None) -> np.ndarray:
     """Position in ``ids`` of each row's patient (-1 if absent), each distinct pseudonym looked
-    up once (from a categorical's categories, or ``pd.factorize``)."""
+    up once (from a categorical's categories, or ``pd.factorize``). ``known``: the lookup of
+    the last categories (kept there), reused for the same categories (the ratings' and intakes'
+    pseudonyms after ``merge``)."""
     codes, uniques = _codes(patient_id)
-    return np.append(ids.get_indexer(uniques), -1)[codes]
+    if known is not None and "categories" in known and known["categories"].equals(uniques):
+        return known["positions"][codes]
+    positions = np.append(ids.get_indexer(uniques), -1)
+    if known is not None and isinstance(patient_id.dtype, pd.CategoricalDtype):
+        known.update(categories=uniques, positions=positions)
+    return positions[codes]
 
 
 def _codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
@@ -288,17 +306,18 @@ def _repeats(key: np.ndarray) -> bool:
     return len(key) > 0 and int(np.bincount(key).max()) > 1
 
 
-def _wide_ratings(ratings: pd.DataFrame, ids: pd.Index) -> pd.DataFrame:
+def _wide_ratings(ratings: pd.DataFrame, ids: pd.Index, rows: np.ndarray) -> pd.DataFrame:
     """One row per patient of ``ids``, one column ``{scale}_{visit}`` per scale and visit of the
     paper: ``ratings.pivot(index="patient_id", columns=["scale", "visit"], values="score")``
     reindexed to them. Filled from integer codes (each distinct pseudonym, scale and visit looked
     up once); pandas' ``pivot`` itself decides (and raises) if a patient has two ratings of one
-    scale and visit, or a key is missing."""
+    scale and visit, or a key is missing. ``rows``: each rating's patient as its position in
+    ``ids`` (``_positions_in``)."""
     names = [f"{s}_{v}" for s in SCALES for v in VISITS]
     score = ratings["score"]
-    patient, patients = pd.factorize(ratings["patient_id"])
-    scale, scales = pd.factorize(ratings["scale"])
-    visit, visits = pd.factorize(ratings["visit"])
+    patient, _ = _codes(ratings["patient_id"])
+    scale, scales = _codes(ratings["scale"])
+    visit, visits = _codes(ratings["visit"])
     key = (patient.astype(np.int64) * max(len(scales), 1) + scale) * max(len(visits), 1) + visit
     if (
         len(ratings) == 0
@@ -313,11 +332,10 @@ def _wide_ratings(ratings: pd.DataFrame, ids: pd.Index) -> pd.DataFrame:
         return wide.reindex(index=ids, columns=names)
     # column of each (scale, visit) pair; -1 for pairs outside the paper's
     pair = pd.Index(names).get_indexer([f"{s}_{v}" for s in scales for v in visits]).reshape(len(scales), -1)
-    row = ids.get_indexer(patients)[patient]
     col = pair[scale, visit]
-    keep = (row >= 0) & (col >= 0)
+    keep = (rows >= 0) & (col >= 0)
     values = np.full((len(ids), len(names)), np.nan)
-    values[row[keep], col[keep]] = score.to_numpy()[keep]
+    values[rows[keep], col[keep]] = score.to_numpy()[keep]
     return pd.DataFrame(values, index=ids, columns=names)
 
 
@@ -350,7 +368,9 @@ def derive(
     for a caller that writes them with ``io.write_table_from_categories``."""
     subjects = merged.subjects.set_index("patient_id")
     ids = subjects.index
-    wide = _wide_ratings(merged.ratings, ids)
+    known = {}
+    rating_rows = _positions_in(ids, merged.ratings["patient_id"], known)
+    wide = _wide_ratings(merged.ratings, ids, rating_rows)
 
     out = subjects[
         [
@@ -368,7 +388,7 @@ def derive(
     # each intake's patient as its position in ``ids``: the per-patient steps group integers and
     # reindex to positions (``on_ids`` labels the results), not millions of pseudonyms
     positions = pd.RangeIndex(len(ids))
-    coded = medication_daily.assign(patient_id=_positions_in(ids, medication_daily["patient_id"]))
+    coded = medication_daily.assign(patient_id=_positions_in(ids, medication_daily["patient_id"], known))
 
     def on_ids(per_position: pd.Series) -> pd.Series:
         return per_position.set_axis(ids)
@@ -429,10 +449,9 @@ def derive(
         out[f"{col}_status"] = subjects[f"{col}_status"]
     patients = sorted_rows(out.reset_index(), ["study", "patient_id"])
 
-    # the ratings of the cohort's patients, in their order (an inner join on unique patients)
-    visits = merged.ratings[_is_in(merged.ratings["patient_id"], patients["patient_id"])].reset_index(
-        drop=True
-    )
+    # the ratings of the cohort's patients (those of ``ids``), in their order (an inner join on
+    # unique patients)
+    visits = merged.ratings[rating_rows >= 0].reset_index(drop=True)
     visits["baseline_score"] = _baseline_scores(visits)
     visits["rel_change"] = d.relative_change(visits["baseline_score"], visits["score"])
     visits = sorted_rows(visits, ["study", "patient_id", "scale", "study_day"], text_as_categories)
