@@ -3,6 +3,8 @@ bit for bit, also on inputs the synthetic generator never makes: intakes out of 
 intakes a day, NaN and infinite doses, intakes of no patient, patients without intakes, an
 empty partition, a single study."""
 
+import functools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -117,11 +119,16 @@ def _equivalents():
     )
 
 
+@functools.cache
+def _default_study() -> StudyTables:
+    return generate_cohort(47, 20200819)["ket2013"]
+
+
 def _odd_study() -> StudyTables:
     """One study of the default cohort with intakes shuffled, a patient without intakes, one
     without ratings, a NaN dose, a drug outside any equivalence class, and three intakes of
     one drug on one day."""
-    tables = generate_cohort(47, 20200819)["ket2013"]
+    tables = _default_study()
     subjects, ratings, med = tables.subjects, tables.ratings, tables.medication
     no_intakes, no_ratings = subjects["patient_id"].iloc[0], subjects["patient_id"].iloc[1]
     med = med[med["patient_id"] != no_intakes]
