@@ -213,3 +213,13 @@ def test_add_equivalents_from_codes_equals_text_and_refuses_a_drug_without_equiv
     for frame in (unknown, unknown.astype({"drug": "category", "drug_class": "category"})):
         with pytest.raises(MissingEquivalentError, match="'unknownazepam'"):
             add_equivalents(frame, *_equivalents())
+
+
+def test_positions_in_is_get_indexer():
+    ids = pd.Index(pd.array(["P3", "P1", "P2"], dtype="str"))
+    values = pd.Index(pd.array(["P2", "P9", "P3", "P1"], dtype="str"))
+    assert kernels.positions_in(ids, values).tolist() == ids.get_indexer(values).tolist() == [2, -1, 0, 1]
+    assert kernels.positions_in(ids[:0], values).tolist() == [-1] * 4
+    assert kernels.positions_in(ids, values[:0]).tolist() == []
+    with pytest.raises(pd.errors.InvalidIndexError):
+        kernels.positions_in(ids.append(ids), values)

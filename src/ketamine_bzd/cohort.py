@@ -262,7 +262,7 @@ def _positions_in(ids: pd.Index, patient_id: pd.Series, known: dict | None = Non
     codes, uniques = _codes(patient_id)
     if known is not None and "categories" in known and known["categories"].equals(uniques):
         return known["positions"][codes]
-    positions = np.append(ids.get_indexer(uniques), -1)
+    positions = np.append(kernels.positions_in(ids, pd.Index(uniques)), -1)
     if known is not None and isinstance(patient_id.dtype, pd.CategoricalDtype):
         known.update(categories=uniques, positions=positions)
     return positions[codes]

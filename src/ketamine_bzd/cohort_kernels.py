@@ -14,6 +14,19 @@ each against its definition, including the inputs the synthetic generator never 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
+
+
+def positions_in(ids: pd.Index, values: pd.Index) -> np.ndarray:
+    """``ids.get_indexer(values)`` (position in ``ids`` of each value, -1 if absent) for unique
+    ``ids``, by one ``pd.factorize`` of both (pandas' ``get_indexer`` of a quarter of a million
+    Arrow-backed pseudonyms is twice as slow); repeated ``ids`` go to ``get_indexer`` (which
+    raises)."""
+    codes, _ = pd.factorize(ids.append(values) if len(values) else ids)
+    if len(ids) and not (codes[: len(ids)] == np.arange(len(ids))).all():
+        return ids.get_indexer(values)
+    found = codes[len(ids) :]
+    return np.where(found < len(ids), found, -1)
 
 
 def _runs(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .canonical import MEDICATION_COLUMNS, RATING_COLUMNS, SUBJECT_COLUMNS, StudyTables
+from .cohort_kernels import positions_in
 
 KEY_FINGERPRINT_METADATA = "ketamine_bzd.key_fingerprint"
 _ID_COLUMNS = ("patient_id", "study")
@@ -90,7 +91,7 @@ def _patient_codes(ids: pd.Index, patient_id: pd.Series) -> np.ndarray:
         codes, uniques = patient_id.cat.codes.to_numpy(), patient_id.cat.categories
     else:
         codes, uniques = pd.factorize(patient_id)
-    return np.append(ids.get_indexer(uniques), -1)[codes]
+    return np.append(positions_in(ids, pd.Index(uniques)), -1)[codes]
 
 
 def _coded(values: pd.Series) -> tuple[np.ndarray, list[np.ndarray]] | None:
