@@ -144,13 +144,8 @@ def conforms(rule: TableRule, frame: pd.DataFrame) -> bool:
     texts are checked by their categories in use and their codes."""
     if list(frame.columns) != list(rule.columns):
         return False
-    for name, column in rule.columns.items():
-        values = _non_null_values(frame[name], column)
-        if values is None:
-            return False
-        for kind, *args in column.checks:
-            if not _check_passes(kind, args, values, column.dtype):
-                return False
+    if not all(_column_conforms(frame[name], column) for name, column in rule.columns.items()):
+        return False
     if rule.unique:
         return not _repeats(frame, list(rule.unique))
     return True
@@ -159,40 +154,57 @@ def conforms(rule: TableRule, frame: pd.DataFrame) -> bool:
 _NUMPY_DTYPES = {"float": np.dtype(np.float64), "int64": np.dtype(np.int64), "bool": np.dtype(np.bool_)}
 
 
-def _non_null_values(series: pd.Series, column: ColumnRule):
-    """The values the checks test (distinct ones for text), or None where the dtype, a null
-    or a repeat in a unique column fails (or is not for this check to judge)."""
-    dtype = series.dtype
+def _column_conforms(series: pd.Series, column: ColumnRule) -> bool:
+    """Dtype, nulls, uniqueness and the value checks of one column (False where one fails,
+    or where a null sits in a unique column: pandera then decides)."""
     if column.dtype == "str":
-        if isinstance(dtype, pd.CategoricalDtype):
-            if series.cat.categories.dtype != TEXT:
-                return None
-            codes = np.asarray(series.array.codes)
-            null = codes < 0
-            if null.any() and (not column.nullable or column.unique):
-                return None
-            if column.unique and pd.Series(codes).duplicated().any():
-                return None
-            used = np.bincount(codes[~null], minlength=len(series.cat.categories)) > 0
-            return np.asarray(series.cat.categories[used], object)
-        if dtype != TEXT:
-            return None
-        null = series.isna()
-        if null.any() and (not column.nullable or column.unique):
-            return None
-        if column.unique and series.duplicated().any():
-            return None
-        return pd.unique(series[~null].to_numpy(object)) if null.any() else pd.unique(series.to_numpy(object))
-    if dtype != _NUMPY_DTYPES[column.dtype] or column.unique:
-        return None
-    array = series.to_numpy()
+        return _text_conforms(series, column)
+    if series.dtype != _NUMPY_DTYPES[column.dtype] or column.unique:
+        return False
+    values = series.to_numpy()
     if column.dtype == "float":
-        null = np.isnan(array)
+        null = np.isnan(values)
         if null.any():
             if not column.nullable:
-                return None
-            array = array[~null]
-    return array
+                return False
+            values = values[~null]
+    return all(_check_passes(kind, args, values, column.dtype) for kind, *args in column.checks)
+
+
+def _text_conforms(series: pd.Series, column: ColumnRule) -> bool:
+    """A text column (pandas' ``str``, or a categorical of ``str`` categories, checked by its
+    codes and the categories in use); the checks run once per distinct text."""
+    categorical = isinstance(series.dtype, pd.CategoricalDtype)
+    if categorical:
+        categories = series.cat.categories
+        if categories.dtype != TEXT:
+            return False
+        codes = np.asarray(series.array.codes)
+        null = codes < 0
+    elif series.dtype != TEXT:
+        return False
+    else:
+        null = series.isna().to_numpy()
+    if null.any() and (not column.nullable or column.unique):
+        return False
+    if column.unique:
+        if has_repeats(codes) if categorical else len(series.unique()) != len(series):
+            return False
+    if not column.checks:
+        return True
+    if categorical:
+        used = np.bincount(codes[~null], minlength=len(categories)) > 0
+        values = np.asarray(categories[used], object)
+    else:
+        values = np.asarray(series[~null].unique(), object)
+    return all(_check_passes(kind, args, values, "str") for kind, *args in column.checks)
+
+
+def has_repeats(key: np.ndarray) -> bool:
+    """Whether any value of ``key`` (integers) occurs twice: equal neighbours once sorted
+    (cheaper than hashing every key)."""
+    ordered = np.sort(key)
+    return bool((ordered[1:] == ordered[:-1]).any())
 
 
 def _check_passes(kind: str, args: list, values: np.ndarray, dtype: str) -> bool:
@@ -221,8 +233,7 @@ def _repeats(frame: pd.DataFrame, subset: list[str]) -> bool:
             key = np.zeros(len(frame), np.int64)
             for k, size in zip(codes, sizes):
                 key = key * size + k
-            ordered = np.sort(key)  # equal neighbours once sorted: cheaper than hashing
-            return bool((ordered[1:] == ordered[:-1]).any())
+            return has_repeats(key)
     return bool(frame.duplicated(subset=subset).any())
 
 

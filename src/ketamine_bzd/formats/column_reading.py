@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from ..canonical import MEDICATION_COLUMNS, RATING_COLUMNS, SCALES, VISIT_STUDY_DAY, VISITS
+from ..canonical_schemas import has_repeats
 from ..errors import IngestError, Quarantine
 from ..partition import partition_of
 from . import common
@@ -390,6 +391,27 @@ def pseudonyms_of(uniques: list[str], pseudo: common.Pseudonyms) -> list[str | N
     return pseudonyms.tolist()
 
 
+def pseudonymize_and_partition(table: Columns, id_column: str, pseudo: common.Pseudonyms, count: int) -> np.ndarray:
+    """``pseudonymize_ids`` and ``partitions_of_ids`` of its pseudonyms in one: the partition
+    of each distinct ID text (0 for the empty one), each pseudonym's partition computed once
+    for all the files of the study (``Pseudonyms.array_and_partitions``)."""
+    table.pseudonyms, parts = pseudonyms_and_partitions(table.columns[id_column].uniques, pseudo, count)
+    return parts
+
+
+def pseudonyms_and_partitions(
+    uniques: list[str], pseudo: common.Pseudonyms, count: int
+) -> tuple[list[str | None], np.ndarray]:
+    """``pseudonyms_of(uniques, pseudo)`` and ``partitions_of_ids`` of them."""
+    texts = np.array(uniques + [None], object)[:-1]  # 1-d, of str
+    named = texts != ""
+    pseudonyms = np.full(len(texts), None, object)
+    parts = np.zeros(len(texts), np.int64)
+    if named.any():
+        pseudonyms[named], parts[named] = pseudo.array_and_partitions(texts[named], count)
+    return pseudonyms.tolist(), parts
+
+
 def in_partition(
     pseudonyms: list[str | None], codes: np.ndarray, partition: tuple[int, int] | None
 ) -> np.ndarray | None:
@@ -580,12 +602,6 @@ def duplicated(key: np.ndarray) -> np.ndarray:
     if not has_repeats(key):  # the usual case, ten times cheaper than hashing every key
         return np.zeros(len(key), bool)
     return pd.Series(key).duplicated(keep="first").to_numpy()
-
-
-def has_repeats(key: np.ndarray) -> bool:
-    """Whether any value of ``key`` (integers) occurs twice: equal neighbours once sorted."""
-    ordered = np.sort(key)
-    return bool((ordered[1:] == ordered[:-1]).any())
 
 
 def first_with(key: np.ndarray, i: int) -> int:

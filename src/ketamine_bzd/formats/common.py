@@ -33,6 +33,7 @@ from ..canonical import (
     StudyTables,
 )
 from ..errors import IngestError, Quarantine, ResourceError
+from ..partition import partition_of
 from ..pseudonym import pseudonymize, pseudonymize_many
 from ..resource_tables import Column, read_resource
 from ..shipped import resource_path
@@ -593,6 +594,7 @@ class Pseudonyms:
         self.study, self._key, self._map = study, key, {}
         self._known: pd.Index | None = None  # raw ids of ``array``, and their pseudonyms
         self._values = np.empty(0, object)
+        self._parts, self._parts_count = np.empty(0, np.int64), 0  # partition of each value
 
     def __call__(self, raw: str) -> str:
         if raw not in self._map:
@@ -609,6 +611,23 @@ class Pseudonyms:
         """``many`` of distinct ``raws`` as an object array, looked up column-wise (pandas'
         hash tables): each file of a registry export names 10^6 distinct patients, and a dict
         lookup per ID and file cost more than computing the pseudonym once."""
+        pos = self._positions(raws)  # first: it may add values
+        return self._values[pos]
+
+    def array_and_partitions(self, raws: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """``array(raws)`` and each pseudonym's partition of ``count``
+        (``partition.partition_of``), each computed once per distinct ID for every file of the
+        study (the files of a registry export name the same 10^6 patients)."""
+        pos = self._positions(raws)
+        if self._parts_count != count:
+            self._parts, self._parts_count = np.empty(0, np.int64), count
+        if len(self._parts) < len(self._values):
+            new = partition_of(self._values[len(self._parts) :].tolist(), count)
+            self._parts = np.concatenate([self._parts, new])
+        return self._values[pos], self._parts[pos]
+
+    def _positions(self, raws: np.ndarray) -> np.ndarray:
+        """Where each of distinct ``raws`` is in the known IDs, pseudonymizing new ones."""
         raws = pd.Index(raws, dtype=object)
         pos = self._known.get_indexer(raws) if self._known is not None else np.full(len(raws), -1)
         if (pos < 0).any():
@@ -617,7 +636,7 @@ class Pseudonyms:
             self._known = new if self._known is None else self._known.append(new)
             self._values = np.concatenate([self._values, values])
             pos = self._known.get_indexer(raws)
-        return self._values[pos]
+        return pos
 
 
 def result(

@@ -377,8 +377,7 @@ def _read(study, files, key, identifiers, partition, decoded=None) -> IngestResu
         )
         if decoded is None:
             return t, None
-        column_reading.pseudonymize_ids(t, ID, pseudo)
-        return t, column_reading.partitions_of_ids(t.pseudonyms, decoded.count)
+        return t, column_reading.pseudonymize_and_partition(t, ID, pseudo, decoded.count)
 
     def table(role, columns):
         if decoded is None:

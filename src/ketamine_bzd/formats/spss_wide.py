@@ -454,8 +454,10 @@ def _decode_sav(path: Path, pseudo, identifiers, count):
     for var in variables.values():
         blank &= var.blank
     n_cases = int((~blank).sum())
-    pids = column_reading.pseudonyms_of(ids.uniques, pseudo)  # the medication file's too
-    parts = None if count is None else column_reading.partitions_of_ids(pids, count)
+    if count is None:
+        pids, parts = column_reading.pseudonyms_of(ids.uniques, pseudo), None
+    else:  # the medication file's pseudonyms and partitions too
+        pids, parts = column_reading.pseudonyms_and_partitions(ids.uniques, pseudo, count)
     return variables, ids, pids, blank, n_file, n_cases, parts
 
 
@@ -626,8 +628,7 @@ def _read_medication(path, index, pseudo, quarantine, identifiers, drug_names, p
         )
         if decoded is None:
             return t, None
-        column_reading.pseudonymize_ids(t, "ID", pseudo)
-        return t, column_reading.partitions_of_ids(t.pseudonyms, decoded.count)
+        return t, column_reading.pseudonymize_and_partition(t, "ID", pseudo, decoded.count)
 
     if decoded is None:
         t, parts = decode()
