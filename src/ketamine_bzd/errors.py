@@ -14,7 +14,7 @@ of the raw identifiers of the export (:meth:`IngestError.withhold_identifiers`).
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -33,6 +33,45 @@ PSEUDONYM_SHAPE = re.compile(r"^P[0-9a-f]{16}$")
 def looks_like_identifier(value) -> bool:
     """True if ``value`` has the shape of a subject code (``ID_SHAPE``)."""
     return value is not None and bool(ID_SHAPE.match(str(value).strip()))
+
+
+class DeferredIdentifiers(set):
+    """The set of a reader's raw identifiers, whose large sources (a file's 10^6 distinct IDs)
+    are added only when the set is first used: to withhold an identifier from an error or a
+    quarantine record (issue 10: an ingest job that passes never looks at them)."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self._pending: list[Callable[[], Iterable[str]]] = []
+
+    def defer(self, source: Callable[[], Iterable[str]]) -> None:
+        """Add the identifiers ``source()`` gives, at first use."""
+        self._pending.append(source)
+
+    def _flush(self) -> None:
+        while self._pending:
+            set.update(self, self._pending.pop(0)())
+
+    def __contains__(self, value) -> bool:
+        self._flush()
+        return set.__contains__(self, value)
+
+    def __iter__(self):
+        self._flush()
+        return set.__iter__(self)
+
+    def __len__(self) -> int:
+        self._flush()
+        return set.__len__(self)
+
+
+def add_identifiers(identifiers: set[str], source: Callable[[], Iterable[str]]) -> None:
+    """Add the identifiers ``source()`` gives to ``identifiers``: at its first use where it is
+    a :class:`DeferredIdentifiers`, now otherwise."""
+    if isinstance(identifiers, DeferredIdentifiers):
+        identifiers.defer(source)
+    else:
+        identifiers.update(source())
 
 
 def contains_identifier(value, identifiers: Collection[str]) -> bool:
@@ -159,7 +198,7 @@ class Quarantine:
 
     def frame(self) -> pd.DataFrame:
         frame = pd.DataFrame(self.records, columns=QUARANTINE_COLUMNS).astype({"row": "int64"})
-        if self.identifiers and len(frame):
+        if len(frame) and self.identifiers:  # (deferred identifiers are added only if needed)
             hidden = frame["value"].map(
                 lambda v: (
                     isinstance(v, str)

@@ -35,7 +35,7 @@ import pyarrow.csv as pacsv
 
 from ..canonical import MEDICATION_COLUMNS, RATING_COLUMNS, SCALES, VISIT_STUDY_DAY, VISITS
 from ..canonical_schemas import has_repeats
-from ..errors import IngestError, Quarantine
+from ..errors import DeferredIdentifiers, IngestError, Quarantine, add_identifiers
 from ..partition import partition_of
 from . import common
 
@@ -219,7 +219,7 @@ def _fast_bytes(data: bytes, encoding: str) -> bytes | None:
         or b'"' in data
         or b"\x00" in data
         or not data.endswith(b"\n")
-        or data.count(b"\r") != data.count(b"\r\n")
+        or (b"\r" in data and data.count(b"\r") != data.count(b"\r\n"))
         or data.startswith(codecs.BOM_UTF8)
     ):
         return None
@@ -300,7 +300,8 @@ def _columns(path, header, columns, fields, rows, id_column, identifiers, *, fas
     if fast and identifiers is not None and id_column in index:
         ids = fields[index[id_column]]  # as the record reader: of the non-blank records
         used = np.bincount(ids.codes[~blank], minlength=len(ids.uniques))
-        identifiers.update(ids.uniques[c] for c in np.flatnonzero(used))
+        # deferred in an ingest job: needed only for an error or a quarantined row
+        add_identifiers(identifiers, lambda: (ids.uniques[c] for c in np.flatnonzero(used)))
     cols = {name: fields[i] for name, i in index.items()}
     return Columns(path, rows, cols, blank, len(rows), int((~blank).sum()))
 
@@ -826,7 +827,7 @@ def each_partition(
     """``read_one(identifiers, (k, count), decoded)`` for k = 0 .. count-1, sharing one
     :class:`Decoded`, so that the raw files are decoded once (a format's ``read_partitions``).
     A raised :class:`IngestError` withholds every raw identifier seen in ``id_columns``."""
-    identifiers: set[str] = set()
+    identifiers: set[str] = DeferredIdentifiers()
     decoded = Decoded(count, text_as_categories)
     for index in range(count):
         try:

@@ -40,7 +40,7 @@ from ..canonical import (
     VISITS,
     StudyTables,
 )
-from ..errors import IngestError, Quarantine
+from ..errors import IngestError, Quarantine, add_identifiers
 from . import column_reading, columnar, common
 from .common import IngestResult
 from .sav_structure import check_sav_structure
@@ -449,7 +449,7 @@ def _decode_sav(path: Path, pseudo, identifiers, count):
         ids = column_reading.TextColumn.from_texts(
             "" if np.isnan(v) else common.raw_id_text(float(v)) for v in raw_id.x
         )
-    identifiers.update(u for u in ids.uniques if u.strip())
+    add_identifiers(identifiers, lambda: (u for u in ids.uniques if u.strip()))  # deferred
     blank = np.ones(n_file, bool)
     for var in variables.values():
         blank &= var.blank
