@@ -196,7 +196,8 @@ def _text_conforms(series: pd.Series, column: ColumnRule) -> bool:
         used = np.bincount(codes[~null], minlength=len(categories)) > 0
         values = np.asarray(categories[used], object)
     else:
-        values = np.asarray(series[~null].unique(), object)
+        values = np.asarray(series.unique(), object)
+        values = values[~pd.isna(values)]
     return all(_check_passes(kind, args, values, "str") for kind, *args in column.checks)
 
 

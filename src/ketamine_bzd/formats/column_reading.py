@@ -233,7 +233,7 @@ def _fast_bytes(data: bytes, encoding: str) -> bytes | None:
                 pass  # not UTF-8: cp1250 as it must be
             else:
                 return None
-    else:
+    elif not data.isascii():  # ASCII is UTF-8
         decoder = codecs.getincrementaldecoder("utf-8")()
         try:
             for i in range(0, len(data), CHUNK):

@@ -361,15 +361,23 @@ class _Var:
         self.text = series.dtype == object or not pd.api.types.is_numeric_dtype(series.dtype)
         if self.text:
             values = series.astype(object).to_numpy()
-            self.column = column_reading.TextColumn.from_texts(
-                "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in values
-            )
+            missing = pd.isna(values)
+            if _texts_or_missing(values, missing):  # column-wise (10^6 IDs at registry scale)
+                texts = values.copy()
+                texts[missing] = ""
+                self.column = column_reading.TextColumn.from_texts(texts)
+                self.blank = self.column.equals("")  # its texts are stripped
+                self.sysmis = missing
+            else:
+                self.column = column_reading.TextColumn.from_texts(
+                    "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in values
+                )
+                self.blank = self.column.each(lambda u: not u.strip(), bool)
+                self.sysmis = np.array(
+                    [v is None or (isinstance(v, float) and math.isnan(v)) for v in values], bool
+                )
             self.raw = values
             self.x = np.full(len(values), np.nan)
-            self.blank = self.column.each(lambda u: not u.strip(), bool)
-            self.sysmis = np.array(
-                [v is None or (isinstance(v, float) and math.isnan(v)) for v in values], bool
-            )
         else:
             self.x = series.to_numpy(np.float64)
             self.blank = self.sysmis = np.isnan(self.x)
@@ -738,6 +746,16 @@ def _read_medication(path, index, pseudo, quarantine, identifiers, drug_names, p
         else:
             quarantine.add(path, int(rows[i]), "DAY", int(day[i]), "study day outside the study period -7..7")
     return (patient[record], day[record], drug[record], dose[record], prn[record]), n_read, path
+
+
+def _texts_or_missing(values: np.ndarray, missing: np.ndarray) -> bool:
+    """Whether every cell is a ``str`` or system-missing (``None`` or a float NaN) with
+    ``missing`` marking the latter, as the value-by-value reading of a text variable takes
+    them; then it can be read column-wise."""
+    present = values[~missing]
+    if pd.api.types.infer_dtype(present, skipna=False) not in ("string", "empty"):
+        return False
+    return all(v is None or (isinstance(v, float) and math.isnan(v)) for v in values[missing])
 
 
 def _blank(value) -> bool:
