@@ -136,7 +136,9 @@ def write_parquet_with_metadata(frame: pd.DataFrame, path: str | Path, metadata:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if any(isinstance(dtype, pd.CategoricalDtype) for dtype in frame.dtypes):
-        _write_text_from_codes(frame, path, metadata)
+        # one row group: each dictionary (a partition's 10^5 pseudonyms) written once, not
+        # per 2^20 rows (issue 10: a third less writing, files a third of the size)
+        _write_text_from_codes(frame, path, metadata, one_row_group=True)
         return
     table = pa.Table.from_pandas(frame, preserve_index=False)
     extra = {k.encode(): v.encode() for k, v in metadata.items()}
@@ -144,7 +146,9 @@ def write_parquet_with_metadata(frame: pd.DataFrame, path: str | Path, metadata:
     pq.write_table(table, path, compression="zstd")
 
 
-def _write_text_from_codes(frame: pd.DataFrame, path: Path, metadata: dict[str, str]) -> None:
+def _write_text_from_codes(
+    frame: pd.DataFrame, path: Path, metadata: dict[str, str], one_row_group: bool = False
+) -> None:
     """The file written for ``canonical.categories_as_text(frame)`` (with ``metadata`` in the
     schema) in content (rows, values, dtypes, Arrow schema, pandas and extra metadata), written
     from the categoricals' codes: Parquet stores text as dictionary pages anyway, so no string
@@ -183,7 +187,7 @@ def _write_text_from_codes(frame: pd.DataFrame, path: Path, metadata: dict[str, 
         path, table.schema, compression="zstd", store_schema=False, write_statistics=numbers
     ) as writer:
         writer.add_key_value_metadata(footer)
-        writer.write_table(table)
+        writer.write_table(table, row_group_size=max(len(table), 1) if one_row_group else None)
 
 
 def _first_seen(codes: np.ndarray, n_categories: int) -> tuple[np.ndarray, np.ndarray]:

@@ -26,6 +26,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -490,11 +491,33 @@ class Decoded:
         self._cache.pop(name, None)
 
 
+class PatientIndex(dict):
+    """Pseudonym -> position of each of ``patients`` (a partition's patients, in file order),
+    with the pandas index that ``patient_codes`` looks them up in, built once for every file
+    of the partition."""
+
+    def __init__(self, patients: list[str]):
+        super().__init__((p, i) for i, p in enumerate(patients))
+
+    @cached_property
+    def pandas_index(self) -> pd.Index | None:
+        return patients_pandas_index(self)
+
+
+def patients_pandas_index(patients: dict[str, int]) -> pd.Index | None:
+    """The patients as a ``pd.Index`` when each has its own position (no pseudonym twice)."""
+    known = pd.Index(list(patients), dtype=object)
+    return known if known.is_unique and list(patients.values()) == list(range(len(patients))) else None
+
+
 def patient_codes(table: Columns, id_column: str, patients: dict[str, int]) -> np.ndarray:
     """Index of each record's patient in the patients file, -1 if not there (or no ID)."""
-    known = pd.Index(list(patients), dtype=object)
+    if isinstance(patients, PatientIndex):
+        known = patients.pandas_index
+    else:
+        known = patients_pandas_index(patients)
     codes = table.columns[id_column].codes
-    if known.is_unique and list(patients.values()) == list(range(len(patients))):
+    if known is not None:
         # one hash lookup in C per distinct ID of these records only: the file's distinct IDs
         # (10^6 at registry scale) are shared by every partition, each uses a K-th of them
         used = np.flatnonzero(np.bincount(codes, minlength=len(table.pseudonyms))) if len(codes) else codes

@@ -395,7 +395,7 @@ def _read(study, files, key, identifiers, partition, decoded=None) -> IngestResu
     read.append((pat.file, pat.n_read))
     del pat
     patients = subjects["patient_id"].tolist()
-    index = {p: i for i, p in enumerate(patients)}
+    index = column_reading.PatientIndex(patients)  # looked up in by every file
     rat = table("ratings", RATING_COLUMNS)
     ratings = _ratings(study, rat, patients, index, infusion, quarantine, warnings)
     read.append((rat.file, rat.n_read))

@@ -332,7 +332,7 @@ def _read(study, files, key, identifiers, partition, decoded=None) -> IngestResu
     )
     common.require_patients(sav, n_cases, n_sav, "a dictionary but no cases")
     patients = subjects["patient_id"].tolist()
-    index = {p: i for i, p in enumerate(patients)}
+    index = column_reading.PatientIndex(patients)  # looked up in by every file
     drugs = common.load_drugs()
     drug_names = list(drugs)
     med, n_med, med_path = _read_medication(
