@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from ketamine_bzd.errors import DeferredIdentifiers, IngestError, Quarantine, add_identifiers
@@ -143,3 +144,40 @@ def test_sav_text_variable_column_wise(cells):
     assert var.column.uniques == column.uniques and var.column.codes.tolist() == column.codes.tolist()
     assert var.blank.tolist() == blank.tolist()
     assert np.asarray(var.sysmis).tolist() == sysmis
+
+
+@pytest.mark.parametrize("kind", [pa.binary(), pa.string()])
+@pytest.mark.parametrize(
+    "values",
+    [
+        [],
+        [""],
+        ["K1", "K2", "13-000003"],
+        ["K1", " K2"],
+        ["K1", "K2\t"],
+        ["a\x1c", "b"],
+        ["Rivotril 0,5 mg", "Neurol 0,25 mg"],
+        ["Ž", "M"],
+        ["x\u00a0"],
+        ["\u3000y"],
+        ["12.03.2014", "", "<LOD"],
+    ],
+)
+def test_from_arrow_strips_as_str_strip(values, kind):
+    """The shortcut that skips ``str.strip`` (printable ASCII at both ends) against stripping
+    every distinct text, in cp1250 and UTF-8."""
+    for encoding in ("cp1250", "utf-8"):
+        try:
+            raw = [v.encode(encoding) for v in values]
+        except UnicodeEncodeError:
+            continue
+        if kind == pa.binary():
+            array = pa.chunked_array([pa.array(raw, pa.binary())])
+            column = column_reading.TextColumn.from_arrow(array, encoding)
+        elif encoding == "utf-8":
+            column = column_reading.TextColumn.from_arrow(pa.chunked_array([pa.array(values, pa.string())]))
+        else:
+            continue
+        want = column_reading.TextColumn.from_texts(values)
+        assert [column.uniques[c] for c in column.codes] == [want.uniques[c] for c in want.codes]
+        assert len(set(column.uniques)) == len(column.uniques)

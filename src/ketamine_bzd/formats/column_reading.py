@@ -65,6 +65,27 @@ def _decoded(values: list[bytes], encoding: str) -> list[str]:
     return [v.decode(encoding) for v in values]
 
 
+def _printable_ends(array: pa.Array) -> bool:
+    """Whether every value of a (binary or string) Arrow array begins and ends with a byte
+    0x21-0x7e, a printable ASCII character other than space: then ``str.strip`` changes none
+    of them (in cp1250 and UTF-8 every whitespace character, and every byte of a non-ASCII
+    one, lies outside that range; the empty text has nothing to strip). Read off the offsets
+    and bytes, so that a column of 10^6 distinct IDs is not stripped text by text."""
+    if array.null_count or not len(array):
+        return not array.null_count
+    if array.type not in (pa.binary(), pa.string()):
+        return False
+    _, offsets, data = array.buffers()
+    if data is None:  # every value empty
+        return True
+    offsets = np.frombuffer(offsets, np.int32)[array.offset : array.offset + len(array) + 1]
+    data = np.frombuffer(data, np.uint8)
+    start, end = offsets[:-1], offsets[1:]
+    full = end > start
+    ends = np.r_[data[start[full]], data[end[full] - 1]]
+    return bool(((ends >= 0x21) & (ends <= 0x7E)).all())
+
+
 @dataclass
 class TextColumn:
     """One column of a file as codes into its distinct (stripped) texts."""
@@ -82,10 +103,12 @@ class TextColumn:
         if not chunks:
             return cls(np.zeros(0, np.int64), [])
         codes = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in chunks])
-        uniques = chunks[0].dictionary.to_pylist()
+        dictionary = chunks[0].dictionary
+        uniques = dictionary.to_pylist()
         if encoding is not None:
             uniques = _decoded(uniques, encoding)
-        return cls(codes, uniques).stripped()
+        column = cls(codes, uniques)
+        return column if _printable_ends(dictionary) else column.stripped()
 
     @classmethod
     def from_texts(cls, texts: Iterable[str]) -> TextColumn:
@@ -497,7 +520,7 @@ class PatientIndex(dict):
     of the partition."""
 
     def __init__(self, patients: list[str]):
-        super().__init__((p, i) for i, p in enumerate(patients))
+        super().__init__(zip(patients, range(len(patients))))
 
     @cached_property
     def pandas_index(self) -> pd.Index | None:
