@@ -77,7 +77,9 @@ def _with_value(frame, column, row, value):
         out[column] = categories_as_text(out[[column]])[column]
     out[column] = out[column].astype(object)
     out.loc[out.index[row], column] = value
-    return out.astype({column: frame[column].dtype if not isinstance(frame[column].dtype, pd.CategoricalDtype) else "str"})
+    return out.astype(
+        {column: frame[column].dtype if not isinstance(frame[column].dtype, pd.CategoricalDtype) else "str"}
+    )
 
 
 # (table, change): each breaks one rule, in text and in coded tables
@@ -131,7 +133,9 @@ def test_conforms_passes_only_what_pandera_passes(tables):
         frame = getattr(t, name)
         column = frame.columns[rng.integers(len(frame.columns))]
         try:
-            changed = _with_value(frame, column, int(rng.integers(len(frame))), fills[rng.integers(len(fills))])
+            changed = _with_value(
+                frame, column, int(rng.integers(len(frame))), fills[rng.integers(len(fills))]
+            )
         except (TypeError, ValueError):
             continue  # a value the column's dtype cannot hold
         if conforms(RULES[name], changed):

@@ -82,7 +82,10 @@ def test_patient_codes_with_a_patient_index(patients, records):
     names = [pseudo(p) for p in patients]
     table = _columns(records)
     plain = {p: i for i, p in enumerate(names)}
-    want = [plain.get(p, -1) if p is not None else -1 for p in (table.pseudonyms[c] for c in table.columns["ID"].codes)]
+    want = [
+        plain.get(p, -1) if p is not None else -1
+        for p in (table.pseudonyms[c] for c in table.columns["ID"].codes)
+    ]
     index = column_reading.PatientIndex(names)
     assert dict(index) == plain
     for _ in range(2):  # the pandas index is built once and reused

@@ -11,7 +11,7 @@ raises its own error, so a failure's message is pandera's as before. ``SUBJECTS_
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -57,7 +57,10 @@ SUBJECTS = TableRule(
         "patient_id": ColumnRule("str", unique=True),
         "study": ColumnRule("str"),
         "sex": ColumnRule("str", (("isin", ("F", "M")),)),
-        **{c: ColumnRule("float", (("in_range", lo, hi),), nullable=True) for c, (lo, hi) in SUBJECT_RANGES.items()},
+        **{
+            c: ColumnRule("float", (("in_range", lo, hi),), nullable=True)
+            for c, (lo, hi) in SUBJECT_RANGES.items()
+        },
         # may be missing: an SDTM study without SUPPDM does not record it
         "episode": ColumnRule("str", (("isin", ("first", "recurrent")),), nullable=True),
         **{c: ColumnRule("float", (("ge", 0),), nullable=True) for c in PK_COLUMNS},
@@ -93,7 +96,7 @@ MEDICATION = TableRule(
 _SCHEMA_RULES = {"SUBJECTS_SCHEMA": SUBJECTS, "RATINGS_SCHEMA": RATINGS, "MEDICATION_SCHEMA": MEDICATION}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _pandera_schema(rule_name: str):
     import pandera.pandas as pa
 
@@ -211,7 +214,11 @@ def has_repeats(key: np.ndarray) -> bool:
 def _check_passes(kind: str, args: list, values: np.ndarray, dtype: str) -> bool:
     if kind == "isin":
         allowed = set(args[0])
-        return all(v in allowed for v in values) if dtype == "str" else bool(np.isin(values, list(allowed)).all())
+        return (
+            all(v in allowed for v in values)
+            if dtype == "str"
+            else bool(np.isin(values, list(allowed)).all())
+        )
     if dtype == "str":
         return False  # an order check of texts: pandera decides
     if kind == "in_range":

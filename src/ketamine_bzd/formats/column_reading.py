@@ -416,7 +416,9 @@ def pseudonyms_of(uniques: list[str], pseudo: common.Pseudonyms) -> list[str | N
     return pseudonyms.tolist()
 
 
-def pseudonymize_and_partition(table: Columns, id_column: str, pseudo: common.Pseudonyms, count: int) -> np.ndarray:
+def pseudonymize_and_partition(
+    table: Columns, id_column: str, pseudo: common.Pseudonyms, count: int
+) -> np.ndarray:
     """``pseudonymize_ids`` and ``partitions_of_ids`` of its pseudonyms in one: the partition
     of each distinct ID text (0 for the empty one), each pseudonym's partition computed once
     for all the files of the study (``Pseudonyms.array_and_partitions``)."""
