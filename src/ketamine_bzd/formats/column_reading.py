@@ -718,12 +718,20 @@ def key_of(*parts: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- assembly
 
 
-def coded_categories(codes: np.ndarray, labels: list[str]) -> pd.Categorical:
+def text_labels(column: pd.Series) -> pd.Index:
+    """A ``str`` column as the labels of ``coded_categories`` (no text converted again: a
+    partition's 10^5 pseudonyms label both its ratings and its intakes)."""
+    return pd.Index(column.astype(TEXT))
+
+
+def coded_categories(codes: np.ndarray, labels: list[str] | pd.Index) -> pd.Categorical:
     """The text column of ``labels[codes]`` as a categorical (no string per row is built):
     ``labels`` may repeat a text (the drug classes of the drugs), the categories do not.
     ``canonical.categories_as_text`` gives the ``str`` column."""
     codes = np.asarray(codes)
-    categories = pd.Index(labels, dtype=TEXT)
+    categories = (
+        labels if isinstance(labels, pd.Index) and labels.dtype == TEXT else pd.Index(labels, dtype=TEXT)
+    )
     if not categories.is_unique:
         remap, categories = pd.factorize(categories)  # in order of first appearance
         codes = remap[codes]
@@ -732,7 +740,7 @@ def coded_categories(codes: np.ndarray, labels: list[str]) -> pd.Categorical:
 
 def ratings_table(
     study: str,
-    patients: list[str],
+    patients: list[str] | pd.Index,
     patient: np.ndarray,
     scale: np.ndarray,
     visit: np.ndarray,
@@ -773,7 +781,7 @@ def sorted_codes(codes: np.ndarray, names: list[str]) -> tuple[np.ndarray, list[
 
 def medication_table(
     study: str,
-    patients: list[str],
+    patients: list[str] | pd.Index,
     patient: np.ndarray,
     day: np.ndarray,
     drug: np.ndarray,

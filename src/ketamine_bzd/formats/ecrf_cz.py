@@ -394,8 +394,8 @@ def _read(study, files, key, identifiers, partition, decoded=None) -> IngestResu
     common.require_patients(pat.file, pat.n_file_nonblank, pat.n_file_records)
     read.append((pat.file, pat.n_read))
     del pat
-    patients = subjects["patient_id"].tolist()
-    index = column_reading.PatientIndex(patients)  # looked up in by every file
+    index = column_reading.PatientIndex(subjects["patient_id"].tolist())  # looked up in by every file
+    patients = column_reading.text_labels(subjects["patient_id"])  # the tables' categories
     rat = table("ratings", RATING_COLUMNS)
     ratings = _ratings(study, rat, patients, index, infusion, quarantine, warnings)
     read.append((rat.file, rat.n_read))

@@ -331,8 +331,8 @@ def _read(study, files, key, identifiers, partition, decoded=None) -> IngestResu
         study, sav, pseudo, quarantine, identifiers, partition, decoded
     )
     common.require_patients(sav, n_cases, n_sav, "a dictionary but no cases")
-    patients = subjects["patient_id"].tolist()
-    index = column_reading.PatientIndex(patients)  # looked up in by every file
+    index = column_reading.PatientIndex(subjects["patient_id"].tolist())  # looked up in by every file
+    patients = column_reading.text_labels(subjects["patient_id"])  # the tables' categories
     drugs = common.load_drugs()
     drug_names = list(drugs)
     med, n_med, med_path = _read_medication(
