@@ -846,15 +846,18 @@ def daily_limit_check(
     if not len(record):
         return
     drug = np.asarray(drug, np.int64)
-    key = key_of(patient, drug, np.asarray(day, np.int64) - int(np.min(day)))
     # ``candidates``: the doses that can share a day with another one (the caller knows, e.g.
     # overlapping prescriptions); a dose alone on its day passed ``check_record`` (the same
-    # comparison, earlier in its record)
+    # comparison, earlier in its record). Selected first: the key orders and groups the
+    # candidates as it does among all doses
     if candidates is not None:
         idx = np.flatnonzero(candidates)
         if not len(idx):
             return
-        key, dose, record, day, drug, check = (a[idx] for a in (key, dose, record, day, drug, check))
+        patient, dose, record, day, drug, check = (
+            np.asarray(a)[idx] for a in (patient, dose, record, day, drug, check)
+        )
+    key = key_of(patient, drug, np.asarray(day, np.int64) - int(np.min(day)))
     sort, starts = sorted_groups(key)
     totals = np.empty(len(key))
     totals[sort] = running_totals(sort, starts, dose)
