@@ -196,3 +196,35 @@ def test_from_arrow_of_block_dictionaries_is_from_arrow_of_the_column():
         a = column_reading.TextColumn.from_arrow(plain, "cp1250")
         b = column_reading.TextColumn.from_arrow(coded, "cp1250")
         assert a.uniques == b.uniques and a.codes.tolist() == b.codes.tolist()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"ID;A\r\n1;x\r\n2;y\r\n",
+        b"ID;A\r\n1;x\r2;y\r\n",  # a bare CR in a record
+        b"ID;A\r\n1;x\r\r\n2;y\r\n",  # a bare CR before a CR LF
+        b"ID\r;A\r\n1;x\r\n",  # in the header
+        b"ID;B\r\n1;x\r2;y\r\n",  # a header error and a bare CR further on
+        b"ID;B\r\n1;x\r\n",  # a header error alone
+        b"ID;A\n1;x\r2;y\n",
+        b"ID;A\r\n1;x\r\n\r2;y\r\n",
+    ],
+)
+def test_bare_carriage_returns_take_the_text_path(tmp_path, content):
+    """A bare CR is looked for in the header only; elsewhere Arrow's record count hands the
+    file to the record reader's path: the result (or the error) is that path's."""
+    path = tmp_path / "f.csv"
+    path.write_bytes(content)
+
+    def outcome(read):
+        try:
+            t = read()
+        except IngestError as err:
+            return str(err)
+        return t.rows.tolist(), {k: [c.uniques[i] for i in c.codes] for k, c in t.columns.items()}
+
+    kw = dict(encoding="cp1250", delimiter=";", id_column="ID", identifiers=set())
+    fast = outcome(lambda: column_reading.read_columns(path, "r", ["ID", "A"], **kw))
+    text = outcome(lambda: column_reading._read_text(path, ["ID", "A"], "cp1250", ";", "ID", set()))
+    assert fast == text

@@ -227,7 +227,13 @@ def read_columns(
         return _read_text(path, columns, encoding, delimiter, id_column, identifiers)
     header_line = fast[: fast.index(b"\n")].decode(encoding).rstrip("\r")
     header = [h.strip() for h in header_line.split(delimiter)]
-    _check_header(path, header, header_line + "\n", delimiter, columns)
+    try:
+        _check_header(path, header, header_line + "\n", delimiter, columns)
+    except IngestError:
+        if _has_bare_cr(fast):  # the text path's error comes first, as it always did
+            del data, fast
+            return _read_text(path, columns, encoding, delimiter, id_column, identifiers)
+        raise
     # dictionary-encoded as Arrow parses each block (cheaper than encoding the parsed column)
     table = _arrow_table(fast, len(header), delimiter, pa.dictionary(pa.int32(), pa.binary()))
     del data, fast
@@ -243,14 +249,17 @@ def _fast_bytes(data: bytes, encoding: str) -> bytes | None:
     """``data`` if every file-level check of ``common.decode_text``, ``check_line_terminator``
     and the header passes and the records can be split without a quote rule, else None (the
     text path then raises or splits exactly). Checked on bytes: cp1250 and UTF-8 agree with
-    ASCII on every byte looked at, and the file is never held as one Python string."""
+    ASCII on every byte looked at, and the file is never held as one Python string. A bare
+    carriage return is looked for in the header line only: in the body Arrow ends a record at
+    one, so ``_arrow_table`` finds more records than line feeds and hands the file to the text
+    path (two passes over the file saved; a header error yields to it too, ``read_columns``)."""
     if (
         common.sniff_binary(data) is not None
         or b'"' in data
         or b"\x00" in data
         or not data.endswith(b"\n")
-        or (b"\r" in data and data.count(b"\r") != data.count(b"\r\n"))
         or data.startswith(codecs.BOM_UTF8)
+        or _has_bare_cr(data[: data.index(b"\n") + 1])
     ):
         return None
     if encoding == "cp1250":
@@ -272,6 +281,11 @@ def _fast_bytes(data: bytes, encoding: str) -> bytes | None:
             return None
     header = data[: data.index(b"\n")].decode(encoding)
     return data if header.strip() else None
+
+
+def _has_bare_cr(data: bytes) -> bool:
+    """Whether ``data`` has a carriage return that does not begin a CR LF."""
+    return b"\r" in data and data.count(b"\r") != data.count(b"\r\n")
 
 
 def _read_text(path, columns, encoding, delimiter, id_column, identifiers) -> Columns:
