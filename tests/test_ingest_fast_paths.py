@@ -228,3 +228,12 @@ def test_bare_carriage_returns_take_the_text_path(tmp_path, content):
     fast = outcome(lambda: column_reading.read_columns(path, "r", ["ID", "A"], **kw))
     text = outcome(lambda: column_reading._read_text(path, ["ID", "A"], "cp1250", ";", "ID", set()))
     assert fast == text
+
+
+@pytest.mark.parametrize("texts", [[], ["M"], ["Ž", "M", "Ž", "", "<LOD"]])
+def test_texts_taken_by_arrow_are_the_texts_of_each(texts):
+    column = column_reading.TextColumn.from_texts(texts)
+    fn = {"Ž": "F", "M": "M"}.get
+    got = pd.Series(column.texts(lambda u: fn(u, "")))
+    want = pd.Series(column.each(lambda u: fn(u, ""), object)).astype(column_reading.TEXT)
+    pd.testing.assert_series_equal(got, want)

@@ -470,7 +470,7 @@ def _patients(study, t):
             ~c.isin(codes),
             lambda i: IngestError(path, message, row=int(rows[i]), column=header, value=c.text(i)),
         )
-        return c.each(lambda u: codes.get(u, ""), object)
+        return c.texts(lambda u: codes.get(u, ""))
 
     sex = coded(SEX, SEX_CODES, "sex must be 'Ž' (female) or 'M' (male)")
     data = {"patient_id": None, "study": None, "sex": sex}
@@ -499,7 +499,7 @@ def _patients(study, t):
     status = {}
     for col, header in PK_HEADERS.items():
         c = cols[header]
-        status[col] = c.each(lambda u: PK_TEXT.get(u, "measured"), object)
+        status[col] = c.texts(lambda u: PK_TEXT.get(u, "measured"))
         data[col] = _pk(first, path, rows, c, header)
     data.update({f"{col}_status": s for col, s in status.items()})
     first.raise_first()
