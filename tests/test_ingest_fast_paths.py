@@ -186,18 +186,6 @@ def test_from_arrow_strips_as_str_strip(values, kind):
         assert len(set(column.uniques)) == len(column.uniques)
 
 
-def test_from_arrow_of_block_dictionaries_is_from_arrow_of_the_column():
-    """Arrow's CSV parser gives one dictionary per block: unified, they number the texts as
-    one ``dictionary_encode`` of the whole column does (empty chunks and one chunk included)."""
-    blocks = [[b"K2", b"K1", b" K2"], [], [b"K3", b"K1"], [b"", b"K4", b"K2"]]
-    for cut in (blocks, blocks[:1], [[]]):
-        plain = pa.chunked_array([pa.array(b, pa.binary()) for b in cut], pa.binary())
-        coded = pa.chunked_array([pa.array(b, pa.binary()).dictionary_encode() for b in cut])
-        a = column_reading.TextColumn.from_arrow(plain, "cp1250")
-        b = column_reading.TextColumn.from_arrow(coded, "cp1250")
-        assert a.uniques == b.uniques and a.codes.tolist() == b.codes.tolist()
-
-
 @pytest.mark.parametrize(
     "content",
     [

@@ -96,13 +96,8 @@ class TextColumn:
     @classmethod
     def from_arrow(cls, array, encoding: str | None = None) -> TextColumn:
         """From an Arrow string column, or a binary one in ``encoding`` (only the distinct
-        values are decoded: a field never splits a character of cp1250 or UTF-8), plain or
-        dictionary-encoded (chunk by chunk: the dictionaries are unified, in order of first
-        use as ``dictionary_encode`` numbers them)."""
-        if pa.types.is_dictionary(array.type):  # parsed as dictionaries, one per block
-            encoded = array.unify_dictionaries() if isinstance(array, pa.ChunkedArray) else array
-        else:
-            encoded = array.dictionary_encode()
+        values are decoded: a field never splits a character of cp1250 or UTF-8)."""
+        encoded = array.dictionary_encode()
         chunks = encoded.chunks if isinstance(encoded, pa.ChunkedArray) else [encoded]
         chunks = [c for c in chunks if len(c)]
         if not chunks:
@@ -240,8 +235,7 @@ def read_columns(
             del data, fast
             return _read_text(path, columns, encoding, delimiter, id_column, identifiers)
         raise
-    # dictionary-encoded as Arrow parses each block (cheaper than encoding the parsed column)
-    table = _arrow_table(fast, len(header), delimiter, pa.dictionary(pa.int32(), pa.binary()))
+    table = _arrow_table(fast, len(header), delimiter, pa.binary())
     del data, fast
     if table is None:
         return _read_text(path, columns, encoding, delimiter, id_column, identifiers)
