@@ -77,6 +77,7 @@ rule cohort_merge:
         runtime=15,
     params:
         studies=STUDIES,
+        studies_in_row_order=STUDIES_IN_ROW_ORDER,
         overlapping_studies=config["overlapping_studies"],
         data_source=DATA_SOURCE,
         code=code_hash("cohort", "io", "parts", "provenance", "runner"),

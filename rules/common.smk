@@ -20,6 +20,8 @@ WORKFLOW_DIR = os.path.dirname(
 )
 os.environ.setdefault("KETAMINE_BZD_WORKFLOW_DIR", WORKFLOW_DIR)
 STUDIES = list(config["studies"])
+# the order of the cohort's tables, sorted by study (name), then patient
+STUDIES_IN_ROW_ORDER = sorted(STUDIES)
 SYNTHETIC = config["synthetic"]["enabled"]
 DATA_SOURCE = (
     f"synthetic (seed {config['synthetic']['seed']}, n={config['synthetic']['n_patients']}; not patient data)"
@@ -306,4 +308,4 @@ def visits_parts_in_row_order(patterns):
     ``{part}`` wildcard) in the merged visits' row order: studies by name, as the table is
     sorted by study and then patient, each study's partitions in order."""
     by_study = dict(zip(STUDIES, patterns))
-    return [f for s in sorted(STUDIES) for f in expand(by_study[s], part=PARTS)]
+    return [f for s in STUDIES_IN_ROW_ORDER for f in expand(by_study[s], part=PARTS)]

@@ -34,9 +34,9 @@ def main(smk, log):
             row.first_study,
             row.first_study,
         )
-    # the patients are sorted by study name, then pseudonym (as each partition's file is)
+    # the patients are sorted by study, then pseudonym (as each partition's file is)
     n = write_merged_parquet(
-        smk.input.patients, smk.output.patients, sorted(p.studies), shared, unique_text=["patient_id"]
+        smk.input.patients, smk.output.patients, p.studies_in_row_order, shared, unique_text=["patient_id"]
     )
     log.info("patients: %d rows from %d partition(s)", n, len(smk.input.patients))
     # the large tables stay the partitions' files (copied; written again only without shared

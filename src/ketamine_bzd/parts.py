@@ -32,6 +32,7 @@ import pandas as pd
 
 from .canonical import StudyTables
 from .errors import PSEUDONYM_SHAPE
+from .io import first_seen_codes, text_schema_writer
 from .partition import partition_of
 from .soft_problems import SOFT_PROBLEM_COLUMNS
 
@@ -216,19 +217,19 @@ def _first_seen_dictionary(column):
     order of first use: the same array however the rows were chunked (number of partitions,
     row groups read), so the file written from it does not depend on them."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     if column.num_chunks != 1:
         column = column.unify_dictionaries()
     if column.num_chunks == 0:
         return pa.chunked_array([pa.array([], column.type)])
     dictionary = column.chunk(0).dictionary
-    indices = pa.concat_arrays([c.indices for c in column.chunks])
-    # the codes encoded again: Arrow's hash of integers numbers them in order of first use
-    # (a null stays null)
-    first_seen = pc.dictionary_encode(indices)
-    used = dictionary.take(first_seen.dictionary)
-    return pa.chunked_array([pa.DictionaryArray.from_arrays(first_seen.indices, used)])
+    codes = pa.concat_arrays([c.indices for c in column.chunks]).fill_null(-1).to_numpy()
+    # the codes numbered again in order of first use (a null stays null), as ingest and the
+    # cohort jobs number theirs
+    indices, used = first_seen_codes(codes, len(dictionary))
+    return pa.chunked_array(
+        [pa.DictionaryArray.from_arrays(pa.array(indices, mask=indices < 0), dictionary.take(used))]
+    )
 
 
 def _canonical_chunks(table):
@@ -299,8 +300,6 @@ def write_merged_parquet(
     patients' pseudonyms: read and written as plain text, not dictionaries (a dictionary as long
     as its column only costs the time to build it).
     """
-    import base64
-
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -342,12 +341,7 @@ def write_merged_parquet(
 
     # the Arrow schema stored is the parts' (text columns as text, pandas metadata), not that
     # of the dictionaries written: read back, the file is the one written from text columns
-    metadata = {**(schema.metadata or {}), b"ARROW:schema": base64.b64encode(schema.serialize().to_pybytes())}
-    dictionary_columns = [name for name in encoded.names if name not in unique_text]
-    with pq.ParquetWriter(
-        dest, encoded, compression="zstd", store_schema=False, use_dictionary=dictionary_columns
-    ) as writer:
-        writer.add_key_value_metadata(metadata)
+    with text_schema_writer(dest, encoded, schema, unique_text) as writer:
         for study in studies if studies is not None else [None]:
             for f in files:
                 for i in range(f.num_row_groups):
