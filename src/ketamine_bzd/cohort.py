@@ -105,7 +105,7 @@ def add_equivalents(
     # new columns on a (copy-on-write) view, no deep copy of the intakes: at registry scale the
     # table holds millions of rows and this step's copies set the cohort job's peak memory
     equivalents = {}
-    drug, names = _codes(medication["drug"])
+    drug, names = kernels.codes_of(medication["drug"])
     dose = medication["dose_mg"].to_numpy()
     for cls, table, col in (("bzd", diazepam, "diazepam_eq_mg"), ("ad", fluoxetine, "fluoxetine_eq_mg")):
         rows = _is_in(medication["drug_class"], [cls])
@@ -248,33 +248,10 @@ def _is_in(values: pd.Series, among) -> np.ndarray:
     """``values.isin(among)`` looked up once per distinct value (pandas' ``isin`` of an
     Arrow-backed text column converts every element to a Python object); a categorical's
     categories are its distinct values."""
-    codes, uniques = _codes(values)
+    codes, uniques = kernels.codes_of(values)
     wanted = set(pd.Series(among).tolist())  # tolist: one conversion, not an element iterator
     hit = np.fromiter((u in wanted for u in uniques.tolist()), bool, len(uniques))
     return np.append(hit, False)[codes]
-
-
-def _positions_in(ids: pd.Index, patient_id: pd.Series, known: dict | None = None) -> np.ndarray:
-    """Position in ``ids`` of each row's patient (-1 if absent), each distinct pseudonym looked
-    up once (from a categorical's categories, or ``pd.factorize``). ``known``: the lookup of
-    the last categories (kept there), reused for the same categories (the ratings' and intakes'
-    pseudonyms after ``merge``)."""
-    codes, uniques = _codes(patient_id)
-    if known is not None and "categories" in known and known["categories"].equals(uniques):
-        return known["positions"][codes]
-    positions = np.append(kernels.positions_in(ids, pd.Index(uniques)), -1)
-    if known is not None and isinstance(patient_id.dtype, pd.CategoricalDtype):
-        known.update(categories=uniques, positions=positions)
-    return positions[codes]
-
-
-def _codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """Integer codes of ``values`` (-1 for missing) and the values they stand for: a
-    categorical's codes and categories, else ``pd.factorize``."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        return values.cat.codes.to_numpy(), values.cat.categories
-    codes, uniques = pd.factorize(values)
-    return codes, pd.Index(uniques)
 
 
 def _drug_lists(drug: pd.Series, patient: np.ndarray, rows: np.ndarray, n_patients: int):
@@ -283,7 +260,7 @@ def _drug_lists(drug: pd.Series, patient: np.ndarray, rows: np.ndarray, n_patien
 
     Column-wise: a patient x drug table of booleans (``cohort_kernels.drug_sets``; distinct
     drugs are few), and each distinct row of it is spelled out once."""
-    codes, names = _codes(drug)
+    codes, names = kernels.codes_of(drug)
     codes, patient = codes[rows], patient[rows]
     used = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(names)))
     order = used[np.argsort(np.asarray(names[used], dtype=object), kind="stable")]
@@ -312,12 +289,12 @@ def _wide_ratings(ratings: pd.DataFrame, ids: pd.Index, rows: np.ndarray) -> pd.
     reindexed to them. Filled from integer codes (each distinct pseudonym, scale and visit looked
     up once); pandas' ``pivot`` itself decides (and raises) if a patient has two ratings of one
     scale and visit, or a key is missing. ``rows``: each rating's patient as its position in
-    ``ids`` (``_positions_in``)."""
+    ``ids`` (``cohort_kernels.row_positions``)."""
     names = [f"{s}_{v}" for s in SCALES for v in VISITS]
     score = ratings["score"]
-    patient, _ = _codes(ratings["patient_id"])
-    scale, scales = _codes(ratings["scale"])
-    visit, visits = _codes(ratings["visit"])
+    patient, _ = kernels.codes_of(ratings["patient_id"])
+    scale, scales = kernels.codes_of(ratings["scale"])
+    visit, visits = kernels.codes_of(ratings["visit"])
     key = (patient.astype(np.int64) * max(len(scales), 1) + scale) * max(len(visits), 1) + visit
     if (
         len(ratings) == 0
@@ -369,7 +346,7 @@ def derive(
     subjects = merged.subjects.set_index("patient_id")
     ids = subjects.index
     known = {}
-    rating_rows = _positions_in(ids, merged.ratings["patient_id"], known)
+    rating_rows = kernels.row_positions(ids, merged.ratings["patient_id"], known)
     wide = _wide_ratings(merged.ratings, ids, rating_rows)
 
     out = subjects[
@@ -388,7 +365,9 @@ def derive(
     # each intake's patient as its position in ``ids``: the per-patient steps group integers and
     # reindex to positions (``on_ids`` labels the results), not millions of pseudonyms
     positions = pd.RangeIndex(len(ids))
-    coded = medication_daily.assign(patient_id=_positions_in(ids, medication_daily["patient_id"], known))
+    coded = medication_daily.assign(
+        patient_id=kernels.row_positions(ids, medication_daily["patient_id"], known)
+    )
 
     def on_ids(per_position: pd.Series) -> pd.Series:
         return per_position.set_axis(ids)

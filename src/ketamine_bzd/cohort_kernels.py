@@ -29,6 +29,29 @@ def positions_in(ids: pd.Index, values: pd.Index) -> np.ndarray:
     return np.where(found < len(ids), found, -1)
 
 
+def codes_of(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Integer codes of ``values`` (-1 for missing) and the values they stand for: a
+    categorical's codes and categories, else ``pd.factorize``."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy(), values.cat.categories
+    codes, uniques = pd.factorize(values)
+    return codes, pd.Index(uniques)
+
+
+def row_positions(ids: pd.Index, patient_id: pd.Series, known: dict | None = None) -> np.ndarray:
+    """Position in ``ids`` of each row's patient (-1 if absent), each distinct pseudonym looked
+    up once (a registry table has ~20 rows per patient; ``codes_of``). ``known``: the lookup of
+    the last categories (kept there), reused for the same categories (the ratings' and intakes'
+    pseudonyms after ``cohort.merge``)."""
+    codes, uniques = codes_of(patient_id)
+    if known is not None and "categories" in known and known["categories"].equals(uniques):
+        return known["positions"][codes]
+    positions = np.append(positions_in(ids, uniques), -1)
+    if known is not None and isinstance(patient_id.dtype, pd.CategoricalDtype):
+        known.update(categories=uniques, positions=positions)
+    return positions[codes]
+
+
 def _runs(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Start and length of each run of equal values of ``key``."""
     starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, np.int64)

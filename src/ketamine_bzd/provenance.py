@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .canonical import MEDICATION_COLUMNS, RATING_COLUMNS, SUBJECT_COLUMNS, StudyTables
-from .cohort_kernels import positions_in
+from .cohort_kernels import row_positions
 
 KEY_FINGERPRINT_METADATA = "ketamine_bzd.key_fingerprint"
 _ID_COLUMNS = ("patient_id", "study")
@@ -81,17 +81,6 @@ def _mix_inplace(x: np.ndarray) -> np.ndarray:
 
 def _seed(lane: int, step: int) -> np.uint64:
     return np.uint64(_LANE_SEEDS[lane] * step & _MASK64)
-
-
-def _patient_codes(ids: pd.Index, patient_id: pd.Series) -> np.ndarray:
-    """Position in ``ids`` of each row's patient (-1 if absent): the distinct pseudonyms are
-    looked up once (a registry table has ~20 rows per patient), not every row (a categorical's
-    categories, else ``pd.factorize``'s uniques)."""
-    if isinstance(patient_id.dtype, pd.CategoricalDtype):
-        codes, uniques = patient_id.cat.codes.to_numpy(), patient_id.cat.categories
-    else:
-        codes, uniques = pd.factorize(patient_id)
-    return np.append(positions_in(ids, pd.Index(uniques)), -1)[codes]
 
 
 def _coded(values: pd.Series) -> tuple[np.ndarray, list[np.ndarray]] | None:
@@ -213,7 +202,7 @@ def record_signatures(tables: StudyTables) -> pd.Series:
     values are not those of earlier versions (an intermediate compared only with each other)."""
     ids = pd.Index(tables.subjects["patient_id"])
     parts = [
-        (getattr(tables, name), columns, _patient_codes(ids, getattr(tables, name)["patient_id"]))
+        (getattr(tables, name), columns, row_positions(ids, getattr(tables, name)["patient_id"]))
         for name, columns in (
             ("subjects", SUBJECT_COLUMNS),
             ("ratings", RATING_COLUMNS),
